@@ -1,0 +1,102 @@
+"""A price-level (L2) book of one symbol: the readable reference.
+
+Each side keeps a dict price -> size and a sorted list of its prices. Readability matters more
+than speed here: this is the executable spec the Rust book is held to.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, insort
+from dataclasses import dataclass
+
+from featureplane.events import BID
+
+
+class BookSide:
+    """One side of the book. Prices are integer ticks, sizes integer lots (always > 0)."""
+
+    def __init__(self, is_bid: bool) -> None:
+        self.is_bid = is_bid
+        self.qty_at: dict[int, int] = {}
+        self._prices: list[int] = []  # ascending
+
+    def set(self, px: int, qty: int) -> None:
+        """Set the absolute size at `px`; size 0 removes the level (absent level: no-op)."""
+        if qty == 0:
+            if self.qty_at.pop(px, None) is not None:
+                del self._prices[bisect_left(self._prices, px)]
+            return
+        if px not in self.qty_at:
+            insort(self._prices, px)
+        self.qty_at[px] = qty
+
+    def clear(self) -> None:
+        self.qty_at.clear()
+        self._prices.clear()
+
+    def __len__(self) -> int:
+        return len(self._prices)
+
+    def best(self) -> int | None:
+        if not self._prices:
+            return None
+        return self._prices[-1] if self.is_bid else self._prices[0]
+
+    def levels(self, n: int | None = None) -> list[tuple[int, int]]:
+        """The best `n` levels (all when None), best first, as (px, qty)."""
+        prices = self._prices[::-1] if self.is_bid else self._prices
+        if n is not None:
+            prices = prices[:n]
+        return [(px, self.qty_at[px]) for px in prices]
+
+    def total_qty(self) -> int:
+        return sum(self.qty_at.values())
+
+
+@dataclass(frozen=True)
+class L1:
+    """Best bid and ask in ticks and lots; None for an empty side."""
+
+    bid_px: int | None
+    bid_qty: int | None
+    ask_px: int | None
+    ask_qty: int | None
+
+
+class L2Book:
+    """Bid and ask sides of one symbol.
+
+    Crossed-book policy: the book holds exactly what the feed said. A crossed or locked book is
+    not repaired (dropping levels would hide a feed fault and make the book depend on the repair
+    rule); it is reported by `is_crossed` and by bit 0 of `book_regime`.
+    """
+
+    def __init__(self) -> None:
+        self.bids = BookSide(is_bid=True)
+        self.asks = BookSide(is_bid=False)
+
+    def side(self, side: int) -> BookSide:
+        return self.bids if side == BID else self.asks
+
+    def set_level(self, side: int, px: int, qty: int) -> None:
+        self.side(side).set(px, qty)
+
+    def clear(self) -> None:
+        self.bids.clear()
+        self.asks.clear()
+
+    def l1(self) -> L1:
+        bid = self.bids.best()
+        ask = self.asks.best()
+        return L1(
+            bid,
+            None if bid is None else self.bids.qty_at[bid],
+            ask,
+            None if ask is None else self.asks.qty_at[ask],
+        )
+
+    def is_crossed(self) -> bool:
+        """Crossed or locked: best bid >= best ask (both sides present)."""
+        bid = self.bids.best()
+        ask = self.asks.best()
+        return bid is not None and ask is not None and bid >= ask

@@ -1,0 +1,87 @@
+"""Rolling state shared by feature families: EMA, decayed sum, integer windows.
+
+The order of floating-point operations here is part of the contract: the Rust kernel performs
+the same operations in the same order, which keeps the f64 features bit-identical.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+EMA8_ALPHA = 2.0 / 9.0
+"""EMA with span 8: alpha = 2 / (span + 1)."""
+HALF_LIFE_1S_NS = 1e9
+
+
+class Ema:
+    """`ema_n = ema_{n-1} + alpha * (x_n - ema_{n-1})`, seeded with the first value."""
+
+    __slots__ = ("alpha", "count", "value")
+
+    def __init__(self, alpha: float = EMA8_ALPHA) -> None:
+        self.alpha = alpha
+        self.value = math.nan
+        self.count = 0
+
+    def update(self, x: float) -> float:
+        if self.count == 0:
+            self.value = x
+        else:
+            self.value = self.value + self.alpha * (x - self.value)
+        self.count += 1
+        return self.value
+
+
+class DecayedSum:
+    """`S_n = S_{n-1} * 2^(-(t_n - t_{n-1}) / H) + x_n`; a negative time step counts as 0."""
+
+    __slots__ = ("count", "half_life_ns", "last_ts_ns", "value")
+
+    def __init__(self, half_life_ns: float = HALF_LIFE_1S_NS) -> None:
+        self.half_life_ns = half_life_ns
+        self.value = math.nan
+        self.last_ts_ns = 0
+        self.count = 0
+
+    def update(self, x: float, ts_ns: int) -> float:
+        if self.count == 0:
+            self.value = x
+        else:
+            dt = max(ts_ns - self.last_ts_ns, 0)
+            self.value = self.value * math.exp2(-float(dt) / self.half_life_ns) + x
+        self.last_ts_ns = ts_ns
+        self.count += 1
+        return self.value
+
+
+class IntWindow:
+    """The last `size` integers with exact running sums of values and squares.
+
+    Integer sums make the window statistics exact and O(1) per update: variance is
+    `(n * S2 - S1^2) / n^2`, computed in integers before the one conversion to float.
+    """
+
+    __slots__ = ("s1", "s2", "size", "values")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.values: deque[int] = deque()
+        self.s1 = 0
+        self.s2 = 0
+
+    def push(self, x: int) -> None:
+        self.values.append(x)
+        self.s1 += x
+        self.s2 += x * x
+        if len(self.values) > self.size:
+            old = self.values.popleft()
+            self.s1 -= old
+            self.s2 -= old * old
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def variance_numerator(self) -> int:
+        """`n * S2 - S1^2` (= n^2 * population variance), exact and >= 0."""
+        return len(self.values) * self.s2 - self.s1 * self.s1
