@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any
+from typing import Protocol
+
+import numpy as np
 
 from featureplane.features.kernel import EngineConfig, ReferenceKernel
 from featureplane.features.registry import FeatureSet
+from featureplane.frames import FeatureUpdateFrameV1, FrameBatch
 from featureplane.instruments import SymbolTable
 
 BACKEND_ENV = "FEATUREPLANE_BACKEND"
@@ -22,6 +25,26 @@ _warned_missing = False
 
 class RustBackendWarning(RuntimeWarning):
     """The Rust backend was asked for (or is the default) but is not available."""
+
+
+class Kernel(Protocol):
+    """What a backend implements; `ReferenceKernel` is the specification."""
+
+    name: str
+
+    def process(self, message: np.ndarray) -> FeatureUpdateFrameV1 | None: ...
+
+    def process_batch(self, events: np.ndarray) -> FrameBatch: ...
+
+    def symbol_values(self, sid: int) -> tuple[tuple[int | float, ...], int, int, int, int]: ...
+
+    def reset_symbol(self, sid: int) -> None: ...
+
+    @property
+    def lob(self) -> object: ...
+
+    @property
+    def counters(self) -> dict[str, int]: ...
 
 
 def rust_available() -> bool:
@@ -52,10 +75,11 @@ def resolve_backend(backend: str | None) -> str:
 
 def make_kernel(
     backend: str, symbols: SymbolTable, feature_set: FeatureSet, config: EngineConfig
-) -> Any:
+) -> Kernel:
     """A kernel object of the named (resolved) backend."""
     if backend == "rust":
-        from featureplane.rust_kernel import RustKernel
+        from featureplane.rust_kernel import RustKernel  # type: ignore[import-not-found,unused-ignore]
 
-        return RustKernel(symbols, feature_set, config)
+        kernel: Kernel = RustKernel(symbols, feature_set, config)
+        return kernel
     return ReferenceKernel(symbols, feature_set, config)

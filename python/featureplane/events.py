@@ -128,7 +128,8 @@ def concat(messages: Sequence[np.ndarray]) -> np.ndarray:
     """Concatenate messages into one event array (an empty array for no messages)."""
     if not messages:
         return empty(0)
-    return np.concatenate(messages).astype(EVENT_DTYPE, copy=False)
+    joined: np.ndarray = np.concatenate(messages).astype(EVENT_DTYPE, copy=False)
+    return joined
 
 
 def message_bounds(events: np.ndarray) -> np.ndarray:

@@ -175,7 +175,9 @@ class FrameBatch:
             return False
         same_cols = all(np.array_equal(self.columns[k], other.columns[k]) for k in self.columns)
         same_vals = all(
-            np.array_equal(self.values[k], other.values[k], equal_nan=self.values[k].dtype.kind == "f")
+            np.array_equal(
+                self.values[k], other.values[k], equal_nan=self.values[k].dtype.kind == "f"
+            )
             for k in self.values
         )
         return same_cols and same_vals

@@ -34,7 +34,7 @@ class Grid:
     exp: int = field(init=False)
 
     def __post_init__(self) -> None:
-        sign, digits, exponent = self.step.as_tuple()
+        _sign, digits, exponent = self.step.as_tuple()
         assert isinstance(exponent, int)
         units = int("".join(map(str, digits)))
         exp = -exponent
@@ -55,7 +55,7 @@ class Grid:
         steps, rem = divmod(num, den)
         if rem:
             raise OffGridError(f"{what} {text!r} is not a multiple of the grid step {self.step}")
-        return steps
+        return int(steps)
 
     def to_decimal(self, steps: int) -> Decimal:
         """Exact real value of a number of steps."""
@@ -73,7 +73,7 @@ def _parse_decimal(text: str, what: str) -> tuple[int, int]:
     neg = body.startswith("-")
     if neg or body.startswith("+"):
         body = body[1:]
-    whole, dot, frac = body.partition(".")
+    whole, _, frac = body.partition(".")
     digits = whole + frac
     if digits and digits.isascii() and digits.isdigit() and (whole or frac):
         value = int(digits)

@@ -122,9 +122,7 @@ class LOBEngine:
             state.reset()
             self.counters["resets"] += 1
         elif has_book:
-            verdict, gap = check_book(
-                state.seq, seq, int(last["first_seq"]), int(last["prev_seq"])
-            )
+            verdict, gap = check_book(state.seq, seq, int(last["first_seq"]), int(last["prev_seq"]))
             if verdict is not Verdict.APPLY:
                 return self._drop(state, sid, verdict)
         else:
@@ -147,13 +145,15 @@ class LOBEngine:
         book = state.book
         for row in message:
             kind = row["kind"]
-            if kind == LEVEL or kind == SNAPSHOT:
+            if kind in (LEVEL, SNAPSHOT):
                 book.set_level(int(row["side"]), int(row["px"]), int(row["qty"]))
             elif kind == CLEAR:
                 book.clear()
             elif kind == TRADE:
                 trades.append(
-                    Trade(int(row["side"]), int(row["px"]), int(row["qty"]), int(row["source_ts_ns"]))
+                    Trade(
+                        int(row["side"]), int(row["px"]), int(row["qty"]), int(row["source_ts_ns"])
+                    )
                 )
 
         if seq >= 0:
@@ -209,7 +209,9 @@ class LOBEngine:
         """Best bid/ask of a symbol in ticks and lots (None for an empty side)."""
         return self._book_of(symbol).book.l1()
 
-    def top_n(self, symbol: str | int, n: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    def top_n(
+        self, symbol: str | int, n: int
+    ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """The best `n` levels of each side, best first, as (px ticks, qty lots)."""
         book = self._book_of(symbol).book
         return book.bids.levels(n), book.asks.levels(n)

@@ -32,7 +32,9 @@ class SequenceState:
     last_source_ts_ns: int | None = None
 
 
-def check_book(state: SequenceState, seq: int, first_seq: int, prev_seq: int) -> tuple[Verdict, bool]:
+def check_book(
+    state: SequenceState, seq: int, first_seq: int, prev_seq: int
+) -> tuple[Verdict, bool]:
     """Verdict for a non-snapshot book message, and whether it opens a gap.
 
     Rules (checked in this order):

@@ -62,7 +62,9 @@ class ReferenceKernel:
 
     def __init__(self, symbols: SymbolTable, feature_set: FeatureSet, config: EngineConfig) -> None:
         if feature_set.schema_hash != LOB_SHARED_V1.schema_hash:
-            raise ValueError(f"the reference kernel computes lob_shared_v1, not {feature_set.feature_set_id}")
+            raise ValueError(
+                f"the reference kernel computes lob_shared_v1, not {feature_set.feature_set_id}"
+            )
         self.symbols = symbols
         self.feature_set = feature_set
         self.config = config

@@ -1,0 +1,100 @@
+"""Blocks of complete lines from a recorder file, gzip or plain text.
+
+`gzip.open(...).readline()` loses the lines already decompressed into its buffer when the stream
+turns out to be cut short (the `EOFError` surfaces from the read that fills the buffer). Feeding
+`zlib` ourselves keeps every complete line before the damage, and hands the caller whole blocks
+of lines, which is also cheaper than one generator step per line.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from os import PathLike
+from typing import BinaryIO
+
+GZIP_MAGIC = b"\x1f\x8b"
+BLOCK_BYTES = 1 << 20
+"""Compressed bytes read at a time (about 8 MB of text for a JSON capture)."""
+
+
+class StreamDamage(Exception):
+    """The file's compressed stream ends early (`truncated`) or is corrupt (`gzip_error`).
+
+    Raised by `iter_line_blocks` after every complete line before the damage was yielded.
+    """
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def iter_line_blocks(
+    path: str | PathLike[str], block_bytes: int = BLOCK_BYTES
+) -> Iterator[list[bytes]]:
+    """Yield lists of the file's lines (without the newline), in order.
+
+    A file starting with the gzip magic is decompressed (several gzip members are read one after
+    the other, like `gzip` does); anything else is read as plain text.
+
+    Raises
+    ------
+    StreamDamage
+        After the last complete line, if the gzip stream is cut short or corrupt. The partial line
+        at the damage is not yielded.
+    """
+    with open(path, "rb") as f:
+        magic = f.read(2)
+        f.seek(0)
+        if magic == GZIP_MAGIC:
+            yield from _gzip_blocks(f, block_bytes)
+        else:
+            yield from _plain_blocks(f, block_bytes)
+
+
+def _plain_blocks(f: BinaryIO, block_bytes: int) -> Iterator[list[bytes]]:
+    tail = b""
+    while raw := f.read(block_bytes):
+        lines = (tail + raw).split(b"\n")
+        tail = lines.pop()
+        if lines:
+            yield lines
+    if tail:  # a last line without newline is complete: the file ended normally
+        yield [tail]
+
+
+def _gzip_blocks(f: BinaryIO, block_bytes: int) -> Iterator[list[bytes]]:
+    tail = b""
+    dec = zlib.decompressobj(wbits=31)
+    in_member = False  # bytes went into the current member and its end was not seen yet
+    while raw := f.read(block_bytes):
+        pieces: list[bytes] = []
+        damage: StreamDamage | None = None
+        try:
+            while raw:
+                if not in_member:
+                    # Zero padding after the last member is tolerated, as gzip does.
+                    raw = raw.lstrip(b"\0")
+                    if not raw:
+                        break
+                pieces.append(dec.decompress(raw))
+                in_member = True
+                if dec.eof:
+                    raw = dec.unused_data
+                    dec = zlib.decompressobj(wbits=31)
+                    in_member = False
+                else:
+                    raw = b""
+        except zlib.error as exc:
+            damage = StreamDamage("gzip_error", f"corrupt gzip data ({exc})")
+        lines = (tail + b"".join(pieces)).split(b"\n")
+        tail = lines.pop()
+        if lines:
+            yield lines
+        if damage is not None:
+            raise damage
+    if in_member:
+        raise StreamDamage("truncated", "gzip stream ends before its end-of-stream marker")
+    if tail:
+        yield [tail]

@@ -1,0 +1,152 @@
+"""What a Binance read did: counts, skip reasons with examples, per-symbol sync facts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from featureplane.errors import SourceFormatError
+
+MAX_EXAMPLES = 5
+"""`file:line` examples kept per skip or warning reason."""
+
+SKIP_REASONS = (
+    "bad_line",
+    "bad_json",
+    "unknown_stream",
+    "unknown_event",
+    "symbol_mismatch",
+    "bad_message",
+    "bad_value",
+    "off_grid",
+    "truncated",
+    "gzip_error",
+    "no_symbol",
+    "no_snapshot_diffs",
+)
+"""Every reason a line, message or file is skipped (see docs/sources/binance.md)."""
+
+WARNING_REASONS = ("sync_not_straddled", "chain_gap", "empty_file")
+"""Reasons counted where nothing is dropped but something deserves a look."""
+
+
+@dataclass
+class FileInfo:
+    """One input file: its symbol, market, where it sits in its chain, what was read."""
+
+    path: str
+    symbol: str | None
+    market: str | None
+    first_local_ts_ns: int | None
+    chain_pos: int = -1
+    """Position in its symbol's chain (0 = first); -1 when the file was not read."""
+    lines: int = 0
+    truncated: bool = False
+
+
+@dataclass
+class SymbolSync:
+    """How a symbol's book was synchronised to its REST snapshot(s)."""
+
+    symbol: str
+    market: str
+    files: list[str] = field(default_factory=list)
+    snapshots: int = 0
+    last_update_id: int | None = None
+    """`lastUpdateId` of the first snapshot."""
+    first_U: int | None = None  # Binance's own field names
+    first_u: int | None = None
+    """`U` and `u` of the first diff applied after the first snapshot."""
+    straddled: bool | None = None
+    """Whether that diff straddles the snapshot (None: no diff followed it)."""
+    buffered_diffs: int = 0
+    """Diffs held back because they came before the first snapshot."""
+    stale_dropped: int = 0
+    diffs: int = 0
+    trades: int = 0
+    book_tickers: int = 0
+    last_u: int | None = None
+    chain_gaps: int = 0
+    """Breaks of continuity at a file boundary of the chain (also in warnings['chain_gap'])."""
+    seq_gaps: int = 0
+    """Breaks of continuity inside a file; left for the engine to flag as gaps."""
+    empty_diffs_folded: int = 0
+    """Diffs without levels, folded into the next diff of the symbol (see the docs)."""
+
+
+@dataclass
+class BinanceStats:
+    """Counters of one read. Filled as the read goes; final once the last chunk is out."""
+
+    files: list[FileInfo] = field(default_factory=list)
+    lines_read: int = 0
+    read: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(("diff", "trade", "snapshot", "book_ticker"), 0)
+    )
+    """Valid messages parsed, by kind (including diffs later dropped as stale)."""
+    messages: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(("diff", "trade", "snapshot"), 0)
+    )
+    """Messages emitted into the event stream, by kind."""
+    book_tickers: int = 0
+    stale_diffs_dropped: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    """Lines, messages or files not read, by reason (SKIP_REASONS)."""
+    warnings: dict[str, int] = field(default_factory=dict)
+    """Emitted but noteworthy, by reason (WARNING_REASONS)."""
+    examples: dict[str, list[str]] = field(default_factory=dict)
+    """The first `MAX_EXAMPLES` occurrences of each skip or warning reason, `file:line: detail`."""
+    sync: dict[str, SymbolSync] = field(default_factory=dict)
+    instruments: dict[str, str] = field(default_factory=dict)
+    """How each symbol's tick and lot were chosen (caller, built-in table, or inferred)."""
+    truncated_files: list[str] = field(default_factory=list)
+    events: int = 0
+    """Event rows emitted."""
+
+    @property
+    def skipped_total(self) -> int:
+        return sum(self.skipped.values())
+
+    def note(self, table: dict[str, int], reason: str, where: str, detail: str) -> None:
+        table[reason] = table.get(reason, 0) + 1
+        examples = self.examples.setdefault(reason, [])
+        if len(examples) < MAX_EXAMPLES:
+            examples.append(f"{where}: {detail}" if detail else where)
+
+    def summary(self) -> str:
+        """A few human-readable lines (for logs and the CLI)."""
+        out = [
+            f"{len(self.files)} file(s), {self.lines_read} lines, {self.events} event rows",
+            "read: " + ", ".join(f"{k} {v}" for k, v in self.read.items()),
+            "emitted: " + ", ".join(f"{k} {v}" for k, v in self.messages.items()),
+            f"stale diffs dropped: {self.stale_diffs_dropped}",
+        ]
+        for title, table in (("skipped", self.skipped), ("warnings", self.warnings)):
+            for reason, n in sorted(table.items()):
+                first = self.examples.get(reason, [""])[0]
+                out.append(f"{title} {reason}: {n} (first: {first})")
+        for sym in self.sync.values():
+            out.append(
+                f"{sym.symbol} [{sym.market}]: lastUpdateId {sym.last_update_id}, first diff "
+                f"U={sym.first_U} u={sym.first_u}, straddled {sym.straddled}, "
+                f"stale {sym.stale_dropped}, chain gaps {sym.chain_gaps}"
+            )
+        out.extend(f"{sym}: {how}" for sym, how in self.instruments.items())
+        return "\n".join(out)
+
+
+class Reporter:
+    """Applies the `errors` policy: raise `SourceFormatError`, or count the skip and go on."""
+
+    def __init__(self, stats: BinanceStats, errors: str) -> None:
+        self.stats = stats
+        self.raise_errors = errors == "raise"
+
+    def skip(self, reason: str, path: str, line: int | None, detail: str) -> None:
+        if self.raise_errors:
+            raise SourceFormatError(path, line, f"{reason}: {detail}")
+        where = f"{path}:{line}" if line is not None else path
+        self.stats.note(self.stats.skipped, reason, where, detail)
+
+    def warn(self, reason: str, path: str, line: int | None, detail: str) -> None:
+        where = f"{path}:{line}" if line is not None else path
+        self.stats.note(self.stats.warnings, reason, where, detail)

@@ -1,0 +1,19 @@
+"""Shared fixtures: the `backend` fixture runs a test on every backend that is built."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from featureplane.backends import rust_available
+
+
+@pytest.fixture(params=["python", "rust"])
+def backend(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    if name == "rust" and not rust_available():
+        if os.environ.get("CI") == "true":
+            pytest.fail("the Rust backend is not built; CI runs every test on both backends")
+        pytest.skip("the Rust extension is not built in this environment")
+    return name
