@@ -184,3 +184,24 @@ class FrameBatch:
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.columns, **self.values}
+
+
+def same_value(a: Value, b: Value) -> bool:
+    """Equality where NaN equals NaN (frames compare by value, not by IEEE `==`)."""
+    return a == b or (a != a and b != b)
+
+
+def same_frame(a: FeatureUpdateFrameV1, b: FeatureUpdateFrameV1) -> bool:
+    """Two frames are identical: header fields exactly, values exactly with NaN == NaN."""
+    return (
+        a.symbol == b.symbol
+        and a.seq == b.seq
+        and a.source_ts_ns == b.source_ts_ns
+        and a.local_ts_ns == b.local_ts_ns
+        and a.feature_set_id == b.feature_set_id
+        and a.changed_mask == b.changed_mask
+        and a.warmup_ready_mask == b.warmup_ready_mask
+        and a.quality_flags == b.quality_flags
+        and len(a.values) == len(b.values)
+        and all(same_value(x, y) for x, y in zip(a.values, b.values, strict=True))
+    )

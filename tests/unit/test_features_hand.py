@@ -241,7 +241,11 @@ def test_warmup_counts(backend: str) -> None:
         px = 100 + (i % 2)
         msgs.append(
             make_message(
-                0, source_ts_ns=i, seq=i, prev_seq=i - 1, levels=[(BID, px, 5), (BID, 101 - (i % 2), 0)]
+                0,
+                source_ts_ns=i,
+                seq=i,
+                prev_seq=i - 1,
+                levels=[(BID, px, 5), (BID, 101 - (i % 2), 0)],
             )
         )
     frames = run(eng, *msgs)
