@@ -44,9 +44,10 @@ class BookSide:
 
     def levels(self, n: int | None = None) -> list[tuple[int, int]]:
         """The best `n` levels (all when None), best first, as (px, qty)."""
-        prices = self._prices[::-1] if self.is_bid else self._prices
-        if n is not None:
-            prices = prices[:n]
+        if n is None:
+            prices = self._prices[::-1] if self.is_bid else self._prices
+        else:  # slice first: reversing thousands of deep levels to read five is waste
+            prices = self._prices[: -n - 1 : -1] if self.is_bid else self._prices[:n]
         return [(px, self.qty_at[px]) for px in prices]
 
     def total_qty(self) -> int:

@@ -143,18 +143,22 @@ class LOBEngine:
 
         trades: list[Trade] = []
         book = state.book
-        for row in message:
-            kind = row["kind"]
+        # Columns as Python lists: one conversion per message instead of one per field.
+        rows = zip(
+            kinds.tolist(),
+            message["side"].tolist(),
+            message["px"].tolist(),
+            message["qty"].tolist(),
+            message["source_ts_ns"].tolist(),
+            strict=True,
+        )
+        for kind, side, px, qty, ts in rows:
             if kind in (LEVEL, SNAPSHOT):
-                book.set_level(int(row["side"]), int(row["px"]), int(row["qty"]))
+                book.set_level(side, px, qty)
             elif kind == CLEAR:
                 book.clear()
             elif kind == TRADE:
-                trades.append(
-                    Trade(
-                        int(row["side"]), int(row["px"]), int(row["qty"]), int(row["source_ts_ns"])
-                    )
-                )
+                trades.append(Trade(side, px, qty, ts))
 
         if seq >= 0:
             if has_book:
