@@ -140,9 +140,7 @@ class TypedFeatureFrameV1:
         codes = "".join(_SLOT_CODES[f.dtype] for f in feature_set.features)
         self._struct = struct.Struct(_HEADER_FORMAT + codes)
         assert self._struct.size == self.size
-        self._u32_slots = tuple(
-            i for i, f in enumerate(feature_set.features) if f.dtype == "u32"
-        )
+        self._u32_slots = tuple(i for i, f in enumerate(feature_set.features) if f.dtype == "u32")
 
     @cached_property
     def dtype(self) -> np.dtype:
@@ -307,9 +305,7 @@ class TypedFeatureFrameV1:
         columns = {"input_index": np.full(len(records), NO_INPUT_INDEX, dtype="<i8")}
         for name, dt in _BATCH_HEADER:
             columns[name] = records[name].astype(dt)
-        values = {
-            f.name: records[f.name].astype(f.numpy_dtype) for f in self.feature_set.features
-        }
+        values = {f.name: records[f.name].astype(f.numpy_dtype) for f in self.feature_set.features}
         return FrameBatch(self.feature_set, symbols, columns, values)
 
     # ----- checks -------------------------------------------------------------------------
@@ -340,22 +336,24 @@ class TypedFeatureFrameV1:
     def _check_records(self, rec: np.ndarray) -> None:
         if not len(rec):
             return
-        bad_magic = rec["magic"] != MAGIC
-        if bad_magic.any():
-            i = int(np.flatnonzero(bad_magic)[0])
-            raise SchemaMismatchError(f"record {i} is not a typed frame: magic {rec['magic'][i]!r}")
-        for name, want in (
-            ("layout_version", LAYOUT_VERSION),
-            ("schema_hash64", self.feature_set.schema_hash64),
-            ("n_values", self.n_values),
-        ):
-            wrong = rec[name] != want
-            if wrong.any():
-                i = int(np.flatnonzero(wrong)[0])
-                got = rec[i]
-                self._check_header(
-                    int(got["layout_version"]), int(got["n_values"]), int(got["schema_hash64"])
+        ok = (
+            (rec["magic"] == MAGIC)
+            & (rec["layout_version"] == LAYOUT_VERSION)
+            & (rec["schema_hash64"] == self.feature_set.schema_hash64)
+            & (rec["n_values"] == self.n_values)
+        )
+        if not ok.all():
+            # Name the first bad record and what is wrong with it (a foreign schema shows up
+            # on record 0 already; a bad magic further on means a torn or misaligned buffer).
+            i = int(np.flatnonzero(~ok)[0])
+            row = rec[i]
+            if row["magic"] != MAGIC:
+                raise SchemaMismatchError(
+                    f"record {i} is not a typed frame: magic {bytes(row['magic'])!r}"
                 )
+            self._check_header(
+                int(row["layout_version"]), int(row["n_values"]), int(row["schema_hash64"])
+            )
         for i in self._u32_slots:
             name = self.feature_set.features[i].name
             if (rec[name] > _U32_MAX).any():
@@ -404,9 +402,7 @@ def batch_to_records(batch: FrameBatch) -> np.ndarray:
     return codec_for(batch.feature_set).batch_to_records(batch)
 
 
-def records_from_bytes(
-    buf: bytes | bytearray | memoryview, feature_set: FeatureSet
-) -> np.ndarray:
+def records_from_bytes(buf: bytes | bytearray | memoryview, feature_set: FeatureSet) -> np.ndarray:
     """Checked zero-copy view of a received buffer as typed-frame records of `feature_set`."""
     return codec_for(feature_set).records_from_bytes(buf)
 

@@ -1,0 +1,194 @@
+"""The `featureplane` command: a thin layer over the library.
+
+    featureplane schema [--feature-set ID] [--json]
+    featureplane replay FILES... --out OUT.parquet [--units scaled|real] [--backend python|rust]
+    featureplane demo [--out DIR] [--seed N] [--backend python|rust]
+
+Bad input ends with exit code 1 and one line on stderr (`featureplane: error: ...`), never a
+traceback; a usage error exits with 2 as argparse does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from featureplane import __version__
+from featureplane.backends import BACKENDS
+from featureplane.errors import FeatureplaneError
+from featureplane.features.registry import (
+    DEFAULT_FEATURE_SET_ID,
+    FLAG_EXACT,
+    FLAG_ROLLING,
+    FLAG_SCALED_INT,
+    FeatureSet,
+    get_feature_set,
+)
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+
+_FLAG_NAMES = ((FLAG_SCALED_INT, "scaled"), (FLAG_EXACT, "exact"), (FLAG_ROLLING, "rolling"))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version or a usage error: argparse already printed
+        return exc.code if isinstance(exc.code, int) else EXIT_ERROR
+    try:
+        code: int = args.run(args)
+    except BrokenPipeError:
+        # Whoever read our stdout went away (`featureplane schema | head`): not an error. Point
+        # stdout at /dev/null so the interpreter's final flush does not complain either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except (FeatureplaneError, OSError, ValueError) as exc:
+        print(f"featureplane: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("featureplane: interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="featureplane",
+        description="Limit-order-book features (lob_shared_v1) for research, backtests and live.",
+    )
+    parser.add_argument("--version", action="version", version=f"featureplane {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    schema = sub.add_parser("schema", help="print a feature set's schema")
+    schema.add_argument("--feature-set", default=DEFAULT_FEATURE_SET_ID, metavar="ID")
+    schema.add_argument("--json", action="store_true", help="the canonical JSON with its hash")
+    schema.set_defaults(run=_cmd_schema)
+
+    replay = sub.add_parser("replay", help="Binance captures -> a Parquet feature file")
+    replay.add_argument("files", nargs="+", type=Path, metavar="FILES")
+    replay.add_argument("--out", required=True, type=Path, metavar="OUT.parquet")
+    replay.add_argument("--units", choices=("scaled", "real"), default="scaled")
+    replay.add_argument("--backend", choices=BACKENDS, default=None)
+    replay.add_argument("--no-progress", action="store_true", help="no progress bar")
+    replay.add_argument("--symbols", nargs="+", default=None, help="read only these symbols")
+    replay.add_argument("--market", choices=("usdm", "spot"), default=None)
+    replay.add_argument(
+        "--errors",
+        choices=("skip", "raise"),
+        default="skip",
+        help="skip and count bad lines (default) or stop at the first one",
+    )
+    replay.add_argument(
+        "--on-missing-snapshot",
+        choices=("raise", "skip"),
+        default="raise",
+        help="a symbol with depth diffs and no REST snapshot: stop (default) or drop its diffs",
+    )
+    replay.add_argument("--chunk-rows", type=int, default=None, metavar="N")
+    replay.set_defaults(run=_cmd_replay)
+
+    demo = sub.add_parser("demo", help="simulated session -> summary and plot")
+    demo.add_argument("--out", type=Path, default=Path("featureplane-demo"), metavar="DIR")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--backend", choices=BACKENDS, default=None)
+    demo.add_argument("--no-progress", action="store_true", help="no progress bar")
+    demo.set_defaults(run=_cmd_demo)
+    return parser
+
+
+# ----- commands -------------------------------------------------------------------------------
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    fs = get_feature_set(args.feature_set)
+    if args.json:
+        print(json.dumps(fs.to_json(), indent=2))
+    else:
+        print(format_schema(fs))
+    return EXIT_OK
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from featureplane.replay import replay_binance
+
+    summary = replay_binance(
+        args.files,
+        args.out,
+        units=args.units,
+        backend=args.backend,
+        progress=not args.no_progress,
+        chunk_rows=args.chunk_rows,
+        symbols=args.symbols,
+        market=args.market,
+        errors=args.errors,
+        on_missing_snapshot=args.on_missing_snapshot,
+    )
+    print(summary.format())
+    return EXIT_OK
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    # Imported here: the demo pulls in the simulator and matplotlib, which schema and replay
+    # do not need.
+    from featureplane.demo import run_demo
+
+    run_demo(args.out, seed=args.seed, backend=args.backend, progress=not args.no_progress)
+    return EXIT_OK
+
+
+# ----- formatting -----------------------------------------------------------------------------
+
+
+def format_schema(fs: FeatureSet) -> str:
+    """A feature set as a text table with its id, version and schema hash."""
+    head = ("id", "name", "dtype", "scale", "unit", "warm-up", "source", "flags")
+    rows = [
+        (
+            str(f.feature_id),
+            f.name,
+            f.dtype,
+            str(f.scale),
+            f.unit,
+            str(f.warmup_min_events),
+            f.source_kind,
+            ",".join(name for bit, name in _FLAG_NAMES if f.flags & bit) or "-",
+        )
+        for f in fs.features
+    ]
+    widths = [max(len(r[i]) for r in (head, *rows)) for i in range(len(head))]
+    right = {0, 3, 5}  # numbers right-aligned
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    out = [
+        f"{fs.feature_set_id} (schema version {fs.feature_schema_version}, {len(fs)} features)",
+        f"schema_hash {fs.schema_hash}",
+        f"schema_hash64 {fs.schema_hash64:016x}",
+        "",
+        line(head),
+        line(["-" * w for w in widths]),
+    ]
+    out.extend(line(r) for r in rows)
+    return "\n".join(out)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, OSError) and exc.filename is not None and str(exc.filename) not in text:
+        text = f"{exc.filename}: {text}"
+    return text
+
+
+if __name__ == "__main__":
+    sys.exit(main())
