@@ -100,6 +100,10 @@ class SimModel:
         Mean market-order size as a multiple of the instrument's `order_lots`.
     marketable_prob
         Share of limit orders priced at or through the opposite best: they trade first, then rest.
+    far_prob, far_ticks_factor
+        Share of limit orders placed uniformly over `far_ticks_factor * distance_mean_ticks` ticks
+        from the opposite touch instead of at a geometric distance: the background depth that
+        keeps the deeper book populated.
     max_sweep_levels
         Most levels one market order may consume.
     pull_rate_hz
@@ -120,17 +124,19 @@ class SimModel:
     """
 
     limit_rate_hz: float = 60.0
-    market_rate_hz: float = 6.0
-    cancel_rate_hz: float = 0.6
+    market_rate_hz: float = 10.0
+    cancel_rate_hz: float = 4.0
     market_size_factor: float = 1.5
     marketable_prob: float = 0.02
+    far_prob: float = 0.3
+    far_ticks_factor: float = 12.0
     max_sweep_levels: int = 5
-    pull_rate_hz: float = 0.05
-    wipe_rate_hz: float = 0.004
+    pull_rate_hz: float = 0.2
+    wipe_rate_hz: float = 0.02
     refill_prob: float = 0.5
     refill_offset_ticks: int = 6
     snapshot_levels: int = 20
-    snapshot_growth: float = 0.15
+    snapshot_growth: float = 0.1
     latency_base_ns: int = 150_000
     latency_jitter_ns: float = 250_000.0
 
@@ -141,8 +147,11 @@ class SimModel:
         for name in ("market_rate_hz", "pull_rate_hz", "wipe_rate_hz", "latency_jitter_ns"):
             if not getattr(self, name) >= 0.0:
                 raise ValueError(f"{name} must be >= 0")
-        if not (0.0 <= self.marketable_prob <= 1.0 and 0.0 <= self.refill_prob <= 1.0):
-            raise ValueError("marketable_prob and refill_prob are probabilities")
+        probs = (self.marketable_prob, self.far_prob, self.refill_prob)
+        if not all(0.0 <= p <= 1.0 for p in probs) or self.marketable_prob + self.far_prob > 1.0:
+            raise ValueError("marketable_prob, far_prob and refill_prob are probabilities")
+        if not self.far_ticks_factor >= 1.0:
+            raise ValueError("far_ticks_factor must be >= 1")
         if self.max_sweep_levels < 1 or self.snapshot_levels < 1:
             raise ValueError("max_sweep_levels and snapshot_levels must be >= 1")
         if self.refill_offset_ticks < 0 or self.latency_base_ns < 0:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from math import log
 
 import numpy as np
+import numpy.typing as npt
 
 from featureplane.events import CLEAR, LEVEL, SNAPSHOT, TRADE
 from featureplane.sim.config import SimInstrument, SimModel
@@ -35,14 +36,14 @@ class SymbolFlow:
     `msg_end[m - 1]:msg_end[m]`. Message 0 is the initial snapshot.
     """
 
-    kind: np.ndarray
-    side: np.ndarray
-    px: np.ndarray
-    qty: np.ndarray
-    msg_end: np.ndarray
-    src_ts_ns: np.ndarray
-    is_snapshot: np.ndarray
-    flow_msg: np.ndarray
+    kind: npt.NDArray[np.uint8]
+    side: npt.NDArray[np.int8]
+    px: npt.NDArray[np.int64]
+    qty: npt.NDArray[np.int64]
+    msg_end: npt.NDArray[np.int64]
+    src_ts_ns: npt.NDArray[np.int64]
+    is_snapshot: npt.NDArray[np.bool_]
+    flow_msg: npt.NDArray[np.int64]
     """Message index of each simulated (non-snapshot) message, in order."""
     stats: dict[str, int] = field(default_factory=dict)
 
@@ -82,6 +83,8 @@ def simulate_symbol(
     log_q = log(1.0 - p_geo) if p_geo < 1.0 else 0.0
     max_sweep = model.max_sweep_levels
     marketable_prob = model.marketable_prob
+    far_cut = model.marketable_prob + model.far_prob
+    far_ticks = model.far_ticks_factor * inst.distance_mean_ticks
     refill_prob = model.refill_prob
     refill_offset = model.refill_offset_ticks
 
@@ -183,7 +186,7 @@ def simulate_symbol(
             u_gap, u_qty = draws[s, j]
             if j:
                 key -= 1 + int(-log(1.0 - float(u_gap)) * hole_mean)
-            mean_qty = 2.0 * order_lots * (1.0 + model.snapshot_growth * j)
+            mean_qty = 0.5 * order_lots * (1.0 + model.snapshot_growth * j)
             books[s][key] = max(1, round(mean_qty * (0.5 + float(u_qty))))
         tot[s] = sum(books[s].values())
         best[s] = touch_key
@@ -233,6 +236,10 @@ def simulate_symbol(
                         limit_side = s
                 else:
                     limit_side = s
+                    if marketable_prob <= u_aggr < far_cut:
+                        # Background depth: uniform over the far range (u_dist is reused, the
+                        # geometric draw above is discarded).
+                        dist = 1 + int(u_dist * far_ticks)
             elif x < r_market:
                 r = 0 if x - r_limit < mu else 1
                 if best[r] is None:
@@ -271,11 +278,12 @@ def simulate_symbol(
                 book = books[r]
                 target = u_dist * tot[r]
                 acc = 0
-                key = q = 0
-                for key, q in book.items():  # noqa: B007 - the loop finds the level
-                    acc += q
+                level = (0, 0)
+                for level in book.items():
+                    acc += level[1]
                     if acc > target:
                         break
+                key, q = level
                 c = max(1, int(-log(1.0 - u_size) * order_lots + 0.5))
                 if c >= q:
                     c = q - 1 if len(book) == 1 else q

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from featureplane.events import END_OF_MESSAGE, NO_SEQ, empty
 from featureplane.instruments import SymbolTable
@@ -65,7 +66,7 @@ class SimSession:
         Wall time of the generation.
     """
 
-    events: np.ndarray
+    events: npt.NDArray[np.void]
     symbols: SymbolTable
     config: SimConfig
     faults: tuple[InjectedFault, ...]
@@ -85,6 +86,8 @@ class _Delivery:
     order: list[int]
     # (fault number, "at" | "resync") -> position in `order`
     marks: dict[tuple[int, str], int]
+    # gap fault number -> message index of its first lost message
+    first_lost: dict[int, int]
 
 
 def _plan(
@@ -96,11 +99,16 @@ def _plan(
     for fault in config.faults:
         if fault.symbol != sym:
             continue
-        k = min(max(int(fault.at * n_flow), 1), n_flow - 1)
-        last = k + (fault.missing if fault.kind == "gap" else fault.lag if fault.kind else 0)
-        if fault.kind == "duplicate":
+        k = max(int(fault.at * n_flow), 1)
+        # The last flow message the fault needs: the one after the hole, the copied one, or the
+        # one the late copy follows.
+        if fault.kind == "gap":
+            last = k + fault.missing
+        elif fault.kind == "duplicate":
             last = k
-        if k < 1 or last >= n_flow:
+        else:
+            last = k + fault.lag
+        if last >= n_flow:
             raise ValueError(
                 f"{fault.kind} fault on {sym} at {fault.at} does not fit in its {n_flow} messages"
             )
@@ -117,10 +125,12 @@ def _deliver(
     drop: set[int] = set()
     inserts: dict[int, list[tuple[int, int]]] = {}
     mark_at: dict[int, list[tuple[int, str]]] = {}
+    first_lost: dict[int, int] = {}
     fm = flow.flow_msg
     for (k, fault), fid in zip(planned, fault_ids, strict=True):
         if fault.kind == "gap":
             drop.update(int(m) for m in fm[k : k + fault.missing])
+            first_lost[fid] = int(fm[k])
             mark_at.setdefault(int(fm[k + fault.missing]), []).append((fid, "at"))
             resync_after = min(k + fault.missing + fault.resync_after - 1, len(fm) - 1)
             mark_at.setdefault(int(fm[resync_after]) + 1, []).append((fid, "resync"))
@@ -142,7 +152,10 @@ def _deliver(
         for copy, fid in inserts.get(m, ()):
             marks[(fid, "at")] = len(order)
             order.append(copy)
-    return _Delivery(order, marks)
+    for fid in fault_ids:
+        if (fid, "at") not in marks:
+            raise ValueError(f"fault {fid} on {sym} overlaps the hole of another gap")
+    return _Delivery(order, marks, first_lost)
 
 
 def simulate(config: SimConfig | None = None) -> SimSession:
@@ -175,7 +188,7 @@ def simulate(config: SimConfig | None = None) -> SimSession:
 
     flows: list[SymbolFlow] = []
     deliveries: list[_Delivery] = []
-    local_ts: list[np.ndarray] = []
+    local_ts: list[npt.NDArray[np.int64]] = []
     per_symbol: dict[str, dict[str, int]] = {}
     for sid, (inst, n_flow) in enumerate(
         zip(config.instruments, config.messages_per_symbol(), strict=True)
@@ -200,7 +213,7 @@ def simulate(config: SimConfig | None = None) -> SimSession:
         }
 
     events, global_index = _merge(flows, deliveries, local_ts, config.start_seq)
-    faults = _locate_faults(config, flows, deliveries, global_index, fault_ids_of)
+    faults = _locate_faults(config, deliveries, global_index)
     info: dict[str, Any] = {
         "generator": GENERATOR,
         "seed": config.seed,
@@ -209,8 +222,13 @@ def simulate(config: SimConfig | None = None) -> SimSession:
         "start_seq": config.start_seq,
         "model": asdict(model),
         "instruments": [
-            {**inst.spec.to_json(), "start_px": inst.start_px, "order_lots": inst.order_lots,
-             "distance_mean_ticks": inst.distance_mean_ticks, "activity": inst.activity}
+            {
+                **inst.spec.to_json(),
+                "start_px": inst.start_px,
+                "order_lots": inst.order_lots,
+                "distance_mean_ticks": inst.distance_mean_ticks,
+                "activity": inst.activity,
+            }
             for inst in config.instruments
         ],
         "faults": [asdict(f) for f in faults],
@@ -220,8 +238,11 @@ def simulate(config: SimConfig | None = None) -> SimSession:
 
 
 def _merge(
-    flows: list[SymbolFlow], deliveries: list[_Delivery], local_ts: list[np.ndarray], start_seq: int
-) -> tuple[np.ndarray, list[np.ndarray]]:
+    flows: list[SymbolFlow],
+    deliveries: list[_Delivery],
+    local_ts: list[npt.NDArray[np.int64]],
+    start_seq: int,
+) -> tuple[npt.NDArray[np.void], list[npt.NDArray[np.intp]]]:
     """Interleave the symbols' delivered messages by receive time and lay out the rows.
 
     Returns the events and, per symbol, the global message index of each delivered position.
@@ -273,34 +294,28 @@ def _merge(
 
 
 def _locate_faults(
-    config: SimConfig,
-    flows: list[SymbolFlow],
-    deliveries: list[_Delivery],
-    global_index: list[np.ndarray],
-    fault_ids_of: dict[str, list[int]],
+    config: SimConfig, deliveries: list[_Delivery], global_index: list[npt.NDArray[np.intp]]
 ) -> tuple[InjectedFault, ...]:
+    """Translate the per-symbol fault marks into message indices of the merged events."""
     sid_of = {inst.spec.symbol: i for i, inst in enumerate(config.instruments)}
     found: list[InjectedFault] = []
     for fid, fault in enumerate(config.faults):
         sid = sid_of[fault.symbol]
         delivery = deliveries[sid]
         at = delivery.marks[(fid, "at")]
-        msg = delivery.order[at]
-        seq = config.start_seq + msg
+        where = int(global_index[sid][at])
         if fault.kind == "gap":
-            resync = int(global_index[sid][delivery.marks[(fid, "resync")]])
             found.append(
                 InjectedFault(
                     fault.kind,
                     fault.symbol,
-                    seq - fault.missing,
-                    int(global_index[sid][at]),
+                    config.start_seq + delivery.first_lost[fid],
+                    where,
                     n_missing=fault.missing,
-                    resync_message_index=resync,
+                    resync_message_index=int(global_index[sid][delivery.marks[(fid, "resync")]]),
                 )
             )
         else:
-            found.append(InjectedFault(fault.kind, fault.symbol, seq, int(global_index[sid][at])))
-    assert all(fid in fault_ids_of[f.symbol] for fid, f in enumerate(config.faults))
-    del flows
+            seq = config.start_seq + delivery.order[at]
+            found.append(InjectedFault(fault.kind, fault.symbol, seq, where))
     return tuple(found)
