@@ -11,9 +11,9 @@ import pytest
 
 from featureplane import __version__
 from featureplane.cli import main
+from featureplane.featurefile import read_feature_file
 from featureplane.features.lob_shared_v1 import LOB_SHARED_V1 as FS
 from featureplane.features.registry import FeatureSet
-from featureplane.replay import read_feature_file
 
 T0 = 1_700_000_000_000  # ms
 

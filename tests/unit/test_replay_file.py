@@ -28,16 +28,16 @@ from featureplane import (
 )
 from featureplane.engine import FeatureEngine
 from featureplane.events import ASK, BID, BUY, NO_SEQ, SELL, concat, make_message
-from featureplane.features.lob_shared_v1 import LOB_SHARED_V1 as FS
-from featureplane.features.registry import FeatureSet
-from featureplane.frames import FrameBatch, QualityFlag
-from featureplane.replay import (
+from featureplane.featurefile import (
     FeatureFileWriter,
     SourceFile,
     read_feature_file,
-    replay_events,
     write_feature_file,
 )
+from featureplane.features.lob_shared_v1 import LOB_SHARED_V1 as FS
+from featureplane.features.registry import FeatureSet
+from featureplane.frames import FrameBatch, QualityFlag
+from featureplane.replay import replay_events
 from featureplane.units import is_scaled, to_real_columns
 
 SYMBOLS = SymbolTable(
@@ -216,7 +216,7 @@ def test_rewrite_in_another_process_is_identical(batch: FrameBatch, tmp_path: Pa
     write_feature_file(batch, first, source_stats={"s": [1, 2]}, row_group_rows=100)
     script = (
         "import sys\n"
-        "from featureplane.replay import read_feature_file, write_feature_file\n"
+        "from featureplane.featurefile import read_feature_file, write_feature_file\n"
         "f = read_feature_file(sys.argv[1])\n"
         "write_feature_file(f.to_batch(), sys.argv[2], source_stats=f.source_stats,"
         " row_group_rows=100)\n"
