@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import pytest
 
@@ -17,3 +18,19 @@ def backend(request: pytest.FixtureRequest) -> str:
             pytest.fail("the Rust backend is not built; CI runs every test on both backends")
         pytest.skip("the Rust extension is not built in this environment")
     return name
+
+
+_REPORT: list[str] = []
+
+
+@pytest.fixture
+def report() -> Callable[[str], None]:
+    """Record a measured figure (agreement rate, counts) for the end-of-run summary."""
+    return _REPORT.append
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _REPORT:
+        terminalreporter.section("measured on real data")
+        for line in _REPORT:
+            terminalreporter.write_line(line)

@@ -71,23 +71,28 @@ def _gzip_blocks(f: BinaryIO, block_bytes: int) -> Iterator[list[bytes]]:
     while raw := f.read(block_bytes):
         pieces: list[bytes] = []
         damage: StreamDamage | None = None
-        try:
-            while raw:
-                if not in_member:
-                    # Zero padding after the last member is tolerated, as gzip does.
-                    raw = raw.lstrip(b"\0")
-                    if not raw:
-                        break
+        while raw:
+            if not in_member:
+                # Zero padding after the last member is tolerated, as gzip does.
+                raw = raw.lstrip(b"\0")
+                if not raw:
+                    break
+            saved = dec.copy()
+            try:
                 pieces.append(dec.decompress(raw))
-                in_member = True
-                if dec.eof:
-                    raw = dec.unused_data
-                    dec = zlib.decompressobj(wbits=31)
-                    in_member = False
-                else:
-                    raw = b""
-        except zlib.error as exc:
-            damage = StreamDamage("gzip_error", f"corrupt gzip data ({exc})")
+            except zlib.error as exc:
+                # The failing call returns nothing: redo it in small steps from the saved
+                # state to keep the text that came before the damage.
+                pieces.append(_salvage(saved, raw))
+                damage = StreamDamage("gzip_error", f"corrupt gzip data ({exc})")
+                break
+            in_member = True
+            if dec.eof:
+                raw = dec.unused_data
+                dec = zlib.decompressobj(wbits=31)
+                in_member = False
+            else:
+                raw = b""
         lines = (tail + b"".join(pieces)).split(b"\n")
         tail = lines.pop()
         if lines:
@@ -98,3 +103,21 @@ def _gzip_blocks(f: BinaryIO, block_bytes: int) -> Iterator[list[bytes]]:
         raise StreamDamage("truncated", "gzip stream ends before its end-of-stream marker")
     if tail:
         yield [tail]
+
+
+def _salvage(dec: zlib._Decompress, raw: bytes) -> bytes:
+    """Everything `dec` yields from `raw` before the byte that makes zlib fail."""
+    out: list[bytes] = []
+    step = 4096
+    pos = 0
+    while pos < len(raw) and not dec.eof:
+        saved = dec.copy()
+        try:
+            out.append(dec.decompress(raw[pos : pos + step]))
+        except zlib.error:
+            if step == 1:
+                break
+            dec, step = saved, 1  # narrow down to the failing byte
+            continue
+        pos += step
+    return b"".join(out)

@@ -58,10 +58,13 @@ class SymbolSync:
     """`U` and `u` of the first diff applied after the first snapshot."""
     straddled: bool | None = None
     """Whether that diff straddles the snapshot (None: no diff followed it)."""
+    diffs_read: int = 0
+    """Valid diffs parsed, including the ones dropped as stale or for want of a snapshot."""
     buffered_diffs: int = 0
     """Diffs held back because they came before the first snapshot."""
     stale_dropped: int = 0
     diffs: int = 0
+    """Diffs emitted."""
     trades: int = 0
     book_tickers: int = 0
     last_u: int | None = None
@@ -106,8 +109,9 @@ class BinanceStats:
     def skipped_total(self) -> int:
         return sum(self.skipped.values())
 
-    def note(self, table: dict[str, int], reason: str, where: str, detail: str) -> None:
-        table[reason] = table.get(reason, 0) + 1
+    def note(self, table: dict[str, int], reason: str, where: str, detail: str, n: int = 1) -> None:
+        """Count `n` occurrences of `reason` in `table`; keep `where` as an example."""
+        table[reason] = table.get(reason, 0) + n
         examples = self.examples.setdefault(reason, [])
         if len(examples) < MAX_EXAMPLES:
             examples.append(f"{where}: {detail}" if detail else where)
@@ -124,12 +128,12 @@ class BinanceStats:
             for reason, n in sorted(table.items()):
                 first = self.examples.get(reason, [""])[0]
                 out.append(f"{title} {reason}: {n} (first: {first})")
-        for sym in self.sync.values():
-            out.append(
-                f"{sym.symbol} [{sym.market}]: lastUpdateId {sym.last_update_id}, first diff "
-                f"U={sym.first_U} u={sym.first_u}, straddled {sym.straddled}, "
-                f"stale {sym.stale_dropped}, chain gaps {sym.chain_gaps}"
-            )
+        out.extend(
+            f"{sym.symbol} [{sym.market}]: lastUpdateId {sym.last_update_id}, first diff "
+            f"U={sym.first_U} u={sym.first_u}, straddled {sym.straddled}, "
+            f"stale {sym.stale_dropped}, chain gaps {sym.chain_gaps}"
+            for sym in self.sync.values()
+        )
         out.extend(f"{sym}: {how}" for sym, how in self.instruments.items())
         return "\n".join(out)
 

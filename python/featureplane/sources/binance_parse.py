@@ -1,0 +1,97 @@
+"""Parsing pieces of the Binance source: exact decimal caches, field checks, parsed diffs."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from featureplane.errors import InvalidMessageError, OffGridError
+from featureplane.instruments import Grid
+
+I64_MAX = (1 << 63) - 1  # every number must fit the event model's int64 fields
+MS_MAX = I64_MAX // 1_000_000
+GRID_CACHE_MAX = 1 << 18
+"""Distinct price or size strings kept per symbol; a full cache starts over (rare: days)."""
+
+
+class Bad(Exception):
+    """A line or message that cannot be read; `reason` is a key of the skip counters."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+class GridCache(dict[str, int]):
+    """Decimal string -> exact grid steps.
+
+    Binance repeats the same strings all day long, so a dict hit (C speed) replaces most parses;
+    a miss parses exactly and remembers. Plain `digits.digits` strings take a short integer
+    path; anything else (signs, exponents, NaN) goes through `Grid.parse`.
+    """
+
+    def __init__(self, grid: Grid, what: str, positive: bool) -> None:
+        super().__init__()
+        self._grid = grid
+        self._what = what
+        self._positive = positive
+        # steps = mantissa * 10**exp / (units * 10**fraction_digits), exactly.
+        self._scale: int = 10**grid.exp
+        self._den: list[int] = [grid.units * 10**k for k in range(40)]
+
+    def __missing__(self, key: object) -> int:
+        if type(key) is not str:
+            raise Bad("bad_message", f"{self._what} {key!r} is not a decimal string")
+        whole, _, frac = key.partition(".")
+        digits = whole + frac
+        if whole and digits.isdigit() and digits.isascii() and len(frac) < 40:
+            steps, rem = divmod(int(digits) * self._scale, self._den[len(frac)])
+            if rem:
+                raise OffGridError(
+                    f"{self._what} {key!r} is not a multiple of the grid step {self._grid.step}"
+                )
+        else:
+            steps = self._grid.parse(key, self._what)  # OffGridError / InvalidMessageError
+        if steps < 0 or (self._positive and steps == 0):
+            raise InvalidMessageError(f"{self._what} {key!r} is not positive")
+        if steps > I64_MAX:
+            raise InvalidMessageError(f"{self._what} {key!r} is out of the int64 range")
+        if len(self) >= GRID_CACHE_MAX:
+            self.clear()
+        self[key] = steps
+        return steps
+
+
+class Diff(NamedTuple):
+    """A parsed depth diff, kept until the sync rule lets it out."""
+
+    first: int  # U
+    last: int  # u
+    prev: int  # pu (USD-M) or U - 1 (spot)
+    src: int
+    local: int
+    px: list[int]
+    qty: list[int]
+    n_bids: int
+    path: str
+    line: int
+
+
+def source_ts(d: dict[str, Any], local: int) -> int:
+    """`T` if present else `E` (ms -> ns), as hftbacktest's converter; else the local time."""
+    t = d.get("T")
+    if t is None:
+        t = d.get("E")
+        if t is None:
+            return local
+    if type(t) is not int or not 0 <= t <= MS_MAX:
+        raise Bad("bad_message", f"timestamp {t!r} is not a millisecond time")
+    return t * 1_000_000
+
+
+def int_field(d: dict[str, Any], name: str) -> int:
+    """A non-negative int64 field (ids, sequence numbers)."""
+    value = d.get(name)
+    if type(value) is not int or not 0 <= value <= I64_MAX:
+        raise Bad("bad_message", f"{name}={value!r} is not a non-negative int64")
+    return value
