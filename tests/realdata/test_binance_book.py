@@ -114,8 +114,9 @@ def _report_agreement(
     sid = replay.symbols.id_of(symbol)
     total = int((replay.book_tickers["symbol_id"] == sid).sum())
     report(
-        f"{label} {symbol}: best bid/ask agree with bookTicker on {n - bad:,} of {n:,} comparable update "
-        f"ids ({(n - bad) / n:.2%}); {total:,} bookTickers in all, the rest fall inside a diff"
+        f"{label} {symbol}: best bid/ask agree with bookTicker on {n - bad:,} of {n:,} "
+        f"comparable update ids ({(n - bad) / n:.2%}); {total:,} bookTickers in all, "
+        "the rest fall inside a diff"
     )
 
 
