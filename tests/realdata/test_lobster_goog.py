@@ -19,7 +19,8 @@ from featureplane.frames import QualityFlag
 from featureplane.sources.lobster import iter_lobster, lobster_zip_members, validate_lobster
 from tests.datapaths import shared_data
 
-pytestmark = pytest.mark.realdata
+# About 20 s for the module (the Python LOBEngine replays the day twice).
+pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
 ROWS = 147_916
 
