@@ -3,6 +3,7 @@
     featureplane schema [--feature-set ID] [--json]
     featureplane replay FILES... --out OUT.parquet [--units scaled|real] [--backend python|rust]
     featureplane demo [--out DIR] [--seed N] [--backend python|rust]
+    featureplane parity [FILES...] [--generated N] [--messages N] [--seed N]
 
 Bad input ends with exit code 1 and one line on stderr (`featureplane: error: ...`), never a
 traceback; a usage error exits with 2 as argparse does.
@@ -100,6 +101,21 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--backend", choices=BACKENDS, default=None)
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
     demo.set_defaults(run=_cmd_demo)
+
+    parity = sub.add_parser(
+        "parity", help="every backend vs the Python reference, frame by frame (exit 1 on drift)"
+    )
+    parity.add_argument(
+        "files", nargs="*", type=Path, metavar="FILES",
+        help="Binance captures (.gz, read together) and LOBSTER archives (.zip)",
+    )  # fmt: skip
+    parity.add_argument("--generated", type=int, default=2, metavar="N",
+                        help="simulated sessions with injected faults (default 2)")  # fmt: skip
+    parity.add_argument("--messages", type=int, default=20_000, metavar="N")
+    parity.add_argument("--seed", type=int, default=1)
+    parity.add_argument("--candidate", choices=BACKENDS, default="rust")
+    parity.add_argument("--verbose", action="store_true", help="every column, not only drift")
+    parity.set_defaults(run=_cmd_parity)
     return parser
 
 
@@ -141,6 +157,37 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     run_demo(args.out, seed=args.seed, backend=args.backend, progress=not args.no_progress)
     return EXIT_OK
+
+
+def _cmd_parity(args: argparse.Namespace) -> int:
+    from featureplane.backends import resolve_backend
+    from featureplane.parity import (
+        METRIC,
+        check_events,
+        format_report,
+        generated_inputs,
+        inputs_from_paths,
+    )
+
+    if resolve_backend(args.candidate) != args.candidate:
+        raise FeatureplaneError(f"the {args.candidate} backend is not built: nothing to compare")
+    inputs = [*inputs_from_paths(args.files), *generated_inputs(args.generated, args.messages,
+                                                                 args.seed)]  # fmt: skip
+    compared = mismatches = 0
+    for item in inputs:
+        report = check_events(item.name, item.symbols, item.events, candidate=args.candidate)
+        compared += report.compared
+        mismatches += report.mismatches
+        if args.verbose or not report.ok:
+            print(format_report(report))
+        else:
+            print(
+                f"{item.name}: {report.frames_reference:,} frames x {len(report.columns)} "
+                f"columns, 0 mismatches"
+            )
+    rate = mismatches / max(compared, 1)
+    print(f"{METRIC} {rate:.6g} ({mismatches:,} of {compared:,} values)")
+    return EXIT_OK if mismatches == 0 else EXIT_ERROR
 
 
 # ----- formatting -----------------------------------------------------------------------------
