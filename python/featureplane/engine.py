@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from featureplane.backends import make_kernel, resolve_backend
-from featureplane.errors import InvalidMessageError
-from featureplane.events import message_bounds, validate
 from featureplane.features.kernel import EngineConfig
 from featureplane.features.registry import DEFAULT_FEATURE_SET_ID, FeatureSet, get_feature_set
 from featureplane.frames import FeatureUpdateFrameV1, FeatureView, FrameBatch
@@ -73,9 +71,8 @@ class FeatureEngine:
 
     def process(self, message: np.ndarray) -> FeatureUpdateFrameV1 | None:
         """Apply one message (its rows); the frame after it, or None if it was dropped."""
-        validate(message, len(self.symbols))
-        if len(message_bounds(message)) != 1:
-            raise InvalidMessageError("process() takes exactly one message; use process_batch()")
+        # The kernel validates (events.validate's rules): the Rust kernel does it in Rust, so
+        # the hot path pays no numpy calls per message.
         frame = self._kernel.process(message)
         if frame is not None and self._subscribers:
             self._deliver(frame, int(message[-1]["symbol_id"]))
@@ -83,7 +80,6 @@ class FeatureEngine:
 
     def process_batch(self, events: np.ndarray) -> FrameBatch:
         """Apply every message of an event array; one frame per applied message, as columns."""
-        validate(events, len(self.symbols))
         batch = self._kernel.process_batch(events)
         if self._subscribers:
             for i in range(len(batch)):

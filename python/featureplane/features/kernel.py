@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from featureplane.book.lob_engine import LOBEngine
-from featureplane.events import NO_SEQ, iter_messages, message_bounds
+from featureplane.errors import InvalidMessageError
+from featureplane.events import NO_SEQ, iter_messages, message_bounds, validate
 from featureplane.features.lob_shared_v1 import (
     DEPTH,
     LOB_SHARED_V1,
@@ -78,7 +79,19 @@ class ReferenceKernel:
         return self._features[sid]
 
     def process(self, message: np.ndarray) -> FeatureUpdateFrameV1 | None:
-        """Apply one validated message; the frame after it, or None if it was dropped."""
+        """Validate and apply one message; the frame after it, or None if it was dropped.
+
+        Raises
+        ------
+        InvalidMessageError
+            For anything `events.validate` refuses, or rows that are not exactly one message.
+        """
+        validate(message, len(self.symbols))
+        if len(message_bounds(message)) != 1:
+            raise InvalidMessageError("process() takes exactly one message; use process_batch()")
+        return self._apply(message)
+
+    def _apply(self, message: np.ndarray) -> FeatureUpdateFrameV1 | None:
         result = self.lob.apply(message)
         if not result.applied:
             return None
@@ -129,7 +142,12 @@ class ReferenceKernel:
         )
 
     def process_batch(self, events: np.ndarray) -> FrameBatch:
-        """Apply every message of a validated event array; frames as columns."""
+        """Validate, then apply every message of an event array; frames as columns.
+
+        The whole array is validated before anything is applied, so bad input leaves no
+        partial state.
+        """
+        validate(events, len(self.symbols))
         n_messages = len(message_bounds(events))
         batch = FrameBatch.allocate(self.feature_set, self.symbols, n_messages)
         cols = batch.columns
@@ -138,7 +156,7 @@ class ReferenceKernel:
         row = -1
         for message in iter_messages(events):
             row += len(message)
-            frame = self.process(message)
+            frame = self._apply(message)
             if frame is None:
                 continue
             cols["input_index"][n] = row
