@@ -4,6 +4,7 @@
     featureplane replay FILES... --out OUT.parquet [--units scaled|real] [--backend python|rust]
     featureplane demo [--out DIR] [--seed N] [--backend python|rust]
     featureplane parity [FILES...] [--generated N] [--messages N] [--seed N]
+    featureplane bench [--capture FILE] [--runs N] [--json OUT]
 
 Bad input ends with exit code 1 and one line on stderr (`featureplane: error: ...`), never a
 traceback; a usage error exits with 2 as argparse does.
@@ -116,6 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
     parity.add_argument("--candidate", choices=BACKENDS, default="rust")
     parity.add_argument("--verbose", action="store_true", help="every column, not only drift")
     parity.set_defaults(run=_cmd_parity)
+
+    bench = sub.add_parser("bench", help="kernel benchmark table: Python, Rust, hftbacktest")
+    bench.add_argument("--capture", type=Path, default=None, metavar="FILE",
+                       help="a Binance USD-M capture (default: the BTCUSDT sample)")  # fmt: skip
+    bench.add_argument("--runs", type=int, default=5)
+    bench.add_argument("--json", type=Path, default=None, metavar="OUT")
+    bench.set_defaults(run=_cmd_bench)
     return parser
 
 
@@ -188,6 +196,19 @@ def _cmd_parity(args: argparse.Namespace) -> int:
     rate = mismatches / max(compared, 1)
     print(f"{METRIC} {rate:.6g} ({mismatches:,} of {compared:,} values)")
     return EXIT_OK if mismatches == 0 else EXIT_ERROR
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from featureplane.bench import kernel
+
+    capture = args.capture or kernel.DEFAULT_CAPTURE
+    if not capture.exists():
+        raise FeatureplaneError(f"no capture at {capture}; pass --capture FILE")
+    result = kernel.run(capture, runs=args.runs)
+    print(result.format())
+    if args.json:
+        args.json.write_text(json.dumps(result.to_json(), indent=2))
+    return EXIT_OK if all(r.correct is not False for r in result.rows) else EXIT_ERROR
 
 
 # ----- formatting -----------------------------------------------------------------------------

@@ -1,0 +1,110 @@
+"""Timing helpers shared by the benchmarks: repeated runs, medians, a table, a build check."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class DebugBuildError(RuntimeError):
+    """Benchmarks refuse a debug build of the extension: its numbers would mislead."""
+
+
+def require_release_build() -> str:
+    """The extension's build profile; raises for a debug build (a missing one is fine)."""
+    try:
+        from featureplane import _core
+    except ImportError:
+        return "not built"
+    profile = str(_core.BUILD_PROFILE)
+    if profile != "release":
+        raise DebugBuildError(
+            f"featureplane._core is a {profile} build; rebuild in release "
+            "(`pip install -e .` builds release) before benchmarking"
+        )
+    return profile
+
+
+@dataclass
+class Row:
+    """One benchmark row: what ran, how many events, the wall times of each run."""
+
+    name: str
+    events: int
+    times_s: list[float] = field(default_factory=list)
+    correct: bool | None = None
+    note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def median_s(self) -> float:
+        return statistics.median(self.times_s)
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.median_s
+
+    @property
+    def ns_per_event(self) -> float:
+        return self.median_s / self.events * 1e9
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "events": self.events,
+            "times_s": self.times_s,
+            "median_s": self.median_s,
+            "events_per_s": self.events_per_s,
+            "ns_per_event": self.ns_per_event,
+            "correct": self.correct,
+            "note": self.note,
+            **self.extra,
+        }
+
+
+def repeat(fn: Callable[[], Any], runs: int) -> tuple[list[float], Any]:
+    """Wall time of each of `runs` calls, and the last call's result."""
+    times = []
+    result = None
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return times, result
+
+
+def format_table(rows: list[Row], anchors: dict[str, str]) -> str:
+    """Rows with events/s, ns/event, spread of runs, and a ratio column per anchor row."""
+    by_name = {r.name: r for r in rows}
+    head = ["benchmark", "events/s", "ns/event", "median ms", "min-max ms", "runs", "correct"]
+    head += [f"x {label}" for label in anchors]
+    lines = []
+    for r in rows:
+        cells = [
+            r.name,
+            f"{r.events_per_s:,.0f}",
+            f"{r.ns_per_event:,.1f}",
+            f"{r.median_s * 1e3:,.1f}",
+            f"{min(r.times_s) * 1e3:,.1f}-{max(r.times_s) * 1e3:,.1f}",
+            str(len(r.times_s)),
+            {True: "yes", False: "NO", None: "-"}[r.correct],
+        ]
+        for anchor in anchors.values():
+            base = by_name.get(anchor)
+            cells.append(f"{r.events_per_s / base.events_per_s:,.2f}" if base else "-")
+        lines.append(cells)
+    widths = [max(len(c[i]) for c in [head, *lines]) for i in range(len(head))]
+
+    def fmt(cells: list[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
+
+    out = [fmt(head), fmt(["-" * w for w in widths])]
+    out += [fmt(c) for c in lines]
+    notes = [f"  {r.name}: {r.note}" for r in rows if r.note]
+    return "\n".join(out + (["", *notes] if notes else []))
