@@ -1,7 +1,32 @@
 //! featureplane-core: the L2 book and the `lob_shared_v1` feature kernels.
 //!
 //! Plain Rust with no Python dependency, so `cargo test` and `cargo bench` stay plain and a
-//! Rust-only live process can reuse the kernels.
+//! Rust-only live process can reuse the kernels. The data path reads as the modules do:
+//! [`events`] (64-byte rows) -> [`lob`] ([`sequencing`] rules, [`book`]) -> [`features`] ->
+//! [`frames`], driven per message by [`engine::Engine`].
+//!
+//! # Exactness
+//!
+//! The Python reference (`python/featureplane`) is the executable spec. Integer features are
+//! formed in i128 from the i64 inputs and equal the reference's Python ints whenever the result
+//! fits an i64 column (the reference's batch path raises `OverflowError` beyond that; here the
+//! value wraps, and nothing panics). f64 features use the reference's operations in its order
+//! and come out bit-identical.
+
+pub mod book;
+pub mod engine;
+pub mod error;
+pub mod events;
+pub mod features;
+pub mod frames;
+pub mod lob;
+pub mod sequencing;
+pub mod synthetic;
+
+pub use engine::{Config, Engine, Grid, SymbolValues};
+pub use error::{Error, ErrorClass, Result};
+pub use events::EventRow;
+pub use frames::{Frame, FrameColumns, FrameHeader};
 
 /// Crate version, reported by the Python extension next to its own.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,67 @@
+//! Criterion benches of the whole per-message pipeline over a synthetic deep-book feed.
+//!
+//! `book+lob_shared_v1/synthetic`: rows per second through `Engine::process_batch` (validate,
+//! sequence, apply levels to 1000-level books, features, frames as columns).
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use featureplane_core::synthetic::{feed, FeedShape};
+use featureplane_core::{Config, Engine, Grid};
+
+fn engine(symbols: u32) -> Engine {
+    let grids = vec![
+        Grid {
+            tick: 0.1,
+            lot: 0.001
+        };
+        symbols as usize
+    ];
+    Engine::new(&grids, Config::default()).expect("valid grids")
+}
+
+fn bench_batch(c: &mut Criterion) {
+    let shape = FeedShape {
+        diffs: 2_000,
+        ..FeedShape::default()
+    };
+    let rows = feed(shape, 7);
+    let mut group = c.benchmark_group("book+lob_shared_v1");
+    group.throughput(Throughput::Elements(rows.len() as u64));
+    group.bench_function("synthetic", |b| {
+        b.iter_batched(
+            || engine(shape.symbols),
+            |mut e| e.process_batch(&rows).expect("valid feed").len(),
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
+fn bench_per_message(c: &mut Criterion) {
+    let shape = FeedShape {
+        diffs: 2_000,
+        ..FeedShape::default()
+    };
+    let rows = feed(shape, 11);
+    let messages: Vec<_> = featureplane_core::events::messages(&rows)
+        .map(|(_, m)| m)
+        .collect();
+    let mut group = c.benchmark_group("book+lob_shared_v1");
+    group.throughput(Throughput::Elements(messages.len() as u64));
+    group.bench_function("synthetic_per_message", |b| {
+        b.iter_batched(
+            || engine(shape.symbols),
+            |mut e| {
+                let mut applied = 0;
+                for m in &messages {
+                    applied += e.process_message(m).expect("valid").is_some() as usize;
+                }
+                applied
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_batch, bench_per_message);
+criterion_main!(benches);

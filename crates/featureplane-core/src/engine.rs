@@ -1,0 +1,320 @@
+//! Engine: per-symbol books and lob_shared_v1 state; one frame per applied message.
+//!
+//! The per-message pipeline of the reference kernel (`features/kernel.py`): ordering verdict
+//! and book update ([`LobEngine::apply`]), feature update, quality flags, masks.
+
+use crate::book::L2Book;
+use crate::error::{Error, Result};
+use crate::events::{index, index_into, EventRow, Kinds, NO_SEQ, ROW_SIZE, TRADE};
+use crate::features::lob_shared_v1::{LobSharedV1, DEPTH};
+use crate::features::schema::Values;
+use crate::frames::{quality, Frame, FrameColumns, FrameHeader};
+use crate::lob::{BookStats, Counters, LobEngine};
+
+/// Rows per chunk of the chunked batch path (256 KB of rows: they stay in L2 between passes).
+const CHUNK_ROWS: usize = 4096;
+/// The chunked path is taken when the batch's bytes are at least this many times the state's.
+const CHUNKED_STATE_FACTOR: usize = 8;
+
+/// Engine options shared by every backend.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Config {
+    /// `STALE_INPUT` when `local_ts_ns - source_ts_ns > stale_after_ns` (only where the
+    /// source gives a local time, `local_ts_ns > 0`); `None` turns the rule off.
+    pub stale_after_ns: Option<i64>,
+}
+
+/// An instrument's grid as the f64 factors that turn ticks and lots into real units.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Grid {
+    pub tick: f64,
+    pub lot: f64,
+}
+
+/// A symbol's feature state plus the header of its last frame.
+#[derive(Debug, Clone)]
+struct SymbolFeatures {
+    state: LobSharedV1,
+    quality_flags: u32,
+    ready_mask: u64,
+    seq: i64,
+    source_ts_ns: i64,
+    local_ts_ns: i64,
+}
+
+impl SymbolFeatures {
+    fn new(grid: Grid) -> Self {
+        Self {
+            state: LobSharedV1::new(grid.tick, grid.lot),
+            quality_flags: 0,
+            ready_mask: 0,
+            seq: NO_SEQ,
+            source_ts_ns: 0,
+            local_ts_ns: 0,
+        }
+    }
+
+    fn reset(&mut self) {
+        self.state.reset();
+        self.ready_mask = 0;
+    }
+}
+
+/// Current values of one symbol and the header of its last frame (the pull API).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SymbolValues {
+    pub values: Values,
+    pub warmup_ready_mask: u64,
+    pub quality_flags: u32,
+    pub seq: i64,
+    pub source_ts_ns: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Engine {
+    lob: LobEngine,
+    symbols: Vec<SymbolFeatures>,
+    config: Config,
+}
+
+impl Engine {
+    pub fn new(grids: &[Grid], config: Config) -> Result<Self> {
+        let mut engine = Self {
+            lob: LobEngine::new(0),
+            symbols: Vec::new(),
+            config,
+        };
+        for &grid in grids {
+            engine.add_symbol(grid)?;
+        }
+        Ok(engine)
+    }
+
+    /// Register the next symbol id; tick and lot must be finite and positive.
+    pub fn add_symbol(&mut self, grid: Grid) -> Result<u32> {
+        let ok = |x: f64| x.is_finite() && x > 0.0;
+        if !(ok(grid.tick) && ok(grid.lot)) {
+            return Err(Error::InvalidArgument(format!(
+                "tick and lot must be finite and positive, got {} and {}",
+                grid.tick, grid.lot
+            )));
+        }
+        self.symbols.push(SymbolFeatures::new(grid));
+        Ok(self.lob.add_symbol())
+    }
+
+    pub fn n_symbols(&self) -> usize {
+        self.symbols.len()
+    }
+
+    pub fn config(&self) -> Config {
+        self.config
+    }
+
+    /// Apply one message (all of `rows`); the frame after it, or `None` if it was dropped.
+    /// The frame's `input_index` is the index of the message's last row in `rows`.
+    pub fn process_message(&mut self, rows: &[EventRow]) -> Result<Option<Frame>> {
+        let spans = index(rows, self.n_symbols())?;
+        if spans.len() != 1 {
+            return Err(Error::NotOneMessage {
+                messages: spans.len(),
+            });
+        }
+        Ok(self.apply(rows, spans[0].kinds, rows.len() as i64 - 1))
+    }
+
+    /// Apply every message of `rows`; one frame per applied message, as columns. Bad input
+    /// fails the whole call and leaves the engine as it was.
+    ///
+    /// A batch many times larger than the engine's state is checked and applied chunk by chunk
+    /// (each chunk checked, then applied while its rows are still in cache), after a copy of
+    /// the state is taken to return to if a bad row turns up; the error then comes from
+    /// checking the whole batch, so it is the same either way. Smaller batches are checked
+    /// whole before the first message is applied. A large batch does not stay in cache between
+    /// two passes over it: the chunked path saves that second trip through memory.
+    pub fn process_batch(&mut self, rows: &[EventRow]) -> Result<FrameColumns> {
+        if rows.len() >= CHUNK_ROWS
+            && rows.len() * ROW_SIZE >= CHUNKED_STATE_FACTOR * self.state_bytes()
+        {
+            let saved = self.clone();
+            if let Some(out) = self.process_chunked(rows) {
+                return Ok(out);
+            }
+            *self = saved;
+        }
+        let spans = index(rows, self.n_symbols())?;
+        let mut out = FrameColumns::with_capacity(spans.len());
+        let mut start = 0;
+        for span in &spans {
+            let message = &rows[start..span.end];
+            if let Some(frame) = self.apply(message, span.kinds, span.end as i64 - 1) {
+                out.push(&frame);
+            }
+            start = span.end;
+        }
+        Ok(out)
+    }
+
+    /// The chunked pass; `None` at the first bad row (the caller restores the state).
+    fn process_chunked(&mut self, rows: &[EventRow]) -> Option<FrameColumns> {
+        if !rows.last()?.ends_message() {
+            return None;
+        }
+        let n_symbols = self.n_symbols();
+        let mut out = FrameColumns::with_capacity(rows.len() / 8 + 16);
+        let mut spans = Vec::with_capacity(CHUNK_ROWS);
+        let mut start = 0;
+        while start < rows.len() {
+            // A chunk ends at a message's end, so no message straddles two chunks.
+            let mut end = (start + CHUNK_ROWS).min(rows.len());
+            while !rows[end - 1].ends_message() {
+                end += 1;
+            }
+            let chunk = &rows[start..end];
+            index_into(chunk, n_symbols, &mut spans).ok()?;
+            let mut from = 0;
+            for span in &spans {
+                let message = &chunk[from..span.end];
+                let last = (start + span.end) as i64 - 1;
+                if let Some(frame) = self.apply(message, span.kinds, last) {
+                    out.push(&frame);
+                }
+                from = span.end;
+            }
+            start = end;
+        }
+        Some(out)
+    }
+
+    /// Heap bytes of the engine's state: about what the chunked path copies.
+    pub fn state_bytes(&self) -> usize {
+        self.lob.state_bytes() + self.symbols.len() * std::mem::size_of::<SymbolFeatures>()
+    }
+
+    /// Apply one validated message. `input_index`: where its last row sits in the input.
+    fn apply(&mut self, message: &[EventRow], kinds: Kinds, input_index: i64) -> Option<Frame> {
+        let result = self.lob.apply(message, kinds);
+        if !result.applied() {
+            return None;
+        }
+        let sid = result.symbol_id;
+        let sym = &mut self.symbols[sid as usize];
+        if result.reset {
+            sym.reset();
+        }
+        let before = sym.state.values;
+        let last = &message[message.len() - 1];
+        let (source_ts, local_ts) = (last.source_ts_ns, last.local_ts_ns);
+        if result.book_changed {
+            let book = self.lob.book(sid).ok()?;
+            sym.state.on_book(
+                &book.bids.top::<DEPTH>(),
+                &book.asks.top::<DEPTH>(),
+                source_ts,
+            );
+        }
+        if result.has_trades {
+            for row in message.iter().filter(|r| r.kind == TRADE) {
+                sym.state
+                    .on_trade(row.side, row.px, row.qty, row.source_ts_ns);
+            }
+        }
+
+        let mut flags = 0;
+        if result.untrusted {
+            flags |= quality::GAP_DETECTED;
+        }
+        if result.reset {
+            flags |= quality::STATE_RESET;
+        }
+        if let Some(stale_after) = self.config.stale_after_ns {
+            let lag = i128::from(local_ts) - i128::from(source_ts);
+            if local_ts > 0 && lag > i128::from(stale_after) {
+                flags |= quality::STALE_INPUT;
+            }
+        }
+        if result.out_of_order {
+            flags |= quality::OUT_OF_ORDER_INPUT;
+        }
+        if !sym.state.two_sided() {
+            flags |= quality::PARTIAL_FEATURES;
+        }
+        // An untrusted book makes every feature of the frame unready until a snapshot.
+        let ready = if result.untrusted {
+            0
+        } else {
+            sym.state.ready_mask()
+        };
+
+        sym.quality_flags = flags;
+        sym.ready_mask = ready;
+        sym.seq = last.seq;
+        sym.source_ts_ns = source_ts;
+        sym.local_ts_ns = local_ts;
+        Some(Frame {
+            header: FrameHeader {
+                input_index,
+                symbol_id: sid,
+                seq: last.seq,
+                source_ts_ns: source_ts,
+                local_ts_ns: local_ts,
+                changed_mask: sym.state.values.changed_mask(&before),
+                warmup_ready_mask: ready,
+                quality_flags: flags,
+            },
+            values: sym.state.values,
+        })
+    }
+
+    fn check(&self, symbol_id: u32) -> Result<usize> {
+        let i = symbol_id as usize;
+        if i < self.symbols.len() {
+            Ok(i)
+        } else {
+            Err(Error::UnknownSymbol {
+                symbol_id: u64::from(symbol_id),
+            })
+        }
+    }
+
+    // ----- pull API ------------------------------------------------------------------------
+
+    pub fn symbol_values(&self, symbol_id: u32) -> Result<SymbolValues> {
+        let sym = &self.symbols[self.check(symbol_id)?];
+        Ok(SymbolValues {
+            values: sym.state.values,
+            warmup_ready_mask: sym.ready_mask,
+            quality_flags: sym.quality_flags,
+            seq: sym.seq,
+            source_ts_ns: sym.source_ts_ns,
+        })
+    }
+
+    /// Clear a symbol's book, sequence and feature state; its next frame carries STATE_RESET.
+    pub fn reset_symbol(&mut self, symbol_id: u32) -> Result<()> {
+        let i = self.check(symbol_id)?;
+        self.lob.reset_symbol(symbol_id)?;
+        self.symbols[i].reset();
+        self.symbols[i].quality_flags = 0;
+        Ok(())
+    }
+
+    /// Reset only the book and sequence state (the reference's `LOBEngine.reset_symbol`): the
+    /// features keep their values until the next frame, which carries STATE_RESET and starts
+    /// them afresh.
+    pub fn reset_book(&mut self, symbol_id: u32) -> Result<()> {
+        self.lob.reset_symbol(symbol_id)
+    }
+
+    pub fn book(&self, symbol_id: u32) -> Result<&L2Book> {
+        self.lob.book(symbol_id)
+    }
+
+    pub fn book_stats(&self, symbol_id: u32) -> Result<BookStats> {
+        self.lob.book_stats(symbol_id)
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.lob.counters
+    }
+}

@@ -1,0 +1,122 @@
+//! Typed errors of the core. Bad input is always an `Err`, never a panic.
+//!
+//! The `Display` texts repeat the Python reference's (`featureplane.events.validate`), so a
+//! caller sees the same message from either backend.
+
+use std::fmt;
+
+/// What is wrong with a row; the order of the variants is the order `validate` checks in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowProblem {
+    UnknownKind,
+    BadBookSide,
+    BadTradeSide,
+    NegativeSize,
+    UnknownSymbol,
+    MixedSymbols,
+}
+
+impl RowProblem {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::UnknownKind => "unknown row kind",
+            Self::BadBookSide => "bad book side",
+            Self::BadTradeSide => "bad trade side",
+            Self::NegativeSize => "negative size",
+            Self::UnknownSymbol => "unknown symbol id",
+            Self::MixedSymbols => "a message mixes symbols",
+        }
+    }
+}
+
+/// Which exception family an error belongs to (the bindings map these to Python classes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Input that breaks the message model (`InvalidMessageError`).
+    InvalidMessage,
+    /// A symbol id the engine does not hold (`UnknownSymbolError`).
+    UnknownSymbol,
+    /// A bad engine argument, such as a tick size that is not finite and positive (`ValueError`).
+    InvalidArgument,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Error {
+    /// The input bytes are not a whole number of 64-byte event rows.
+    RowSize { bytes: usize },
+    /// Rows `start..=end` follow the last `END_OF_MESSAGE` row.
+    Unclosed { start: usize, end: usize },
+    /// The first row (index `row`) with `problem`; `count` rows have it in all.
+    BadRow {
+        problem: RowProblem,
+        row: usize,
+        count: usize,
+        kind: u8,
+        side: i8,
+        symbol_id: u32,
+        px: i64,
+        qty: i64,
+    },
+    /// The per-message call was given zero or several messages.
+    NotOneMessage { messages: usize },
+    /// The pull API or a reset named a symbol id the engine does not hold.
+    UnknownSymbol { symbol_id: u64 },
+    /// An engine argument is out of its domain.
+    InvalidArgument(String),
+}
+
+impl Error {
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Self::UnknownSymbol { .. } => ErrorClass::UnknownSymbol,
+            Self::InvalidArgument(_) => ErrorClass::InvalidArgument,
+            _ => ErrorClass::InvalidMessage,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::RowSize { bytes } => {
+                write!(
+                    f,
+                    "event bytes ({bytes}) are not a whole number of 64-byte rows"
+                )
+            }
+            Self::Unclosed { start, end } => {
+                write!(
+                    f,
+                    "event rows {start}..{end} are not closed by an END_OF_MESSAGE row"
+                )
+            }
+            Self::BadRow {
+                problem,
+                row,
+                count,
+                kind,
+                side,
+                symbol_id,
+                px,
+                qty,
+            } => write!(
+                f,
+                "{} at event row {row} (kind={kind}, side={side}, symbol_id={symbol_id}, \
+                 px={px}, qty={qty}); {count} such row(s)",
+                problem.describe()
+            ),
+            Self::NotOneMessage { .. } => {
+                write!(
+                    f,
+                    "process() takes exactly one message; use process_batch()"
+                )
+            }
+            Self::UnknownSymbol { symbol_id } => write!(f, "unknown symbol id {symbol_id}"),
+            Self::InvalidArgument(what) => f.write_str(what),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,296 @@
+//! `Engine`: the Python face of `featureplane_core::Engine`. Converts, calls, converts back.
+//!
+//! Every entry point runs the core inside `guard`, which turns a panic into a Python exception
+//! and poisons the engine (its state is unknown after a panic), so a kernel bug never kills
+//! the process and never yields features from a half-applied message.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use featureplane_core::book::{BookSide, Level};
+use featureplane_core::events::rows_from_bytes;
+use featureplane_core::frames::Frame;
+use featureplane_core::{Config, Engine, Grid};
+use numpy::PyReadonlyArray1;
+use pyo3::buffer::PyBuffer;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+
+use crate::errors::{from_panic, poisoned, to_py};
+use crate::frames::{columns_to_py, values_to_py, ValuesCache};
+
+/// Messages with more rows than this release the GIL in the per-message calls (a snapshot);
+/// below it, releasing and retaking the GIL costs more than the work.
+const DETACH_ROWS: usize = 256;
+
+/// Status codes of `process_into`.
+const DROPPED: i32 = 0;
+const APPLIED: i32 = 1;
+
+type Side = Vec<(i64, i64)>;
+
+#[pyclass(name = "Engine", module = "featureplane._core")]
+pub struct PyEngine {
+    engine: Engine,
+    poisoned: bool,
+    values_cache: ValuesCache,
+}
+
+impl PyEngine {
+    /// One message through the guarded core; the GIL is released for a long one.
+    fn process_one(&mut self, py: Python<'_>, message: &[u8]) -> PyResult<Option<Frame>> {
+        self.guard(|engine| {
+            let mut run =
+                || rows_from_bytes(message).and_then(|rows| engine.process_message(&rows));
+            if message.len() > DETACH_ROWS * 64 {
+                py.detach(run)
+            } else {
+                run()
+            }
+            .map_err(to_py)
+        })
+    }
+
+    /// Run `f` on the engine; a panic becomes `PanicException` and poisons the engine.
+    fn guard<T>(&mut self, f: impl FnOnce(&mut Engine) -> PyResult<T>) -> PyResult<T> {
+        if self.poisoned {
+            return Err(poisoned());
+        }
+        let engine = &mut self.engine;
+        match catch_unwind(AssertUnwindSafe(|| f(engine))) {
+            Ok(result) => result,
+            Err(payload) => {
+                self.poisoned = true;
+                Err(from_panic(payload))
+            }
+        }
+    }
+
+    /// Read-only access; a panic here changes no state, but still poisons to stay simple.
+    fn read<T>(&mut self, f: impl FnOnce(&Engine) -> PyResult<T>) -> PyResult<T> {
+        self.guard(|engine| f(engine))
+    }
+}
+
+fn side_levels(side: &BookSide, n: Option<isize>) -> Side {
+    let all = side.levels().map(|Level { px, qty }| (px, qty));
+    let len = side.len();
+    // Python slice semantics of the reference's `prices[:n]`, negative n included.
+    let take = match n {
+        None => len,
+        Some(n) if n >= 0 => (n as usize).min(len),
+        Some(n) => len.saturating_sub(n.unsigned_abs()),
+    };
+    all.take(take).collect()
+}
+
+#[pymethods]
+impl PyEngine {
+    /// Parameters
+    /// ----------
+    /// grids : list of (tick, lot) as float, one per symbol id in order
+    /// stale_after_ns : the STALE_INPUT bound, or None to turn the rule off
+    #[new]
+    #[pyo3(signature = (grids, stale_after_ns = None))]
+    fn new(grids: Vec<(f64, f64)>, stale_after_ns: Option<i64>) -> PyResult<Self> {
+        let grids: Vec<Grid> = grids
+            .into_iter()
+            .map(|(tick, lot)| Grid { tick, lot })
+            .collect();
+        let engine = Engine::new(&grids, Config { stale_after_ns }).map_err(to_py)?;
+        Ok(Self {
+            engine,
+            poisoned: false,
+            values_cache: ValuesCache::default(),
+        })
+    }
+
+    /// Register the next symbol id; returns it.
+    fn add_symbol(&mut self, tick: f64, lot: f64) -> PyResult<u32> {
+        self.guard(|e| e.add_symbol(Grid { tick, lot }).map_err(to_py))
+    }
+
+    #[getter]
+    fn n_symbols(&self) -> usize {
+        self.engine.n_symbols()
+    }
+
+    #[getter]
+    fn stale_after_ns(&self) -> Option<i64> {
+        self.engine.config().stale_after_ns
+    }
+
+    /// Apply every message of `events` (EVENT_DTYPE rows viewed as uint8, C-contiguous).
+    ///
+    /// Returns (input_index, symbol_id, seq, source_ts_ns, local_ts_ns, changed_mask,
+    /// warmup_ready_mask, quality_flags, [one array per feature]). The GIL is released while
+    /// the kernel runs; the caller must not write to `events` meanwhile.
+    fn process_batch<'py>(
+        &mut self,
+        py: Python<'py>,
+        events: PyReadonlyArray1<'py, u8>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let bytes = events
+            .as_slice()
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let columns = self.guard(|engine| {
+            py.detach(|| {
+                let rows = rows_from_bytes(bytes)?;
+                engine.process_batch(&rows)
+            })
+            .map_err(to_py)
+        })?;
+        columns_to_py(py, columns)
+    }
+
+    /// Apply one message (its EVENT_DTYPE rows as bytes) and write the frame into `out`, a
+    /// writable C-contiguous byte buffer of exactly FRAME_RECORD_SIZE bytes (a `bytearray`,
+    /// or a uint8 numpy array) laid out as FRAME_RECORD_HEADER then the feature values.
+    ///
+    /// Returns 1 when the frame was written, 0 when the message was dropped (duplicate, out of
+    /// order, stale). Nothing is allocated per call: the live path for consumers that read the
+    /// record in place (e.g. through a numpy structured view of `out`).
+    fn process_into(&mut self, py: Python<'_>, message: &[u8], out: PyBuffer<u8>) -> PyResult<i32> {
+        if out.readonly() || out.item_count() != Frame::RECORD_SIZE {
+            return Err(PyValueError::new_err(format!(
+                "out must be a writable buffer of exactly {} bytes",
+                Frame::RECORD_SIZE
+            )));
+        }
+        let Some(frame) = self.process_one(py, message)? else {
+            return Ok(DROPPED);
+        };
+        let mut record = [0u8; Frame::RECORD_SIZE];
+        frame.write_record(&mut record);
+        out.copy_from_slice(py, &record)?;
+        Ok(APPLIED)
+    }
+
+    /// Apply one message (its EVENT_DTYPE rows as bytes); the frame as
+    /// (symbol_id, seq, source_ts_ns, local_ts_ns, changed_mask, warmup_ready_mask,
+    /// quality_flags, values), or None when the message was dropped. For callers that build a
+    /// frame object anyway: the values tuple is made here, in one step.
+    #[allow(clippy::type_complexity)]
+    fn process_frame<'py>(
+        &mut self,
+        py: Python<'py>,
+        message: &[u8],
+    ) -> PyResult<Option<(u32, i64, i64, i64, u64, u64, u32, Bound<'py, PyTuple>)>> {
+        let Some(Frame { header: h, values }) = self.process_one(py, message)? else {
+            return Ok(None);
+        };
+        let values = self.values_cache.tuple(py, h.symbol_id, &values)?;
+        Ok(Some((
+            h.symbol_id,
+            h.seq,
+            h.source_ts_ns,
+            h.local_ts_ns,
+            h.changed_mask,
+            h.warmup_ready_mask,
+            h.quality_flags,
+            values,
+        )))
+    }
+
+    /// (values tuple, warmup_ready_mask, quality_flags, seq, source_ts_ns) of a symbol.
+    fn symbol_values<'py>(
+        &mut self,
+        py: Python<'py>,
+        symbol_id: u32,
+    ) -> PyResult<(Bound<'py, PyTuple>, u64, u32, i64, i64)> {
+        let sv = self.read(|e| e.symbol_values(symbol_id).map_err(to_py))?;
+        Ok((
+            values_to_py(py, &sv.values)?,
+            sv.warmup_ready_mask,
+            sv.quality_flags,
+            sv.seq,
+            sv.source_ts_ns,
+        ))
+    }
+
+    /// Clear a symbol's book, sequence and features; its next frame carries STATE_RESET.
+    fn reset_symbol(&mut self, symbol_id: u32) -> PyResult<()> {
+        self.guard(|e| e.reset_symbol(symbol_id).map_err(to_py))
+    }
+
+    /// Reset only the symbol's book and sequence state (`LOBEngine.reset_symbol`).
+    fn reset_book(&mut self, symbol_id: u32) -> PyResult<()> {
+        self.guard(|e| e.reset_book(symbol_id).map_err(to_py))
+    }
+
+    /// (bid_px, bid_qty, ask_px, ask_qty), None for an empty side.
+    #[allow(clippy::type_complexity)]
+    fn l1(
+        &mut self,
+        symbol_id: u32,
+    ) -> PyResult<(Option<i64>, Option<i64>, Option<i64>, Option<i64>)> {
+        self.read(|e| {
+            let l1 = e.book(symbol_id).map_err(to_py)?.l1();
+            Ok((
+                l1.bid.map(|l| l.px),
+                l1.bid.map(|l| l.qty),
+                l1.ask.map(|l| l.px),
+                l1.ask.map(|l| l.qty),
+            ))
+        })
+    }
+
+    /// The best `n` levels of each side (Python slice semantics for n), best first.
+    fn top_n(&mut self, symbol_id: u32, n: isize) -> PyResult<(Side, Side)> {
+        self.read(|e| {
+            let book = e.book(symbol_id).map_err(to_py)?;
+            Ok((
+                side_levels(&book.bids, Some(n)),
+                side_levels(&book.asks, Some(n)),
+            ))
+        })
+    }
+
+    /// Every level of each side, best first.
+    fn snapshot(&mut self, symbol_id: u32) -> PyResult<(Side, Side)> {
+        self.read(|e| {
+            let book = e.book(symbol_id).map_err(to_py)?;
+            Ok((side_levels(&book.bids, None), side_levels(&book.asks, None)))
+        })
+    }
+
+    /// (bid_levels, ask_levels, bid_depth_qty, ask_depth_qty, crossed, untrusted,
+    /// last_book_seq, messages_applied)
+    #[allow(clippy::type_complexity)]
+    fn book_stats(
+        &mut self,
+        symbol_id: u32,
+    ) -> PyResult<(usize, usize, i128, i128, bool, bool, i64, u64)> {
+        self.read(|e| {
+            let s = e.book_stats(symbol_id).map_err(to_py)?;
+            Ok((
+                s.bid_levels,
+                s.ask_levels,
+                s.bid_depth_qty,
+                s.ask_depth_qty,
+                s.crossed,
+                s.untrusted,
+                s.last_book_seq,
+                s.messages_applied,
+            ))
+        })
+    }
+
+    /// Engine-wide counters by name (messages, applied, duplicates, ...).
+    fn counters<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let counters = self.read(|e| Ok(e.counters()))?;
+        let dict = PyDict::new(py);
+        for (name, value) in featureplane_core::lob::Counters::NAMES
+            .iter()
+            .zip(counters.values())
+        {
+            dict.set_item(name, value)?;
+        }
+        Ok(dict)
+    }
+
+    /// Test hook: panic inside the guarded kernel call, as a kernel bug would.
+    fn _debug_panic(&mut self) -> PyResult<()> {
+        self.guard(|_| panic!("forced panic (_debug_panic)"))
+    }
+}
