@@ -67,6 +67,11 @@ END_OF_MESSAGE = 1
 
 NO_SEQ = -1
 
+MAX_ABS_UNITS = 1 << 48
+"""Largest |px| (ticks) and qty (lots) a row may carry. It keeps every integer feature (mid =
+A + B, OFI sums, cumulative sums) far inside i64 in both backends; real instruments stay many
+orders of magnitude below it (2^48 ticks of 0.01 is 2.8 trillion)."""
+
 
 def empty(n: int) -> np.ndarray:
     """Zeroed event rows with the sequence fields set to `NO_SEQ`."""
@@ -166,8 +171,9 @@ def validate(events: np.ndarray, n_symbols: int) -> None:
     Raises
     ------
     InvalidMessageError
-        Wrong dtype, unknown kind or side, negative size, unknown symbol id, a message mixing
-        symbols, or rows not closed by END_OF_MESSAGE.
+        Wrong dtype, unknown kind or side, negative size, a price or size beyond
+        `MAX_ABS_UNITS`, unknown symbol id, a message mixing symbols, or rows not closed by
+        END_OF_MESSAGE.
     """
     if events.dtype != EVENT_DTYPE:
         raise InvalidMessageError(f"events must have EVENT_DTYPE, got {events.dtype}")
@@ -183,6 +189,9 @@ def validate(events: np.ndarray, n_symbols: int) -> None:
         (kind == TRADE) & (np.abs(events["side"].astype(np.int16)) > 1), events, "bad trade side"
     )
     _raise_first(events["qty"] < 0, events, "negative size")
+    px = events["px"]  # compared both ways: abs() of the i64 minimum wraps negative
+    out_of_range = (events["qty"] > MAX_ABS_UNITS) | (px > MAX_ABS_UNITS) | (px < -MAX_ABS_UNITS)
+    _raise_first(out_of_range, events, "price or size out of range")
     _raise_first(events["symbol_id"] >= n_symbols, events, "unknown symbol id")
     # Every row of a message must name the symbol of its last row.
     msg_of_row = np.repeat(np.arange(len(ends)), np.diff(np.concatenate(([0], ends))))

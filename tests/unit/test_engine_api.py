@@ -99,6 +99,9 @@ def test_consumer_for_another_schema_gets_schema_mismatch(backend: str) -> None:
             "negative",
         ),
         (lambda e: e["kind"].__setitem__(2, 9), "unknown row kind"),
+        (lambda e: e["px"].__setitem__(3, 2**62), "out of range"),
+        (lambda e: e["px"].__setitem__(3, -(2**63)), "out of range"),
+        (lambda e: e["qty"].__setitem__(4, 2**49), "out of range"),
         (lambda e: e["symbol_id"].__setitem__(4, 7), "unknown symbol id"),
         (lambda e: e["side"].__setitem__(1, 0), "bad book side"),
         (lambda e: e["flags"].__setitem__(len(e) - 1, 0), "not closed"),
@@ -113,6 +116,12 @@ def test_bad_input_fails_whole_batch_without_state_change(backend: str, mutate, 
         eng.process_batch(events)
     assert eng.counters["messages"] == 0
     assert eng.get_feature_view("A").warmup_ready_mask == 0
+
+
+def test_negative_symbol_id_is_unknown(backend: str) -> None:
+    eng = FeatureEngine(SPECS, backend=backend)
+    with pytest.raises(UnknownSymbolError):
+        eng._kernel.symbol_values(-1)
 
 
 def test_wrong_dtype_is_rejected(backend: str) -> None:

@@ -12,6 +12,7 @@ pub enum RowProblem {
     BadBookSide,
     BadTradeSide,
     NegativeSize,
+    OutOfRange,
     UnknownSymbol,
     MixedSymbols,
 }
@@ -23,6 +24,7 @@ impl RowProblem {
             Self::BadBookSide => "bad book side",
             Self::BadTradeSide => "bad trade side",
             Self::NegativeSize => "negative size",
+            Self::OutOfRange => "price or size out of range",
             Self::UnknownSymbol => "unknown symbol id",
             Self::MixedSymbols => "a message mixes symbols",
         }

@@ -31,6 +31,11 @@ pub const END_OF_MESSAGE: u8 = 1;
 /// Sequence fields hold this where the source has none.
 pub const NO_SEQ: i64 = -1;
 
+/// Largest |px| (ticks) and qty (lots) a row may carry, as in `events.MAX_ABS_UNITS`: it keeps
+/// every integer feature (mid = A + B, OFI sums, cumulative sums) far inside i64 in both
+/// backends. Real instruments stay many orders of magnitude below it.
+pub const MAX_ABS_UNITS: i64 = 1 << 48;
+
 /// One event row, field for field `EVENT_DTYPE` (64 bytes, no padding).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
@@ -190,7 +195,13 @@ fn row_is_bad(row: &EventRow, n_symbols: usize) -> bool {
         | (book & (row.side != BID) & (row.side != ASK))
         | ((row.kind == TRADE) & !(-1..=1).contains(&row.side))
         | (row.qty < 0)
+        | out_of_range(row)
         | (row.symbol_id as usize >= n_symbols)
+}
+
+#[inline]
+fn out_of_range(row: &EventRow) -> bool {
+    (row.qty > MAX_ABS_UNITS) | (row.px > MAX_ABS_UNITS) | (row.px < -MAX_ABS_UNITS)
 }
 
 /// Check rows against the message model before anything is applied, exactly as
@@ -237,7 +248,7 @@ pub fn index_into(rows: &[EventRow], n_symbols: usize, spans: &mut Vec<MessageSp
 /// [`RowProblem`]) with any hit, its first row and its number of rows.
 #[cold]
 fn first_problem(rows: &[EventRow], n_symbols: usize) -> Option<Error> {
-    let mut hits = [Hits::default(); 6];
+    let mut hits = [Hits::default(); 7];
     for (start, message) in messages(rows) {
         let symbol = message[message.len() - 1].symbol_id;
         for (offset, row) in message.iter().enumerate() {
@@ -247,15 +258,17 @@ fn first_problem(rows: &[EventRow], n_symbols: usize) -> Option<Error> {
             hits[1].note(row.is_book() && row.side != BID && row.side != ASK, i);
             hits[2].note(row.kind == TRADE && !(-1..=1).contains(&row.side), i);
             hits[3].note(row.qty < 0, i);
-            hits[4].note(row.symbol_id as usize >= n_symbols, i);
-            hits[5].note(row.symbol_id != symbol, i);
+            hits[4].note(out_of_range(row), i);
+            hits[5].note(row.symbol_id as usize >= n_symbols, i);
+            hits[6].note(row.symbol_id != symbol, i);
         }
     }
-    const ORDER: [RowProblem; 6] = [
+    const ORDER: [RowProblem; 7] = [
         RowProblem::UnknownKind,
         RowProblem::BadBookSide,
         RowProblem::BadTradeSide,
         RowProblem::NegativeSize,
+        RowProblem::OutOfRange,
         RowProblem::UnknownSymbol,
         RowProblem::MixedSymbols,
     ];

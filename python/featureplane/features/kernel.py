@@ -73,6 +73,7 @@ class ReferenceKernel:
         self._features: list[SymbolFeatures] = []
 
     def _symbol(self, sid: int) -> SymbolFeatures:
+        self.symbols.spec_of(sid)  # UnknownSymbolError for an id the table does not hold
         while len(self._features) <= sid:
             spec = self.symbols.spec_of(len(self._features))
             self._features.append(SymbolFeatures(spec.tick_f64, spec.lot_f64))
