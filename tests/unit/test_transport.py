@@ -10,9 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from featureplane import InstrumentSpec, SchemaMismatchError, SymbolTable, UnknownSymbolError
+from featureplane import SchemaMismatchError, SymbolTable, UnknownSymbolError
 from featureplane.engine import FeatureEngine
-from featureplane.events import ASK, BID, BUY, NO_SEQ, SELL, concat, make_message
 from featureplane.features.lob_shared_v1 import LOB_SHARED_V1 as FS
 from featureplane.features.registry import FeatureSet
 from featureplane.frames import FeatureUpdateFrameV1, FrameBatch, QualityFlag
@@ -30,77 +29,7 @@ from featureplane.transport import (
     records_to_batch,
     unpack,
 )
-
-SYMBOLS = SymbolTable(
-    [InstrumentSpec("BTCUSDT", "0.1", "0.001"), InstrumentSpec("ETHUSDT", "0.01", "0.0001")]
-)
-
-
-def session(n: int = 150, seed: int = 3) -> np.ndarray:
-    """Two symbols: snapshots, level changes, trades, a gap healed by a snapshot."""
-    rng = np.random.default_rng(seed)
-    bids = [600_000, 30_000]
-    seqs = [100, 100]
-    msgs = [
-        make_message(
-            sid,
-            source_ts_ns=1_000,
-            local_ts_ns=1_500,
-            seq=100,
-            snapshot=[(BID, b, 5), (BID, b - 1, 7), (ASK, b + 1, 4), (ASK, b + 2, 9)],
-        )
-        for sid, b in enumerate(bids)
-    ]
-    t = 1_000
-    for i in range(n):
-        sid = int(rng.integers(2))
-        t += int(rng.integers(1, 40_000_000))
-        b = bids[sid]
-        if i == n // 2:
-            msgs.append(  # a gap: prev_seq is not the last applied sequence
-                make_message(
-                    sid,
-                    source_ts_ns=t,
-                    seq=seqs[sid] + 9,
-                    prev_seq=seqs[sid] + 5,
-                    levels=[(BID, b, 3)],
-                )
-            )
-            seqs[sid] += 20
-            msgs.append(
-                make_message(
-                    sid, source_ts_ns=t + 1, seq=seqs[sid], snapshot=[(BID, b, 2), (ASK, b + 1, 2)]
-                )
-            )
-        elif rng.random() < 0.3:
-            side = BUY if rng.random() < 0.5 else SELL
-            px = b + 1 if side == BUY else b
-            msgs.append(
-                make_message(
-                    sid,
-                    source_ts_ns=t,
-                    local_ts_ns=t + 7,
-                    seq=NO_SEQ,
-                    trades=[(side, px, int(rng.integers(1, 5)))],
-                )
-            )
-        else:
-            seqs[sid] += 1
-            levels = [
-                (BID, b - int(rng.integers(0, 3)), int(rng.integers(0, 20))),
-                (ASK, b + 1 + int(rng.integers(0, 3)), int(rng.integers(1, 20))),
-            ]
-            msgs.append(
-                make_message(
-                    sid,
-                    source_ts_ns=t,
-                    local_ts_ns=t + 7,
-                    seq=seqs[sid],
-                    prev_seq=seqs[sid] - 1,
-                    levels=levels,
-                )
-            )
-    return concat(msgs)
+from tests.sessions import SYMBOLS, session
 
 
 @pytest.fixture(scope="module")
