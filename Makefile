@@ -21,6 +21,9 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check python tests
 	$(VENV)/bin/ruff format --check python tests
 	$(VENV)/bin/mypy
+	$(PY) -m mypy.stubtest featureplane._core
+	cargo clippy --quiet --all-targets -- -D warnings
+	cargo fmt --check
 
 cargo-test:
 	cargo test --quiet -p featureplane-core
