@@ -7,12 +7,14 @@ The engine validates input, runs a backend kernel, and serves its results by pul
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from featureplane.backends import make_kernel, resolve_backend
+from featureplane.engine_state import EngineState, stateful
 from featureplane.features.kernel import EngineConfig
 from featureplane.features.registry import DEFAULT_FEATURE_SET_ID, FeatureSet, get_feature_set
 from featureplane.frames import FeatureUpdateFrameV1, FeatureView, FrameBatch
@@ -132,6 +134,45 @@ class FeatureEngine:
     def reset_symbol(self, symbol: str) -> None:
         """Clear a symbol's book, sequence and feature state; its next frame carries STATE_RESET."""
         self._kernel.reset_symbol(self.symbols.id_of(symbol))
+
+    def set_backend(self, backend: str | None) -> None:
+        """Move this engine to another backend at runtime, keeping all of its state.
+
+        The current kernel's state (every book level, sequences, feature state, last frames,
+        counters) is exported, imported into a new kernel of `backend`, and the new kernel
+        takes over; subscribers stay. The frames that follow equal the old backend's, bit for
+        bit. `backend` resolves as in the constructor (None: $FEATUREPLANE_BACKEND, else Rust
+        where built); the same backend is a no-op. `lob` is the new kernel's afterwards.
+        """
+        name = resolve_backend(backend)
+        if name == self.backend:
+            return
+        kernel = make_kernel(name, self.symbols, self.feature_set, self.config)
+        stateful(kernel).import_state(stateful(self._kernel).export_state())
+        self._kernel = kernel
+        self.backend = name
+
+    def export_state(self) -> EngineState:
+        """A checkpoint of the engine: every symbol's book, sequence and feature state, last
+        frame header, and the counters, as backend-neutral plain data
+        (`featureplane.engine_state`; `to_dict()` for JSON, or pickle it)."""
+        return stateful(self._kernel).export_state()
+
+    def import_state(self, state: EngineState | Mapping[str, Any]) -> None:
+        """Restore a checkpoint (an `EngineState` or its `to_dict()` form), from an engine of
+        either backend: the frames that follow are those the exporting engine would have
+        produced. The engine's symbol table must start with the state's symbols, on the same
+        grids; symbols beyond them start fresh. Subscribers stay; nothing is delivered.
+
+        Raises
+        ------
+        SchemaMismatchError
+            The state is of another feature set or schema hash.
+        InvalidStateError
+            (a ValueError) another format, a malformed field, or other symbols; the engine is
+            left unchanged.
+        """
+        stateful(self._kernel).import_state(state)
 
     @property
     def lob(self) -> object:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,7 @@ import numpy as np
 from featureplane import _core
 from featureplane.book.l2 import L1, L2Book
 from featureplane.book.lob_engine import BookStats
+from featureplane.engine_state import EngineState, checked_state, kernel_state
 from featureplane.errors import InvalidMessageError
 from featureplane.events import EVENT_DTYPE
 from featureplane.features.kernel import EngineConfig
@@ -226,6 +227,20 @@ class RustKernel:
     @property
     def counters(self) -> dict[str, int]:
         return self._engine.counters()
+
+    # ----- state (featureplane.engine_state) ---------------------------------------------
+
+    def export_state(self) -> EngineState:
+        """The kernel's whole state, backend-neutral (as `ReferenceKernel.export_state`)."""
+        self._sync_symbols()
+        return kernel_state(self._engine.export_state(), self.feature_set, self.symbols)
+
+    def import_state(self, state: EngineState | Mapping[str, Any]) -> None:
+        """Replace the whole state with `state` (from either backend); checked in full first,
+        so a refused state leaves the kernel unchanged."""
+        saved = checked_state(state, self.feature_set, self.symbols)
+        self._sync_symbols()
+        self._engine.import_state(saved.to_dict())
 
 
 class RustLob:

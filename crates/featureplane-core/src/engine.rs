@@ -10,6 +10,7 @@ use crate::features::lob_shared_v1::{LobSharedV1, DEPTH};
 use crate::features::schema::Values;
 use crate::frames::{quality, Frame, FrameColumns, FrameHeader};
 use crate::lob::{BookStats, Counters, LobEngine};
+use crate::state::{invalid, BookState, EngineState, FrameState, SymbolState};
 
 /// Rows per chunk of the chunked batch path (256 KB of rows: they stay in L2 between passes).
 const CHUNK_ROWS: usize = 4096;
@@ -316,5 +317,74 @@ impl Engine {
 
     pub fn counters(&self) -> Counters {
         self.lob.counters
+    }
+}
+
+// ----- saved state ---------------------------------------------------------------------------
+
+impl Engine {
+    /// Everything the next frames depend on, in the backend-neutral form of [`crate::state`]:
+    /// every book level, the sequence and feature state, last frame headers, counters.
+    pub fn export_state(&self) -> EngineState {
+        let symbols = self
+            .lob
+            .books()
+            .iter()
+            .zip(&self.symbols)
+            .map(|(book, sym)| SymbolState {
+                book: BookState::of(book),
+                features: sym.state.to_state(),
+                frame: FrameState {
+                    quality_flags: sym.quality_flags,
+                    warmup_ready_mask: sym.ready_mask,
+                    seq: sym.seq,
+                    source_ts_ns: sym.source_ts_ns,
+                    local_ts_ns: sym.local_ts_ns,
+                },
+            })
+            .collect();
+        EngineState {
+            counters: self.lob.counters,
+            symbols,
+        }
+    }
+
+    /// Replace the whole state with `state`: afterwards the engine produces the frames the
+    /// engine that exported it would have. Symbols beyond the state's start fresh; each keeps
+    /// its grid. A malformed state is an error (`InvalidArgument`) and changes nothing.
+    pub fn import_state(&mut self, state: &EngineState) -> Result<()> {
+        if state.symbols.len() > self.n_symbols() {
+            return Err(invalid(format!(
+                "{} symbols, the engine holds {}",
+                state.symbols.len(),
+                self.n_symbols()
+            )));
+        }
+        let mut books = Vec::with_capacity(self.n_symbols());
+        let mut symbols = Vec::with_capacity(self.n_symbols());
+        for (i, old) in self.symbols.iter().enumerate() {
+            let grid = Grid {
+                tick: old.state.tick,
+                lot: old.state.lot,
+            };
+            let Some(saved) = state.symbols.get(i) else {
+                books.push(Default::default());
+                symbols.push(SymbolFeatures::new(grid));
+                continue;
+            };
+            books.push(saved.book.to_book(i)?);
+            let frame = saved.frame;
+            symbols.push(SymbolFeatures {
+                state: LobSharedV1::from_state(grid.tick, grid.lot, &saved.features, i)?,
+                quality_flags: frame.quality_flags,
+                ready_mask: frame.warmup_ready_mask,
+                seq: frame.seq,
+                source_ts_ns: frame.source_ts_ns,
+                local_ts_ns: frame.local_ts_ns,
+            });
+        }
+        self.lob = LobEngine::from_books(books, state.counters);
+        self.symbols = symbols;
+        Ok(())
     }
 }

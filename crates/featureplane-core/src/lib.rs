@@ -21,12 +21,14 @@ pub mod features;
 pub mod frames;
 pub mod lob;
 pub mod sequencing;
+pub mod state;
 pub mod synthetic;
 
 pub use engine::{Config, Engine, Grid, SymbolValues};
 pub use error::{Error, ErrorClass, Result};
 pub use events::EventRow;
 pub use frames::{Frame, FrameColumns, FrameHeader};
+pub use state::EngineState;
 
 /// Crate version, reported by the Python extension next to its own.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

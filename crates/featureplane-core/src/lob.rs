@@ -154,6 +154,16 @@ impl LobEngine {
         Ok(&self.symbol(symbol_id)?.book)
     }
 
+    /// Every symbol's book and ordering state, by id (a saved state reads them).
+    pub fn books(&self) -> &[SymbolBook] {
+        &self.books
+    }
+
+    /// An engine holding `books` (one per symbol id) and `counters`: a restored state.
+    pub fn from_books(books: Vec<SymbolBook>, counters: Counters) -> Self {
+        Self { books, counters }
+    }
+
     /// Apply the rows of one validated message (non-empty, one known symbol); `kinds` are its
     /// row kinds (from [`crate::events::index`], or [`Kinds::of`]).
     pub fn apply(&mut self, message: &[EventRow], kinds: Kinds) -> ApplyResult {

@@ -18,6 +18,7 @@ use pyo3::types::{PyDict, PyTuple};
 
 use crate::errors::{from_panic, poisoned, to_py};
 use crate::frames::{columns_to_py, values_to_py, ValuesCache};
+use crate::state::{state_from_py, state_to_py};
 
 /// Messages with more rows than this release the GIL in the per-message calls (a snapshot);
 /// below it, releasing and retaking the GIL costs more than the work.
@@ -287,6 +288,25 @@ impl PyEngine {
             dict.set_item(name, value)?;
         }
         Ok(dict)
+    }
+
+    /// The engine's whole state as nested dicts: `{"counters": {...}, "symbols": [{"book":
+    /// {"bids", "asks"}, "sequencing": {...}, "features": {...}, "frame": {...}}, ...]}`, one
+    /// entry per symbol id (the keys of `featureplane.engine_state`).
+    fn export_state<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let state = self.read(|e| Ok(e.export_state()))?;
+        state_to_py(py, &state)
+    }
+
+    /// Replace the engine's whole state with one `export_state` returned (levels as tuples).
+    /// Symbols beyond the state's start fresh. A malformed state raises `ValueError` naming the
+    /// field, and changes nothing.
+    fn import_state(&mut self, state: &Bound<'_, PyAny>) -> PyResult<()> {
+        let state = state_from_py(state)?;
+        self.guard(|e| e.import_state(&state).map_err(to_py))?;
+        // The cached tuples still match their bits, but they describe the old state.
+        self.values_cache = ValuesCache::default();
+        Ok(())
     }
 
     /// Test hook: panic inside the guarded kernel call, as a kernel bug would.

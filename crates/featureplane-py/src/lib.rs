@@ -1,10 +1,11 @@
 //! Thin PyO3 bindings: convert, call the core, convert back. No feature logic lives here.
 //! Files mirror the core: `engine` (the pyclass), `frames` (columns and values out),
-//! `errors` (core errors and panics to Python exceptions).
+//! `errors` (core errors and panics to Python exceptions), `state` (saved engine state).
 
 mod engine;
 mod errors;
 mod frames;
+mod state;
 
 use featureplane_core::features::schema::{FEATURES, FEATURE_SET_ID};
 use featureplane_core::frames::{Frame, FrameHeader};

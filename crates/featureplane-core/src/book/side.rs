@@ -440,6 +440,14 @@ impl<const N: usize> TopLevels<N> {
     pub fn get(&self, m: usize) -> Option<Level> {
         self.as_slice().get(m).copied()
     }
+
+    /// Up to `N` levels (best first, as given), or `None` if there are more.
+    pub fn from_levels(levels: &[Level]) -> Option<Self> {
+        let mut top = Self::default();
+        top.levels.get_mut(..levels.len())?.copy_from_slice(levels);
+        top.len = levels.len();
+        Some(top)
+    }
 }
 
 #[cfg(test)]

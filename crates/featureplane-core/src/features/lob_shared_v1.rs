@@ -11,6 +11,8 @@ use super::rolling::{DecayedSum, Ema, IntWindow};
 use super::schema::*;
 use super::to_f64;
 use crate::book::{Level, TopLevels};
+use crate::error::Result;
+use crate::state::{invalid, DecayedSumState, EmaState, FeatureState};
 
 /// Levels per side the set reads (imbalance_l5, ofi_l5).
 pub const DEPTH: usize = 5;
@@ -252,6 +254,94 @@ impl LobSharedV1 {
             mask |= TRADE_BITS;
         }
         mask
+    }
+}
+
+// ----- saved state (`crate::state`) ---------------------------------------------------------
+
+fn ema_state(ema: &Ema) -> EmaState {
+    EmaState {
+        value: ema.value,
+        count: ema.count,
+    }
+}
+
+fn ema_of(state: EmaState) -> Ema {
+    Ema {
+        value: state.value,
+        count: state.count,
+        ..Ema::default()
+    }
+}
+
+fn decayed_state(sum: &DecayedSum) -> DecayedSumState {
+    DecayedSumState {
+        value: sum.value,
+        last_ts_ns: sum.last_ts_ns,
+        count: sum.count,
+    }
+}
+
+fn decayed_of(state: DecayedSumState) -> DecayedSum {
+    DecayedSum {
+        value: state.value,
+        last_ts_ns: state.last_ts_ns,
+        count: state.count,
+        ..DecayedSum::default()
+    }
+}
+
+impl LobSharedV1 {
+    /// Everything the next frames depend on, as plain values.
+    pub fn to_state(&self) -> FeatureState {
+        FeatureState {
+            values: self.values,
+            n_book: self.n_book,
+            n_trade: self.n_trade,
+            has_bid: self.has_bid,
+            has_ask: self.has_ask,
+            prev_bids: self.prev_bids.as_slice().to_vec(),
+            prev_asks: self.prev_asks.as_slice().to_vec(),
+            ofi_cum: self.ofi_cum,
+            ofi_ema: ema_state(&self.ofi_ema),
+            ofi_decay: decayed_state(&self.ofi_decay),
+            spread_ema: ema_state(&self.spread_ema),
+            imbalance_ema: ema_state(&self.imbalance_ema),
+            mids: self.mids.values().collect(),
+            mid_changes: self.mid_changes.values().collect(),
+            n_mids: self.n_mids,
+            signed_qty_cum: self.signed_qty_cum,
+            tfi: decayed_state(&self.tfi),
+        }
+    }
+
+    /// The state a [`FeatureState`] describes, on the grid `tick`, `lot`; `symbol` names it in
+    /// the error a malformed state gets.
+    pub fn from_state(tick: f64, lot: f64, state: &FeatureState, symbol: usize) -> Result<Self> {
+        state.check(symbol)?;
+        let field = |name: &str| invalid(format!("symbols[{symbol}].features.{name}: too long"));
+        Ok(Self {
+            tick,
+            lot,
+            values: state.values,
+            n_book: state.n_book,
+            n_trade: state.n_trade,
+            has_bid: state.has_bid,
+            has_ask: state.has_ask,
+            prev_bids: Top::from_levels(&state.prev_bids).ok_or_else(|| field("prev_bids"))?,
+            prev_asks: Top::from_levels(&state.prev_asks).ok_or_else(|| field("prev_asks"))?,
+            ofi_cum: state.ofi_cum,
+            ofi_ema: ema_of(state.ofi_ema),
+            ofi_decay: decayed_of(state.ofi_decay),
+            spread_ema: ema_of(state.spread_ema),
+            imbalance_ema: ema_of(state.imbalance_ema),
+            mids: IntWindow::from_values(&state.mids).ok_or_else(|| field("mids"))?,
+            mid_changes: IntWindow::from_values(&state.mid_changes)
+                .ok_or_else(|| field("mid_changes"))?,
+            n_mids: state.n_mids,
+            signed_qty_cum: state.signed_qty_cum,
+            tfi: decayed_of(state.tfi),
+        })
     }
 }
 

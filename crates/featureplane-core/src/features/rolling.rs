@@ -141,6 +141,25 @@ impl<const N: usize> IntWindow<N> {
             .wrapping_mul(self.s2)
             .wrapping_sub(self.s1.wrapping_mul(self.s1))
     }
+
+    /// The values, oldest first (a saved state keeps these; the sums follow from them).
+    pub fn values(&self) -> impl Iterator<Item = i128> + '_ {
+        let oldest = if self.len == N { self.head } else { 0 };
+        (0..self.len).map(move |i| self.ring[(oldest + i) % N])
+    }
+
+    /// A window that holds `values` (oldest first), or `None` if there are more than `N`. Its
+    /// wrapping sums equal those of any window that reached the same values.
+    pub fn from_values(values: &[i128]) -> Option<Self> {
+        if values.len() > N {
+            return None;
+        }
+        let mut window = Self::default();
+        for &x in values {
+            window.push(x);
+        }
+        Some(window)
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,305 @@
+//! A saved engine state: what [`crate::Engine::export_state`] returns and
+//! [`crate::Engine::import_state`] takes.
+//!
+//! It holds everything the next frames depend on (every book level, the sequence state, the
+//! lob_shared_v1 state, the header of each symbol's last frame, the counters) in plain values,
+//! not in the book's internal layout, so the Python reference can read and write the same
+//! state (`featureplane.engine_state`, format `featureplane.engine_state.v1`). An engine that
+//! imports a state continues exactly as the engine that exported it would have.
+//!
+//! Rolling windows are kept as their values, oldest first; the running sums are recomputed on
+//! import (the wrapping i128 sums of a window are a function of its values).
+
+use crate::book::{BookSide, Level};
+use crate::error::{Error, Result};
+use crate::events::MAX_ABS_UNITS;
+use crate::features::lob_shared_v1::{DEPTH, MID_RET_WINDOW, MID_Z_WINDOW};
+use crate::features::schema::{Dtype, Values, FEATURES};
+use crate::lob::{Counters, SymbolBook};
+use crate::sequencing::SequenceState;
+
+/// Not `PartialEq`: f64 fields may be NaN; compare two states by their `Debug` text, which
+/// prints every f64 exactly (shortest round-trip form).
+#[derive(Debug, Clone)]
+pub struct EngineState {
+    pub counters: Counters,
+    /// One per symbol id, in order; an engine may hold more symbols (they start fresh).
+    pub symbols: Vec<SymbolState>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SymbolState {
+    pub book: BookState,
+    pub features: FeatureState,
+    pub frame: FrameState,
+}
+
+/// A symbol's book (every level, best first) and its ordering state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookState {
+    pub bids: Vec<Level>,
+    pub asks: Vec<Level>,
+    pub seq: SequenceState,
+    pub untrusted: bool,
+    pub reset_pending: bool,
+    pub out_of_order_pending: bool,
+    pub messages_applied: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct EmaState {
+    pub value: f64,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct DecayedSumState {
+    pub value: f64,
+    pub last_ts_ns: i64,
+    pub count: u64,
+}
+
+/// The lob_shared_v1 state of one symbol (the fields of `LobSharedV1State`).
+#[derive(Debug, Clone)]
+pub struct FeatureState {
+    pub values: Values,
+    pub n_book: u64,
+    pub n_trade: u64,
+    pub has_bid: bool,
+    pub has_ask: bool,
+    /// The best `DEPTH` levels of each side at the previous book frame, best first.
+    pub prev_bids: Vec<Level>,
+    pub prev_asks: Vec<Level>,
+    pub ofi_cum: i128,
+    pub ofi_ema: EmaState,
+    pub ofi_decay: DecayedSumState,
+    pub spread_ema: EmaState,
+    pub imbalance_ema: EmaState,
+    /// The mid window, oldest first (`min(n_mids, MID_Z_WINDOW)` values).
+    pub mids: Vec<i128>,
+    /// The mid-change window, oldest first (`min(n_mids - 1, MID_RET_WINDOW)` values).
+    pub mid_changes: Vec<i128>,
+    pub n_mids: u64,
+    pub signed_qty_cum: i128,
+    pub tfi: DecayedSumState,
+}
+
+/// The header of a symbol's last frame (the pull API reads it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameState {
+    pub quality_flags: u32,
+    pub warmup_ready_mask: u64,
+    pub seq: i64,
+    pub source_ts_ns: i64,
+    pub local_ts_ns: i64,
+}
+
+pub(crate) fn invalid(what: String) -> Error {
+    Error::InvalidArgument(format!("engine state: {what}"))
+}
+
+/// Levels of one side: strictly best first, sizes in `1..=MAX_ABS_UNITS`, `|px|` within
+/// `MAX_ABS_UNITS` (what a book built from valid rows holds), at most `max` of them.
+pub(crate) fn check_levels(what: &str, levels: &[Level], is_bid: bool, max: usize) -> Result<()> {
+    if levels.len() > max {
+        return Err(invalid(format!(
+            "{what}: {} levels, at most {max} allowed",
+            levels.len()
+        )));
+    }
+    for (i, level) in levels.iter().enumerate() {
+        if !(1..=MAX_ABS_UNITS).contains(&level.qty)
+            || level.px.unsigned_abs() > MAX_ABS_UNITS as u64
+        {
+            return Err(invalid(format!(
+                "{what}[{i}]: level ({}, {}) out of range (size 1..=2^48, |price| <= 2^48)",
+                level.px, level.qty
+            )));
+        }
+        if i > 0 {
+            let prev = levels[i - 1].px;
+            let ordered = if is_bid {
+                level.px < prev
+            } else {
+                level.px > prev
+            };
+            if !ordered {
+                return Err(invalid(format!(
+                    "{what}[{i}]: prices must be strictly {} (best first), got {prev} then {}",
+                    if is_bid { "descending" } else { "ascending" },
+                    level.px
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn side_from_levels(is_bid: bool, levels: &[Level]) -> BookSide {
+    let mut side = BookSide::new(is_bid);
+    // Best level first: the window is placed around the top and deeper levels extend it down.
+    for level in levels {
+        side.set(level.px, level.qty);
+    }
+    side
+}
+
+impl BookState {
+    pub fn of(book: &SymbolBook) -> Self {
+        Self {
+            bids: book.book.bids.levels().collect(),
+            asks: book.book.asks.levels().collect(),
+            seq: book.seq,
+            untrusted: book.untrusted,
+            reset_pending: book.reset_pending,
+            out_of_order_pending: book.out_of_order_pending,
+            messages_applied: book.messages_applied,
+        }
+    }
+
+    /// The book this state describes; an error names the first malformed field.
+    pub fn to_book(&self, symbol: usize) -> Result<SymbolBook> {
+        let at = |side: &str| format!("symbols[{symbol}].book.{side}");
+        check_levels(&at("bids"), &self.bids, true, usize::MAX)?;
+        check_levels(&at("asks"), &self.asks, false, usize::MAX)?;
+        let mut book = SymbolBook::default();
+        book.book.bids = side_from_levels(true, &self.bids);
+        book.book.asks = side_from_levels(false, &self.asks);
+        book.seq = self.seq;
+        book.untrusted = self.untrusted;
+        book.reset_pending = self.reset_pending;
+        book.out_of_order_pending = self.out_of_order_pending;
+        book.messages_applied = self.messages_applied;
+        Ok(book)
+    }
+}
+
+impl FeatureState {
+    /// Structural checks of the fields the kernel's invariants rest on.
+    pub fn check(&self, symbol: usize) -> Result<()> {
+        let at = |field: &str| format!("symbols[{symbol}].features.{field}");
+        check_levels(&at("prev_bids"), &self.prev_bids, true, DEPTH)?;
+        check_levels(&at("prev_asks"), &self.prev_asks, false, DEPTH)?;
+        for (i, (name, dtype)) in FEATURES.iter().enumerate() {
+            if *dtype == Dtype::U32 && u32::try_from(self.values.0[i]).is_err() {
+                return Err(invalid(format!(
+                    "{}: {name} does not fit a u32",
+                    at("values")
+                )));
+            }
+        }
+        let want_mids = self.n_mids.min(MID_Z_WINDOW as u64);
+        let want_changes = self.n_mids.saturating_sub(1).min(MID_RET_WINDOW as u64);
+        if self.mids.len() as u64 != want_mids {
+            return Err(invalid(format!(
+                "{}: {} values, but n_mids = {} needs {want_mids}",
+                at("mids"),
+                self.mids.len(),
+                self.n_mids
+            )));
+        }
+        if self.mid_changes.len() as u64 != want_changes {
+            return Err(invalid(format!(
+                "{}: {} values, but n_mids = {} needs {want_changes}",
+                at("mid_changes"),
+                self.mid_changes.len(),
+                self.n_mids
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{messages, EventRow};
+    use crate::synthetic::{feed, FeedShape};
+    use crate::{Config, Engine, FrameColumns, Grid};
+
+    fn grids(n: usize) -> Vec<Grid> {
+        vec![
+            Grid {
+                tick: 0.1,
+                lot: 0.001,
+            };
+            n
+        ]
+    }
+
+    fn rows() -> Vec<EventRow> {
+        feed(
+            FeedShape {
+                symbols: 2,
+                depth: 300,
+                diffs: 400,
+                changes_per_diff: 12,
+                trades_per_diff: 1,
+            },
+            7,
+        )
+    }
+
+    fn same_frames(a: &FrameColumns, b: &FrameColumns) {
+        assert_eq!(a.len(), b.len());
+        for i in 0..a.len() {
+            // Values compare as their 64-bit words: f64 bit for bit, NaN included.
+            assert_eq!(a.frame(i), b.frame(i), "frame {i}");
+        }
+    }
+
+    fn text(state: &EngineState) -> String {
+        format!("{state:?}")
+    }
+
+    #[test]
+    fn an_imported_state_continues_exactly() {
+        let rows = rows();
+        let ends: Vec<usize> = messages(&rows).map(|(at, m)| at + m.len()).collect();
+        let split = ends[ends.len() / 2];
+        let mut whole = Engine::new(&grids(2), Config::default()).unwrap();
+        whole.process_batch(&rows[..split]).unwrap();
+        let state = whole.export_state();
+        assert!(state.symbols[0].book.bids.len() > 100, "a deep book");
+
+        let mut restored = Engine::new(&grids(2), Config::default()).unwrap();
+        restored.import_state(&state).unwrap();
+        assert_eq!(text(&restored.export_state()), text(&state));
+        let want = whole.process_batch(&rows[split..]).unwrap();
+        let got = restored.process_batch(&rows[split..]).unwrap();
+        same_frames(&want, &got);
+        assert_eq!(text(&restored.export_state()), text(&whole.export_state()));
+    }
+
+    #[test]
+    fn a_malformed_state_is_refused_and_changes_nothing() {
+        let rows = rows();
+        let mut engine = Engine::new(&grids(2), Config::default()).unwrap();
+        engine.process_batch(&rows).unwrap();
+        let good = engine.export_state();
+        let mut target = Engine::new(&grids(2), Config::default()).unwrap();
+        let before = text(&target.export_state());
+
+        let mut bad = Vec::new();
+        let mut s = good.clone();
+        s.symbols[0].book.bids.swap(0, 1);
+        bad.push(s);
+        let mut s = good.clone();
+        s.symbols[1].book.asks[3].qty = 0;
+        bad.push(s);
+        let mut s = good.clone();
+        s.symbols[0].features.mids.pop();
+        bad.push(s);
+        let mut s = good.clone();
+        s.symbols[0].features.prev_asks = good.symbols[0].book.asks[..DEPTH + 1].to_vec();
+        bad.push(s);
+        let mut s = good.clone();
+        s.symbols.push(s.symbols[0].clone());
+        bad.push(s);
+        for state in bad {
+            let err = target.import_state(&state).unwrap_err();
+            assert!(err.to_string().starts_with("engine state: "), "{err}");
+            assert_eq!(text(&target.export_state()), before);
+        }
+    }
+}
