@@ -1,7 +1,8 @@
 """The `featureplane` command: a thin layer over the library.
 
     featureplane schema [--feature-set ID] [--json]
-    featureplane replay FILES... --out OUT.parquet [--units scaled|real] [--backend python|rust]
+    featureplane replay FILES... --out OUT [--format auto|binance|...] [--jobs N]
+                        [--scheduler local|dask] [--units scaled|real] [--backend python|rust]
     featureplane demo [--out DIR] [--seed N] [--backend python|rust]
     featureplane parity [FILES...] [--generated N] [--messages N] [--seed N]
     featureplane bench [--capture FILE] [--runs N] [--json OUT]
@@ -30,6 +31,8 @@ from featureplane.features.registry import (
     FeatureSet,
     get_feature_set,
 )
+from featureplane.formats import FORMATS, SourceOptions
+from featureplane.instruments import InstrumentSpec
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -73,9 +76,21 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument("--json", action="store_true", help="the canonical JSON with its hash")
     schema.set_defaults(run=_cmd_schema)
 
-    replay = sub.add_parser("replay", help="Binance captures -> a Parquet feature file")
-    replay.add_argument("files", nargs="+", type=Path, metavar="FILES")
-    replay.add_argument("--out", required=True, type=Path, metavar="OUT.parquet")
+    replay = sub.add_parser("replay", help="recorded files -> Parquet feature files")
+    replay.add_argument(
+        "files", nargs="+", type=Path, metavar="FILES",
+        help="files, globs or directories, of any supported format",
+    )  # fmt: skip
+    replay.add_argument(
+        "--out", required=True, type=Path, metavar="OUT",
+        help="a .parquet file (one chain), else a directory: one feature file per chain",
+    )  # fmt: skip
+    replay.add_argument("--format", choices=("auto", *FORMATS), default="auto")
+    replay.add_argument("--jobs", type=int, default=None, metavar="N",
+                        help="worker processes (default: one per chain, <= CPUs)")  # fmt: skip
+    replay.add_argument("--scheduler", choices=("local", "dask"), default="local")
+    replay.add_argument("--scheduler-address", default=None, metavar="HOST:PORT",
+                        help="a running dask scheduler (default: a local cluster)")  # fmt: skip
     replay.add_argument("--units", choices=("scaled", "real"), default="scaled")
     replay.add_argument("--backend", choices=BACKENDS, default=None)
     replay.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -84,8 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--errors",
         choices=("skip", "raise"),
-        default="skip",
-        help="skip and count bad lines (default) or stop at the first one",
+        default=None,
+        help="skip and count bad input, or stop at the first (default: the source's own, "
+        "skip for binance, raise for tardis and databento)",
     )
     replay.add_argument(
         "--on-missing-snapshot",
@@ -94,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="a symbol with depth diffs and no REST snapshot: stop (default) or drop its diffs",
     )
     replay.add_argument("--chunk-rows", type=int, default=None, metavar="N")
+    replay.add_argument(
+        "--instrument", action="append", type=_instrument, default=None, metavar="SYM:TICK:LOT",
+        help="tick and lot of a symbol (repeatable); hftbacktest arrays need one",
+    )  # fmt: skip
     replay.set_defaults(run=_cmd_replay)
 
     demo = sub.add_parser("demo", help="simulated session -> summary and plot")
@@ -118,7 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     parity.add_argument("--verbose", action="store_true", help="every column, not only drift")
     parity.set_defaults(run=_cmd_parity)
 
-    bench = sub.add_parser("bench", help="kernel benchmark table: Python, Rust, hftbacktest")
+    bench = sub.add_parser(
+        "bench", help="benchmark tables: kernel (Python, Rust, hftbacktest) and replay"
+    )
     bench.add_argument("--capture", type=Path, default=None, metavar="FILE",
                        help="a Binance USD-M capture (default: the BTCUSDT sample)")  # fmt: skip
     bench.add_argument("--runs", type=int, default=5)
@@ -140,19 +162,29 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    from featureplane.replay import replay_binance
+    from featureplane.parallel import replay_files
 
-    summary = replay_binance(
-        args.files,
-        args.out,
-        units=args.units,
-        backend=args.backend,
-        progress=not args.no_progress,
-        chunk_rows=args.chunk_rows,
-        symbols=args.symbols,
+    if args.scheduler_address is not None and args.scheduler != "dask":
+        raise ValueError("--scheduler-address needs --scheduler dask")
+    options = SourceOptions(
+        symbols=tuple(args.symbols) if args.symbols else None,
         market=args.market,
         errors=args.errors,
         on_missing_snapshot=args.on_missing_snapshot,
+        chunk_rows=args.chunk_rows,
+        instruments=tuple(args.instrument) if args.instrument else None,
+    )
+    summary = replay_files(
+        args.files,
+        args.out,
+        format=args.format,
+        jobs=args.jobs,
+        scheduler=args.scheduler,
+        scheduler_address=args.scheduler_address,
+        units=args.units,
+        backend=args.backend,
+        progress=not args.no_progress,
+        options=options,
     )
     print(summary.format())
     return EXIT_OK
@@ -204,11 +236,30 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     capture = args.capture or kernel.DEFAULT_CAPTURE
     if not capture.exists():
         raise FeatureplaneError(f"no capture at {capture}; pass --capture FILE")
+    from featureplane.bench import replay as replay_bench
+
     result = kernel.run(capture, runs=args.runs)
+    print("kernel: events through book + lob_shared_v1\n")
     print(result.format())
+    replays = replay_bench.run(capture, runs=max(1, min(args.runs, 3)))
+    print("\nreplay: capture file -> Parquet feature file, end to end\n")
+    print(replays.format())
     if args.json:
-        args.json.write_text(json.dumps(result.to_json(), indent=2))
-    return EXIT_OK if all(r.correct is not False for r in result.rows) else EXIT_ERROR
+        report = {"kernel": result.to_json(), "replay": replays.to_json()}
+        args.json.write_text(json.dumps(report, indent=2))
+    rows = [*result.rows, *replays.rows]
+    return EXIT_OK if all(r.correct is not False for r in rows) else EXIT_ERROR
+
+
+def _instrument(text: str) -> InstrumentSpec:
+    """`SYMBOL:TICK:LOT` as an `InstrumentSpec` (argparse reports a bad one as a usage error)."""
+    parts = text.split(":")
+    if len(parts) != 3:
+        raise argparse.ArgumentTypeError(f"expected SYMBOL:TICK:LOT, got {text!r}")
+    try:
+        return InstrumentSpec(*parts)
+    except (ValueError, ArithmeticError) as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
 
 
 # ----- formatting -----------------------------------------------------------------------------

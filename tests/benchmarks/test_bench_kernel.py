@@ -23,7 +23,10 @@ def test_bench_kernel_rows_are_correct(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["bench", "--capture", str(capture), "--runs", "1", "--json", str(out)]) == 0
     table = capsys.readouterr().out
     assert "rust batch" in table and "x python ref" in table
-    rows = json.loads(out.read_text())["rows"]
+    report = json.loads(out.read_text())
+    rows = report["kernel"]["rows"]
+    assert all(r["correct"] for r in report["replay"]["rows"])
+    assert "featureplane replay" in table
     assert {r["name"] for r in rows} >= {"python reference (batch)", "rust batch"}
     assert all(r["correct"] for r in rows)
     assert len({r["events"] for r in rows}) == 1  # every row counts the same events

@@ -77,7 +77,8 @@ def repeat(fn: Callable[[], Any], runs: int) -> tuple[list[float], Any]:
 
 
 def format_table(rows: list[Row], anchors: dict[str, str]) -> str:
-    """Rows with events/s, ns/event, spread of runs, and a ratio column per anchor row."""
+    """Rows with events/s, ns/event, spread of runs, and a ratio column per anchor row
+    (left blank where a row counts other events than its anchor)."""
     by_name = {r.name: r for r in rows}
     head = ["benchmark", "events/s", "ns/event", "median ms", "min-max ms", "runs", "correct"]
     head += [f"x {label}" for label in anchors]
@@ -94,7 +95,11 @@ def format_table(rows: list[Row], anchors: dict[str, str]) -> str:
         ]
         for anchor in anchors.values():
             base = by_name.get(anchor)
-            cells.append(f"{r.events_per_s / base.events_per_s:,.2f}" if base else "-")
+            # A ratio only means something between rows that count the same events.
+            if base is not None and base.events == r.events:
+                cells.append(f"{r.events_per_s / base.events_per_s:,.2f}")
+            else:
+                cells.append("-")
         lines.append(cells)
     widths = [max(len(c[i]) for c in [head, *lines]) for i in range(len(head))]
 
