@@ -18,10 +18,10 @@ import pytest
 
 pytest.importorskip("hftbacktest")
 
-from hftbacktest import BacktestAsset, HashMapMarketDepthBacktest
 from hftbacktest.data import validate_event_order
 from hftbacktest.types import EXCH_EVENT, LOCAL_EVENT
 
+from featureplane.bench.hftbacktest_baseline import depth_backtest
 from featureplane.book.lob_engine import LOBEngine
 from featureplane.events import iter_messages, message_bounds
 from featureplane.instruments import SymbolTable
@@ -95,19 +95,7 @@ def test_binance_roundtrip_same_rows_and_book_at_every_message(
 
 def _backtest(data: np.ndarray[Any, Any], tick: float, lot: float) -> Any:
     # `data` must stay referenced by the caller: hftbacktest keeps a raw pointer into it.
-    asset = (
-        BacktestAsset()
-        .data(data)
-        .linear_asset(1.0)
-        .constant_order_latency(0, 0)
-        .risk_adverse_queue_model()
-        .no_partial_fill_exchange()
-        .trading_value_fee_model(0.0, 0.0)
-        .tick_size(tick)
-        .lot_size(lot)
-        .last_trades_capacity(0)
-    )
-    return HashMapMarketDepthBacktest([asset])
+    return depth_backtest(data, tick, lot)
 
 
 def _replay_against_hftbacktest(

@@ -33,9 +33,32 @@ def available() -> bool:
     return True
 
 
+def depth_backtest(data: Any, tick: float, lot: float) -> Any:
+    """A `HashMapMarketDepthBacktest` over `data` that only maintains the book: zero latency,
+    no fees, no trades kept.
+
+    The caller must keep `data` referenced while the backtest lives: hftbacktest holds a raw
+    pointer into the array, not a reference.
+    """
+    from hftbacktest import BacktestAsset, HashMapMarketDepthBacktest
+
+    asset = (
+        BacktestAsset()
+        .data(data)
+        .linear_asset(1.0)
+        .constant_order_latency(0, 0)
+        .risk_adverse_queue_model()
+        .no_partial_fill_exchange()
+        .trading_value_fee_model(0.0, 0.0)
+        .tick_size(tick)
+        .lot_size(lot)
+        .last_trades_capacity(0)
+    )
+    return HashMapMarketDepthBacktest([asset])
+
+
 def replay_usdm(path: Path, tick: float, lot: float, runs: int) -> HbtReplay:
     """Convert with hftbacktest, then time `runs` replays (after one warm-up for the JIT)."""
-    from hftbacktest import BacktestAsset, HashMapMarketDepthBacktest
     from hftbacktest.data.utils import binancefutures
     from numba import njit
 
@@ -58,20 +81,7 @@ def replay_usdm(path: Path, tick: float, lot: float, runs: int) -> HbtReplay:
         return wakeups + 0 * int(acc), depth.best_bid, depth.best_ask
 
     def backtest() -> Any:
-        # `data` stays referenced here: hftbacktest keeps a raw pointer into the array.
-        asset = (
-            BacktestAsset()
-            .data(data)
-            .linear_asset(1.0)
-            .constant_order_latency(0, 0)
-            .risk_adverse_queue_model()
-            .no_partial_fill_exchange()
-            .trading_value_fee_model(0.0, 0.0)
-            .tick_size(tick)
-            .lot_size(lot)
-            .last_trades_capacity(0)
-        )
-        return HashMapMarketDepthBacktest([asset])
+        return depth_backtest(data, tick, lot)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
