@@ -1,4 +1,5 @@
-"""The kernel benchmark runs and checks itself (correctness per row); timings are not asserted."""
+"""The benchmark commands run and check themselves (correctness per row); timings are not
+asserted."""
 
 from __future__ import annotations
 
@@ -8,28 +9,68 @@ from pathlib import Path
 import pytest
 
 from featureplane.backends import rust_available
-from featureplane.bench import timing
+from featureplane.bench import scaling, timing
+from featureplane.bench.kernel import HBT, PY_BOOK, PY_REF, RUST_BATCH, RUST_BOOK, RUST_MSG
 from featureplane.cli import main
 from tests.datapaths import shared_data
 
-pytestmark = [pytest.mark.realdata, pytest.mark.slow]
+pytestmark = [pytest.mark.slow]
 
 
-def test_bench_kernel_rows_are_correct(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.realdata
+def test_bench_quick_rows_are_correct(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     if not rust_available():
         pytest.skip("the kernel benchmark compares the Rust backend")
     capture = shared_data("binance-usdm-btcusdt-20240808") / "btcusdt_20240808.gz"
-    out = tmp_path / "bench.json"
-    assert main(["bench", "--capture", str(capture), "--runs", "1", "--json", str(out)]) == 0
+    out, chart = tmp_path / "bench.json", tmp_path / "bench.png"
+    args = [
+        "bench",
+        "--quick",
+        "--capture",
+        str(capture),
+        "--json",
+        str(out),
+        "--chart",
+        str(chart),
+    ]
+    assert main(args) == 0
     table = capsys.readouterr().out
-    assert "rust batch" in table and "x python ref" in table
+    assert "x python ref" in table and "peak MB" in table and "featureplane replay" in table
     report = json.loads(out.read_text())
-    rows = report["kernel"]["rows"]
-    assert all(r["correct"] for r in report["replay"]["rows"])
-    assert "featureplane replay" in table
-    assert {r["name"] for r in rows} >= {"python reference (batch)", "rust batch"}
-    assert all(r["correct"] for r in rows)
-    assert len({r["events"] for r in rows}) == 1  # every row counts the same events
+    kernel = [s for s in report["sections"] if s["title"].startswith("kernel")]
+    assert len(kernel) == 2  # the capture and the simulator
+    for section in kernel:
+        rows = section["rows"]
+        names = {r["name"] for r in rows}
+        assert names >= {PY_BOOK, RUST_BOOK, PY_REF, RUST_BATCH, RUST_MSG}
+        assert all(r["correct"] for r in rows)
+        assert len({r["events"] for r in rows}) == 1  # every row counts the same events
+        assert all(r["min_s"] <= r["median_s"] <= r["max_s"] for r in rows)
+    assert HBT in {r["name"] for r in kernel[0]["rows"]}
+    assert all(r["correct"] for s in report["sections"] for r in s["rows"])
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_scaling_points_and_session_are_measured(tmp_path: Path) -> None:
+    if not rust_available():
+        pytest.skip("the scaling curves measure the Rust kernel")
+    spec = scaling.CurveSpec("depth", "levels", (10, 100), lambda x: scaling.Shape(depth=x), 10)
+    c = scaling.curve(spec, events=20_000, python_events=2_000, runs=2)
+    assert {(p.x, p.backend) for p in c.points} == {
+        (10, scaling.RUST), (10, scaling.RUST_BOOKS), (10, scaling.PYTHON),
+        (100, scaling.RUST), (100, scaling.RUST_BOOKS),
+    }  # fmt: skip
+    # Whole messages of 71 rows: a little under the events asked for.
+    want = {scaling.RUST: 20_000, scaling.RUST_BOOKS: 20_000, scaling.PYTHON: 2_000}
+    assert all(p.ns_per_event > 0 and want[p.backend] - 71 < p.events <= want[p.backend]
+               for p in c.points)  # fmt: skip
+    s = scaling.session(2_000_000, chunk_events=200_000)
+    assert s.events[-1] >= 2_000_000 and len(s.events) == len(s.rss) == len(s.ns_per_event)
+    assert s.frames > 0 and all(r > 0 for r in s.rss)
+    from featureplane.bench import chart
+
+    chart.scaling_chart(scaling.ScalingResult([c, c, c], s), tmp_path / "s.png")
+    assert (tmp_path / "s.png").stat().st_size > 10_000
 
 
 def test_debug_build_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:

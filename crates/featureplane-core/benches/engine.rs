@@ -2,6 +2,8 @@
 //!
 //! `book+lob_shared_v1/synthetic`: rows per second through `Engine::process_batch` (validate,
 //! sequence, apply levels to 1000-level books, features, frames as columns).
+//! `book_only/synthetic`: the same rows through a book-only engine's `process_books` (validate,
+//! sequence, apply levels, best bid and ask per message): the book-maintenance baseline.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use featureplane_core::synthetic::{feed, FeedShape};
@@ -36,6 +38,31 @@ fn bench_batch(c: &mut Criterion) {
     group.finish();
 }
 
+fn bench_book_only(c: &mut Criterion) {
+    let shape = FeedShape {
+        diffs: 2_000,
+        ..FeedShape::default()
+    };
+    let rows = feed(shape, 7);
+    let grids = vec![
+        Grid {
+            tick: 0.1,
+            lot: 0.001
+        };
+        shape.symbols as usize
+    ];
+    let mut group = c.benchmark_group("book_only");
+    group.throughput(Throughput::Elements(rows.len() as u64));
+    group.bench_function("synthetic", |b| {
+        b.iter_batched(
+            || Engine::new_book_only(&grids, Config::default()).expect("valid grids"),
+            |mut e| e.process_books(&rows).expect("valid feed").len(),
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
 fn bench_per_message(c: &mut Criterion) {
     let shape = FeedShape {
         diffs: 2_000,
@@ -63,5 +90,5 @@ fn bench_per_message(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_batch, bench_per_message);
+criterion_group!(benches, bench_batch, bench_book_only, bench_per_message);
 criterion_main!(benches);

@@ -9,7 +9,7 @@ use crate::events::{index, index_into, EventRow, Kinds, NO_SEQ, ROW_SIZE, TRADE}
 use crate::features::lob_shared_v1::{LobSharedV1, DEPTH};
 use crate::features::schema::Values;
 use crate::frames::{quality, Frame, FrameColumns, FrameHeader};
-use crate::lob::{BookStats, Counters, LobEngine};
+use crate::lob::{BookStats, Counters, L1Columns, LobEngine};
 use crate::state::{invalid, BookState, EngineState, FrameState, SymbolState};
 
 /// Rows per chunk of the chunked batch path (256 KB of rows: they stay in L2 between passes).
@@ -76,6 +76,9 @@ pub struct Engine {
     lob: LobEngine,
     symbols: Vec<SymbolFeatures>,
     config: Config,
+    /// Books only, no features: [`Engine::process_books`] is the entry point and the frame
+    /// paths refuse to run (their features would silently lag the books).
+    book_only: bool,
 }
 
 impl Engine {
@@ -84,11 +87,57 @@ impl Engine {
             lob: LobEngine::new(0),
             symbols: Vec::new(),
             config,
+            book_only: false,
         };
         for &grid in grids {
             engine.add_symbol(grid)?;
         }
         Ok(engine)
+    }
+
+    /// An engine that maintains the books only (ordering, gap and reset rules included) and
+    /// computes no features: the book-maintenance baseline. Feed it with
+    /// [`Engine::process_books`]; the frame paths return an error.
+    pub fn new_book_only(grids: &[Grid], config: Config) -> Result<Self> {
+        let mut engine = Self::new(grids, config)?;
+        engine.book_only = true;
+        Ok(engine)
+    }
+
+    pub fn is_book_only(&self) -> bool {
+        self.book_only
+    }
+
+    fn require_features(&self) -> Result<()> {
+        if self.book_only {
+            return Err(Error::InvalidArgument(
+                "a book-only engine computes no frames; use process_books".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Apply every message of `rows` to the books of a book-only engine; the best bid and ask
+    /// after each applied message, as columns. Bad input fails the whole call before any
+    /// message is applied and leaves the engine as it was.
+    pub fn process_books(&mut self, rows: &[EventRow]) -> Result<L1Columns> {
+        if !self.book_only {
+            return Err(Error::InvalidArgument(
+                "process_books needs a book-only engine: its features would lag the books".into(),
+            ));
+        }
+        let spans = index(rows, self.n_symbols())?;
+        let mut out = L1Columns::with_capacity(spans.len());
+        let mut start = 0;
+        for span in &spans {
+            let result = self.lob.apply(&rows[start..span.end], span.kinds);
+            if result.applied() {
+                let l1 = self.lob.book(result.symbol_id)?.l1();
+                out.push(span.end as i64 - 1, result.symbol_id, l1);
+            }
+            start = span.end;
+        }
+        Ok(out)
     }
 
     /// Register the next symbol id; tick and lot must be finite and positive.
@@ -115,6 +164,7 @@ impl Engine {
     /// Apply one message (all of `rows`); the frame after it, or `None` if it was dropped.
     /// The frame's `input_index` is the index of the message's last row in `rows`.
     pub fn process_message(&mut self, rows: &[EventRow]) -> Result<Option<Frame>> {
+        self.require_features()?;
         let spans = index(rows, self.n_symbols())?;
         if spans.len() != 1 {
             return Err(Error::NotOneMessage {
@@ -134,6 +184,7 @@ impl Engine {
     /// whole before the first message is applied. A large batch does not stay in cache between
     /// two passes over it: the chunked path saves that second trip through memory.
     pub fn process_batch(&mut self, rows: &[EventRow]) -> Result<FrameColumns> {
+        self.require_features()?;
         if rows.len() >= CHUNK_ROWS
             && rows.len() * ROW_SIZE >= CHUNKED_STATE_FACTOR * self.state_bytes()
         {
@@ -386,5 +437,116 @@ impl Engine {
         self.lob = LobEngine::from_books(books, state.counters);
         self.symbols = symbols;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::messages;
+    use crate::synthetic::{feed, FeedShape};
+
+    fn grids(n: usize) -> Vec<Grid> {
+        vec![
+            Grid {
+                tick: 0.1,
+                lot: 0.001,
+            };
+            n
+        ]
+    }
+
+    fn rows() -> Vec<EventRow> {
+        let shape = FeedShape {
+            symbols: 3,
+            depth: 200,
+            diffs: 600,
+            changes_per_diff: 15,
+            trades_per_diff: 2,
+        };
+        feed(shape, 21)
+    }
+
+    #[test]
+    fn book_only_l1_equals_the_book_of_the_feature_engine_message_by_message() {
+        let rows = rows();
+        let mut full = Engine::new(&grids(3), Config::default()).unwrap();
+        let mut books = Engine::new_book_only(&grids(3), Config::default()).unwrap();
+        let l1 = books.process_books(&rows).unwrap();
+        let mut i = 0;
+        for (start, message) in messages(&rows) {
+            let Some(frame) = full.process_message(message).unwrap() else {
+                continue;
+            };
+            let sid = frame.header.symbol_id;
+            let want = full.book(sid).unwrap().l1();
+            assert_eq!(l1.input_index[i], (start + message.len()) as i64 - 1);
+            assert_eq!(l1.symbol_id[i], sid);
+            assert_eq!(Some(l1.bid_px[i]), want.bid.map(|l| l.px));
+            assert_eq!(Some(l1.bid_qty[i]), want.bid.map(|l| l.qty));
+            assert_eq!(Some(l1.ask_px[i]), want.ask.map(|l| l.px));
+            assert_eq!(Some(l1.ask_qty[i]), want.ask.map(|l| l.qty));
+            // The feature engine's L1 features read the same levels.
+            assert_eq!(frame.values.i64(0), l1.bid_px[i]);
+            assert_eq!(frame.values.i64(1), l1.ask_px[i]);
+            i += 1;
+        }
+        assert_eq!(i, l1.len());
+        assert_eq!(books.counters(), full.counters());
+        for sid in 0..3 {
+            assert_eq!(
+                books.book_stats(sid).unwrap(),
+                full.book_stats(sid).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn an_empty_side_reads_zero() {
+        let mut e = Engine::new_book_only(&grids(1), Config::default()).unwrap();
+        let rows = crate::events::MessageBuilder::new(0, 5)
+            .seq(1)
+            .clear()
+            .snapshot_level(crate::events::BID, 99, 4)
+            .build();
+        let l1 = e.process_books(&rows).unwrap();
+        assert_eq!((l1.bid_px[0], l1.bid_qty[0]), (99, 4));
+        assert_eq!((l1.ask_px[0], l1.ask_qty[0]), (0, 0));
+    }
+
+    #[test]
+    fn the_two_modes_refuse_each_other_entry_points() {
+        let rows = rows();
+        let mut books = Engine::new_book_only(&grids(3), Config::default()).unwrap();
+        assert!(books.is_book_only());
+        assert!(matches!(
+            books.process_batch(&rows),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            books.process_message(&rows[..1]),
+            Err(Error::InvalidArgument(_))
+        ));
+        let mut full = Engine::new(&grids(3), Config::default()).unwrap();
+        assert!(!full.is_book_only());
+        assert!(matches!(
+            full.process_books(&rows),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert_eq!(full.counters(), Counters::default());
+    }
+
+    #[test]
+    fn bad_input_changes_no_book() {
+        let mut rows = rows();
+        let mut e = Engine::new_book_only(&grids(3), Config::default()).unwrap();
+        let n = rows.len();
+        let half = (n / 2..n).find(|&i| rows[i].ends_message()).unwrap() + 1;
+        e.process_books(&rows[..half]).unwrap();
+        // Not PartialEq (NaN features): the Debug text compares every field.
+        let before = format!("{:?}", e.export_state());
+        rows[n - 5].symbol_id = 9;
+        assert!(e.process_books(&rows[half..]).is_err());
+        assert_eq!(format!("{:?}", e.export_state()), before);
     }
 }

@@ -1,7 +1,7 @@
 //! LobEngine: per-symbol L2 books with the ordering, gap and reset rules of lob_shared_v1
 //! (the steps of `featureplane/book/lob_engine.py`, in its order).
 
-use crate::book::L2Book;
+use crate::book::{L2Book, L1};
 use crate::error::{Error, Result};
 use crate::events::{EventRow, Kinds, CLEAR};
 use crate::sequencing::{check_book, check_trade, SequenceState, Verdict};
@@ -118,6 +118,53 @@ pub struct BookStats {
     pub messages_applied: u64,
 }
 
+/// The best bid and ask after each applied message, as columns: what a book-only engine
+/// ([`crate::Engine::new_book_only`]) returns. An empty side reads price 0 and size 0 (a real
+/// level always has a size above 0).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct L1Columns {
+    /// Row index, in the input, of the last row of the applied message.
+    pub input_index: Vec<i64>,
+    pub symbol_id: Vec<u32>,
+    pub bid_px: Vec<i64>,
+    pub bid_qty: Vec<i64>,
+    pub ask_px: Vec<i64>,
+    pub ask_qty: Vec<i64>,
+}
+
+impl L1Columns {
+    pub fn with_capacity(n: usize) -> Self {
+        Self {
+            input_index: Vec::with_capacity(n),
+            symbol_id: Vec::with_capacity(n),
+            bid_px: Vec::with_capacity(n),
+            bid_qty: Vec::with_capacity(n),
+            ask_px: Vec::with_capacity(n),
+            ask_qty: Vec::with_capacity(n),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.input_index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.input_index.is_empty()
+    }
+
+    #[inline]
+    pub fn push(&mut self, input_index: i64, symbol_id: u32, l1: L1) {
+        let (bid_px, bid_qty) = l1.bid.map_or((0, 0), |l| (l.px, l.qty));
+        let (ask_px, ask_qty) = l1.ask.map_or((0, 0), |l| (l.px, l.qty));
+        self.input_index.push(input_index);
+        self.symbol_id.push(symbol_id);
+        self.bid_px.push(bid_px);
+        self.bid_qty.push(bid_qty);
+        self.ask_px.push(ask_px);
+        self.ask_qty.push(ask_qty);
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct LobEngine {
     books: Vec<SymbolBook>,
@@ -220,6 +267,9 @@ impl LobEngine {
             counters.ts_backwards += 1;
         }
 
+        #[cfg(feature = "perf-canary")]
+        canary::burn(message.len());
+
         if has_book {
             let book = &mut state.book;
             for row in message {
@@ -290,5 +340,22 @@ impl LobEngine {
         self.books[symbol_id as usize].reset();
         self.counters.resets += 1;
         Ok(())
+    }
+}
+
+/// A deliberately slowed build (`--features perf-canary`): extra work per row, so the perf gate
+/// can be shown to fail on a real regression in compiled code. Never enabled by default.
+#[cfg(feature = "perf-canary")]
+mod canary {
+    /// Spin iterations per row: roughly doubles the cost of a row of book maintenance.
+    const SPINS_PER_ROW: usize = 48;
+
+    #[inline(never)]
+    pub fn burn(rows: usize) {
+        let mut x = 0u64;
+        for i in 0..rows * SPINS_PER_ROW {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i as u64));
+        }
+        std::hint::black_box(x);
     }
 }

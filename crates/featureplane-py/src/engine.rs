@@ -10,7 +10,7 @@ use featureplane_core::book::{BookSide, Level};
 use featureplane_core::events::rows_from_bytes;
 use featureplane_core::frames::Frame;
 use featureplane_core::{Config, Engine, Grid};
-use numpy::PyReadonlyArray1;
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -91,14 +91,22 @@ impl PyEngine {
     /// ----------
     /// grids : list of (tick, lot) as float, one per symbol id in order
     /// stale_after_ns : the STALE_INPUT bound, or None to turn the rule off
+    /// book_only : maintain the books only, no features (`process_books`; the frame paths
+    ///     raise ValueError)
     #[new]
-    #[pyo3(signature = (grids, stale_after_ns = None))]
-    fn new(grids: Vec<(f64, f64)>, stale_after_ns: Option<i64>) -> PyResult<Self> {
+    #[pyo3(signature = (grids, stale_after_ns = None, book_only = false))]
+    fn new(grids: Vec<(f64, f64)>, stale_after_ns: Option<i64>, book_only: bool) -> PyResult<Self> {
         let grids: Vec<Grid> = grids
             .into_iter()
             .map(|(tick, lot)| Grid { tick, lot })
             .collect();
-        let engine = Engine::new(&grids, Config { stale_after_ns }).map_err(to_py)?;
+        let config = Config { stale_after_ns };
+        let engine = if book_only {
+            Engine::new_book_only(&grids, config)
+        } else {
+            Engine::new(&grids, config)
+        }
+        .map_err(to_py)?;
         Ok(Self {
             engine,
             poisoned: false,
@@ -119,6 +127,48 @@ impl PyEngine {
     #[getter]
     fn stale_after_ns(&self) -> Option<i64> {
         self.engine.config().stale_after_ns
+    }
+
+    #[getter]
+    fn book_only(&self) -> bool {
+        self.engine.is_book_only()
+    }
+
+    /// Book-only engines: apply every message of `events` (EVENT_DTYPE rows viewed as uint8,
+    /// C-contiguous) to the books. Returns (input_index, symbol_id, bid_px, bid_qty, ask_px,
+    /// ask_qty), one entry per applied message, the best levels after it (0 and 0 for an empty
+    /// side). The GIL is released while the kernel runs.
+    #[allow(clippy::type_complexity)]
+    fn process_books<'py>(
+        &mut self,
+        py: Python<'py>,
+        events: PyReadonlyArray1<'py, u8>,
+    ) -> PyResult<(
+        Bound<'py, PyArray1<i64>>,
+        Bound<'py, PyArray1<u32>>,
+        Bound<'py, PyArray1<i64>>,
+        Bound<'py, PyArray1<i64>>,
+        Bound<'py, PyArray1<i64>>,
+        Bound<'py, PyArray1<i64>>,
+    )> {
+        let bytes = events
+            .as_slice()
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let l1 = self.guard(|engine| {
+            py.detach(|| {
+                let rows = rows_from_bytes(bytes)?;
+                engine.process_books(&rows)
+            })
+            .map_err(to_py)
+        })?;
+        Ok((
+            l1.input_index.into_pyarray(py),
+            l1.symbol_id.into_pyarray(py),
+            l1.bid_px.into_pyarray(py),
+            l1.bid_qty.into_pyarray(py),
+            l1.ask_px.into_pyarray(py),
+            l1.ask_qty.into_pyarray(py),
+        ))
     }
 
     /// Apply every message of `events` (EVENT_DTYPE rows viewed as uint8, C-contiguous).

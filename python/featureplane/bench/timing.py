@@ -38,6 +38,12 @@ class Row:
     correct: bool | None = None
     note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    messages: int | None = None
+    """Messages in the input, where a per-message cost means something."""
+    level_changes: int | None = None
+    """Book rows (level changes, snapshot levels) in the input."""
+    peak_rss_bytes: int | None = None
+    """Peak resident-set growth during one run (see `bench.memory`); None if not measured."""
 
     @property
     def median_s(self) -> float:
@@ -51,6 +57,14 @@ class Row:
     def ns_per_event(self) -> float:
         return self.median_s / self.events * 1e9
 
+    @property
+    def ns_per_message(self) -> float | None:
+        return None if not self.messages else self.median_s / self.messages * 1e9
+
+    @property
+    def ns_per_level_change(self) -> float | None:
+        return None if not self.level_changes else self.median_s / self.level_changes * 1e9
+
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -59,6 +73,13 @@ class Row:
             "median_s": self.median_s,
             "events_per_s": self.events_per_s,
             "ns_per_event": self.ns_per_event,
+            "min_s": min(self.times_s),
+            "max_s": max(self.times_s),
+            "messages": self.messages,
+            "level_changes": self.level_changes,
+            "ns_per_message": self.ns_per_message,
+            "ns_per_level_change": self.ns_per_level_change,
+            "peak_rss_bytes": self.peak_rss_bytes,
             "correct": self.correct,
             "note": self.note,
             **self.extra,
@@ -76,11 +97,22 @@ def repeat(fn: Callable[[], Any], runs: int) -> tuple[list[float], Any]:
     return times, result
 
 
+def _opt(value: float | int | None, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
 def format_table(rows: list[Row], anchors: dict[str, str]) -> str:
     """Rows with events/s, ns/event, spread of runs, and a ratio column per anchor row
-    (left blank where a row counts other events than its anchor)."""
+    (left blank where a row counts other events than its anchor). Columns for ns per message,
+    ns per level change and peak memory appear when some row has them. A ratio above 1 means
+    the row processes events faster than the anchor."""
     by_name = {r.name: r for r in rows}
-    head = ["benchmark", "events/s", "ns/event", "median ms", "min-max ms", "runs", "correct"]
+    per_message = any(r.messages for r in rows)
+    per_change = any(r.level_changes for r in rows)
+    memory = any(r.peak_rss_bytes is not None for r in rows)
+    head = ["benchmark", "events/s", "ns/event", "median ms", "min-max ms", "runs"]
+    head += ["ns/msg"] * per_message + ["ns/lvl chg"] * per_change + ["peak MB"] * memory
+    head += ["correct"]
     head += [f"x {label}" for label in anchors]
     lines = []
     for r in rows:
@@ -91,8 +123,12 @@ def format_table(rows: list[Row], anchors: dict[str, str]) -> str:
             f"{r.median_s * 1e3:,.1f}",
             f"{min(r.times_s) * 1e3:,.1f}-{max(r.times_s) * 1e3:,.1f}",
             str(len(r.times_s)),
-            {True: "yes", False: "NO", None: "-"}[r.correct],
         ]
+        cells += [_opt(r.ns_per_message, ",.1f")] * per_message
+        cells += [_opt(r.ns_per_level_change, ",.1f")] * per_change
+        mb = None if r.peak_rss_bytes is None else r.peak_rss_bytes / 2**20
+        cells += [_opt(mb, ",.1f")] * memory
+        cells.append({True: "yes", False: "NO", None: "-"}[r.correct])
         for anchor in anchors.values():
             base = by_name.get(anchor)
             # A ratio only means something between rows that count the same events.

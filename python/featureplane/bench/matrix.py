@@ -1,0 +1,158 @@
+"""The benchmark matrix: a list of sections, each a titled group of rows with its own anchors.
+
+A section is a title, a function returning checked `Row`s, and the anchor rows its ratio
+columns divide by (only rows counting the same events get a ratio). Adding a group of rows
+is one more `Section` in the list `sections()` returns.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from featureplane.bench import datasets, kernel
+from featureplane.bench.timing import Row, format_table, require_release_build
+
+
+@dataclass
+class Section:
+    """A titled group of rows: `run()` measures and checks them."""
+
+    title: str
+    run: Callable[[], list[Row]]
+    anchors: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class SectionResult:
+    title: str
+    rows: list[Row]
+    anchors: dict[str, str]
+    seconds: float
+    skipped: str = ""
+
+    def format(self) -> str:
+        head = f"== {self.title} ({self.seconds:.0f} s)"
+        if self.skipped:
+            return f"{head}\n   skipped: {self.skipped}"
+        return f"{head}\n\n{format_table(self.rows, self.anchors)}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "anchors": self.anchors,
+            "seconds": self.seconds,
+            "skipped": self.skipped,
+            "rows": [r.to_json() for r in self.rows],
+        }
+
+
+@dataclass
+class MatrixResult:
+    sections: list[SectionResult]
+    build: str
+
+    @property
+    def rows(self) -> list[Row]:
+        return [r for s in self.sections for r in s.rows]
+
+    @property
+    def correct(self) -> bool:
+        return all(r.correct is not False for r in self.rows)
+
+    def format(self) -> str:
+        parts = [s.format() for s in self.sections]
+        bad = [r.name for r in self.rows if r.correct is False]
+        tail = (
+            f"rows with wrong output: {', '.join(bad)}" if bad else "every row checked its output"
+        )
+        return "\n\n".join([*parts, tail])
+
+    def to_json(self) -> dict[str, Any]:
+        return {"machine": machine(), "build": self.build,
+                "sections": [s.to_json() for s in self.sections]}  # fmt: skip
+
+
+def machine() -> dict[str, Any]:
+    import os
+
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+    }
+
+
+def kernel_section(spec: datasets.DatasetSpec, runs: int, python_runs: int) -> Section:
+    def run() -> list[Row]:
+        return kernel.run_dataset(datasets.load(spec), runs=runs, python_runs=python_runs)
+
+    return Section(f"kernel: {spec.name}", run, kernel.ANCHORS)
+
+
+def sim_section(n_messages: int, runs: int, python_runs: int) -> Section:
+    def run() -> list[Row]:
+        return kernel.run_dataset(datasets.simulated(n_messages), runs=runs,
+                                  python_runs=python_runs)  # fmt: skip
+
+    return Section(f"kernel: simulator ({n_messages:,} book messages)", run, kernel.ANCHORS)
+
+
+def replay_section(capture: Path, runs: int) -> Section:
+    from featureplane.bench import replay
+
+    def run() -> list[Row]:
+        return replay.run(capture, runs=runs).rows
+
+    return Section("replay: capture file -> Parquet feature file, end to end", run,
+                   {"hftbacktest convert": replay.HBT_CONVERT})  # fmt: skip
+
+
+def sections(
+    *, capture: Path | None = None, runs: int = 5, quick: bool = False,
+    root: Path = datasets.SHARED_DATA,
+) -> tuple[list[Section], list[str]]:  # fmt: skip
+    """The matrix, and the datasets skipped because their folder is absent.
+
+    `quick`: the BTCUSDT capture (or `capture`) and a small simulated session, three runs.
+    """
+    python_runs = 1 if quick else 2
+    runs = min(runs, 3) if quick else runs
+    specs = [s for s in datasets.REAL if not quick or s is datasets.REAL[0]]
+    if capture is not None:
+        path = capture
+        specs = [datasets.DatasetSpec(f"binance usdm {capture.name}", None,
+                                      lambda _root: datasets.load_capture(path))]  # fmt: skip
+        specs += [] if quick else list(datasets.REAL[1:])
+    out: list[Section] = []
+    missing: list[str] = []
+    for spec in specs:
+        if spec.available(root):
+            out.append(kernel_section(spec, runs, python_runs))
+        else:
+            missing.append(f"{spec.name} (no {root / str(spec.folder)})")
+    out.append(sim_section(20_000 if quick else 100_000, runs, python_runs))
+    replay_capture = capture or root / "binance-usdm-btcusdt-20240808" / "btcusdt_20240808.gz"
+    if replay_capture.exists():
+        out.append(replay_section(replay_capture, 1 if quick else 3))
+    return out, missing
+
+
+def run(sections: list[Section], *, progress: Callable[[str], None] | None = None) -> MatrixResult:
+    """Run every section in order; print each as it completes through `progress`."""
+    build = require_release_build()
+    results = []
+    for section in sections:
+        t0 = time.perf_counter()
+        rows = section.run()
+        result = SectionResult(section.title, rows, section.anchors, time.perf_counter() - t0)
+        results.append(result)
+        if progress is not None:
+            progress(result.format())
+    return MatrixResult(results, build)
