@@ -1,0 +1,1 @@
+"""Consumers of the feature plane that drive other engines (hftbacktest)."""

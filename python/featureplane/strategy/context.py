@@ -1,0 +1,171 @@
+"""`StrategyContext`: what a strategy reads (features, top of book, time) and does (orders).
+
+Features are pulled (`get_feature`, `get_feature_view`) from whatever feeds the context: a
+`FeatureEngine` fed incrementally, or precomputed frames looked up as of the current time. The
+top of book comes from the venue's own book (hftbacktest's depth in a backtest), so a strategy
+that computes its own signals from depth (`levels`) needs no feature engine at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from featureplane.errors import FeatureplaneError, UnknownSymbolError
+from featureplane.frames import FeatureView, Value
+from featureplane.strategy.orders import OpenOrder, OrderAdapter, OrderType, TimeInForce
+
+Levels = list[tuple[int, int]]
+"""(px ticks, qty lots), best first."""
+
+
+class FeaturesUnavailableError(FeatureplaneError, LookupError):
+    """A feature read in a run without features (hftbacktest's `stats_only` mode)."""
+
+
+@dataclass(frozen=True, slots=True)
+class L1:
+    """Best bid and ask in ticks and lots; an empty side has qty 0 and `has_*` False."""
+
+    bid_px: int
+    bid_qty: int
+    ask_px: int
+    ask_qty: int
+
+    @property
+    def has_bid(self) -> bool:
+        return self.bid_qty > 0
+
+    @property
+    def has_ask(self) -> bool:
+        return self.ask_qty > 0
+
+
+class MarketData(Protocol):
+    """The venue side of a context: its clock and its own book."""
+
+    @property
+    def now_ns(self) -> int: ...
+
+    def l1(self) -> L1: ...
+
+    def levels(self, side: int, n: int) -> Levels:
+        """The best `n` non-empty levels of a side (1 bid, -1 ask) of the venue's book."""
+        ...
+
+
+class FeatureReader(Protocol):
+    """Point-in-time features of the context's symbol."""
+
+    @property
+    def feature_set_id(self) -> str: ...
+
+    def value(self, feature: int | str) -> Value: ...
+
+    def view(self) -> FeatureView: ...
+
+
+class StrategyContext:
+    """A strategy's window on one symbol: features (pull), the book, the clock, orders.
+
+    Parameters
+    ----------
+    symbol
+        The symbol the context trades.
+    market
+        The venue's clock and book.
+    orders
+        Where order calls go.
+    features
+        Point-in-time features, or None in a run without them.
+    """
+
+    def __init__(
+        self,
+        symbol: str,
+        market: MarketData,
+        orders: OrderAdapter,
+        features: FeatureReader | None = None,
+    ) -> None:
+        self.symbol = symbol
+        self._market = market
+        self._orders = orders
+        self._features = features
+
+    # ----- features (pull) ----------------------------------------------------------------
+
+    @property
+    def has_features(self) -> bool:
+        return self._features is not None
+
+    def _reader(self, symbol: str) -> FeatureReader:
+        if symbol != self.symbol:
+            raise UnknownSymbolError(f"this context trades {self.symbol!r}, not {symbol!r}")
+        if self._features is None:
+            raise FeaturesUnavailableError(
+                "this run has no features (feature_mode='stats_only'); run with "
+                "feature_mode='lob_feature' or read the book with l1() / levels()"
+            )
+        return self._features
+
+    def get_feature(self, symbol: str, feature: int | str) -> Value:
+        """The current value of one feature (by id or name); check readiness with the view."""
+        return self._reader(symbol).value(feature)
+
+    def get_feature_view(self, symbol: str) -> FeatureView:
+        """All current values, schema-ordered, with ready bits, quality flags and metadata."""
+        return self._reader(symbol).view()
+
+    def get_feature_set_id(self) -> str:
+        if self._features is None:
+            raise FeaturesUnavailableError("this run has no features (feature_mode='stats_only')")
+        return self._features.feature_set_id
+
+    # ----- book and clock -----------------------------------------------------------------
+
+    @property
+    def now_ns(self) -> int:
+        """The venue's current time (local receive time in a backtest)."""
+        return self._market.now_ns
+
+    def l1(self) -> L1:
+        """Best bid and ask of the venue's book, ticks and lots."""
+        return self._market.l1()
+
+    def levels(self, side: int, n: int) -> Levels:
+        """The best `n` non-empty levels of one side of the venue's book (1 bid, -1 ask)."""
+        return self._market.levels(side, n)
+
+    # ----- orders -------------------------------------------------------------------------
+
+    def submit_buy(
+        self,
+        px: int,
+        qty: int,
+        tif: TimeInForce = TimeInForce.GTX,
+        order_type: OrderType = OrderType.LIMIT,
+    ) -> int:
+        return self._orders.submit_buy(px, qty, tif, order_type)
+
+    def submit_sell(
+        self,
+        px: int,
+        qty: int,
+        tif: TimeInForce = TimeInForce.GTX,
+        order_type: OrderType = OrderType.LIMIT,
+    ) -> int:
+        return self._orders.submit_sell(px, qty, tif, order_type)
+
+    def cancel(self, order_id: int) -> None:
+        self._orders.cancel(order_id)
+
+    def modify(self, order_id: int, px: int, qty: int) -> None:
+        self._orders.modify(order_id, px, qty)
+
+    def open_orders(self) -> list[OpenOrder]:
+        return self._orders.open_orders()
+
+    @property
+    def position(self) -> int:
+        """Net position in lots."""
+        return self._orders.position()

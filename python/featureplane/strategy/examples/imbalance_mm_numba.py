@@ -1,0 +1,385 @@
+"""The imbalance market maker as numba `@njit` loops over an hftbacktest backtest.
+
+- `run_legacy_numba`: the legacy strategy, reading hftbacktest's depth (the stats_only loop);
+- `run_feature_numba`: the feature strategy over precomputed lob_shared_v1 arrays, looked up as
+  of hftbacktest's clock (the lob_feature precomputed loop).
+
+Both follow the `StrategyRunner`'s decision clock and the Python strategies' order management
+statement for statement, and log the same `DECISION_DTYPE` rows. `quotes` and `imbalance` are
+the Python functions themselves, compiled. numba is imported on first use (it comes with
+hftbacktest).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from featureplane.adapters.hftbacktest import quiet_numba, require_hftbacktest
+from featureplane.strategy.examples.imbalance_mm import (
+    DECISION_DTYPE,
+    DEPTH,
+    READY_BITS,
+    ImbalanceMMParams,
+    imbalance,
+    quotes,
+)
+from featureplane.strategy.runner import MAX_TIMEOUT_NS
+
+if TYPE_CHECKING:
+    from featureplane.adapters.hftbacktest_features import FeatureArrays
+    from featureplane.adapters.hftbacktest_session import BacktestSession
+
+ROWS_PER_DECISION = 16
+"""Log rows reserved per decision: 2 quotes, cancels of open orders, 2 submits."""
+_OK, _LOG_FULL, _HBT_ERROR = 0, 1, 2
+_LOOPS: dict[str, Callable[..., Any]] = {}
+
+
+class NumbaLoopError(RuntimeError):
+    """A compiled loop stopped early: its decision log filled up, or hftbacktest failed."""
+
+
+def _compile() -> dict[str, Callable[..., Any]]:
+    if _LOOPS:
+        return _LOOPS
+    require_hftbacktest()
+    import numba
+
+    # numba's own annotations do not describe jitted call signatures; its functions are Any here.
+    njit: Any = numba.njit
+    quotes_nb = njit(quotes)
+    imbalance_nb = njit(imbalance)
+    invalid_min = np.int64(-(2**63))
+    invalid_max = np.int64(2**63 - 1)
+
+    @njit  # type: ignore[misc,unused-ignore]
+    def act(hbt, now, bid_px, ask_px, imb, k, hs, skew, lots, max_pos, tick, lot, log, n, next_id):  # type: ignore[no-untyped-def]
+        # ImbalanceMM.on_wakeup, statement for statement.
+        pos = int(np.floor(hbt.position(0) / lot + 0.5))
+        bid_q, ask_q = quotes_nb(bid_px, ask_px, imb, pos, k, hs, skew)
+        want_bid = pos < max_pos
+        want_ask = pos > -max_pos
+        log[n, 0], log[n, 1], log[n, 2], log[n, 3] = now, 0, 1, bid_q
+        log[n, 4], log[n, 5] = lots if want_bid else 0, 0
+        n += 1
+        log[n, 0], log[n, 1], log[n, 2], log[n, 3] = now, 0, -1, ask_q
+        log[n, 4], log[n, 5] = lots if want_ask else 0, 0
+        n += 1
+        has_bid = False
+        has_ask = False
+        hbt.clear_inactive_orders(0)
+        # Orders in order-id order (hftbacktest's map iterates in no fixed order), as
+        # BacktestSession.open_orders gives them.
+        orders = hbt.orders(0)
+        m = len(orders)
+        ids = np.empty(m, np.int64)
+        sides = np.empty(m, np.int64)
+        pxs = np.empty(m, np.int64)
+        pend = np.empty(m, np.bool_)
+        leaves = np.empty(m, np.int64)
+        j = 0
+        values = orders.values()
+        while values.has_next() and j < m:
+            order = values.get()
+            ids[j] = order.order_id
+            sides[j] = 1 if order.side == 1 else -1
+            pxs[j] = order.price_tick
+            pend[j] = order.req != 0
+            leaves[j] = int(np.floor(order.leaves_qty / lot + 0.5))
+            j += 1
+        for o in np.argsort(ids[:j]):
+            pending = pend[o]
+            px = pxs[o]
+            if sides[o] == 1:
+                if pending or (want_bid and px == bid_q and not has_bid):
+                    has_bid = True
+                    continue
+            elif pending or (want_ask and px == ask_q and not has_ask):
+                has_ask = True
+                continue
+            if n + 3 > log.shape[0]:
+                return n, next_id, 1
+            oid = ids[o]
+            if hbt.cancel(0, oid, False) != 0:
+                return n, next_id, 2
+            log[n, 0], log[n, 1], log[n, 2], log[n, 3] = now, 2, sides[o], px
+            log[n, 4], log[n, 5] = leaves[o], oid
+            n += 1
+        if want_bid and not has_bid:
+            if (
+                hbt.submit_buy_order(
+                    0, next_id, float(bid_q) * tick, float(lots) * lot, 1, 0, False
+                )
+                != 0
+            ):
+                return n, next_id, 2
+            log[n, 0], log[n, 1], log[n, 2], log[n, 3], log[n, 4], log[n, 5] = (
+                now,
+                1,
+                1,
+                bid_q,
+                lots,
+                next_id,
+            )
+            n += 1
+            next_id += 1
+        if want_ask and not has_ask:
+            if (
+                hbt.submit_sell_order(
+                    0, next_id, float(ask_q) * tick, float(lots) * lot, 1, 0, False
+                )
+                != 0
+            ):
+                return n, next_id, 2
+            log[n, 0], log[n, 1], log[n, 2], log[n, 3], log[n, 4], log[n, 5] = (
+                now,
+                1,
+                -1,
+                ask_q,
+                lots,
+                next_id,
+            )
+            n += 1
+            next_id += 1
+        return n, next_id, 0
+
+    @njit  # type: ignore[misc,unused-ignore]
+    def legacy_signal(hbt, lot, depth_n, max_scan):  # type: ignore[no-untyped-def]
+        # LegacyImbalanceMM.signal over hftbacktest's depth; ready = both sides found.
+        depth = hbt.depth(0)
+        best_bid = depth.best_bid_tick
+        best_ask = depth.best_ask_tick
+        bid_sum = 0
+        ask_sum = 0
+        found_bid = 0
+        found_ask = 0
+        first_bid = 0
+        first_ask = 0
+        if best_bid != invalid_min:
+            for i in range(max_scan):
+                if found_bid >= depth_n:
+                    break
+                q = int(np.floor(depth.bid_qty_at_tick(best_bid - i) / lot + 0.5))
+                if q > 0:
+                    if found_bid == 0:
+                        first_bid = best_bid - i
+                    bid_sum += q
+                    found_bid += 1
+        if best_ask != invalid_max:
+            for i in range(max_scan):
+                if found_ask >= depth_n:
+                    break
+                q = int(np.floor(depth.ask_qty_at_tick(best_ask + i) / lot + 0.5))
+                if q > 0:
+                    if found_ask == 0:
+                        first_ask = best_ask + i
+                    ask_sum += q
+                    found_ask += 1
+        if found_bid == 0 or found_ask == 0:
+            return False, 0, 0, 0.0
+        return True, first_bid, first_ask, imbalance_nb(bid_sum, ask_sum)
+
+    @njit  # type: ignore[misc,unused-ignore]
+    def legacy_loop(hbt, interval, k, hs, skew, lots, max_pos, tick, lot, max_scan, log):  # type: ignore[no-untyped-def]
+        n = 0
+        next_id = 1
+        rc = hbt.wait_next_feed(True, MAX_TIMEOUT_NS)
+        now = hbt.current_timestamp
+        hbt.clear_last_trades(0)
+        next_decision = now + interval
+        while rc != 1:
+            rc = hbt.wait_next_feed(True, next_decision - now)
+            if rc == 1:
+                break
+            if rc < 0 or rc > 3:
+                return n, 2
+            now = hbt.current_timestamp
+            hbt.clear_last_trades(0)
+            if now >= next_decision:
+                next_decision = now + interval
+                if n + 16 > log.shape[0]:
+                    return n, 1
+                ready, bid_px, ask_px, imb = legacy_signal(hbt, lot, DEPTH, max_scan)
+                if not ready:
+                    log[n, 0], log[n, 1] = now, 3
+                    log[n, 2], log[n, 3], log[n, 4], log[n, 5] = 0, 0, 0, 0
+                    n += 1
+                    continue
+                n, next_id, status = act(
+                    hbt,
+                    now,
+                    bid_px,
+                    ask_px,
+                    imb,
+                    k,
+                    hs,
+                    skew,
+                    lots,
+                    max_pos,
+                    tick,
+                    lot,
+                    log,
+                    n,
+                    next_id,
+                )
+                if status != 0:
+                    return n, status
+        return n, 0
+
+    @njit  # type: ignore[misc,unused-ignore]
+    def feature_loop(  # type: ignore[no-untyped-def]
+        hbt,
+        frame_ts,
+        ready,
+        bid_px,
+        ask_px,
+        imb_l5,
+        interval,
+        k,
+        hs,
+        skew,
+        lots,
+        max_pos,
+        tick,
+        lot,
+        log,
+    ):
+        n = 0
+        next_id = 1
+        cur = -1  # as-of cursor: last frame with local time <= now
+        n_frames = frame_ts.shape[0]
+        rc = hbt.wait_next_feed(True, MAX_TIMEOUT_NS)
+        now = hbt.current_timestamp
+        hbt.clear_last_trades(0)
+        next_decision = now + interval
+        while rc != 1:
+            rc = hbt.wait_next_feed(True, next_decision - now)
+            if rc == 1:
+                break
+            if rc < 0 or rc > 3:
+                return n, 2
+            now = hbt.current_timestamp
+            hbt.clear_last_trades(0)
+            while cur + 1 < n_frames and frame_ts[cur + 1] <= now:
+                cur += 1
+            if now >= next_decision:
+                next_decision = now + interval
+                if n + 16 > log.shape[0]:
+                    return n, 1
+                if cur < 0 or (ready[cur] & READY_BITS) != READY_BITS:
+                    log[n, 0], log[n, 1] = now, 3
+                    log[n, 2], log[n, 3], log[n, 4], log[n, 5] = 0, 0, 0, 0
+                    n += 1
+                    continue
+                n, next_id, status = act(
+                    hbt,
+                    now,
+                    bid_px[cur],
+                    ask_px[cur],
+                    imb_l5[cur],
+                    k,
+                    hs,
+                    skew,
+                    lots,
+                    max_pos,
+                    tick,
+                    lot,
+                    log,
+                    n,
+                    next_id,
+                )
+                if status != 0:
+                    return n, status
+        return n, 0
+
+    _LOOPS.update(legacy=legacy_loop, feature=feature_loop)
+    return _LOOPS
+
+
+def _log(session: BacktestSession, interval_ns: int) -> np.ndarray:
+    span = session.adapter.final_local_ts_ns - int(session.adapter.messages.local_ts_ns[0])
+    decisions = span // interval_ns + 2
+    return np.zeros((decisions * ROWS_PER_DECISION, 6), dtype=np.int64)
+
+
+def _finish(log: np.ndarray, n: int, status: int) -> np.ndarray:
+    if status == _LOG_FULL:
+        raise NumbaLoopError(f"the decision log filled up after {n} rows")
+    if status == _HBT_ERROR:
+        raise NumbaLoopError(f"hftbacktest returned an error code after {n} decision rows")
+    out = np.zeros(n, dtype=DECISION_DTYPE)
+    for j, name in enumerate(DECISION_DTYPE.names or ()):
+        out[name] = log[:n, j]
+    return out
+
+
+def compile_loops() -> None:
+    """Compile both loops now (they compile on first call otherwise)."""
+    _compile()
+
+
+def run_legacy_numba(
+    session: BacktestSession,
+    params: ImbalanceMMParams,
+    interval_ns: int,
+    *,
+    max_scan_ticks: int | None = None,
+) -> np.ndarray:
+    """The legacy strategy on a fresh session's backtest; its decisions (`DECISION_DTYPE`)."""
+    from featureplane.adapters.hftbacktest_session import MAX_SCAN_TICKS
+
+    loop = _compile()["legacy"]
+    log = _log(session, interval_ns)
+    p = params
+    with quiet_numba():
+        n, status = loop(
+            session.hbt,
+            interval_ns,
+            p.k_ticks,
+            p.half_spread_ticks,
+            p.skew_ticks_per_lot,
+            p.order_lots,
+            p.max_position_lots,
+            session.tick,
+            session.lot,
+            max_scan_ticks or MAX_SCAN_TICKS,
+            log,
+        )
+    session.ended = True
+    return _finish(log, int(n), int(status))
+
+
+def run_feature_numba(
+    session: BacktestSession,
+    arrays: FeatureArrays,
+    params: ImbalanceMMParams,
+    interval_ns: int,
+) -> np.ndarray:
+    """The feature strategy over precomputed frames on a fresh session's backtest."""
+    loop = _compile()["feature"]
+    log = _log(session, interval_ns)
+    p = params
+    v = arrays.values
+    with quiet_numba():
+        n, status = loop(
+            session.hbt,
+            arrays.local_ts_ns,
+            arrays.ready.view(np.int64),
+            v["bid_px"],
+            v["ask_px"],
+            v["imbalance_l5"],
+            interval_ns,
+            p.k_ticks,
+            p.half_spread_ticks,
+            p.skew_ticks_per_lot,
+            p.order_lots,
+            p.max_position_lots,
+            session.tick,
+            session.lot,
+            log,
+        )
+    session.ended = True
+    return _finish(log, int(n), int(status))

@@ -1,0 +1,119 @@
+"""Order calls a strategy makes, whatever executes them: the `OrderAdapter` protocol.
+
+Prices are in ticks and sizes in lots of the instrument (integers), so a decision is exact and two
+strategies that decide alike send byte-identical orders. An adapter turns them into the venue's
+units (hftbacktest: `ticks * tick_size`, `lots * lot_size`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Protocol, runtime_checkable
+
+from featureplane.errors import FeatureplaneError
+
+
+class Side(IntEnum):
+    BUY = 1
+    SELL = -1
+
+
+class TimeInForce(IntEnum):
+    """hftbacktest's numbering (`hftbacktest.order`)."""
+
+    GTC = 0
+    GTX = 1
+    """Post only: rejected if it would take liquidity."""
+    FOK = 2
+    IOC = 3
+
+
+class OrderType(IntEnum):
+    LIMIT = 0
+    MARKET = 1
+
+
+class OrderStatus(IntEnum):
+    """hftbacktest's numbering (`hftbacktest.order`)."""
+
+    NONE = 0
+    NEW = 1
+    EXPIRED = 2
+    FILLED = 3
+    CANCELED = 4
+    PARTIALLY_FILLED = 5
+    REJECTED = 6
+
+
+class OrderError(FeatureplaneError, ValueError):
+    """An order call the venue refused or that cannot be sent (bad size, unknown order)."""
+
+
+class NotStartedError(OrderError):
+    """An order call before the first step of the backtest: its clock has no time yet."""
+
+
+@dataclass(frozen=True, slots=True)
+class OpenOrder:
+    """One of the strategy's orders as the venue reports it (ticks and lots)."""
+
+    order_id: int
+    side: Side
+    px: int
+    qty: int
+    leaves_qty: int
+    exec_qty: int
+    status: OrderStatus
+    pending: bool
+    """A request (new, cancel, modify) is on its way and not yet answered."""
+
+    @property
+    def active(self) -> bool:
+        return self.status in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
+
+
+@runtime_checkable
+class OrderAdapter(Protocol):
+    """What a strategy can do with orders. Every call returns at once; responses arrive later
+    (`BaseStrategy.on_order_response`)."""
+
+    def submit_buy(
+        self,
+        px: int,
+        qty: int,
+        tif: TimeInForce = TimeInForce.GTX,
+        order_type: OrderType = OrderType.LIMIT,
+    ) -> int:
+        """Send a buy order of `qty` lots at `px` ticks; returns its order id."""
+        ...
+
+    def submit_sell(
+        self,
+        px: int,
+        qty: int,
+        tif: TimeInForce = TimeInForce.GTX,
+        order_type: OrderType = OrderType.LIMIT,
+    ) -> int:
+        """Send a sell order; returns its order id."""
+        ...
+
+    def cancel(self, order_id: int) -> None: ...
+
+    def modify(self, order_id: int, px: int, qty: int) -> None: ...
+
+    def open_orders(self) -> list[OpenOrder]:
+        """The strategy's active orders (new or partially filled), in the venue's order."""
+        ...
+
+    def position(self) -> int:
+        """Net position in lots (positive long)."""
+        ...
+
+
+def check_order_size(px: int, qty: int) -> None:
+    """Refuse what no venue would take: a size below one lot, non-integer units."""
+    if not isinstance(px, int) or not isinstance(qty, int):
+        raise OrderError(f"px and qty are integers (ticks, lots), got {px!r}, {qty!r}")
+    if qty <= 0:
+        raise OrderError(f"order size must be at least one lot, got {qty}")
