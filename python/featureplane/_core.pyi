@@ -11,7 +11,9 @@ __all__ = [
     "FEATURE_SET_ID",
     "FRAME_RECORD_HEADER",
     "FRAME_RECORD_SIZE",
+    "BinanceChain",
     "Engine",
+    "SyntheticFeed",
     "__version__",
 ]
 
@@ -37,8 +39,23 @@ class Engine:
     """
 
     def __new__(
-        cls, grids: list[tuple[float, float]], stale_after_ns: int | None = None
+        cls,
+        grids: list[tuple[float, float]],
+        stale_after_ns: int | None = None,
+        book_only: bool = False,
     ) -> Engine: ...
+    @property
+    def book_only(self) -> bool: ...
+    def process_books(
+        self, events: npt.NDArray[np.uint8]
+    ) -> tuple[
+        npt.NDArray[np.int64],
+        npt.NDArray[np.uint32],
+        npt.NDArray[np.int64],
+        npt.NDArray[np.int64],
+        npt.NDArray[np.int64],
+        npt.NDArray[np.int64],
+    ]: ...
     def add_symbol(self, tick: float, lot: float) -> int: ...
     @property
     def n_symbols(self) -> int: ...
@@ -78,4 +95,66 @@ class Engine:
     # the field of a malformed state, and changes nothing then.
     def export_state(self) -> dict[str, Any]: ...
     def import_state(self, state: dict[str, Any]) -> None: ...
+    def _debug_panic(self) -> None: ...
+
+@final
+class SyntheticFeed:
+    """The core's deterministic synthetic feed as a stream of EVENT_DTYPE rows (as uint8):
+    `snapshots()` once, then `diffs(n)` chunk after chunk."""
+
+    def __new__(
+        cls,
+        symbols: int = 1,
+        depth: int = 1000,
+        changes_per_diff: int = 68,
+        trades_per_diff: int = 3,
+        seed: int = 7,
+    ) -> SyntheticFeed: ...
+    @property
+    def rows_per_diff(self) -> int: ...
+    def snapshots(self) -> npt.NDArray[np.uint8]: ...
+    def diffs(self, n: int) -> npt.NDArray[np.uint8]: ...
+
+@final
+class BinanceChain:
+    """One symbol's chain of Binance recorder files, parsed in Rust
+    (featureplane_core::sources::binance::Chain); driven by sources.binance_rust.
+
+    Every method raises `PanicException` (a `BaseException`) if the parser panics; the object
+    then refuses further calls with `FeatureplaneError`.
+    """
+
+    def __new__(
+        cls,
+        *,
+        symbol: str,
+        symbol_id: int,
+        usdm: bool,
+        px_grid: tuple[int, int],
+        qty_grid: tuple[int, int],
+        chunk_rows: int,
+        stop_on_skip: bool,
+        px_cache: Any,
+        qty_cache: Any,
+    ) -> BinanceChain: ...
+    def start_file(self, pos: int) -> None: ...
+    # (next start, status): 0 block read, 1 chunk full, 2 a line skipped (stop_on_skip).
+    def feed(self, block: bytes, start: int) -> tuple[int, int]: ...
+    # (event words int64 x8 per row, message ends, keys, book-ticker bytes, book-ticker keys).
+    def take_chunk(
+        self,
+    ) -> tuple[
+        npt.NDArray[np.int64],
+        npt.NDArray[np.int64],
+        npt.NDArray[np.int64],
+        npt.NDArray[np.uint8],
+        npt.NDArray[np.int64],
+    ]: ...
+    # ("skip", reason, start, line, end): bytes start:end of the block last fed, or
+    # ("warn", reason, file_pos, line, detail).
+    def take_notes(self) -> list[tuple[str, str, int, int, int | str]]: ...
+    def finish(self) -> tuple[int, int, int] | None: ...
+    @property
+    def lines(self) -> int: ...
+    def counters(self) -> dict[str, Any]: ...
     def _debug_panic(self) -> None: ...

@@ -189,6 +189,7 @@ def replay_binance(
     errors: Literal["skip", "raise"] = "skip",
     on_missing_snapshot: Literal["raise", "skip"] = "raise",
     config: EngineConfig | None = None,
+    parser: Literal["auto", "rust", "python"] = "auto",
 ) -> ReplaySummary:
     """Replay Binance recorder captures into a feature file.
 
@@ -214,6 +215,9 @@ def replay_binance(
         Passed to the reader (`BinanceReader`).
     config
         Engine options (the stale-input rule).
+    parser
+        The line parser: "rust", "python" (the reference) or "auto" (Rust where built); both
+        write the same file.
 
     Raises
     ------
@@ -231,6 +235,7 @@ def replay_binance(
         errors=errors,
         on_missing_snapshot=on_missing_snapshot,
         chunk_rows=chunk_rows or DEFAULT_CHUNK_ROWS,
+        parser=parser,
     )
     files = [info.path for info in reader.stats.files]
     if not len(reader.symbols):

@@ -21,6 +21,7 @@ pub mod features;
 pub mod frames;
 pub mod lob;
 pub mod sequencing;
+pub mod sources;
 pub mod state;
 pub mod synthetic;
 

@@ -2,10 +2,12 @@
 //! Files mirror the core: `engine` (the pyclass), `frames` (columns and values out),
 //! `errors` (core errors and panics to Python exceptions), `state` (saved engine state).
 
+mod binance;
 mod engine;
 mod errors;
 mod frames;
 mod state;
+mod synthetic;
 
 use featureplane_core::features::schema::{FEATURES, FEATURE_SET_ID};
 use featureplane_core::frames::{Frame, FrameHeader};
@@ -40,5 +42,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("FRAME_RECORD_SIZE", Frame::RECORD_SIZE)?;
     debug_assert_eq!(FrameHeader::PACKED_SIZE, 48);
     m.add_class::<engine::PyEngine>()?;
+    m.add_class::<binance::PyBinanceChain>()?;
+    m.add_class::<synthetic::PySyntheticFeed>()?;
     Ok(())
 }

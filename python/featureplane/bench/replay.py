@@ -1,9 +1,10 @@
 """Replay benchmark: recorded capture -> feature file, end to end, beside hftbacktest's own
 converter of the same capture (which only converts), and LOBSTER GOOG throughput.
 
-Every row is checked: the feature file reads back with one row per applied message and the
-schema it was written with; hftbacktest's array is non-empty and ordered as its validator
-wants.
+The capture is replayed twice per run: with the default line parser (Rust where built) and
+with the Python reference parser. Every row is checked: the feature file reads back with one
+row per applied message, the two parsers' files are byte for byte the same, hftbacktest's array
+is non-empty.
 """
 
 from __future__ import annotations
@@ -11,13 +12,16 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from featureplane.bench import hftbacktest_baseline as hbt
 from featureplane.bench.timing import Row, format_table, repeat, require_release_build
 from featureplane.featurefile import read_feature_file
 from featureplane.replay import replay_binance, replay_events
+from featureplane.sources.binance_rust import rust_parser_available
 
 FP_REPLAY = "featureplane replay: parse+book+22 features+Parquet"
+FP_REPLAY_PYTHON = "featureplane replay, Python line parser"
 HBT_CONVERT = "hftbacktest binancefutures.convert (convert only)"
 LOBSTER = "featureplane replay LOBSTER GOOG (msgs: rows)"
 
@@ -35,7 +39,10 @@ class ReplayBench:
     rows: list[Row]
 
     def format(self) -> str:
-        return format_table(self.rows, {"hftbacktest convert": HBT_CONVERT})
+        return format_table(
+            self.rows,
+            {"hftbacktest convert": HBT_CONVERT, "Python parser": FP_REPLAY_PYTHON},
+        )
 
     def to_json(self) -> dict[str, object]:
         return {"rows": [r.to_json() for r in self.rows]}
@@ -50,10 +57,24 @@ def run(capture: Path, *, runs: int = 3, lobster: Path | None = DEFAULT_LOBSTER)
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "btc.parquet"
-        times, summary = repeat(lambda: replay_binance([capture], out, progress=False), runs)
-        ok = summary.frames == _frames_in(out) and summary.frames > 0
+        ref_out = Path(tmp) / "btc-python.parquet"
+        parser: Literal["rust", "python"] = "rust" if rust_parser_available() else "python"
+        times, summary = repeat(
+            lambda: replay_binance([capture], out, progress=False, parser=parser), runs
+        )
+        ref_times, ref = repeat(
+            lambda: replay_binance([capture], ref_out, progress=False, parser="python"), runs
+        )
+        # The parsers must agree on every byte of the file (frames, schema, source stats).
+        same = out.read_bytes() == ref_out.read_bytes()
+        ok = summary.frames == _frames_in(out) and summary.frames > 0 and same
         rows.append(Row(FP_REPLAY, summary.events, times, correct=ok,
-                        note=f"{summary.frames:,} frames written"))  # fmt: skip
+                        note=f"{summary.frames:,} frames written; {parser} line parser; "
+                             f"file {'identical to' if same else 'DIFFERS from'} the Python "
+                             "parser's"))  # fmt: skip
+        ref_ok = ref.frames == summary.frames and ref.events == summary.events
+        rows.append(Row(FP_REPLAY_PYTHON, ref.events, ref_times, correct=ref_ok,
+                        note="the reference parser (orjson, per line in Python)"))  # fmt: skip
 
         if hbt.available():
             from hftbacktest.data.utils import binancefutures

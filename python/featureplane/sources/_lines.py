@@ -45,27 +45,54 @@ def iter_line_blocks(
         at the damage is not yielded.
     """
     with open(path, "rb") as f:
-        magic = f.read(2)
-        f.seek(0)
-        if magic == GZIP_MAGIC:
-            yield from _gzip_blocks(f, block_bytes)
-        else:
-            yield from _plain_blocks(f, block_bytes)
+        tail = b""
+        for text in _texts(f, block_bytes):
+            lines = (tail + text).split(b"\n")
+            tail = lines.pop()
+            if lines:
+                yield lines
+        if tail:  # a last line without newline is complete: the file ended normally
+            yield [tail]
 
 
-def _plain_blocks(f: BinaryIO, block_bytes: int) -> Iterator[list[bytes]]:
-    tail = b""
+def iter_text_blocks(path: str | PathLike[str], block_bytes: int = BLOCK_BYTES) -> Iterator[bytes]:
+    """Yield the file's text in blocks of whole lines, the same lines as `iter_line_blocks`.
+
+    Every block ends with a newline except, possibly, the last one (a last line without
+    newline). A parser that splits the lines itself is spared one bytes object per line.
+
+    Raises
+    ------
+    StreamDamage
+        As `iter_line_blocks`, after the block holding the last complete line.
+    """
+    with open(path, "rb") as f:
+        tail = b""
+        for text in _texts(f, block_bytes):
+            data = tail + text if tail else text
+            cut = data.rfind(b"\n") + 1
+            tail = data[cut:]
+            if cut:
+                yield data if cut == len(data) else data[:cut]
+        if tail:
+            yield tail
+
+
+def _texts(f: BinaryIO, block_bytes: int) -> Iterator[bytes]:
+    magic = f.read(2)
+    f.seek(0)
+    if magic == GZIP_MAGIC:
+        return _gzip_texts(f, block_bytes)
+    return _plain_texts(f, block_bytes)
+
+
+def _plain_texts(f: BinaryIO, block_bytes: int) -> Iterator[bytes]:
     while raw := f.read(block_bytes):
-        lines = (tail + raw).split(b"\n")
-        tail = lines.pop()
-        if lines:
-            yield lines
-    if tail:  # a last line without newline is complete: the file ended normally
-        yield [tail]
+        yield raw
 
 
-def _gzip_blocks(f: BinaryIO, block_bytes: int) -> Iterator[list[bytes]]:
-    tail = b""
+def _gzip_texts(f: BinaryIO, block_bytes: int) -> Iterator[bytes]:
+    """Decompressed text per block read; raises `StreamDamage` after the text before it."""
     dec = zlib.decompressobj(wbits=31)
     in_member = False  # bytes went into the current member and its end was not seen yet
     while raw := f.read(block_bytes):
@@ -93,16 +120,11 @@ def _gzip_blocks(f: BinaryIO, block_bytes: int) -> Iterator[list[bytes]]:
                 in_member = False
             else:
                 raw = b""
-        lines = (tail + b"".join(pieces)).split(b"\n")
-        tail = lines.pop()
-        if lines:
-            yield lines
+        yield pieces[0] if len(pieces) == 1 else b"".join(pieces)
         if damage is not None:
             raise damage
     if in_member:
         raise StreamDamage("truncated", "gzip stream ends before its end-of-stream marker")
-    if tail:
-        yield [tail]
 
 
 def _salvage(dec: zlib._Decompress, raw: bytes) -> bytes:

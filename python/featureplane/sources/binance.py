@@ -37,6 +37,7 @@ from featureplane.sources.binance_probe import (
     probe_file,
     resolve_instruments,
 )
+from featureplane.sources.binance_rust import PARSERS, Parser, RustSymbolChain, use_rust
 from featureplane.sources.binance_stats import BinanceStats, FileInfo, Reporter, SymbolSync
 from featureplane.sources.binance_sync import SymbolChain
 
@@ -99,6 +100,10 @@ class BinanceReader:
         diffs are dropped and counted as `no_snapshot_diffs`; trades are kept).
     chunk_rows
         Target event rows per chunk (chunks end on message boundaries).
+    parser
+        `"rust"` (the compiled parser), `"python"` (the reference `SymbolChain`), or `"auto"`:
+        Rust where the extension is built. Both give the same events, book tickers and stats
+        (see docs/sources/binance.md); `parsers` records the choice per symbol.
     """
 
     def __init__(
@@ -111,7 +116,10 @@ class BinanceReader:
         errors: Literal["skip", "raise"] = "skip",
         on_missing_snapshot: Literal["raise", "skip"] = "raise",
         chunk_rows: int = DEFAULT_CHUNK_ROWS,
+        parser: Parser = "auto",
     ) -> None:
+        if parser not in PARSERS:
+            raise ValueError(f"parser must be 'auto', 'rust' or 'python', got {parser!r}")
         if errors not in ("skip", "raise"):
             raise ValueError(f"errors must be 'skip' or 'raise', got {errors!r}")
         if on_missing_snapshot not in ("skip", "raise"):
@@ -129,8 +137,10 @@ class BinanceReader:
         if wanted is not None and (missing := wanted - groups.keys()):
             raise UnknownSymbolError(f"symbol(s) {sorted(missing)} not found in the files")
         self.symbols, specs = resolve_instruments(groups, market, instruments, self.stats)
-        self._chains: list[SymbolChain] = []
+        self._chains: list[SymbolChain | RustSymbolChain] = []
         self._ranks: list[int] = []
+        self.parsers: dict[str, str] = {}
+        """The parser that reads each symbol: "rust" or "python"."""
         for symbol, probes in groups.items():
             chain = sorted(probes, key=lambda p: (p.first_local_ts, p.index))
             sym_market = market_of(symbol, chain, market)
@@ -138,8 +148,11 @@ class BinanceReader:
             for info in infos:
                 info.market = sym_market
             self.stats.sync[symbol] = SymbolSync(symbol, sym_market, [i.path for i in infos])
+            rust = use_rust(parser, specs[symbol])
+            self.parsers[symbol] = "rust" if rust else "python"
+            chain_cls = RustSymbolChain if rust else SymbolChain
             self._chains.append(
-                SymbolChain(
+                chain_cls(
                     symbol=symbol,
                     symbol_id=self.symbols.id_of(symbol),
                     spec=specs[symbol],
@@ -215,6 +228,7 @@ def read_binance(
     instruments: Instruments | None = None,
     errors: Literal["skip", "raise"] = "skip",
     on_missing_snapshot: Literal["raise", "skip"] = "raise",
+    parser: Parser = "auto",
 ) -> BinanceReplay:
     """Read Binance recorder files into one event array; see `BinanceReader` for parameters.
 
@@ -232,6 +246,7 @@ def read_binance(
         instruments=instruments,
         errors=errors,
         on_missing_snapshot=on_missing_snapshot,
+        parser=parser,
     )
     return reader.read()
 
@@ -245,6 +260,7 @@ def iter_binance(
     errors: Literal["skip", "raise"] = "skip",
     on_missing_snapshot: Literal["raise", "skip"] = "raise",
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    parser: Parser = "auto",
 ) -> BinanceReader:
     """A reader to iterate for event chunks of about `chunk_rows` rows.
 
@@ -259,6 +275,7 @@ def iter_binance(
         errors=errors,
         on_missing_snapshot=on_missing_snapshot,
         chunk_rows=chunk_rows,
+        parser=parser,
     )
 
 
@@ -267,10 +284,12 @@ __all__ = [
     "BUILTIN_INSTRUMENTS",
     "DEFAULT_CHUNK_ROWS",
     "MARKETS",
+    "PARSERS",
     "BinanceChunk",
     "BinanceReader",
     "BinanceReplay",
     "Market",
+    "Parser",
     "iter_binance",
     "read_binance",
 ]

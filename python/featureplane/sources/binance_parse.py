@@ -26,8 +26,9 @@ class GridCache(dict[str, int]):
     """Decimal string -> exact grid steps.
 
     Binance repeats the same strings all day long, so a dict hit (C speed) replaces most parses;
-    a miss parses exactly and remembers. Plain `digits.digits` strings take a short integer
-    path; anything else (signs, exponents, NaN) goes through `Grid.parse`.
+    a miss parses exactly and remembers. Plain `[+-]digits[.digits]` strings take a short
+    integer path (at any length, as the Rust parser does); anything else (exponents,
+    whitespace, NaN) goes through `Grid.parse`.
     """
 
     def __init__(self, grid: Grid, what: str, positive: bool) -> None:
@@ -42,16 +43,26 @@ class GridCache(dict[str, int]):
     def __missing__(self, key: object) -> int:
         if type(key) is not str:
             raise Bad("bad_message", f"{self._what} {key!r} is not a decimal string")
-        whole, _, frac = key.partition(".")
+        neg = key[:1] == "-"
+        whole, _, frac = (key[1:] if neg or key[:1] == "+" else key).partition(".")
         digits = whole + frac
-        if whole and digits.isdigit() and digits.isascii() and len(frac) < 40:
-            steps, rem = divmod(int(digits) * self._scale, self._den[len(frac)])
+        if digits and digits.isdigit() and digits.isascii():
+            # Plain `[+-]digits[.digits]`, at any length: exact integer arithmetic.
+            k = len(frac)
+            den = self._den[k] if k < len(self._den) else self._grid.units * 10**k
+            value = _digits_int(digits)
+            steps, rem = divmod((-value if neg else value) * self._scale, den)
             if rem:
                 raise OffGridError(
                     f"{self._what} {key!r} is not a multiple of the grid step {self._grid.step}"
                 )
         else:
-            steps = self._grid.parse(key, self._what)  # OffGridError / InvalidMessageError
+            try:
+                steps = self._grid.parse(key, self._what)  # OffGridError / InvalidMessageError
+            except (OffGridError, InvalidMessageError):
+                raise
+            except ValueError as exc:  # Python's cap on int(str) digits, for the rare forms
+                raise InvalidMessageError(f"{self._what} {key!r} is not a number ({exc})") from None
         if steps < 0 or (self._positive and steps == 0):
             raise InvalidMessageError(f"{self._what} {key!r} is not positive")
         if steps > I64_MAX:
@@ -60,6 +71,20 @@ class GridCache(dict[str, int]):
             self.clear()
         self[key] = steps
         return steps
+
+
+def _digits_int(digits: str) -> int:
+    """`int(digits)` at any length (Python caps the str -> int conversion at 4300 digits)."""
+    if len(digits) <= _INT_PIECE:
+        return int(digits)
+    value = 0
+    for at in range(0, len(digits), _INT_PIECE):
+        piece = digits[at : at + _INT_PIECE]
+        value = value * 10 ** len(piece) + int(piece)
+    return value
+
+
+_INT_PIECE = 4000
 
 
 class Diff(NamedTuple):
@@ -87,6 +112,13 @@ def source_ts(d: dict[str, Any], local: int) -> int:
     if type(t) is not int or not 0 <= t <= MS_MAX:
         raise Bad("bad_message", f"timestamp {t!r} is not a millisecond time")
     return t * 1_000_000
+
+
+def local_ts(head: bytes) -> int:
+    """The ASCII digits of a line's timestamp as an int; past int64 as `I64_MAX + 1` (leading
+    zeros aside, more than 19 digits is past it, and `int()` refuses past 4300 digits)."""
+    digits = head.lstrip(b"0")
+    return int(digits or b"0") if len(digits) <= 19 else I64_MAX + 1
 
 
 def int_field(d: dict[str, Any], name: str) -> int:

@@ -18,12 +18,15 @@ import orjson
 from featureplane.errors import SourceFormatError
 from featureplane.instruments import InstrumentSpec, SymbolTable
 from featureplane.sources._lines import StreamDamage, iter_line_blocks
+from featureplane.sources.binance_parse import local_ts
 from featureplane.sources.binance_stats import BinanceStats
 
 Market = Literal["usdm", "spot"]
 MARKETS: tuple[Market, ...] = ("usdm", "spot")
 PROBE_LINES = 20_000
 """Lines read at most from the start of each file to learn its symbol, market and precision."""
+PROBE_BLOCK_BYTES = 1 << 16
+"""Compressed bytes read at a time while probing: the first few lines usually suffice."""
 
 BUILTIN_INSTRUMENTS: Mapping[tuple[str, str], InstrumentSpec] = MappingProxyType(
     {
@@ -78,7 +81,7 @@ class Probe:
 def probe_file(path: str, index: int) -> Probe:
     probe = Probe(path, index)
     try:
-        for block in iter_line_blocks(path):
+        for block in iter_line_blocks(path, PROBE_BLOCK_BYTES):
             for raw in block:
                 probe.lines += 1
                 _probe_line(probe, raw)
@@ -91,10 +94,10 @@ def probe_file(path: str, index: int) -> Probe:
 
 def _probe_line(probe: Probe, raw: bytes) -> None:
     sp = raw.find(b" ")
-    if sp <= 0 or not raw[:sp].isdigit() or int(raw[:sp]) >= 1 << 63:
+    if sp <= 0 or not raw[:sp].isdigit() or local_ts(raw[:sp]) >= 1 << 63:
         return
     if probe.first_local_ts is None:
-        probe.first_local_ts = int(raw[:sp])
+        probe.first_local_ts = local_ts(raw[:sp])
     try:
         obj = orjson.loads(memoryview(raw)[sp + 1 :])
     except orjson.JSONDecodeError:

@@ -34,9 +34,10 @@ from featureplane.sources.binance_parse import (
     Diff,
     GridCache,
     int_field,
+    local_ts,
     source_ts,
 )
-from featureplane.sources.binance_stats import BinanceStats, FileInfo, Reporter
+from featureplane.sources.binance_stats import BinanceStats, FileInfo, Reporter, SymbolSync
 
 _DIFF, _TRADE, _BBO, _UNKNOWN_STREAM, _OTHER_SYMBOL = range(5)
 _STREAM_CACHE_MAX = 1024
@@ -121,20 +122,7 @@ class SymbolChain:
         chunk = self._builder.flush()
         if chunk is None:
             return
-        # Counting per chunk keeps the per-line path free of counter updates.
-        stats, sync = self._stats, self.sync
-        kinds = np.bincount(chunk.events["kind"][chunk.ends - 1], minlength=SNAPSHOT + 1)
-        n_diff, n_trade = int(kinds[LEVEL]), int(kinds[TRADE])
-        stats.messages["diff"] += n_diff
-        stats.messages["trade"] += n_trade
-        stats.messages["snapshot"] += int(kinds[CLEAR] + kinds[SNAPSHOT])
-        stats.read["trade"] += n_trade  # trades are never held back or dropped
-        stats.read["book_ticker"] += len(chunk.bbo)
-        stats.book_tickers += len(chunk.bbo)
-        stats.events += len(chunk.events)
-        sync.diffs += n_diff
-        sync.trades += n_trade
-        sync.book_tickers += len(chunk.bbo)
+        count_chunk(chunk, self._stats, self.sync)
         yield chunk
 
     def _finish(self) -> None:
@@ -142,18 +130,13 @@ class SymbolChain:
         if not (self._awaiting and self._buffer):
             return
         first = self._buffer[0]
-        detail = (
-            f"{len(self._buffer)} depth diff(s) of {self.symbol} and no REST snapshot in "
-            f"{', '.join(info.path for info in self._files)}"
-        )
-        if self._on_missing_snapshot == "raise":
-            raise SyncError(f"{detail} (pass on_missing_snapshot='skip' to drop them)")
-        self._stats.note(
-            self._stats.skipped,
-            "no_snapshot_diffs",
+        report_unsynced(
+            self._stats,
+            self.symbol,
+            [info.path for info in self._files],
+            len(self._buffer),
             f"{first.path}:{first.line}",
-            detail,
-            n=len(self._buffer),
+            self._on_missing_snapshot,
         )
         self._buffer = []
 
@@ -165,7 +148,7 @@ class SymbolChain:
         if sp <= 0 or not head.isdigit():
             self._reporter.skip("bad_line", path, line, "not '<local_ts_ns> <json>'")
             return
-        local = int(head)
+        local = local_ts(head)
         if local > I64_MAX:
             self._reporter.skip("bad_line", path, line, "local timestamp out of the int64 range")
             return
@@ -448,3 +431,35 @@ class SymbolChain:
             )
         )
         self._bbo_keys.append(self._rel)
+
+
+def count_chunk(chunk: Chunk, stats: BinanceStats, sync: SymbolSync) -> None:
+    """Count the messages of a chunk about to be yielded (both parsers count here)."""
+    # Counting per chunk keeps the per-line path free of counter updates.
+    kinds = np.bincount(chunk.events["kind"][chunk.ends - 1], minlength=SNAPSHOT + 1)
+    n_diff, n_trade = int(kinds[LEVEL]), int(kinds[TRADE])
+    stats.messages["diff"] += n_diff
+    stats.messages["trade"] += n_trade
+    stats.messages["snapshot"] += int(kinds[CLEAR] + kinds[SNAPSHOT])
+    stats.read["trade"] += n_trade  # trades are never held back or dropped
+    stats.read["book_ticker"] += len(chunk.bbo)
+    stats.book_tickers += len(chunk.bbo)
+    stats.events += len(chunk.events)
+    sync.diffs += n_diff
+    sync.trades += n_trade
+    sync.book_tickers += len(chunk.bbo)
+
+
+def report_unsynced(
+    stats: BinanceStats,
+    symbol: str,
+    paths: list[str],
+    n: int,
+    first_where: str,
+    on_missing_snapshot: str,
+) -> None:
+    """`n` diffs of a chain never met a snapshot: raise `SyncError`, or count them dropped."""
+    detail = f"{n} depth diff(s) of {symbol} and no REST snapshot in {', '.join(paths)}"
+    if on_missing_snapshot == "raise":
+        raise SyncError(f"{detail} (pass on_missing_snapshot='skip' to drop them)")
+    stats.note(stats.skipped, "no_snapshot_diffs", first_where, detail, n=n)
