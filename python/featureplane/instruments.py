@@ -67,18 +67,31 @@ class Grid:
         return float(self.step)
 
 
+MAX_WHOLE_DIGITS = 60
+"""Digits before the point of the largest number read: far beyond any int64 count of grid steps
+(19 digits) on any grid, so a longer number is out of range whatever the grid."""
+MAX_FRACTION_DIGITS = 200
+"""Significant digits after the point of the finest number read: finer than any grid step, so a
+longer fraction is off grid whatever the grid."""
+
+
 def _parse_decimal(text: str, what: str) -> tuple[int, int]:
-    """`text` as (integer mantissa, number of fraction digits); rejects NaN, inf and junk."""
+    """`text` as (integer mantissa, number of fraction digits); rejects NaN, inf and junk.
+
+    The bounds above are checked before any exact arithmetic: `1e999999999` or a 10,000-digit
+    string would otherwise make the arithmetic (or Python's int-from-string limit) the cost.
+    """
     body = text.strip()
     neg = body.startswith("-")
     if neg or body.startswith("+"):
         body = body[1:]
     whole, _, frac = body.partition(".")
     digits = whole + frac
-    if digits and digits.isascii() and digits.isdigit() and (whole or frac):
+    if digits and digits.isascii() and digits.isdigit() and (whole or frac) and len(digits) <= 40:
         value = int(digits)
         return (-value if neg else value), len(frac)
-    # Rare forms (exponents) go through Decimal, which is exact; NaN and inf are refused.
+    # Rare forms (exponents, very long strings) go through Decimal, which is exact; NaN and inf
+    # are refused.
     try:
         dec = Decimal(text)
     except InvalidOperation:
@@ -87,11 +100,25 @@ def _parse_decimal(text: str, what: str) -> tuple[int, int]:
         raise InvalidMessageError(f"{what} {text!r} is not finite")
     sign, dec_digits, exponent = dec.as_tuple()
     assert isinstance(exponent, int)
-    mantissa = int("".join(map(str, dec_digits)) or "0")
+    significant = "".join(map(str, dec_digits)).lstrip("0")
+    if not significant:
+        return 0, 0
+    stripped = significant.rstrip("0")
+    exponent += len(significant) - len(stripped)  # value = stripped * 10**exponent
+    if exponent + len(stripped) > MAX_WHOLE_DIGITS:
+        raise InvalidMessageError(f"{what} {_short(text)} is out of range")
+    if -exponent > MAX_FRACTION_DIGITS:
+        raise OffGridError(f"{what} {_short(text)} has more fraction digits than any grid step")
+    mantissa = int(stripped)
     if exponent > 0:
         mantissa *= 10**exponent
         exponent = 0
     return (-mantissa if sign else mantissa), -exponent
+
+
+def _short(text: str) -> str:
+    """`text` for an error message, cut short if it is long."""
+    return repr(text) if len(text) <= 60 else f"{text[:40]!r}... ({len(text):,} characters)"
 
 
 @dataclass(frozen=True)
