@@ -5,7 +5,10 @@
                         [--scheduler local|dask] [--units scaled|real] [--backend python|rust]
     featureplane demo [--out DIR] [--seed N] [--backend python|rust]
     featureplane parity [FILES...] [--generated N] [--messages N] [--seed N]
-    featureplane bench [--capture FILE] [--runs N] [--json OUT]
+    featureplane bench [--capture FILE] [--runs N] [--quick] [--json OUT] [--chart OUT.png]
+    featureplane bench --scaling [--quick] [--json OUT] [--chart OUT.png]
+    featureplane perf-gate --baseline FILE [--config FILE] [--write-baseline FILE]
+    featureplane backtest ab|run [--capture FILE] [--loop numba|python] [--out FILE]
 
 Bad input ends with exit code 1 and one line on stderr (`featureplane: error: ...`), never a
 traceback; a usage error exits with 2 as argparse does.
@@ -20,7 +23,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from featureplane import __version__
+from featureplane import __version__, backtest_cli
 from featureplane.backends import BACKENDS
 from featureplane.errors import FeatureplaneError
 from featureplane.features.registry import (
@@ -110,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="a symbol with depth diffs and no REST snapshot: stop (default) or drop its diffs",
     )
     replay.add_argument("--chunk-rows", type=int, default=None, metavar="N")
+    replay.add_argument("--parser", choices=("auto", "rust", "python"), default="auto",
+                        help="Binance line parser (auto: Rust where built)")  # fmt: skip
     replay.add_argument(
         "--instrument", action="append", type=_instrument, default=None, metavar="SYM:TICK:LOT",
         help="tick and lot of a symbol (repeatable); hftbacktest arrays need one",
@@ -139,13 +144,32 @@ def build_parser() -> argparse.ArgumentParser:
     parity.set_defaults(run=_cmd_parity)
 
     bench = sub.add_parser(
-        "bench", help="benchmark tables: kernel (Python, Rust, hftbacktest) and replay"
+        "bench", help="benchmark matrix (book only, book+features, hftbacktest) or --scaling"
     )
     bench.add_argument("--capture", type=Path, default=None, metavar="FILE",
                        help="a Binance USD-M capture (default: the BTCUSDT sample)")  # fmt: skip
     bench.add_argument("--runs", type=int, default=5)
+    bench.add_argument("--quick", action="store_true", help="a fast smoke run")
+    bench.add_argument("--scaling", action="store_true",
+                       help="scaling curves and a 100M-event session")  # fmt: skip
     bench.add_argument("--json", type=Path, default=None, metavar="OUT")
+    bench.add_argument("--chart", type=Path, default=None, metavar="OUT.png")
     bench.set_defaults(run=_cmd_bench)
+
+    gate = sub.add_parser(
+        "perf-gate", help="short measurement vs a stored baseline, as ratios (exit 1 on regression)"
+    )
+    gate.add_argument("--baseline", type=Path, default=None, metavar="FILE")
+    gate.add_argument("--config", type=Path, default=None, metavar="FILE",
+                      help="thresholds (TOML, e.g. perf/gate.toml)")  # fmt: skip
+    gate.add_argument("--write-baseline", type=Path, default=None, metavar="FILE",
+                      help="store this run's measurement as the new baseline")  # fmt: skip
+    gate.set_defaults(run=_cmd_perf_gate)
+    backtest = sub.add_parser(
+        "backtest", help="hftbacktest backtests: legacy vs feature A/B (ab), report (run)"
+    )
+    backtest_cli.configure(backtest)
+    backtest.set_defaults(run=_cmd_backtest)
     return parser
 
 
@@ -172,6 +196,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         errors=args.errors,
         on_missing_snapshot=args.on_missing_snapshot,
         chunk_rows=args.chunk_rows,
+        parser=args.parser,
         instruments=tuple(args.instrument) if args.instrument else None,
     )
     summary = replay_files(
@@ -230,25 +255,64 @@ def _cmd_parity(args: argparse.Namespace) -> int:
     return EXIT_OK if mismatches == 0 else EXIT_ERROR
 
 
+def _cmd_backtest(args: argparse.Namespace) -> int:
+    return backtest_cli.main(args)
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from featureplane.bench import kernel
+    from featureplane.bench import chart
 
-    capture = args.capture or kernel.DEFAULT_CAPTURE
-    if not capture.exists():
-        raise FeatureplaneError(f"no capture at {capture}; pass --capture FILE")
-    from featureplane.bench import replay as replay_bench
+    if args.runs < 1:
+        raise ValueError("--runs must be >= 1")
+    if args.scaling:
+        from featureplane.bench import scaling
 
-    result = kernel.run(capture, runs=args.runs)
-    print("kernel: events through book + lob_shared_v1\n")
-    print(result.format())
-    replays = replay_bench.run(capture, runs=max(1, min(args.runs, 3)))
-    print("\nreplay: capture file -> Parquet feature file, end to end\n")
-    print(replays.format())
+        curves = scaling.run(quick=args.quick, progress=_print_block)
+        print(curves.format().rsplit("\n\n", 1)[-1])
+        if args.chart:
+            chart.scaling_chart(curves, args.chart)
+        if args.json:
+            args.json.write_text(json.dumps(curves.to_json(), indent=2))
+        return EXIT_OK if curves.ok else EXIT_ERROR
+    from featureplane.bench import matrix
+
+    if args.capture is not None and not args.capture.exists():
+        raise FeatureplaneError(f"no capture at {args.capture}")
+    sections, missing = matrix.sections(capture=args.capture, runs=args.runs, quick=args.quick)
+    for name in missing:
+        print(f"skipped {name}")
+    result = matrix.run(sections, progress=_print_block)
+    print(result.format().rsplit("\n\n", 1)[-1])
+    if args.chart:
+        chart.matrix_chart(result, args.chart)
     if args.json:
-        report = {"kernel": result.to_json(), "replay": replays.to_json()}
-        args.json.write_text(json.dumps(report, indent=2))
-    rows = [*result.rows, *replays.rows]
-    return EXIT_OK if all(r.correct is not False for r in rows) else EXIT_ERROR
+        args.json.write_text(json.dumps(result.to_json(), indent=2))
+    return EXIT_OK if result.correct else EXIT_ERROR
+
+
+def _print_block(text: str) -> None:
+    print(f"{text}\n", flush=True)
+
+
+def _cmd_perf_gate(args: argparse.Namespace) -> int:
+    from featureplane.bench import gate
+
+    if args.baseline is None and args.write_baseline is None:
+        raise ValueError("pass --baseline FILE (compare) and/or --write-baseline FILE")
+    config = gate.load_config(args.config)
+    baseline = gate.load_baseline(args.baseline) if args.baseline else None
+    current = gate.measure(config)
+    code = EXIT_OK
+    if baseline is not None:
+        verdicts = gate.compare(baseline, current, config)
+        print(gate.format_verdicts(verdicts, current))
+        failed = [v.rule.name for v in verdicts if not v.ok]
+        print(f"perf gate: {'REGRESSION in ' + ', '.join(failed) if failed else 'pass'}")
+        code = EXIT_ERROR if failed else EXIT_OK
+    if args.write_baseline:
+        args.write_baseline.write_text(json.dumps(current.to_json(), indent=2) + "\n")
+        print(f"baseline written to {args.write_baseline}")
+    return code
 
 
 def _instrument(text: str) -> InstrumentSpec:

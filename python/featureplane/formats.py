@@ -233,6 +233,8 @@ class SourceOptions:
     """binance: a symbol with depth diffs and no snapshot: "raise" or "skip"."""
     chunk_rows: int | None = None
     """binance: event rows per chunk (default the source's)."""
+    parser: str = "auto"
+    """binance: the line parser: "auto" (Rust where built), "rust" or "python"."""
     instruments: tuple[InstrumentSpec, ...] | None = None
     """Tick and lot per symbol, overriding what a source infers or has built in; needed by
     hftbacktest arrays, which carry none (one instrument, or the one named like the file)."""
@@ -362,6 +364,7 @@ def _open_binance(files: Sequence[str], options: SourceOptions) -> OpenedSource:
     market: Any = options.market
     errors: Any = options.errors or "skip"
     on_missing: Any = options.on_missing_snapshot
+    parser: Any = options.parser
     reader = iter_binance(
         files,
         symbols=options.symbols,
@@ -370,6 +373,7 @@ def _open_binance(files: Sequence[str], options: SourceOptions) -> OpenedSource:
         errors=errors,
         on_missing_snapshot=on_missing,
         chunk_rows=options.chunk_rows or DEFAULT_CHUNK_ROWS,
+        parser=parser,
     )
     if not len(reader.symbols):
         skipped = ", ".join(f"{k} {v}" for k, v in sorted(reader.stats.skipped.items()))

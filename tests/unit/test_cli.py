@@ -160,6 +160,25 @@ def test_replay(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 @pytest.mark.usefixtures("binance")
+def test_replay_parsers_write_the_same_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("featureplane._core")
+    src = capture(tmp_path / "btcusdt_20231114.gz")
+    outs = []
+    for parser in ("python", "rust"):
+        out = tmp_path / f"{parser}.parquet"
+        code, _, err = run(
+            capsys, "replay", str(src), "--out", str(out), "--parser", parser, "--no-progress"
+        )
+        assert code == 0, err
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1]
+    code, _, err = run(capsys, "replay", str(src), "--out", str(tmp_path / "x"), "--parser", "c")
+    assert code == 2 and "invalid choice" in err
+
+
+@pytest.mark.usefixtures("binance")
 def test_replay_real_units(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     src = capture(tmp_path / "btcusdt.gz")
     out = tmp_path / "real.parquet"

@@ -51,8 +51,8 @@ FEATURE_MODES: tuple[FeatureMode, ...] = ("stats_only", "lob_feature")
 FEATURE_FEEDS: tuple[FeatureFeed, ...] = ("streaming", "precomputed")
 
 INSTALL_HINT = (
-    "hftbacktest is not installed: `pip install hftbacktest==2.4.4` "
-    "(featureplane's `dev` extra includes it)"
+    "hftbacktest is not installed: `pip install 'featureplane[backtest]'` "
+    "(or `pip install hftbacktest==2.4.4`)"
 )
 
 

@@ -7,6 +7,8 @@ features. Its final best bid/ask checks our book.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import time
 import warnings
 from dataclasses import dataclass
@@ -63,7 +65,8 @@ def replay_usdm(path: Path, tick: float, lot: float, runs: int) -> HbtReplay:
     from numba import njit
 
     t0 = time.perf_counter()
-    data = binancefutures.convert(str(path), combined_stream=True)
+    with contextlib.redirect_stdout(io.StringIO()):  # its timestamp-correction notices
+        data = binancefutures.convert(str(path), combined_stream=True)
     convert_s = time.perf_counter() - t0
 
     @njit  # type: ignore[misc,unused-ignore]

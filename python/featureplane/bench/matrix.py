@@ -114,6 +114,19 @@ def replay_section(capture: Path, runs: int) -> Section:
                    {"hftbacktest convert": replay.HBT_CONVERT})  # fmt: skip
 
 
+def backtest_section(capture: Path, runs: int) -> Section:
+    from featureplane.bench import backtest
+
+    def run() -> list[Row]:
+        return backtest.run(capture, runs=runs).rows
+
+    return Section(
+        "hftbacktest: stats_only vs lob_feature (streaming, precomputed); decision latency",
+        run,
+        {"stats_only numba": backtest.STATS_NUMBA, "legacy signal": backtest.LAT_LEGACY},
+    )
+
+
 def sections(
     *, capture: Path | None = None, runs: int = 5, quick: bool = False,
     root: Path = datasets.SHARED_DATA,
@@ -141,7 +154,17 @@ def sections(
     replay_capture = capture or root / "binance-usdm-btcusdt-20240808" / "btcusdt_20240808.gz"
     if replay_capture.exists():
         out.append(replay_section(replay_capture, 1 if quick else 3))
+        if _hftbacktest_installed():
+            out.append(backtest_section(replay_capture, 1 if quick else 3))
+        else:
+            missing.append("hftbacktest rows (hftbacktest is not installed)")
     return out, missing
+
+
+def _hftbacktest_installed() -> bool:
+    from featureplane.bench import hftbacktest_baseline
+
+    return hftbacktest_baseline.available()
 
 
 def run(sections: list[Section], *, progress: Callable[[str], None] | None = None) -> MatrixResult:
