@@ -118,23 +118,38 @@ impl Engine {
     }
 
     /// Apply every message of `rows` to the books of a book-only engine; the best bid and ask
-    /// after each applied message, as columns. Bad input fails the whole call before any
-    /// message is applied and leaves the engine as it was.
+    /// after each applied message, as columns. Bad input fails the whole call and leaves the
+    /// engine as it was. Large batches take the chunked path of [`Engine::process_batch`], so
+    /// the baseline pays for memory traffic exactly as the feature path does.
     pub fn process_books(&mut self, rows: &[EventRow]) -> Result<L1Columns> {
         if !self.book_only {
             return Err(Error::InvalidArgument(
                 "process_books needs a book-only engine: its features would lag the books".into(),
             ));
         }
+        if self.chunked_pays(rows) {
+            let saved = self.clone();
+            let mut out = L1Columns::with_capacity(rows.len() / 8 + 16);
+            let lob = &mut self.lob;
+            let visited = visit_chunked(rows, saved.n_symbols(), |message, kinds, last| {
+                apply_book(lob, &mut out, message, kinds, last);
+            });
+            if visited.is_some() {
+                return Ok(out);
+            }
+            *self = saved;
+        }
         let spans = index(rows, self.n_symbols())?;
         let mut out = L1Columns::with_capacity(spans.len());
         let mut start = 0;
         for span in &spans {
-            let result = self.lob.apply(&rows[start..span.end], span.kinds);
-            if result.applied() {
-                let l1 = self.lob.book(result.symbol_id)?.l1();
-                out.push(span.end as i64 - 1, result.symbol_id, l1);
-            }
+            apply_book(
+                &mut self.lob,
+                &mut out,
+                &rows[start..span.end],
+                span.kinds,
+                span.end as i64 - 1,
+            );
             start = span.end;
         }
         Ok(out)
@@ -185,9 +200,7 @@ impl Engine {
     /// two passes over it: the chunked path saves that second trip through memory.
     pub fn process_batch(&mut self, rows: &[EventRow]) -> Result<FrameColumns> {
         self.require_features()?;
-        if rows.len() >= CHUNK_ROWS
-            && rows.len() * ROW_SIZE >= CHUNKED_STATE_FACTOR * self.state_bytes()
-        {
+        if self.chunked_pays(rows) {
             let saved = self.clone();
             if let Some(out) = self.process_chunked(rows) {
                 return Ok(out);
@@ -207,34 +220,21 @@ impl Engine {
         Ok(out)
     }
 
+    /// A batch many times larger than the engine's state: chunked, after a copy of the state.
+    fn chunked_pays(&self, rows: &[EventRow]) -> bool {
+        rows.len() >= CHUNK_ROWS
+            && rows.len() * ROW_SIZE >= CHUNKED_STATE_FACTOR * self.state_bytes()
+    }
+
     /// The chunked pass; `None` at the first bad row (the caller restores the state).
     fn process_chunked(&mut self, rows: &[EventRow]) -> Option<FrameColumns> {
-        if !rows.last()?.ends_message() {
-            return None;
-        }
         let n_symbols = self.n_symbols();
         let mut out = FrameColumns::with_capacity(rows.len() / 8 + 16);
-        let mut spans = Vec::with_capacity(CHUNK_ROWS);
-        let mut start = 0;
-        while start < rows.len() {
-            // A chunk ends at a message's end, so no message straddles two chunks.
-            let mut end = (start + CHUNK_ROWS).min(rows.len());
-            while !rows[end - 1].ends_message() {
-                end += 1;
+        visit_chunked(rows, n_symbols, |message, kinds, last| {
+            if let Some(frame) = self.apply(message, kinds, last) {
+                out.push(&frame);
             }
-            let chunk = &rows[start..end];
-            index_into(chunk, n_symbols, &mut spans).ok()?;
-            let mut from = 0;
-            for span in &spans {
-                let message = &chunk[from..span.end];
-                let last = (start + span.end) as i64 - 1;
-                if let Some(frame) = self.apply(message, span.kinds, last) {
-                    out.push(&frame);
-                }
-                from = span.end;
-            }
-            start = end;
-        }
+        })?;
         Some(out)
     }
 
@@ -437,6 +437,59 @@ impl Engine {
         self.lob = LobEngine::from_books(books, state.counters);
         self.symbols = symbols;
         Ok(())
+    }
+}
+
+/// Walk `rows` chunk by chunk, each chunk ending at a message's end: check a chunk, then visit
+/// its messages (rows, kinds, index of the last row in `rows`) while its rows are still in
+/// cache. `None` at the first bad row or if `rows` ends inside a message; messages of earlier
+/// chunks have been visited by then, so the caller restores its state.
+fn visit_chunked(
+    rows: &[EventRow],
+    n_symbols: usize,
+    mut visit: impl FnMut(&[EventRow], Kinds, i64),
+) -> Option<()> {
+    if !rows.last()?.ends_message() {
+        return None;
+    }
+    let mut spans = Vec::with_capacity(CHUNK_ROWS);
+    let mut start = 0;
+    while start < rows.len() {
+        // A chunk ends at a message's end, so no message straddles two chunks.
+        let mut end = (start + CHUNK_ROWS).min(rows.len());
+        while !rows[end - 1].ends_message() {
+            end += 1;
+        }
+        let chunk = &rows[start..end];
+        index_into(chunk, n_symbols, &mut spans).ok()?;
+        let mut from = 0;
+        for span in &spans {
+            visit(
+                &chunk[from..span.end],
+                span.kinds,
+                (start + span.end) as i64 - 1,
+            );
+            from = span.end;
+        }
+        start = end;
+    }
+    Some(())
+}
+
+/// Apply one validated message to the books; its symbol's best bid and ask if it was applied.
+fn apply_book(
+    lob: &mut LobEngine,
+    out: &mut L1Columns,
+    message: &[EventRow],
+    kinds: Kinds,
+    input_index: i64,
+) {
+    let result = lob.apply(message, kinds);
+    if result.applied() {
+        // An applied message's symbol has a book: its id was checked with the message.
+        if let Ok(book) = lob.book(result.symbol_id) {
+            out.push(input_index, result.symbol_id, book.l1());
+        }
     }
 }
 

@@ -284,6 +284,56 @@ fn large_batch_with_a_bad_row_changes_nothing() {
     assert_eq!(a.counters(), b.counters());
 }
 
+/// The book-only engine on a batch large enough for the chunked path: the same best bid/ask
+/// as the feature engine's frames, and a bad row late in the batch changes nothing.
+#[test]
+fn book_only_large_batch_matches_and_a_bad_row_changes_nothing() {
+    let shape = FeedShape {
+        symbols: 2,
+        depth: 100,
+        diffs: 2_000,
+        ..FeedShape::default()
+    };
+    let rows = feed(shape, 9);
+    let grid = Grid {
+        tick: 0.1,
+        lot: 0.001,
+    };
+    let mut books = Engine::new_book_only(&[grid, grid], Config::default()).unwrap();
+    let split = messages(&rows).nth(3_000).unwrap().0;
+    let (head, tail) = rows.split_at(split);
+    books.process_books(head).unwrap();
+    let reference = books.clone();
+    let mut bad = tail.to_vec();
+    let n = bad.len();
+    bad[n - 40].qty = -1;
+    assert!(books.process_books(&bad).is_err());
+    assert_eq!(books.counters(), reference.counters());
+    for sid in 0..2 {
+        assert_eq!(
+            books.book_stats(sid).unwrap(),
+            reference.book_stats(sid).unwrap()
+        );
+    }
+    let l1 = books.process_books(tail).unwrap();
+    let mut full = engine(2);
+    full.process_batch(head).unwrap();
+    let frames = full.process_batch(tail).unwrap();
+    assert!(l1.len() > 1000 && l1.len() == frames.len());
+    for i in 0..frames.len() {
+        let frame = frames.frame(i);
+        assert_eq!(l1.input_index[i], frame.header.input_index);
+        assert_eq!(
+            (l1.bid_px[i], l1.ask_px[i]),
+            (frame.values.i64(0), frame.values.i64(1))
+        );
+        assert_eq!(
+            (l1.bid_qty[i], l1.ask_qty[i]),
+            (frame.values.i64(2), frame.values.i64(3))
+        );
+    }
+}
+
 #[test]
 fn bad_grids_are_refused() {
     for (tick, lot) in [
