@@ -519,3 +519,15 @@ def test_failing_decimal_resolver_stops_the_read() -> None:
         chain.feed(trade, 0)
     plain = um_trade(T0, 2, m=True).encode() + b"\n"
     assert chain.feed(plain, 0) == (len(plain), 0)  # not poisoned: a Python error, no panic
+
+
+def test_a_non_ascii_symbol_is_read_by_the_reference() -> None:
+    """Case mapping beyond ASCII follows each language's Unicode version, so such a symbol is
+    never matched by the Rust parser: auto picks the reference, "rust" refuses."""
+    from featureplane.sources.binance_rust import use_rust
+
+    ascii_spec = InstrumentSpec("BTCUSDT", "0.1", "0.001")
+    other = InstrumentSpec("\ua7cdUSDT", "0.1", "0.001")
+    assert use_rust("auto", ascii_spec) and not use_rust("auto", other)
+    with pytest.raises(ValueError, match="non-ASCII symbol"):
+        use_rust("rust", other)

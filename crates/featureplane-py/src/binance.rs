@@ -152,7 +152,7 @@ impl PyBinanceChain {
             Fed::Skipped => 2,
             Fed::Aborted => {
                 return Err(resolver.error.take().unwrap_or_else(|| {
-                    pyo3::exceptions::PyRuntimeError::new_err("decimal resolver failed")
+                    crate::errors::FeatureplaneError::new_err("decimal resolver failed")
                 }))
             }
         };

@@ -45,14 +45,24 @@ def iter_line_blocks(
         at the damage is not yielded.
     """
     with open(path, "rb") as f:
-        tail = b""
+        pending: list[bytes] = []  # pieces of an unfinished line, joined once it ends
         for text in _texts(f, block_bytes):
-            lines = (tail + text).split(b"\n")
+            if b"\n" not in text:  # scans this block only: a long line costs linear time
+                if text:
+                    pending.append(text)
+                continue
+            if pending:
+                pending.append(text)
+                text = b"".join(pending)
+                pending = []
+            lines = text.split(b"\n")
             tail = lines.pop()
+            if tail:
+                pending.append(tail)
             if lines:
                 yield lines
-        if tail:  # a last line without newline is complete: the file ended normally
-            yield [tail]
+        if pending:  # a last line without newline is complete: the file ended normally
+            yield [b"".join(pending)]
 
 
 def iter_text_blocks(path: str | PathLike[str], block_bytes: int = BLOCK_BYTES) -> Iterator[bytes]:
@@ -67,15 +77,23 @@ def iter_text_blocks(path: str | PathLike[str], block_bytes: int = BLOCK_BYTES) 
         As `iter_line_blocks`, after the block holding the last complete line.
     """
     with open(path, "rb") as f:
-        tail = b""
+        pending: list[bytes] = []  # pieces of an unfinished line, joined once it ends
         for text in _texts(f, block_bytes):
-            data = tail + text if tail else text
-            cut = data.rfind(b"\n") + 1
-            tail = data[cut:]
-            if cut:
-                yield data if cut == len(data) else data[:cut]
-        if tail:
-            yield tail
+            cut = text.rfind(b"\n") + 1  # this block only: a long line costs linear time
+            if not cut:
+                if text:
+                    pending.append(text)
+                continue
+            head = text if cut == len(text) else text[:cut]
+            if pending:
+                pending.append(head)
+                head = b"".join(pending)
+                pending = []
+            yield head
+            if cut < len(text):
+                pending.append(text[cut:])
+        if pending:
+            yield b"".join(pending)
 
 
 def _texts(f: BinaryIO, block_bytes: int) -> Iterator[bytes]:

@@ -78,18 +78,25 @@ def _grid_args(grid: Grid) -> tuple[int, int] | None:
 
 
 def rust_supports(spec: InstrumentSpec) -> bool:
-    """Whether the Rust parser can take an instrument's grids (any real one can)."""
-    return _grid_args(spec.price_grid) is not None and _grid_args(spec.size_grid) is not None
+    """Whether the Rust parser can take an instrument (any real one can): grids within its
+    integer types, and an ASCII symbol. Stream names are matched case-insensitively, and the
+    case mapping of non-ASCII letters follows each language's Unicode version: only ASCII is
+    certain to map the same way in Rust and in the reference."""
+    return (
+        spec.symbol.isascii()
+        and _grid_args(spec.price_grid) is not None
+        and _grid_args(spec.size_grid) is not None
+    )
 
 
 def use_rust(parser: str, spec: InstrumentSpec) -> bool:
     """Which parser reads a symbol: "rust", "python", or "auto" (Rust where it is built and
-    takes the instrument's grids).
+    takes the instrument, see `rust_supports`).
 
     Raises
     ------
     ValueError
-        An unknown `parser`, or "rust" for grids beyond its integer types.
+        An unknown `parser`, or "rust" for an instrument it does not take.
     BackendUnavailableError
         "rust" without the extension's parser.
     """
@@ -105,8 +112,8 @@ def use_rust(parser: str, spec: InstrumentSpec) -> bool:
         )
     if not rust_supports(spec):
         raise ValueError(
-            f"{spec.symbol}: tick {spec.tick_size} / lot {spec.lot_size} exceed the Rust "
-            "parser's integer grid; use parser='python'"
+            f"{spec.symbol!r} (tick {spec.tick_size}, lot {spec.lot_size}): a non-ASCII symbol "
+            "or a grid beyond the Rust parser's integers; use parser='python'"
         )
     return True
 
@@ -184,8 +191,10 @@ class RustSymbolChain:
                 for block in _read_ahead(iter_text_blocks(info.path, TEXT_BLOCK_BYTES)):
                     start = 0
                     while start < len(block):
-                        start, status = core.feed(block, start)
-                        self._notes(block, info.path)
+                        try:
+                            start, status = core.feed(block, start)
+                        finally:  # skips counted before a failure stay counted
+                            self._notes(block, info.path)
                         if status == _CHUNK_FULL:
                             yield from self._flush()
             except StreamDamage as damage:
@@ -245,11 +254,12 @@ class RustSymbolChain:
             if kind == "warn":  # at: the chain position of the file; last: the detail
                 self._reporter.warn(reason, self._files[at].path, line, str(last))
                 continue
-            # A skip: at and last bound the line in the block. Its detail only matters where
-            # it is kept: raised, or among the first examples of its reason.
+            # A skip: at and last bound the line in the block. The reference reads every skipped
+            # line again (skips are rare): a disagreement stops the read, whichever line it is.
+            # The detail is kept where it is used: raised, or among the first examples.
+            detail = self._detail(block[at : int(last)], reason, path, line)
             wanted = self._reporter.raise_errors or len(examples.get(reason, ())) < MAX_EXAMPLES
-            detail = self._detail(block[at : int(last)], reason, path, line) if wanted else ""
-            self._reporter.skip(reason, path, line, detail)
+            self._reporter.skip(reason, path, line, detail if wanted else "")
 
     def _detail(self, raw: bytes, reason: str, path: str, line: int) -> str:
         """The reference's detail for a line the Rust side skipped for `reason`."""

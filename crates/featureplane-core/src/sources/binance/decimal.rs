@@ -176,13 +176,12 @@ fn general(text: &[u8], grid: Grid, positive: bool) -> Plain {
     if neg {
         return Plain::Refused(Reason::BadValue); // a multiple of the step below zero
     }
-    let value = (mantissa.len() <= 38)
-        .then(|| {
-            mantissa.iter().try_fold(0u128, |v, &d| {
-                v.checked_mul(10)?.checked_add(u128::from(d - b'0'))
-            })
+    // The checked fold stops at the first digit past u128, however long the mantissa.
+    let value = mantissa
+        .iter()
+        .try_fold(0u128, |v, &d| {
+            v.checked_mul(10)?.checked_add(u128::from(d - b'0'))
         })
-        .flatten()
         .and_then(|m| m.checked_mul(10u128.checked_pow(u32::try_from(shift).ok()?)?));
     match value {
         Some(v) if v / units <= I64_MAX => Plain::Steps((v / units) as i64),
@@ -266,6 +265,17 @@ mod tests {
         );
         let huge = format!("{}0", "9".repeat(80));
         assert_eq!(px(&huge), Plain::Refused(Reason::BadValue));
+        // A step of ~1.2e19 units: a 39-digit value is still an int64 count of steps.
+        let big = Grid {
+            units: 12_345_678_901_234_567_891,
+            exp: 0,
+        };
+        let value = 12_345_678_901_234_567_891u128 * 9_000_000_000_000_000_001u128;
+        assert_eq!(value.to_string().len(), 39);
+        assert_eq!(
+            steps(value.to_string().as_bytes(), big, true),
+            Plain::Steps(9_000_000_000_000_000_001)
+        );
     }
 
     #[test]
