@@ -156,6 +156,8 @@ def run_strategy(
     """One variant of the market maker on a fresh session of `adapter`."""
     from featureplane.strategy.examples import imbalance_mm_numba as nb
 
+    if loop == "numba":
+        nb.compile_loops(roi=adapter.roi is not None)  # wall_s times the run, not numba
     session = adapter.session()
     t0 = time.perf_counter()
     if loop == "numba":
@@ -249,7 +251,7 @@ class Recorded(BaseStrategy):
                 r = self.record
                 r.fill_ts.append(self.ctx.now_ns)
                 r.fill_side.append(1 if dq > 0 else -1)
-                r.fill_px.append(-(acct.balance - self._last.balance) / dq)
+                r.fill_px.append(-(acct.balance - self._last.balance) / dq / acct.contract_size)
                 r.fill_qty.append(abs(acct.position - self._last.position))
         self._last = acct
 

@@ -10,9 +10,11 @@ exits with 1 when the legacy and feature strategies decide differently.
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from featureplane.backends import BACKENDS
+from featureplane.errors import FeatureplaneError
 
 DEFAULT_CAPTURE = (
     Path(__file__).resolve().parents[2].parent
@@ -72,17 +74,28 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _ns(flag: str, ms: float, *, least: int) -> int:
+    """`ms` as whole ns in [least, MAX_TIMEOUT_NS], or a ValueError naming `flag`."""
+    from featureplane.strategy.runner import MAX_TIMEOUT_NS
+
+    ns = round(ms * 1e6) if math.isfinite(ms) else None
+    if ns is None or not least <= ns <= MAX_TIMEOUT_NS:
+        raise ValueError(
+            f"{flag} must be in [{least / 1e6:g}, {MAX_TIMEOUT_NS / 1e6:g}] ms, got {ms}"
+        )
+    return ns
+
+
 def main(args: argparse.Namespace) -> int:
     from featureplane.adapters.hftbacktest import ExecutionModel, FeatureFeed
     from featureplane.backtest import run_ab, run_backtest, write_report
     from featureplane.sources import read_binance
     from featureplane.strategy.examples import ImbalanceMMParams
 
-    capture = args.capture or _default_capture()
-    if not capture.exists():
-        raise FileNotFoundError(f"no capture at {capture} (pass --capture FILE)")
-    replay = read_binance([capture])
-    symbol = args.symbol or replay.symbols.name_of(0)
+    # Arguments first (cheap), then the capture.
+    interval = _ns("--interval-ms", args.interval_ms, least=1)
+    latency = _ns("--latency-ms", args.latency_ms, least=0)
+    execution = ExecutionModel(entry_latency_ns=latency, response_latency_ns=latency)
     params = ImbalanceMMParams(
         args.k_ticks,
         args.half_spread_ticks,
@@ -90,11 +103,13 @@ def main(args: argparse.Namespace) -> int:
         args.order_lots,
         args.max_position_lots,
     )
-    latency = round(args.latency_ms * 1e6)
-    execution = ExecutionModel(entry_latency_ns=latency, response_latency_ns=latency)
-    interval = round(args.interval_ms * 1e6)
-    if interval <= 0:
-        raise ValueError("--interval-ms must be positive")
+    capture = args.capture or _default_capture()
+    if not capture.exists():
+        raise FileNotFoundError(f"no capture at {capture} (pass --capture FILE)")
+    replay = read_binance([capture])
+    if len(replay.events) == 0 or len(replay.symbols) == 0:
+        raise FeatureplaneError(f"no Binance messages in {capture}")
+    symbol = args.symbol or replay.symbols.name_of(0)
     if args.backtest_command == "ab":
         feed: FeatureFeed = args.feed or ("precomputed" if args.loop == "numba" else "streaming")
         report = run_ab(

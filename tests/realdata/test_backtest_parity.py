@@ -193,6 +193,7 @@ def test_legacy_and_feature_strategies_decide_identically(
     )
     python = run_strategy(stream, "feature", params, loop="python")
     assert compare_decisions(legacy.decisions, python.decisions).match
+    assert python.account == legacy.account
     report(
         f"A/B BTCUSDT: legacy (hftbacktest depth) and feature (lob_shared_v1) market makers "
         f"made identical decisions: {len(legacy.decisions):,} rows, {int(actions[1]):,} "

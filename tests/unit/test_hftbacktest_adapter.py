@@ -16,14 +16,18 @@ pytest.importorskip("hftbacktest")
 from featureplane.adapters.hftbacktest import ExecutionModel, HftBacktestAdapter
 from featureplane.adapters.hftbacktest_features import as_of
 from featureplane.adapters.hftbacktest_session import BacktestError
+from featureplane.backtest import Recorded
+from featureplane.errors import SourceFormatError
 from featureplane.frames import FeatureUpdateFrameV1, same_frame, same_value
 from featureplane.strategy import (
     MAX_TIMEOUT_NS,
+    BaseStrategy,
     NotStartedError,
     OrderError,
     OrderStatus,
     OrderType,
     Side,
+    StrategyRunner,
     TimeInForce,
     WakeKind,
 )
@@ -113,8 +117,10 @@ def test_the_event_array_lives_as_long_as_the_session() -> None:
 
 def test_bounded_timeout_and_bad_timeouts() -> None:
     session = _adapter().session()
-    wake = session.step(2**63 - 1)  # clamped: hftbacktest would overflow and time out
-    assert wake.kind == WakeKind.FEED and wake.now_ns == syn.T0 + MS
+    session.step(MAX_TIMEOUT_NS)  # the first step waits for the first feed whatever the timeout
+    # Clamped: unclamped, hftbacktest adds 2**63 - 1 to its clock, overflows and times out.
+    wake = session.step(2**63 - 1)
+    assert wake.kind == WakeKind.FEED and wake.now_ns == syn.T0 + 2 * MS
     with pytest.raises(ValueError, match="positive"):
         session.step(0)
 
@@ -197,6 +203,76 @@ def test_order_calls_reach_hftbacktest() -> None:
         session.submit_sell(1001, 0)
     with pytest.raises(OrderError, match="integers"):
         session.submit_sell(100.1, 1)  # type: ignore[arg-type]
+
+
+def test_order_sizes_are_integers_of_any_kind_and_prices_positive() -> None:
+    session = _adapter().session()
+    session.start()
+    session.step(MAX_TIMEOUT_NS)
+    oid = session.submit_buy(np.int64(995), np.int64(2))  # type: ignore[arg-type]
+    assert oid == 1
+    for px in (0, -995):
+        with pytest.raises(OrderError, match="at least one tick"):
+            session.submit_buy(px, 1)
+        with pytest.raises(OrderError, match="at least one tick"):
+            session.modify(oid, px, 1)
+    with pytest.raises(OrderError, match="integers"):
+        session.submit_buy(np.float64(995), 1)  # type: ignore[arg-type]
+    session.step(MAX_TIMEOUT_NS)
+    (order,) = session.open_orders()
+    assert (order.order_id, order.px, order.qty) == (1, 995, 2)
+
+
+def test_open_orders_come_in_order_id_order() -> None:
+    session = _adapter(feature_mode="stats_only").session()
+    session.start()
+    session.step(MAX_TIMEOUT_NS)
+    # Resting orders on both sides, at prices that do not follow their ids.
+    sent = [session.submit_buy(990 - (i * 7) % 40, 1 + i % 3) for i in range(12)]
+    sent += [session.submit_sell(1010 + (i * 11) % 40, 1) for i in range(12)]
+    while any(o.pending for o in session.open_orders()) or not session.open_orders():
+        session.step(MAX_TIMEOUT_NS)
+    ids = [o.order_id for o in session.open_orders()]
+    assert ids == sent == list(range(1, 25))
+
+
+def test_equity_and_fill_prices_count_the_contract_size() -> None:
+    execution = ExecutionModel(
+        entry_latency_ns=100_000, response_latency_ns=100_000, contract_size=10.0
+    )
+    session = _adapter(execution=execution).session()
+
+    class Taker(BaseStrategy):
+        def on_wakeup(self) -> None:
+            if not self.ctx.open_orders() and self.ctx.position == 0:
+                self.ctx.submit_buy(1001, 3, TimeInForce.GTC)  # crosses the 100.1 ask: fills
+
+    rec = Recorded(Taker(), session)
+    StrategyRunner(session, rec, decision_interval_ns=MS).run()
+    acct = session.account()
+    assert acct.position == 3 and acct.contract_size == 10.0
+    # Bought 0.003 at 100.1 with 10 quote currency per unit: marked at 100.1 only fees are lost.
+    assert acct.balance == pytest.approx(-0.003 * 100.1 * 10)
+    assert acct.equity(100.1) == pytest.approx(-acct.fee)
+    assert acct.equity(100.2) == pytest.approx(0.003 * 0.1 * 10 - acct.fee)
+    assert rec.record.fill_px == [pytest.approx(100.1)]
+    assert rec.record.fill_side == [1] and rec.record.fill_qty == [3]
+
+
+def test_from_hftbacktest_refuses_another_layout() -> None:
+    adapter = _adapter(feature_mode="stats_only")
+    data = adapter.data
+    assert HftBacktestAdapter.from_hftbacktest(data, adapter.instrument).data is data
+    # The same fields in another order: hftbacktest would read them through its own layout.
+    names = list(data.dtype.names or ())
+    other = np.zeros(len(data), dtype=[(n, data.dtype[n]) for n in reversed(names)])
+    for name in names:
+        other[name] = data[name]
+    with pytest.raises(SourceFormatError, match="event_dtype"):
+        HftBacktestAdapter.from_hftbacktest(other, adapter.instrument)
+    narrow = np.zeros(len(data), dtype=[(n, "<i4" if n == "ev" else data.dtype[n]) for n in names])
+    with pytest.raises(SourceFormatError, match="event_dtype"):
+        HftBacktestAdapter.from_hftbacktest(narrow, adapter.instrument)
 
 
 def test_bad_configuration_is_refused() -> None:

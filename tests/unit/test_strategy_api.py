@@ -3,6 +3,8 @@ optional push, hook dispatch, the decision clock, and the errors a strategy can 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -11,6 +13,7 @@ pytest.importorskip("hftbacktest")
 from featureplane.adapters.hftbacktest import HftBacktestAdapter
 from featureplane.adapters.hftbacktest_session import BacktestSession
 from featureplane.backtest import compare_decisions
+from featureplane.cli import main as cli_main
 from featureplane.engine import FeatureEngine
 from featureplane.errors import UnknownSymbolError
 from featureplane.features import lob_shared_v1 as v1
@@ -23,7 +26,14 @@ from featureplane.strategy import (
     StrategyRunner,
     wants_push,
 )
-from featureplane.strategy.examples.imbalance_mm import CANCEL, DECISION_DTYPE, QUOTE, SUBMIT
+from featureplane.strategy.examples.imbalance_mm import (
+    CANCEL,
+    DECISION_DTYPE,
+    QUOTE,
+    SUBMIT,
+    ImbalanceMMParams,
+    LegacyImbalanceMM,
+)
 from tests.unit import hbt_synthetic as syn
 
 MS = syn.MS
@@ -189,3 +199,98 @@ def test_compare_decisions_names_the_first_mismatch() -> None:
     assert any(line.startswith(">> row 1") and "px=999" in line for line in diff.context)
     shorter = compare_decisions(a, a[:2])
     assert shorter.first_mismatch == 2 and "(none)" in shorter.context[-1]
+
+
+class Quoter(Journal):
+    """Sends an order from every book and trade hook, as a reactive strategy does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[int] = []
+        self.final: tuple[int, int] | None = None
+
+    def on_book(self) -> None:
+        super().on_book()
+        self.sent.append(self.ctx.submit_buy(990, 1))
+
+    def on_trade(self, trades: np.ndarray) -> None:
+        super().on_trade(trades)
+        self.sent.append(self.ctx.submit_sell(1010, 1))
+
+    def on_end(self) -> None:
+        super().on_end()
+        l1 = self.ctx.l1()
+        self.final = (l1.bid_px, l1.ask_px)
+
+
+def test_order_calls_from_book_and_trade_hooks_until_the_end() -> None:
+    # The last batch arrives with the end of data, when the backtest takes no more orders: the
+    # runner leaves it to on_end instead of calling on_book / on_trade with it.
+    strategy = Quoter()
+    stats = StrategyRunner(_adapter().session(), strategy, decision_interval_ns=4 * MS).run()
+    books = [t - syn.T0 for k, t in strategy.calls if k == "book"]
+    assert books == [int(ms * MS) for ms in (1, 2, 3.5, 5, 8, 12, 20)]
+    assert stats.book_calls == 7 and stats.trade_calls == 4
+    assert strategy.sent == list(range(1, 12))
+    assert strategy.final == (1002, 1003)  # the final message (30 ms), seen by on_end
+
+
+@pytest.mark.parametrize("name", ["k_ticks", "half_spread_ticks", "skew_ticks_per_lot"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_imbalance_params_refuse_non_finite_numbers(name: str, value: float) -> None:
+    with pytest.raises(ValueError, match=f"{name} must be finite"):
+        ImbalanceMMParams(**{name: value})
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--interval-ms", "inf"], "--interval-ms must be in"),
+        (["--interval-ms", "nan"], "--interval-ms must be in"),
+        (["--interval-ms", "0"], "--interval-ms must be in"),
+        (["--latency-ms", "inf"], "--latency-ms must be in"),
+        (["--latency-ms", "1e300"], "--latency-ms must be in"),
+        (["--latency-ms", "-1"], "--latency-ms must be in"),
+        (["--k-ticks", "nan"], "k_ticks must be finite"),
+    ],
+)
+def test_cli_backtest_refuses_bad_numbers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    capture = tmp_path / "capture.txt"
+    capture.write_text("")
+    assert cli_main(["backtest", "ab", "--capture", str(capture), *args]) == 1
+    assert f"featureplane: error: {message}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text", ["", "not a capture\n{}\n"])
+def test_cli_backtest_refuses_a_capture_without_binance_messages(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
+) -> None:
+    capture = tmp_path / "capture.txt"
+    capture.write_text(text)
+    for command in ("ab", "run"):
+        assert cli_main(["backtest", command, "--capture", str(capture)]) == 1
+        assert f"no Binance messages in {capture}" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_compile_loops_compiles_before_a_run() -> None:
+    from featureplane.strategy.examples import imbalance_mm_numba as nb
+
+    nb.compile_loops()
+    loops = nb._compile()
+    compiled = {name: len(loop.signatures) for name, loop in loops.items()}
+    assert compiled == {"legacy": 1, "feature": 1}
+    # A run afterwards (an int parameter included) reuses the compiled loops, and decides as
+    # the Python runner does.
+    params = ImbalanceMMParams(k_ticks=2)  # type: ignore[arg-type]
+    adapter = _adapter(feed="precomputed")
+    legacy = nb.run_legacy_numba(adapter.session(), params, 2 * MS)
+    feature = nb.run_feature_numba(adapter.session(), adapter.feature_arrays(), params, 2 * MS)
+    assert {name: len(loop.signatures) for name, loop in loops.items()} == compiled
+    python = LegacyImbalanceMM(params)
+    StrategyRunner(_adapter("stats_only").session(), python, decision_interval_ns=2 * MS).run()
+    assert len(legacy) > 10 and (legacy["action"] == SUBMIT).any()
+    assert compare_decisions(legacy, python.decisions()).match
+    assert compare_decisions(legacy, feature).match

@@ -35,7 +35,7 @@ from featureplane.adapters.hftbacktest_features import (
     StreamingFeatures,
 )
 from featureplane.engine import FeatureEngine
-from featureplane.errors import FeatureplaneError
+from featureplane.errors import FeatureplaneError, SourceFormatError
 from featureplane.features.registry import DEFAULT_FEATURE_SET_ID, FeatureSet
 from featureplane.frames import FrameBatch
 from featureplane.instruments import InstrumentSpec, SymbolTable
@@ -166,8 +166,21 @@ class HftBacktestAdapter:
         roi: tuple[float, float] | None = None,
         feature_set: str | FeatureSet = DEFAULT_FEATURE_SET_ID,
     ) -> HftBacktestAdapter:
-        """An adapter over an hftbacktest event array (after `correct_event_order`)."""
-        require_hftbacktest()
+        """An adapter over an hftbacktest event array (after `correct_event_order`).
+
+        Raises
+        ------
+        SourceFormatError
+            `data` is not of hftbacktest's `event_dtype`: hftbacktest reads the rows through a
+            raw pointer, so the same fields in another layout would replay garbage.
+        """
+        hbt = require_hftbacktest()
+        event_dtype = hbt.types.event_dtype
+        if not isinstance(data, np.ndarray) or data.dtype != event_dtype:
+            got = data.dtype if isinstance(data, np.ndarray) else type(data).__name__
+            raise SourceFormatError(
+                "<array>", None, f"expected hftbacktest's event_dtype {event_dtype}, got {got}"
+            )
         self = cls.__new__(cls)
         self._init(
             np.ascontiguousarray(data),
@@ -214,8 +227,9 @@ class HftBacktestAdapter:
         self.replay = replay
         self.messages = MessageIndex.build(replay.events)
         trade_rows = np.diff(self.messages.trade_rows_cum)
-        # hftbacktest keeps at most `capacity` trades between two clears; one wake-up applies one
-        # local timestamp, so the largest trade message is all a wake-up can bring.
+        # hftbacktest keeps no trades with capacity 0; any other capacity only sizes its buffer
+        # up front and does not cap it (it grows). Sized to the largest trade message, it
+        # seldom needs to.
         self.trades_capacity = max(1, int(trade_rows.max()) if len(trade_rows) else 1)
         self._batch: FrameBatch | None = None
 

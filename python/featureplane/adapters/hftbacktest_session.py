@@ -54,7 +54,8 @@ def to_lots(qty: float, lot: float) -> int:
 
 @dataclass(frozen=True)
 class AccountState:
-    """hftbacktest's state values: position in lots, money in quote currency."""
+    """hftbacktest's state values: position in lots, money in quote currency; `contract_size`
+    is the asset's (`ExecutionModel.contract_size`), quote currency per unit of size and price."""
 
     position: int
     balance: float
@@ -63,11 +64,12 @@ class AccountState:
     trading_volume: float
     trading_value: float
 
-    def equity(self, mid_px: float, contract_size: float = 1.0) -> float:
+    def equity(self, mid_px: float) -> float:
         """Marked to `mid_px` (real price): balance + position value - fees."""
-        return self.balance + self.position_qty * mid_px * contract_size - self.fee
+        return self.balance + self.position_qty * mid_px * self.contract_size - self.fee
 
     position_qty: float = 0.0
+    contract_size: float = 1.0
 
 
 class BacktestSession:
@@ -208,7 +210,7 @@ class BacktestSession:
 
     def _submit(self, side: Side, px: int, qty: int, tif: TimeInForce, kind: OrderType) -> int:
         self._require_started()
-        check_order_size(px, qty)
+        px, qty = check_order_size(px, qty)
         order_id = self._next_order_id
         self._next_order_id += 1
         submit = self.hbt.submit_buy_order if side == Side.BUY else self.hbt.submit_sell_order
@@ -254,7 +256,7 @@ class BacktestSession:
             raise OrderError(f"hftbacktest refused to cancel order {order_id} (code {rc})")
 
     def modify(self, order_id: int, px: int, qty: int) -> None:
-        check_order_size(px, qty)
+        px, qty = check_order_size(px, qty)
         self._order(order_id)
         rc = self.hbt.modify(ASSET, order_id, px * self.tick, qty * self.lot, False)
         if rc != 0:
@@ -297,4 +299,5 @@ class BacktestSession:
             float(sv.trading_volume),
             float(sv.trading_value),
             pos,
+            self.adapter.execution.contract_size,
         )

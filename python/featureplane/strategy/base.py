@@ -51,7 +51,8 @@ class BaseStrategy:
         """The decision hook: called every decision interval of the runner's clock."""
 
     def on_end(self) -> None:
-        """After the last step: the final book and features are visible."""
+        """After the last step: the final book and features are visible. The batch that came
+        with the end of data calls no `on_book` / `on_trade` (the venue takes no more orders)."""
 
 
 @runtime_checkable

@@ -7,6 +7,7 @@ units (hftbacktest: `ticks * tick_size`, `lots * lot_size`).
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Protocol, runtime_checkable
@@ -103,7 +104,7 @@ class OrderAdapter(Protocol):
     def modify(self, order_id: int, px: int, qty: int) -> None: ...
 
     def open_orders(self) -> list[OpenOrder]:
-        """The strategy's active orders (new or partially filled), in the venue's order."""
+        """The strategy's active orders (new or partially filled), in order-id order."""
         ...
 
     def position(self) -> int:
@@ -111,9 +112,15 @@ class OrderAdapter(Protocol):
         ...
 
 
-def check_order_size(px: int, qty: int) -> None:
-    """Refuse what no venue would take: a size below one lot, non-integer units."""
-    if not isinstance(px, int) or not isinstance(qty, int):
-        raise OrderError(f"px and qty are integers (ticks, lots), got {px!r}, {qty!r}")
+def check_order_size(px: int, qty: int) -> tuple[int, int]:
+    """`px` and `qty` as Python ints; refuses what no venue would take: non-integer units
+    (numpy integers are integers), a price below one tick, a size below one lot."""
+    try:
+        px, qty = operator.index(px), operator.index(qty)
+    except TypeError:
+        raise OrderError(f"px and qty are integers (ticks, lots), got {px!r}, {qty!r}") from None
+    if px <= 0:
+        raise OrderError(f"order price must be at least one tick, got {px}")
     if qty <= 0:
         raise OrderError(f"order size must be at least one lot, got {qty}")
+    return px, qty

@@ -131,6 +131,9 @@ class StrategyRunner:
             for frame in wake.frames:
                 on_features(frame)
             stats.frames_pushed += len(wake.frames)
+        if wake.kind == WakeKind.END:
+            # The venue takes no more orders: the last batch is for `on_end`, which sees it.
+            return
         if wake.book:
             strategy.on_book()
             stats.book_calls += 1

@@ -57,6 +57,9 @@ class ImbalanceMMParams:
     max_position_lots: int = 10
 
     def __post_init__(self) -> None:
+        for name in ("k_ticks", "half_spread_ticks", "skew_ticks_per_lot"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name} must be finite, got {getattr(self, name)}")
         if self.order_lots <= 0 or self.max_position_lots <= 0:
             raise ValueError("order_lots and max_position_lots must be positive")
         if self.half_spread_ticks < 0:

@@ -19,14 +19,19 @@ import numpy as np
 
 from featureplane.adapters.hftbacktest import quiet_numba, require_hftbacktest
 from featureplane.strategy.examples.imbalance_mm import (
+    CANCEL,
     DECISION_DTYPE,
     DEPTH,
+    QUOTE,
     READY_BITS,
+    SKIP,
+    SUBMIT,
     ImbalanceMMParams,
     imbalance,
     quotes,
 )
-from featureplane.strategy.runner import MAX_TIMEOUT_NS
+from featureplane.strategy.orders import OrderType, Side, TimeInForce
+from featureplane.strategy.runner import MAX_TIMEOUT_NS, WakeKind
 
 if TYPE_CHECKING:
     from featureplane.adapters.hftbacktest_features import FeatureArrays
@@ -35,7 +40,13 @@ if TYPE_CHECKING:
 ROWS_PER_DECISION = 16
 """Log rows reserved per decision: 2 quotes, cancels of open orders, 2 submits."""
 _OK, _LOG_FULL, _HBT_ERROR = 0, 1, 2
+# numba reads module globals as compile-time constants: plain ints, not enum members.
+_BUY, _SELL = int(Side.BUY), int(Side.SELL)
+_GTX, _LIMIT = int(TimeInForce.GTX), int(OrderType.LIMIT)
+_END, _ORDER_RESPONSE = int(WakeKind.END), int(WakeKind.ORDER_RESPONSE)
 _LOOPS: dict[str, Callable[..., Any]] = {}
+_WARM: set[bool] = set()
+"""Books (`roi`) both loops have run on, so are compiled for (`compile_loops`)."""
 
 
 class NumbaLoopError(RuntimeError):
@@ -62,10 +73,10 @@ def _compile() -> dict[str, Callable[..., Any]]:
         bid_q, ask_q = quotes_nb(bid_px, ask_px, imb, pos, k, hs, skew)
         want_bid = pos < max_pos
         want_ask = pos > -max_pos
-        log[n, 0], log[n, 1], log[n, 2], log[n, 3] = now, 0, 1, bid_q
+        log[n, 0], log[n, 1], log[n, 2], log[n, 3] = now, QUOTE, _BUY, bid_q
         log[n, 4], log[n, 5] = lots if want_bid else 0, 0
         n += 1
-        log[n, 0], log[n, 1], log[n, 2], log[n, 3] = now, 0, -1, ask_q
+        log[n, 0], log[n, 1], log[n, 2], log[n, 3] = now, QUOTE, _SELL, ask_q
         log[n, 4], log[n, 5] = lots if want_ask else 0, 0
         n += 1
         has_bid = False
@@ -85,7 +96,7 @@ def _compile() -> dict[str, Callable[..., Any]]:
         while values.has_next() and j < m:
             order = values.get()
             ids[j] = order.order_id
-            sides[j] = 1 if order.side == 1 else -1
+            sides[j] = _BUY if order.side == _BUY else _SELL
             pxs[j] = order.price_tick
             pend[j] = order.req != 0
             leaves[j] = int(np.floor(order.leaves_qty / lot + 0.5))
@@ -93,7 +104,7 @@ def _compile() -> dict[str, Callable[..., Any]]:
         for o in np.argsort(ids[:j]):
             pending = pend[o]
             px = pxs[o]
-            if sides[o] == 1:
+            if sides[o] == _BUY:
                 if pending or (want_bid and px == bid_q and not has_bid):
                     has_bid = True
                     continue
@@ -101,25 +112,25 @@ def _compile() -> dict[str, Callable[..., Any]]:
                 has_ask = True
                 continue
             if n + 3 > log.shape[0]:
-                return n, next_id, 1
+                return n, next_id, _LOG_FULL
             oid = ids[o]
             if hbt.cancel(0, oid, False) != 0:
-                return n, next_id, 2
-            log[n, 0], log[n, 1], log[n, 2], log[n, 3] = now, 2, sides[o], px
+                return n, next_id, _HBT_ERROR
+            log[n, 0], log[n, 1], log[n, 2], log[n, 3] = now, CANCEL, sides[o], px
             log[n, 4], log[n, 5] = leaves[o], oid
             n += 1
         if want_bid and not has_bid:
             if (
                 hbt.submit_buy_order(
-                    0, next_id, float(bid_q) * tick, float(lots) * lot, 1, 0, False
+                    0, next_id, float(bid_q) * tick, float(lots) * lot, _GTX, _LIMIT, False
                 )
                 != 0
             ):
-                return n, next_id, 2
+                return n, next_id, _HBT_ERROR
             log[n, 0], log[n, 1], log[n, 2], log[n, 3], log[n, 4], log[n, 5] = (
                 now,
-                1,
-                1,
+                SUBMIT,
+                _BUY,
                 bid_q,
                 lots,
                 next_id,
@@ -129,22 +140,22 @@ def _compile() -> dict[str, Callable[..., Any]]:
         if want_ask and not has_ask:
             if (
                 hbt.submit_sell_order(
-                    0, next_id, float(ask_q) * tick, float(lots) * lot, 1, 0, False
+                    0, next_id, float(ask_q) * tick, float(lots) * lot, _GTX, _LIMIT, False
                 )
                 != 0
             ):
-                return n, next_id, 2
+                return n, next_id, _HBT_ERROR
             log[n, 0], log[n, 1], log[n, 2], log[n, 3], log[n, 4], log[n, 5] = (
                 now,
-                1,
-                -1,
+                SUBMIT,
+                _SELL,
                 ask_q,
                 lots,
                 next_id,
             )
             n += 1
             next_id += 1
-        return n, next_id, 0
+        return n, next_id, _OK
 
     @njit  # type: ignore[misc,unused-ignore]
     def legacy_signal(hbt, lot, depth_n, max_scan):  # type: ignore[no-untyped-def]
@@ -190,21 +201,21 @@ def _compile() -> dict[str, Callable[..., Any]]:
         now = hbt.current_timestamp
         hbt.clear_last_trades(0)
         next_decision = now + interval
-        while rc != 1:
+        while rc != _END:
             rc = hbt.wait_next_feed(True, next_decision - now)
-            if rc == 1:
+            if rc == _END:
                 break
-            if rc < 0 or rc > 3:
-                return n, 2
+            if rc < 0 or rc > _ORDER_RESPONSE:
+                return n, _HBT_ERROR
             now = hbt.current_timestamp
             hbt.clear_last_trades(0)
             if now >= next_decision:
                 next_decision = now + interval
-                if n + 16 > log.shape[0]:
-                    return n, 1
+                if n + ROWS_PER_DECISION > log.shape[0]:
+                    return n, _LOG_FULL
                 ready, bid_px, ask_px, imb = legacy_signal(hbt, lot, DEPTH, max_scan)
                 if not ready:
-                    log[n, 0], log[n, 1] = now, 3
+                    log[n, 0], log[n, 1] = now, SKIP
                     log[n, 2], log[n, 3], log[n, 4], log[n, 5] = 0, 0, 0, 0
                     n += 1
                     continue
@@ -225,9 +236,9 @@ def _compile() -> dict[str, Callable[..., Any]]:
                     n,
                     next_id,
                 )
-                if status != 0:
+                if status != _OK:
                     return n, status
-        return n, 0
+        return n, _OK
 
     @njit  # type: ignore[misc,unused-ignore]
     def feature_loop(  # type: ignore[no-untyped-def]
@@ -255,22 +266,22 @@ def _compile() -> dict[str, Callable[..., Any]]:
         now = hbt.current_timestamp
         hbt.clear_last_trades(0)
         next_decision = now + interval
-        while rc != 1:
+        while rc != _END:
             rc = hbt.wait_next_feed(True, next_decision - now)
-            if rc == 1:
+            if rc == _END:
                 break
-            if rc < 0 or rc > 3:
-                return n, 2
+            if rc < 0 or rc > _ORDER_RESPONSE:
+                return n, _HBT_ERROR
             now = hbt.current_timestamp
             hbt.clear_last_trades(0)
             while cur + 1 < n_frames and frame_ts[cur + 1] <= now:
                 cur += 1
             if now >= next_decision:
                 next_decision = now + interval
-                if n + 16 > log.shape[0]:
-                    return n, 1
+                if n + ROWS_PER_DECISION > log.shape[0]:
+                    return n, _LOG_FULL
                 if cur < 0 or (ready[cur] & READY_BITS) != READY_BITS:
-                    log[n, 0], log[n, 1] = now, 3
+                    log[n, 0], log[n, 1] = now, SKIP
                     log[n, 2], log[n, 3], log[n, 4], log[n, 5] = 0, 0, 0, 0
                     n += 1
                     continue
@@ -291,9 +302,9 @@ def _compile() -> dict[str, Callable[..., Any]]:
                     n,
                     next_id,
                 )
-                if status != 0:
+                if status != _OK:
                     return n, status
-        return n, 0
+        return n, _OK
 
     _LOOPS.update(legacy=legacy_loop, feature=feature_loop)
     return _LOOPS
@@ -316,9 +327,42 @@ def _finish(log: np.ndarray, n: int, status: int) -> np.ndarray:
     return out
 
 
-def compile_loops() -> None:
-    """Compile both loops now (they compile on first call otherwise)."""
-    _compile()
+def compile_loops(*, roi: bool = False) -> None:
+    """Compile both loops now, for the book a backtest uses (`roi`: ROIVector, else HashMap).
+
+    numba compiles a loop on its first call, for the types of its arguments (hftbacktest's two
+    books are two types), so both loops are run once on a tiny feed of that book; a timed run
+    afterwards measures no compilation.
+    """
+    if roi in _WARM:
+        return
+    from featureplane.adapters.hftbacktest import HftBacktestAdapter
+    from featureplane.events import ASK, BID, BUY, concat, make_message
+    from featureplane.instruments import InstrumentSpec, SymbolTable
+
+    ms = 1_000_000
+    events = concat(
+        [
+            make_message(
+                0, source_ts_ns=ms, local_ts_ns=ms, snapshot=[(BID, 1000, 5), (ASK, 1001, 4)]
+            ),
+            make_message(0, source_ts_ns=2 * ms, local_ts_ns=2 * ms, levels=[(BID, 999, 3)]),
+            make_message(0, source_ts_ns=3 * ms, local_ts_ns=3 * ms, trades=[(BUY, 1001, 1)]),
+            make_message(0, source_ts_ns=4 * ms, local_ts_ns=4 * ms, levels=[(ASK, 1002, 2)]),
+        ]
+    )
+    symbols = SymbolTable([InstrumentSpec("WARMUP", "0.1", "0.001")])
+    adapter = HftBacktestAdapter(
+        events,
+        symbols,
+        "WARMUP",
+        feature_feed="precomputed",
+        roi=(90.0, 110.0) if roi else None,
+    )
+    params = ImbalanceMMParams()
+    run_legacy_numba(adapter.session(), params, ms)
+    run_feature_numba(adapter.session(), adapter.feature_arrays(), params, ms)
+    _WARM.add(roi)
 
 
 def run_legacy_numba(
@@ -337,15 +381,15 @@ def run_legacy_numba(
     with quiet_numba():
         n, status = loop(
             session.hbt,
-            interval_ns,
-            p.k_ticks,
-            p.half_spread_ticks,
-            p.skew_ticks_per_lot,
-            p.order_lots,
-            p.max_position_lots,
-            session.tick,
-            session.lot,
-            max_scan_ticks or MAX_SCAN_TICKS,
+            int(interval_ns),
+            float(p.k_ticks),
+            float(p.half_spread_ticks),
+            float(p.skew_ticks_per_lot),
+            int(p.order_lots),
+            int(p.max_position_lots),
+            float(session.tick),
+            float(session.lot),
+            int(max_scan_ticks or MAX_SCAN_TICKS),
             log,
         )
     session.ended = True
@@ -371,14 +415,14 @@ def run_feature_numba(
             v["bid_px"],
             v["ask_px"],
             v["imbalance_l5"],
-            interval_ns,
-            p.k_ticks,
-            p.half_spread_ticks,
-            p.skew_ticks_per_lot,
-            p.order_lots,
-            p.max_position_lots,
-            session.tick,
-            session.lot,
+            int(interval_ns),
+            float(p.k_ticks),
+            float(p.half_spread_ticks),
+            float(p.skew_ticks_per_lot),
+            int(p.order_lots),
+            int(p.max_position_lots),
+            float(session.tick),
+            float(session.lot),
             log,
         )
     session.ended = True
