@@ -219,6 +219,33 @@ def raw_diff(rest: str) -> str:
     return f"{T0 + 10} {STREAM}{DIFF_HEAD}{rest}}}}}"
 
 
+def _bound_lines() -> dict[str, str]:
+    """Levels at events.MAX_ABS_UNITS = 2^48 steps (tick 0.1, lot 0.001) and one step past it,
+    written for the short path, the general one (a sign; more than 19 digits) and the
+    resolver's (an exponent)."""
+    out = {}
+    for field, at, over in (
+        ("px", "28147497671065.6", "28147497671065.7"),
+        ("qty", "281474976710.656", "281474976710.657"),
+    ):
+        for where, text in (("at", at), ("over", over)):
+            whole, frac = text.split(".")
+            forms = {
+                "": text,
+                "_signed": "+" + text,
+                "_20_digits": "00000" + text,
+                "_exponent": f"{whole}{frac}E-{len(frac)}",
+            }
+            for form, value in forms.items():
+                level = [value, "1.000"] if field == "px" else ["61800.2", value]
+                out[f"bound_{field}_{where}{form}"] = raw_diff(
+                    f',"b":[["{level[0]}","{level[1]}"]],"a":[]'
+                )
+    return out
+
+
+BOUND_LINES = _bound_lines()
+
 EDGE_LINES: dict[str, str | bytes] = {
     "duplicate_key_last_wins": raw_diff(',"u":100,"b":[["1","1"]],"a":[],"u":107'),
     "duplicate_key_bad_then_good": raw_diff(',"b":"x","a":[],"b":[["61800.2","1.000"]]'),
@@ -281,6 +308,10 @@ EDGE_LINES: dict[str, str | bytes] = {
     "px_5000_digits_spaced": raw_diff(',"b":[[" ' + "1" * 5000 + '","1.000"]],"a":[]'),
     "px_5000_digits_signed": raw_diff(',"b":[["-.' + "1" * 5000 + '","1.000"]],"a":[]'),
     "trailing_garbage": um_trade(T0, 1, m=True) + " x",
+    **BOUND_LINES,
+    "bound_trade_px_over": um_trade(T0, 1, m=True, px="28147497671065.7"),
+    "bound_bbo_qty_over": um_bbo(T0, 1).replace('"2.507"', '"281474976710.657"'),
+    "bound_snapshot_px_over": um_snapshot(T0, 104, bids=[["28147497671065.7", "1.000"]]),
 }
 EXOTIC_DECIMALS = [
     "1e5", "6.18002E4", " 61800.2", "61800.2 ", "NaN", "-nan", "inf", "-Infinity", "sNaN",
@@ -301,6 +332,25 @@ def test_edge_lines_agree(tmp_path: Path, case: str, errors: str) -> None:
     path = tmp_path / "btc.gz"
     path.write_bytes(gzip.compress(text))
     assert_same(path, errors=errors)
+
+
+@pytest.mark.parametrize("case", sorted(BOUND_LINES))
+def test_bound_of_the_event_model_agrees(tmp_path: Path, case: str) -> None:
+    path = write(tmp_path / "btc.gz", [*GOOD_HEAD, BOUND_LINES[case], *GOOD_TAIL])
+    over = "_over" in case
+    rust = assert_same(path, errors="skip")
+    assert rust.stats is not None
+    assert rust.stats.skipped == ({"bad_value": 1} if over else {})
+    if not over:
+        rows = np.concatenate([events for events, _ in rust.chunks])
+        field = "px" if "_px_" in case else "qty"
+        assert (1 << 48) in rows[field].tolist()
+    rust = assert_same(path, errors="raise")
+    if over:
+        assert rust.error is not None and ":3: bad_value" in str(rust.error)
+        assert "beyond 281474976710656 (2^48) grid steps" in str(rust.error)
+    else:
+        assert rust.error is None
 
 
 @pytest.mark.parametrize("errors", ["skip", "raise"])

@@ -574,6 +574,16 @@ BAD_LINES: dict[str, tuple[str, str]] = {
     "T_beyond_int64": ("bad_message", line(T0 + 10, _raw_diff(T=1 << 60))),
     "local_beyond_int64": ("bad_line", line(10**19, um_trade(0, 1, m=True).split(" ", 1)[1])),
     "qty_beyond_int64": ("bad_value", um_diff(T0 + 10, 106, 107, 105, bids=[["1.0", "1" * 20]])),
+    # One step past events.MAX_ABS_UNITS (2^48 ticks of 0.1, 2^48 lots of 0.001).
+    "px_beyond_bound": (
+        "bad_value",
+        um_diff(T0 + 10, 106, 107, 105, bids=[["28147497671065.7", "1.000"]]),
+    ),
+    "qty_beyond_bound": (
+        "bad_value",
+        um_diff(T0 + 10, 106, 107, 105, bids=[["61800.2", "281474976710.657"]]),
+    ),
+    "trade_px_beyond_bound": ("bad_value", um_trade(T0 + 10, 5, m=True, px="28147497671065.7")),
 }
 
 
@@ -597,6 +607,19 @@ def test_bad_line_raises_source_format_error(tmp_path: Path, case: str) -> None:
     with pytest.raises(SourceFormatError, match=BAD_LINES[case][0]) as info:
         read_binance(path, errors="raise")
     assert (info.value.path, info.value.line) == (str(path), 3)
+
+
+def test_values_at_the_bound_are_read(tmp_path: Path) -> None:
+    # 2^48 ticks of 0.1 and 2^48 lots of 0.001: events.MAX_ABS_UNITS, the largest a row holds.
+    at = um_diff(T0 + 10, 106, 107, 105, bids=[["28147497671065.6", "281474976710.656"]])
+    trade = um_trade(T0 + 11, 5, m=True, px="28147497671065.6")
+    path = write(tmp_path / "btc.gz", [*GOOD_HEAD, at, trade, *GOOD_TAIL])
+    replay = read_binance(path, errors="raise")
+    validate(replay.events, len(replay.symbols))
+    diff, trades = messages(replay.events)[2:4]
+    assert (int(diff["px"][0]), int(diff["qty"][0])) == (1 << 48, 1 << 48)
+    assert int(trades["px"][0]) == 1 << 48
+    assert replay.stats.skipped == {}
 
 
 def test_diff_with_one_bad_level_is_skipped_whole(tmp_path: Path) -> None:

@@ -166,6 +166,23 @@ def test_bad_rows_are_refused_with_their_row(
         assert "<array>:1" in str(info.value)
 
 
+def test_values_beyond_the_bound_are_refused_with_their_row() -> None:
+    # Tick and lot 1: 2^48 (events.MAX_ABS_UNITS) and 2^48 + 1 are exact f64 values.
+    unit = InstrumentSpec("X", "1", "1")
+    top = float(1 << 48)
+    depth = hbt.DEPTH_EVENT | hbt.BUY_EVENT | BOTH
+    at = hbt_rows((depth, 1, 2, top, top), (depth, 1, 2, -top, 1))
+    assert rows_of(read_hftbacktest_events(at, unit).events) == [
+        [(LEVEL, BID, 1 << 48, 1 << 48), (LEVEL, BID, -(1 << 48), 1)]
+    ]
+    for px, qty, what in ((top + 1, 1, "px"), (-top - 1, 1, "px"), (5, top + 1, "qty")):
+        data = hbt_rows((depth, 1, 2, 5, 1), (depth, 1, 3, px, qty))
+        with pytest.raises(SourceFormatError, match=f"{what} beyond 281474976710656") as info:
+            read_hftbacktest_events(data, unit)
+        assert (info.value.path, info.value.line) == ("<array>", 1)
+        assert "(row 1; 1 such row(s))" in str(info.value)
+
+
 def test_rounding_is_hftbacktests_and_tolerates_f64_noise() -> None:
     # 0.3 / 0.1 = 2.9999999999999996 in f64: one tick off a truncation, 3 with round().
     data = hbt_rows(

@@ -38,6 +38,7 @@ from featureplane.events import (
     CLEAR,
     LEVEL,
     NO_SEQ,
+    SELL,
     SNAPSHOT,
     TRADE,
     UNKNOWN_SIDE,
@@ -347,6 +348,31 @@ def test_size_off_the_lot_grid(tmp_path: Path) -> None:
     assert (err.value.path, err.value.line) == (str(ob), 1)
 
 
+def test_values_at_and_beyond_the_bound(tmp_path: Path) -> None:
+    # Tick 0.0001 (LOBSTER's price unit) and lot 1: ticks and lots are the file's integers.
+    unit = InstrumentSpec("TEST", "0.0001", "1")
+    top = 2**48  # events.MAX_ABS_UNITS
+    msg = tmp_path / MSG_NAME
+    msg.write_text(f"34200,1,1,{top},{top},1\n34201,4,1,{top},{top},1\n")
+    replay = read_lobster(msg, instrument=unit)
+    validate(replay.events, len(replay.symbols))
+    assert [rows for *_, rows in messages_of(replay.events)] == [
+        [(LEVEL, BID, top, top)],
+        [(LEVEL, BID, top, 0), (TRADE, SELL, top, top)],  # the resting buy order's execution
+    ]
+    for second, reason in (
+        (f"34201,1,2,1,{top + 1},-1", f"price {top + 1} is beyond"),
+        (f"34201,1,2,{top + 1},5,-1", f"size {top + 1} is beyond"),
+        # Each order within the bound, their level beyond it: named at the message that adds up.
+        (f"34201,1,2,1,{top},1", f"size {top + 1} is beyond"),
+    ):
+        msg.write_text(f"34200,1,1,{top},{top},1\n{second}\n")
+        with pytest.raises(SourceFormatError) as err:
+            read_lobster(msg, instrument=unit)
+        assert (err.value.path, err.value.line) == (str(msg), 2)
+        assert reason in err.value.reason
+
+
 def test_name_and_time_parsing() -> None:
     name = parse_lobster_name("dir/GOOG_2012-06-21_34200000_57600000_orderbook_10.csv")
     assert name is not None
@@ -401,6 +427,8 @@ MSG_CASES = [
     ("off grid", 2, "34200.5,4,5,100,1000210,-1", "tick grid"),
     ("no level", 4, "34201.25,3,0,30,1000250,-1", "has no level there"),
     ("negative", 3, "34201,3,7,60,1000200,-1", "negative size"),
+    # 2^48 + 1 ticks of 0.005 (events.MAX_ABS_UNITS + 1), in LOBSTER's dollars x 10000.
+    ("beyond the bound", 2, f"34200.5,4,5,100,{50 * (2**48 + 1)},-1", "beyond 281474976710656"),
 ]
 
 
@@ -430,6 +458,9 @@ OB_CASES = [
      "is not a level"),
     ("refill off grid", 3, ob_row([(1000300, 250), (1000410, 50)], [(1000000, 150), (999900, 200)]),
      "tick grid"),
+    ("refill beyond the bound", 3, ob_row([(1000300, 250), (50 * (2**48 + 1), 50)],
+                                          [(1000000, 150), (999900, 200)]),
+     "beyond 281474976710656"),
     ("row 1 vs message 1", 1, ob_row(A_BOOK, [(1000000, 40), (999900, 200)]),
      "do not belong together"),
     ("first row width", 1, "1,2,3,4,5", "4 per level"),

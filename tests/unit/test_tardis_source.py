@@ -233,6 +233,8 @@ BAD_BOOK_ROWS = [
     ("bad_flag", f"{EX},BTCUSDT,3000,3100,yes,bid,100.4,1"),
     ("off_grid", f"{EX},BTCUSDT,3000,3100,false,bid,100.45,1"),
     ("exchange_mismatch", "binance,BTCUSDT,3000,3100,false,bid,100.4,1"),
+    ("out_of_range", f"{EX},BTCUSDT,3000,3100,false,bid,28147497671065.7,1"),
+    ("out_of_range", f"{EX},BTCUSDT,3000,3100,false,bid,100.4,2814749767106.57"),
 ]
 BAD_TRADE_ROWS = [
     ("bad_amount", f"{EX},BTCUSDT,2990,3100,1,buy,100.5,0"),
@@ -269,6 +271,35 @@ def test_bad_trade_row(tmp_path: Path, reason: str, row: str) -> None:
     replay = read_tardis(paths, instruments=OFF_GRID, errors="skip")
     assert replay.stats.skipped == {want: 1}
     assert replay.stats.trades == 2
+
+
+def test_values_at_the_bound_are_read_and_beyond_it_skipped(tmp_path: Path) -> None:
+    # 2^48 ticks of 0.1 and 2^48 lots of 0.01 (events.MAX_ABS_UNITS), then one step more.
+    at_px, over_px = "28147497671065.6", "28147497671065.7"
+    at_qty, over_qty = "2814749767106.56", "2814749767106.57"
+    extra = [
+        f"{EX},BTCUSDT,5000,5100,false,ask,{at_px},{at_qty}",
+        f"{EX},BTCUSDT,5000,5100,false,bid,-{at_px},1",
+        f"{EX},BTCUSDT,5001,5200,false,ask,{over_px},1",
+        f"{EX},BTCUSDT,5001,5200,false,ask,100.5,{over_qty}",
+        f"{EX},BTCUSDT,5001,5200,false,bid,-{over_px},1",
+        f"{EX},BTCUSDT,5001,5200,false,ask,{over_px},2",  # the same string again
+    ]
+    first_over = len(BOOK) + 2 + 2  # header, BOOK, two rows at the bound
+    paths = pair(tmp_path, book=[*BOOK, *extra])
+    with pytest.raises(SourceFormatError) as err:
+        read_tardis(paths, instruments=OFF_GRID)
+    assert (err.value.path, err.value.line) == (str(paths[0]), first_over)
+    assert err.value.reason.startswith("out_of_range: price '28147497671065.7'")
+    replay = read_tardis(paths, instruments=OFF_GRID, errors="skip")
+    assert replay.stats.skipped == {"out_of_range": 4}
+    assert [e.split(": ")[0] for e in replay.stats.examples["out_of_range"]] == [
+        f"{paths[0]}:{first_over + i}" for i in range(4)
+    ]
+    assert "amount '2814749767106.57'" in replay.stats.examples["out_of_range"][1]
+    validate(replay.events, len(replay.symbols))  # the rows at the bound pass
+    last = messages_of(replay.events)[-1]
+    assert last[3] == [(LEVEL, ASK, 1 << 48, 1 << 48), (LEVEL, BID, -(1 << 48), 100)]
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from featureplane.errors import InvalidMessageError, OffGridError
+from featureplane.events import MAX_ABS_UNITS
 from featureplane.instruments import Grid
 
 I64_MAX = (1 << 63) - 1  # every number must fit the event model's int64 fields
@@ -65,8 +66,12 @@ class GridCache(dict[str, int]):
                 raise InvalidMessageError(f"{self._what} {key!r} is not a number ({exc})") from None
         if steps < 0 or (self._positive and steps == 0):
             raise InvalidMessageError(f"{self._what} {key!r} is not positive")
-        if steps > I64_MAX:
-            raise InvalidMessageError(f"{self._what} {key!r} is out of the int64 range")
+        if steps > MAX_ABS_UNITS:
+            # The event model's bound (2^48 ticks or lots): refused here, per line, rather than
+            # by the engine for a whole batch.
+            raise InvalidMessageError(
+                f"{self._what} {key!r} is beyond {MAX_ABS_UNITS} (2^48) grid steps"
+            )
         if len(self) >= GRID_CACHE_MAX:
             self.clear()
         self[key] = steps

@@ -362,7 +362,10 @@ def _units(
             f"{abs(float(x[i] - units[i])):.3g} steps off the grid of {step!r} "
             f"(row {int(index[i])}; {int(off.sum())} such row(s))"
         )
-    _refuse(source, index, np.abs(units) > MAX_ABS_UNITS, f"{what} out of range")
+    # The event model's bound: refused here with its row, not by the engine for the batch.
+    unit = "ticks" if what == "px" else "lots"
+    beyond = np.abs(units) > MAX_ABS_UNITS
+    _refuse(source, index, beyond, f"{what} beyond {MAX_ABS_UNITS} (2^48) {unit}")
     if what == "qty":
         _refuse(source, index, units < 0, "negative size")
     as_int: npt.NDArray[np.int64] = units.astype(np.int64)

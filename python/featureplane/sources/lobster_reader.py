@@ -22,6 +22,7 @@ from featureplane.events import (
     END_OF_MESSAGE,
     EVENT_DTYPE,
     LEVEL,
+    MAX_ABS_UNITS,
     NO_SEQ,
     SNAPSHOT,
     TRADE,
@@ -54,6 +55,9 @@ EventArray = npt.NDArray[np.void]
 
 DEFAULT_CHUNK_MESSAGES = 1 << 16
 """Messages per chunk yielded by `LobsterReader` (memory stays bounded by this)."""
+
+_BEYOND = f"beyond {MAX_ABS_UNITS} (2^48)"
+"""The event model's bound on |px| ticks and qty lots (`events.MAX_ABS_UNITS`)."""
 
 
 @dataclass(frozen=True)
@@ -197,6 +201,9 @@ class LobsterReader:
         stats = self.stats
         msg_name = stats.message_path
         ob_name = stats.orderbook_path or ""
+        # Levels without an orderbook file come from the messages alone (a size beyond the
+        # bound can add up there).
+        level_name = ob_name or msg_name
         by_type = stats.by_type
 
         def msg_fail(line: int, reason: str) -> SourceFormatError:
@@ -251,8 +258,8 @@ class LobsterReader:
             for side, p, q in rows:
                 kinds.append(LEVEL)
                 sides.append(side)
-                pxs.append(ticks_of(p, line, ob_name))
-                qtys.append(lots_of(q, line, ob_name))
+                pxs.append(ticks_of(p, line, level_name))
+                qtys.append(lots_of(q, line, level_name))
             n = len(rows)
             if EXECUTE_VISIBLE <= typ <= CROSS_TRADE:
                 # The direction is the resting order's: the execution of a sell order is a buy.
@@ -333,6 +340,8 @@ class LobsterReader:
             raise SourceFormatError(
                 path, line, f"price {px} is not on the {self.instrument.tick_size} tick grid"
             )
+        if not -MAX_ABS_UNITS <= steps <= MAX_ABS_UNITS:
+            raise SourceFormatError(path, line, f"price {px} is {_BEYOND} ticks")
         return steps
 
     def _lots(self, shares: int, line: int, path: str) -> int:
@@ -343,6 +352,8 @@ class LobsterReader:
                 line,
                 f"size {shares} is not a whole number of {self.instrument.lot_size} lots",
             )
+        if steps > MAX_ABS_UNITS:  # never below zero: sizes are checked where they are read
+            raise SourceFormatError(path, line, f"size {shares} is {_BEYOND} lots")
         return steps
 
 

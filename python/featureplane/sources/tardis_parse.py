@@ -13,7 +13,18 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from featureplane.errors import InvalidMessageError, OffGridError, SourceFormatError
-from featureplane.events import ASK, BID, BUY, CLEAR, LEVEL, SELL, SNAPSHOT, TRADE, UNKNOWN_SIDE
+from featureplane.events import (
+    ASK,
+    BID,
+    BUY,
+    CLEAR,
+    LEVEL,
+    MAX_ABS_UNITS,
+    SELL,
+    SNAPSHOT,
+    TRADE,
+    UNKNOWN_SIDE,
+)
 from featureplane.instruments import Grid, InstrumentSpec
 from featureplane.sources._lines import StreamDamage, iter_line_blocks
 from featureplane.sources.tardis_stats import Reporter, TardisFile, TardisStats
@@ -284,16 +295,24 @@ class FileParser:
         if side is None:
             skip("unknown_side", path, line, f"side {side_text!r}")
             return None
+        # A value beyond the event model's bound is reported, never cached: the fast path in
+        # `messages` takes cached strings without a check.
         try:
             px = st.px_cache.get(px_text)
             if px is None:
                 px = st.px_grid.parse(px_text, "price")
+                if not -MAX_ABS_UNITS <= px <= MAX_ABS_UNITS:
+                    skip("out_of_range", path, line, _beyond("price", px_text, "ticks"))
+                    return None
                 if len(st.px_cache) >= CACHE_LIMIT:
                     st.px_cache.clear()
                 st.px_cache[px_text] = px
             qty = st.qty_cache.get(qty_text)
             if qty is None:
                 qty = st.qty_grid.parse(qty_text, "amount")
+                if qty > MAX_ABS_UNITS:  # below zero: `negative_amount` / `bad_amount`
+                    skip("out_of_range", path, line, _beyond("amount", qty_text, "lots"))
+                    return None
                 if len(st.qty_cache) >= CACHE_LIMIT:
                     st.qty_cache.clear()
                 st.qty_cache[qty_text] = qty
@@ -366,6 +385,10 @@ class FileParser:
         self.info.messages += 1
         self.ordinal += 1
         yield (self.key, self.info.rank, self.ordinal, st.sid, src, local, rows)
+
+
+def _beyond(what: str, text: str, unit: str) -> str:
+    return f"{what} {text!r} is beyond {MAX_ABS_UNITS} (2^48) {unit}"
 
 
 __all__ = [

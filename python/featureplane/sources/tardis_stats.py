@@ -18,6 +18,7 @@ SKIP_REASONS = (
     "negative_amount",
     "bad_amount",
     "off_grid",
+    "out_of_range",
     "unknown_symbol",
     "exchange_mismatch",
     "damaged",

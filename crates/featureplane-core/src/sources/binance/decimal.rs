@@ -2,12 +2,14 @@
 //!
 //! A plain decimal, `[+-]digits[.digits]` in ASCII with at least one digit, is converted here,
 //! exactly, at any length: the value must be a whole number of grid steps (else `off_grid`),
-//! then non-negative (prices: positive) and within int64 (else `bad_value`), in that order.
+//! then non-negative (prices: positive) and at most [`MAX_ABS_UNITS`] steps, the event
+//! model's bound (else `bad_value`), in that order.
 //! Any other string (an exponent, whitespace, `NaN`, Unicode digits, underscores, junk) goes to
 //! a [`Resolve`]r: the Python binding hands it to the reference's own parser, so the rare forms
 //! follow Python's `Decimal` rules to the letter without a second implementation of them here.
 
 use super::Reason;
+use crate::events::MAX_ABS_UNITS;
 
 /// `step = units / 10^exp`, exactly (the reference's `Grid`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,7 +48,9 @@ pub enum Plain {
     NotPlain,
 }
 
-const I64_MAX: u128 = i64::MAX as u128;
+/// Most steps a value may be: a row past it is refused by the engine, so the line is refused
+/// here (`MAX_ABS_UNITS` is positive, the casts are exact).
+const MAX_STEPS: u64 = MAX_ABS_UNITS as u64;
 
 /// Exact steps of a plain decimal string on `grid`; `positive` refuses zero.
 #[inline]
@@ -93,7 +97,7 @@ fn short(text: &[u8], grid: Grid, positive: bool) -> Option<Plain> {
     };
     Some(if rem != 0 {
         Plain::Refused(Reason::OffGrid)
-    } else if (positive && steps == 0) || steps > i64::MAX as u64 {
+    } else if (positive && steps == 0) || steps > MAX_STEPS {
         Plain::Refused(Reason::BadValue)
     } else {
         Plain::Steps(steps as i64)
@@ -184,8 +188,8 @@ fn general(text: &[u8], grid: Grid, positive: bool) -> Plain {
         })
         .and_then(|m| m.checked_mul(10u128.checked_pow(u32::try_from(shift).ok()?)?));
     match value {
-        Some(v) if v / units <= I64_MAX => Plain::Steps((v / units) as i64),
-        // Past u128, v / units is past int64 too (units < 2^64).
+        Some(v) if v / units <= u128::from(MAX_STEPS) => Plain::Steps((v / units) as i64),
+        // Past u128, v / units is past the bound too (units < 2^64).
         _ => Plain::Refused(Reason::BadValue),
     }
 }
@@ -255,26 +259,55 @@ mod tests {
     }
 
     #[test]
-    fn int64_range() {
-        // 922337203685477580.7 is i64::MAX ticks of 0.1; one more tick is out of range.
-        assert_eq!(px("922337203685477580.7"), Plain::Steps(i64::MAX));
-        assert_eq!(px("922337203685477580.8"), Plain::Refused(Reason::BadValue));
+    fn bound_of_the_event_model() {
+        // 28147497671065.6 is 2^48 ticks of 0.1, the largest a row may carry; one tick more is
+        // refused, on the short path and on the general one (a sign, more than 19 digits).
+        assert_eq!(MAX_ABS_UNITS, 281_474_976_710_656);
+        for at in [
+            "28147497671065.6",
+            "+28147497671065.6",
+            "00000028147497671065.60",
+        ] {
+            assert_eq!(px(at), Plain::Steps(MAX_ABS_UNITS), "{at}");
+        }
+        for over in [
+            "28147497671065.7",
+            "+28147497671065.7",
+            "00000028147497671065.70",
+        ] {
+            assert_eq!(px(over), Plain::Refused(Reason::BadValue), "{over}");
+        }
+        assert_eq!(
+            steps(b"281474976710.656", LOT, false),
+            Plain::Steps(MAX_ABS_UNITS)
+        );
+        assert_eq!(
+            steps(b"281474976710.657", LOT, false),
+            Plain::Refused(Reason::BadValue)
+        );
+        // Off grid is still told first.
+        assert_eq!(px("28147497671065.75"), Plain::Refused(Reason::OffGrid));
+        // Values within int64 but past the bound, and past u64 and u128.
+        assert_eq!(px("922337203685477580.7"), Plain::Refused(Reason::BadValue));
         assert_eq!(
             steps("1".repeat(20).as_bytes(), LOT, false),
             Plain::Refused(Reason::BadValue)
         );
         let huge = format!("{}0", "9".repeat(80));
         assert_eq!(px(&huge), Plain::Refused(Reason::BadValue));
-        // A step of ~1.2e19 units: a 39-digit value is still an int64 count of steps.
-        let big = Grid {
-            units: 12_345_678_901_234_567_891,
-            exp: 0,
-        };
-        let value = 12_345_678_901_234_567_891u128 * 9_000_000_000_000_000_001u128;
-        assert_eq!(value.to_string().len(), 39);
+        // A step of ~1.2e19 units: a value past u64 is still a count of steps, up to the bound.
+        let units = 12_345_678_901_234_567_891u64;
+        let big = Grid { units, exp: 0 };
+        let at = u128::from(units) * (1u128 << 48);
+        assert!(at > u128::from(u64::MAX));
         assert_eq!(
-            steps(value.to_string().as_bytes(), big, true),
-            Plain::Steps(9_000_000_000_000_000_001)
+            steps(at.to_string().as_bytes(), big, true),
+            Plain::Steps(MAX_ABS_UNITS)
+        );
+        let over = at + u128::from(units);
+        assert_eq!(
+            steps(over.to_string().as_bytes(), big, true),
+            Plain::Refused(Reason::BadValue)
         );
     }
 
@@ -300,6 +333,12 @@ mod tests {
             "1.75",
             "9223372036854775807",
             "922337203685477580.7",
+            "28147497671065.6",
+            "28147497671065.7",
+            "281474976710.656",
+            "281474976710.657",
+            "281474976710656",
+            "281474976710657",
             "9999999999999999999",
             "123.456789",
             "0000000000000000001.0",
