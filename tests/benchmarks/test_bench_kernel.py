@@ -78,3 +78,36 @@ def test_debug_build_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(core, "BUILD_PROFILE", "debug")
     with pytest.raises(timing.DebugBuildError, match="debug build"):
         timing.require_release_build()
+
+
+def test_matrix_chart_draws_a_panel_per_section(tmp_path: Path) -> None:
+    from featureplane.bench import backtest, chart, matrix
+
+    def rows(*names: str, events: int = 1_000) -> list[timing.Row]:
+        return [timing.Row(n, events, [1e-4, 2e-4, 3e-4], correct=True) for n in names]
+
+    sections = [
+        matrix.SectionResult("kernel: capture", rows(PY_REF, RUST_BATCH), {}, 1.0),
+        matrix.SectionResult("kernel: simulator", rows(PY_REF, RUST_BATCH), {}, 1.0),
+        matrix.SectionResult("kernel: absent", [], {}, 0.0, skipped="no data"),
+        matrix.SectionResult("replay: capture file", rows("featureplane replay"), {}, 1.0),
+        matrix.SectionResult(
+            "hftbacktest: stats_only vs lob_feature; decision latency",
+            rows(backtest.STATS_NUMBA, backtest.PRE_NUMBA)
+            + rows(backtest.LAT_LEGACY, backtest.LAT_FEATURE, events=1),
+            {},
+            1.0,
+        ),
+    ]
+    path = tmp_path / "m.png"
+    panels = chart.matrix_chart(matrix.MatrixResult(sections, "release"), path)
+    assert [p.title for p in panels] == [
+        "kernel: capture",
+        "kernel: simulator",
+        "replay: capture file",
+        "hftbacktest: stats_only vs lob_feature",
+        "hftbacktest: decision latency, ns per decision",
+    ]
+    assert [p.xlabel for p in panels] == [chart.PER_EVENT] * 4 + [chart.PER_DECISION]
+    assert [r.name for r in panels[-1].rows] == [backtest.LAT_LEGACY, backtest.LAT_FEATURE]
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -51,3 +51,22 @@ def feed() -> np.ndarray:
             _msg(30, levels=[(ASK, 1002, 0), (ASK, 1003, 4), (BID, 1002, 1)]),
         ]
     )
+
+
+THIN_SNAPSHOT = [
+    (BID, 150_000, 5),
+    (BID, 149_600, 2),
+    (BID, 140_500, 7),
+    (BID, 30_000, 9),  # 120,000 ticks below the best bid
+    (ASK, 150_001, 4),
+    (ASK, 150_900, 6),
+    (ASK, 165_000, 1),
+    (ASK, 240_000, 8),
+]
+THIN_UPDATES = [(BID, 149_600, 0), (BID, 145_000, 3), (ASK, 150_900, 2), (ASK, 150_001, 0)]
+
+
+def thin_feed() -> np.ndarray:
+    """A thin book with levels hundreds to thousands of ticks apart: a snapshot, then one
+    message of level changes (the best ask is deleted)."""
+    return concat([_msg(1, snapshot=THIN_SNAPSHOT), _msg(2, levels=THIN_UPDATES)])

@@ -15,7 +15,7 @@ pytest.importorskip("hftbacktest")
 
 from featureplane.adapters.hftbacktest import ExecutionModel, HftBacktestAdapter
 from featureplane.adapters.hftbacktest_features import as_of
-from featureplane.adapters.hftbacktest_session import BacktestError
+from featureplane.adapters.hftbacktest_session import MAX_SCAN_TICKS, BacktestError
 from featureplane.backtest import Recorded
 from featureplane.errors import SourceFormatError
 from featureplane.frames import FeatureUpdateFrameV1, same_frame, same_value
@@ -163,6 +163,56 @@ def test_roi_vector_book_reads_sizes_not_prices() -> None:
     assert session.levels(1, 2) == [(1000, 5), (999, 3)]
     with pytest.raises(ValueError, match="low < high"):
         _adapter(roi=(110.0, 90.0))
+
+
+def _expected_levels(
+    rows: list[tuple[int, int, int]], side: int, n: int, ticks: tuple[int, int] | None
+) -> list[tuple[int, int]]:
+    """The best `n` levels of `side` after applying `rows` (absolute sizes, 0 deletes), within
+    `ticks` (the ROI) and within MAX_SCAN_TICKS of the best."""
+    book: dict[int, int] = {}
+    for s, px, qty in rows:
+        if s == side:
+            if qty:
+                book[px] = qty
+            else:
+                book.pop(px, None)
+    if ticks is not None:
+        book = {px: q for px, q in book.items() if ticks[0] <= px <= ticks[1]}
+    if not book:
+        return []
+    best = max(book) if side == 1 else min(book)
+    near = [px for px in book if abs(px - best) < MAX_SCAN_TICKS]
+    return [(px, book[px]) for px in sorted(near, reverse=side == 1)[:n]]
+
+
+@pytest.mark.parametrize("roi", [None, (14_000.0, 16_000.0)], ids=["hashmap", "roi_vector"])
+def test_levels_of_a_thin_book_with_levels_far_apart(
+    roi: tuple[float, float] | None,
+) -> None:
+    adapter = HftBacktestAdapter(
+        syn.thin_feed(), syn.symbols(), syn.SYMBOL, feature_mode="stats_only", roi=roi
+    )
+    session = adapter.session()
+    ticks = None if roi is None else (round(roi[0] / 0.1), round(roi[1] / 0.1))
+    fed: list[tuple[int, int, int]] = []
+    for rows in (syn.THIN_SNAPSHOT, syn.THIN_UPDATES):
+        session.step(MAX_TIMEOUT_NS)
+        fed += rows
+        for side in (1, -1):
+            for n in (1, 2, 5):
+                want = _expected_levels(fed, side, n, ticks)
+                assert session.levels(side, n) == want, (side, n)
+    # Far apart and fewer than asked for: past the walk near the best, a bid 120,000 ticks
+    # away left out; the ROI book holds only the levels inside its range.
+    if roi is None:
+        assert session.levels(1, 5) == [(150_000, 5), (145_000, 3), (140_500, 7)]
+        assert session.levels(-1, 5) == [(150_900, 2), (165_000, 1), (240_000, 8)]
+    else:
+        assert session.levels(-1, 5) == [(150_900, 2)]
+    assert session.levels(1, 0) == []
+    with pytest.raises(ValueError, match="side"):
+        session.levels(0, 5)
 
 
 def test_order_calls_reach_hftbacktest() -> None:

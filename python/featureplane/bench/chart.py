@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from featureplane.bench.timing import Row
 
 if TYPE_CHECKING:
     from featureplane.bench.matrix import MatrixResult
@@ -19,28 +22,65 @@ def _pyplot() -> Any:
     return plt
 
 
-def matrix_chart(result: MatrixResult, path: Path) -> None:
-    """ns/event of every kernel row, one panel per dataset, log scale (shorter is faster)."""
+PER_EVENT = "ns per event (median; bars: min-max of runs), log scale"
+PER_DECISION = "ns per decision (median over decisions; bars: min-max of runs), log scale"
+
+
+@dataclass
+class Panel:
+    """One panel of the matrix chart: a section's rows that share a unit."""
+
+    title: str
+    rows: list[Row]
+    xlabel: str
+
+
+def matrix_panels(result: MatrixResult) -> list[Panel]:
+    """One panel per section with rows; the hftbacktest section's decision-latency rows (one
+    "event" is one decision) get a panel of their own, after its throughput rows."""
+    from featureplane.bench.backtest import LAT_FEATURE, LAT_LEGACY
+
+    per_decision = {LAT_LEGACY, LAT_FEATURE}
+    panels = []
+    for section in result.sections:
+        events = [r for r in section.rows if r.name not in per_decision]
+        decisions = [r for r in section.rows if r.name in per_decision]
+        if events:
+            title = section.title.split(";")[0] if decisions else section.title
+            panels.append(Panel(title, events, PER_EVENT))
+        if decisions:
+            panels.append(Panel("hftbacktest: decision latency, ns per decision", decisions,
+                                PER_DECISION))  # fmt: skip
+    return panels
+
+
+def matrix_chart(result: MatrixResult, path: Path) -> list[Panel]:
+    """ns/event of every row, one panel per section (ns/decision for the latency rows), log
+    scale (shorter is faster); returns the panels drawn, top to bottom."""
     plt = _pyplot()
-    sections = [s for s in result.sections if s.rows and s.title.startswith("kernel")]
-    fig, axes = plt.subplots(len(sections), 1, figsize=(10, 2.2 * len(sections) + 0.6),
-                             squeeze=False)  # fmt: skip
-    for ax, section in zip(axes[:, 0], sections, strict=True):
-        names = [r.name for r in section.rows]
-        ns = [r.ns_per_event for r in section.rows]
-        lo = [r.ns_per_event - min(r.times_s) / r.events * 1e9 for r in section.rows]
-        hi = [max(r.times_s) / r.events * 1e9 - r.ns_per_event for r in section.rows]
+    panels = matrix_panels(result)
+    heights = [0.45 + 0.22 * len(p.rows) for p in panels]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(10, sum(heights) + 0.3 * len(panels)),
+                             squeeze=False, gridspec_kw={"height_ratios": heights})  # fmt: skip
+    for ax, panel in zip(axes[:, 0], panels, strict=True):
+        rows = panel.rows
+        names = [r.name for r in rows]
+        ns = [r.ns_per_event for r in rows]
+        lo = [r.ns_per_event - min(r.times_s) / r.events * 1e9 for r in rows]
+        hi = [max(r.times_s) / r.events * 1e9 - r.ns_per_event for r in rows]
         colors = ["tab:orange" if "python" in n else "tab:gray" if "hftbacktest" in n
                   else "tab:blue" for n in names]  # fmt: skip
         ax.barh(names, ns, xerr=[lo, hi], color=colors)
         ax.set_xscale("log")
         ax.invert_yaxis()
-        ax.set_title(section.title, fontsize=9, loc="left")
-        ax.tick_params(labelsize=7)
-    axes[-1, 0].set_xlabel("ns per event (median; bars: min-max of runs), log scale")
+        ax.set_title(panel.title, fontsize=9, loc="left")
+        ax.tick_params(which="both", labelsize=7)
+        ax.set_xlabel(panel.xlabel, fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    # Long row names on the left: "tight" keeps them whole.
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
+    return panels
 
 
 def scaling_chart(result: ScalingResult, path: Path) -> None:
