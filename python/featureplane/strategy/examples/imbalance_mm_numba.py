@@ -67,18 +67,32 @@ def _compile() -> dict[str, Callable[..., Any]]:
     invalid_max = np.int64(2**63 - 1)
 
     @njit  # type: ignore[misc,unused-ignore]
+    def log_row(log, n, now, action, side, px, qty, oid):  # type: ignore[no-untyped-def]
+        # One decision row, in the column order of DECISION_DTYPE.
+        log[n, 0], log[n, 1], log[n, 2] = now, action, side
+        log[n, 3], log[n, 4], log[n, 5] = px, qty, oid
+        return n + 1
+
+    @njit  # type: ignore[misc,unused-ignore]
+    def submit(hbt, side, oid, px, lots, tick, lot):  # type: ignore[no-untyped-def]
+        # A GTX limit order of `lots` at `px` ticks; hftbacktest's return code.
+        if side == _BUY:
+            return hbt.submit_buy_order(
+                0, oid, float(px) * tick, float(lots) * lot, _GTX, _LIMIT, False
+            )
+        return hbt.submit_sell_order(
+            0, oid, float(px) * tick, float(lots) * lot, _GTX, _LIMIT, False
+        )
+
+    @njit  # type: ignore[misc,unused-ignore]
     def act(hbt, now, bid_px, ask_px, imb, k, hs, skew, lots, max_pos, tick, lot, log, n, next_id):  # type: ignore[no-untyped-def]
         # ImbalanceMM.on_wakeup, statement for statement.
         pos = int(np.floor(hbt.position(0) / lot + 0.5))
         bid_q, ask_q = quotes_nb(bid_px, ask_px, imb, pos, k, hs, skew)
         want_bid = pos < max_pos
         want_ask = pos > -max_pos
-        log[n, 0], log[n, 1], log[n, 2], log[n, 3] = now, QUOTE, _BUY, bid_q
-        log[n, 4], log[n, 5] = lots if want_bid else 0, 0
-        n += 1
-        log[n, 0], log[n, 1], log[n, 2], log[n, 3] = now, QUOTE, _SELL, ask_q
-        log[n, 4], log[n, 5] = lots if want_ask else 0, 0
-        n += 1
+        n = log_row(log, n, now, QUOTE, _BUY, bid_q, lots if want_bid else 0, 0)
+        n = log_row(log, n, now, QUOTE, _SELL, ask_q, lots if want_ask else 0, 0)
         has_bid = False
         has_ask = False
         hbt.clear_inactive_orders(0)
@@ -116,44 +130,16 @@ def _compile() -> dict[str, Callable[..., Any]]:
             oid = ids[o]
             if hbt.cancel(0, oid, False) != 0:
                 return n, next_id, _HBT_ERROR
-            log[n, 0], log[n, 1], log[n, 2], log[n, 3] = now, CANCEL, sides[o], px
-            log[n, 4], log[n, 5] = leaves[o], oid
-            n += 1
+            n = log_row(log, n, now, CANCEL, sides[o], px, leaves[o], oid)
         if want_bid and not has_bid:
-            if (
-                hbt.submit_buy_order(
-                    0, next_id, float(bid_q) * tick, float(lots) * lot, _GTX, _LIMIT, False
-                )
-                != 0
-            ):
+            if submit(hbt, _BUY, next_id, bid_q, lots, tick, lot) != 0:
                 return n, next_id, _HBT_ERROR
-            log[n, 0], log[n, 1], log[n, 2], log[n, 3], log[n, 4], log[n, 5] = (
-                now,
-                SUBMIT,
-                _BUY,
-                bid_q,
-                lots,
-                next_id,
-            )
-            n += 1
+            n = log_row(log, n, now, SUBMIT, _BUY, bid_q, lots, next_id)
             next_id += 1
         if want_ask and not has_ask:
-            if (
-                hbt.submit_sell_order(
-                    0, next_id, float(ask_q) * tick, float(lots) * lot, _GTX, _LIMIT, False
-                )
-                != 0
-            ):
+            if submit(hbt, _SELL, next_id, ask_q, lots, tick, lot) != 0:
                 return n, next_id, _HBT_ERROR
-            log[n, 0], log[n, 1], log[n, 2], log[n, 3], log[n, 4], log[n, 5] = (
-                now,
-                SUBMIT,
-                _SELL,
-                ask_q,
-                lots,
-                next_id,
-            )
-            n += 1
+            n = log_row(log, n, now, SUBMIT, _SELL, ask_q, lots, next_id)
             next_id += 1
         return n, next_id, _OK
 
@@ -215,9 +201,7 @@ def _compile() -> dict[str, Callable[..., Any]]:
                     return n, _LOG_FULL
                 ready, bid_px, ask_px, imb = legacy_signal(hbt, lot, DEPTH, max_scan)
                 if not ready:
-                    log[n, 0], log[n, 1] = now, SKIP
-                    log[n, 2], log[n, 3], log[n, 4], log[n, 5] = 0, 0, 0, 0
-                    n += 1
+                    n = log_row(log, n, now, SKIP, 0, 0, 0, 0)
                     continue
                 n, next_id, status = act(
                     hbt,
@@ -281,9 +265,7 @@ def _compile() -> dict[str, Callable[..., Any]]:
                 if n + ROWS_PER_DECISION > log.shape[0]:
                     return n, _LOG_FULL
                 if cur < 0 or (ready[cur] & READY_BITS) != READY_BITS:
-                    log[n, 0], log[n, 1] = now, SKIP
-                    log[n, 2], log[n, 3], log[n, 4], log[n, 5] = 0, 0, 0, 0
-                    n += 1
+                    n = log_row(log, n, now, SKIP, 0, 0, 0, 0)
                     continue
                 n, next_id, status = act(
                     hbt,
