@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 import pytest
 
-from featureplane.backends import rust_available
+from tests.support.rust import require_rust
 
 
 @pytest.fixture(params=["python", "rust"])
 def backend(request: pytest.FixtureRequest) -> str:
     name: str = request.param
-    if name == "rust" and not rust_available():
-        if os.environ.get("CI") == "true":
-            pytest.fail("the Rust backend is not built; CI runs every test on both backends")
-        pytest.skip("the Rust extension is not built in this environment")
+    if name == "rust":
+        require_rust("engine")
     return name
 
 

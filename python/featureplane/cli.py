@@ -23,10 +23,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from featureplane import __version__, backtest_cli
-from featureplane.backends import BACKENDS
+from featureplane import __version__
+from featureplane.backtest import cli as backtest_cli
+from featureplane.engine.backends import BACKENDS
 from featureplane.errors import FeatureplaneError
-from featureplane.features.registry import (
+from featureplane.instruments import InstrumentSpec
+from featureplane.schema import (
     DEFAULT_FEATURE_SET_ID,
     FLAG_EXACT,
     FLAG_ROLLING,
@@ -34,8 +36,7 @@ from featureplane.features.registry import (
     FeatureSet,
     get_feature_set,
 )
-from featureplane.formats import FORMATS, SourceOptions
-from featureplane.instruments import InstrumentSpec
+from featureplane.sources.registry import FORMATS, SourceOptions
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -186,7 +187,7 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    from featureplane.parallel import replay_files
+    from featureplane.replay.parallel import replay_files
 
     if args.scheduler_address is not None and args.scheduler != "dask":
         raise ValueError("--scheduler-address needs --scheduler dask")
@@ -225,14 +226,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_parity(args: argparse.Namespace) -> int:
-    from featureplane.backends import resolve_backend
-    from featureplane.parity import (
+    from featureplane.checks.parity import (
         METRIC,
         check_events,
         format_report,
         generated_inputs,
         inputs_from_paths,
     )
+    from featureplane.engine.backends import resolve_backend
 
     if resolve_backend(args.candidate) != args.candidate:
         raise FeatureplaneError(f"the {args.candidate} backend is not built: nothing to compare")

@@ -1,7 +1,7 @@
 """The demo: a simulated session through the FeatureEngine, a summary and a plot.
 
 `run_demo` is what `featureplane demo --out DIR` runs. It needs no data and no network: the
-built-in simulator (`featureplane.sim`) makes a three-symbol L2 + trades session with one
+built-in simulator (`featureplane.sources.sim`) makes a three-symbol L2 + trades session with one
 sequence gap and resync, duplicates and late out-of-order copies; the engine turns it into
 `lob_shared_v1` frames; the demo prints what came out and writes
 
@@ -24,12 +24,12 @@ import numpy.typing as npt
 import orjson
 from tqdm import tqdm
 
-from featureplane.engine import FeatureEngine
+from featureplane.engine.config import EngineConfig
+from featureplane.engine.facade import FeatureEngine
 from featureplane.events import END_OF_MESSAGE, message_bounds
-from featureplane.features.kernel import EngineConfig
-from featureplane.frames import FrameBatch, QualityFlag
-from featureplane.sim import FaultSpec, InjectedFault, SimConfig, SimSession, simulate
-from featureplane.units import to_real_columns
+from featureplane.frames.frame import FrameBatch, QualityFlag
+from featureplane.frames.units import to_real_columns
+from featureplane.sources.sim import FaultSpec, InjectedFault, SimConfig, SimSession, simulate
 
 DEFAULT_DEMO_MESSAGES = 100_000
 """Default session size: about 10 s end to end on the Python reference backend, 2 s on Rust."""
@@ -261,12 +261,6 @@ def _process_with_progress(
     return FrameBatch.concat(parts)
 
 
-def quality_counts(batch: FrameBatch) -> dict[str, int]:
-    """Frames carrying each quality flag, by flag name, in bit order."""
-    qf = batch.columns["quality_flags"]
-    return {str(flag.name): int(np.count_nonzero(qf & int(flag))) for flag in QualityFlag}
-
-
 def last_values(
     batch: FrameBatch, names: tuple[str, ...] = SUMMARY_FEATURES
 ) -> dict[str, dict[str, float]]:
@@ -415,7 +409,7 @@ def _summarize(
         engine_elapsed_s=engine_s,
         messages_per_s=messages / engine_s if engine_s > 0 else float("inf"),
         rows_per_s=rows / engine_s if engine_s > 0 else float("inf"),
-        quality_counts=quality_counts(batch),
+        quality_counts=batch.flag_counts(),
         counters=dict(engine.counters),
         frames_per_symbol={
             spec.symbol: int(np.count_nonzero(sids == sid))

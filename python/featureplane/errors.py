@@ -1,7 +1,32 @@
-"""Exception classes of featureplane.
+"""Every exception and warning class of featureplane, in one hierarchy.
 
-Every error the package raises on bad input derives from `FeatureplaneError`, and also from the
-builtin a caller would naturally catch (`ValueError`, `KeyError`), so both styles work.
+Every error the package raises derives from `FeatureplaneError`, and also from the builtin a
+caller would naturally catch (`ValueError`, `KeyError`, `ImportError`, ...), so both styles
+work::
+
+    FeatureplaneError
+    ├── InvalidMessageError (ValueError)       a message breaks the message model
+    │   └── OffGridError                       a price or size off its tick/lot grid
+    ├── UnknownSymbolError (KeyError)          a symbol the table does not hold
+    ├── SchemaMismatchError (ValueError)       frames or state of another feature set
+    ├── InvalidStateError (ValueError)         a malformed engine state or checkpoint
+    ├── SourceFormatError (ValueError)         a recorded file that cannot be read as its format
+    ├── InputDamage                            a line or stream a reader skips, with its reason
+    │   ├── UnreadableLineError                one line or message (a skip reason)
+    │   └── StreamDamageError                  a compressed stream cut short or corrupt
+    ├── SyncError                              a book that cannot be synchronised
+    ├── ParserMismatchError (RuntimeError)     the two Binance parsers disagreed (a bug)
+    ├── ChainReplayError                       one chain of a many-file replay failed
+    ├── BackendUnavailableError (ImportError)  a backend or extension not built here
+    │   └── HftbacktestMissingError            the optional hftbacktest package is missing
+    ├── DebugBuildError (RuntimeError)         benchmarks refuse a debug build
+    ├── FeaturesUnavailableError (LookupError) a feature read in a run without features
+    ├── OrderError (ValueError)                an order call refused or that cannot be sent
+    │   └── NotStartedError                    an order before the backtest's first step
+    └── BacktestError (RuntimeError)           hftbacktest failed, or a session used after its end
+        └── NumbaLoopError                     a compiled backtest loop stopped early
+
+    RustBackendWarning (RuntimeWarning)        the Rust backend is missing; Python runs instead
 """
 
 from __future__ import annotations
@@ -26,8 +51,12 @@ class UnknownSymbolError(FeatureplaneError, KeyError):
         return str(self.args[0]) if self.args else "unknown symbol"
 
 
-class SchemaMismatchError(FeatureplaneError):
+class SchemaMismatchError(FeatureplaneError, ValueError):
     """A consumer built for one feature set (id or schema hash) met frames of another."""
+
+
+class InvalidStateError(FeatureplaneError, ValueError):
+    """An engine state that is malformed, of an unknown format, or for other symbols."""
 
 
 class SourceFormatError(FeatureplaneError, ValueError):
@@ -41,9 +70,74 @@ class SourceFormatError(FeatureplaneError, ValueError):
         self.reason = reason
 
 
+class InputDamage(FeatureplaneError):
+    """Input a reader skips (or, in "raise" mode, reports): `reason` is a skip-counter key."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+class UnreadableLineError(InputDamage):
+    """A line or message that cannot be read."""
+
+
+class StreamDamageError(InputDamage):
+    """The file's compressed stream ends early (`truncated`) or is corrupt (`gzip_error`).
+
+    Raised by `iter_line_blocks` after every complete line before the damage was yielded.
+    """
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(reason, detail)
+        self.args = (f"{reason}: {detail}",)
+
+
 class SyncError(FeatureplaneError):
     """A book cannot be synchronised (for example a depth stream with no snapshot to start from)."""
 
 
+class ParserMismatchError(FeatureplaneError, RuntimeError):
+    """The Rust and the reference parser judged a line differently (a bug; read with
+    `parser="python"` meanwhile)."""
+
+
+class ChainReplayError(FeatureplaneError):
+    """A chain of a many-file replay failed; the message names the chain and its file(s)."""
+
+
 class BackendUnavailableError(FeatureplaneError, ImportError):
     """The requested backend is not built in this installation."""
+
+
+class HftbacktestMissingError(BackendUnavailableError):
+    """hftbacktest (an optional dependency) is not installed."""
+
+
+class DebugBuildError(FeatureplaneError, RuntimeError):
+    """Benchmarks refuse a debug build of the extension: its numbers would mislead."""
+
+
+class FeaturesUnavailableError(FeatureplaneError, LookupError):
+    """A feature read in a run without features (hftbacktest's `stats_only` mode)."""
+
+
+class OrderError(FeatureplaneError, ValueError):
+    """An order call the venue refused or that cannot be sent (bad size, unknown order)."""
+
+
+class NotStartedError(OrderError):
+    """An order call before the first step of the backtest: its clock has no time yet."""
+
+
+class BacktestError(FeatureplaneError, RuntimeError):
+    """hftbacktest returned an error code, or the session was used after its end."""
+
+
+class NumbaLoopError(BacktestError):
+    """A compiled loop stopped early: its decision log filled up, or hftbacktest failed."""
+
+
+class RustBackendWarning(RuntimeWarning):
+    """The Rust backend was asked for (or is the default) but is not available."""

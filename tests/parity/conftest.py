@@ -1,16 +1,13 @@
-"""Fixtures of the backend parity tests: skip cleanly where the Rust extension is not built."""
+"""The parity suites compare the two backends and the two parsers: every test needs the
+extension, by the project's rule (skip locally, fail under CI=true), checked per test."""
 
 from __future__ import annotations
 
 import pytest
 
-from featureplane.backends import rust_available
+from tests.support.rust import require_rust
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if rust_available():
-        return
-    skip = pytest.mark.skip(reason="featureplane._core has no Rust engine here (build it first)")
-    for item in items:
-        if "tests/parity/" in str(item.path).replace("\\", "/"):
-            item.add_marker(skip)
+@pytest.fixture(autouse=True)
+def _rust_engine() -> None:
+    require_rust("engine")

@@ -24,7 +24,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from featureplane import InstrumentSpec, InvalidMessageError, SymbolTable
-from featureplane.engine import FeatureEngine
+from featureplane.engine.config import EngineConfig
+from featureplane.engine.facade import FeatureEngine
 from featureplane.errors import FeatureplaneError, UnknownSymbolError
 from featureplane.events import (
     ASK,
@@ -40,8 +41,7 @@ from featureplane.events import (
     empty,
     make_message,
 )
-from featureplane.features.kernel import EngineConfig
-from featureplane.frames import FeatureUpdateFrameV1, FrameBatch
+from featureplane.frames.frame import FeatureUpdateFrameV1, FrameBatch
 
 EXAMPLES = int(os.environ.get("FEATUREPLANE_PARITY_EXAMPLES", "150"))
 PARITY = settings(
@@ -643,7 +643,7 @@ def test_internal_panic_becomes_an_exception_and_poisons_the_engine() -> None:
 
 def test_process_into_writes_the_frame_record() -> None:
     from featureplane import _core
-    from featureplane.rust_kernel import FRAME_RECORD_DTYPE
+    from featureplane.engine.rust import FRAME_RECORD_DTYPE
 
     stream = [
         make_message(0, source_ts_ns=1, seq=4, snapshot=[(B, 99, 5), (A, 101, 3)]),
@@ -677,7 +677,7 @@ def test_process_into_writes_the_frame_record() -> None:
 
 
 def test_fast_frame_factory_equals_the_dataclass_constructor() -> None:
-    from featureplane import rust_kernel
+    from featureplane.engine import rust as rust_kernel
 
     factory = rust_kernel._FRAME_FACTORY
     assert factory is not FeatureUpdateFrameV1, "the fast path should be active"

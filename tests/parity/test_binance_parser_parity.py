@@ -19,12 +19,12 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
-from featureplane.errors import BackendUnavailableError, FeatureplaneError
+from featureplane.errors import BackendUnavailableError, FeatureplaneError, RustBackendWarning
 from featureplane.instruments import InstrumentSpec
 from featureplane.sources import BinanceReader, read_binance
-from featureplane.sources.binance_rust import rust_parser_available
-from featureplane.sources.binance_stats import BinanceStats
-from tests.datapaths import shared_data
+from featureplane.sources.binance.stats import BinanceStats
+from tests.support.datapaths import shared_data
+from tests.support.rust import require_rust
 from tests.unit.test_binance_source import (
     BAD_LINES,
     GOOD_HEAD,
@@ -46,10 +46,7 @@ from tests.unit.test_binance_source import (
 
 @pytest.fixture(autouse=True)
 def _rust_parser() -> None:
-    if not rust_parser_available():
-        if os.environ.get("CI") == "true":
-            pytest.fail("the Rust parser is not built; CI compares both parsers")
-        pytest.skip("the Rust extension (with BinanceChain) is not built in this environment")
+    require_rust("parser")
 
 
 # ----- running both parsers -------------------------------------------------------------------
@@ -516,12 +513,14 @@ def test_parser_argument(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     path = write(tmp_path / "btc.gz", GOOD_HEAD)
     with pytest.raises(ValueError, match="parser"):
         read_binance(path, parser="fast")  # type: ignore[arg-type]
-    from featureplane.sources import binance_rust
+    from featureplane import _rust
 
-    monkeypatch.setattr(binance_rust, "rust_parser_available", lambda: False)
-    with pytest.raises(BackendUnavailableError, match="parser='rust'"):
+    monkeypatch.setattr(_rust, "rust_available", lambda kind="engine": False)
+    with pytest.raises(BackendUnavailableError, match="Rust Binance parser"):
         read_binance(path, parser="rust")
-    assert BinanceReader(path).parsers == {"BTCUSDT": "python"}  # auto falls back
+    monkeypatch.setattr(_rust, "_warned", set())
+    with pytest.warns(RustBackendWarning, match="Rust Binance parser"):
+        assert BinanceReader(path).parsers == {"BTCUSDT": "python"}  # auto falls back
 
 
 def test_panic_never_crosses_and_poisons() -> None:
@@ -574,7 +573,7 @@ def test_failing_decimal_resolver_stops_the_read() -> None:
 def test_a_non_ascii_symbol_is_read_by_the_reference() -> None:
     """Case mapping beyond ASCII follows each language's Unicode version, so such a symbol is
     never matched by the Rust parser: auto picks the reference, "rust" refuses."""
-    from featureplane.sources.binance_rust import use_rust
+    from featureplane.sources.binance.rust import use_rust
 
     ascii_spec = InstrumentSpec("BTCUSDT", "0.1", "0.001")
     other = InstrumentSpec("\ua7cdUSDT", "0.1", "0.001")

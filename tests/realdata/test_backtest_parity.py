@@ -16,17 +16,17 @@ import pytest
 
 pytest.importorskip("hftbacktest")
 
-from featureplane.adapters.hftbacktest import HftBacktestAdapter
-from featureplane.backtest import compare_decisions, run_strategy
+from featureplane.adapters.hftbacktest.adapter import HftBacktestAdapter
+from featureplane.backtest.ab import compare_decisions, run_strategy
 from featureplane.cli import main
-from featureplane.engine import FeatureEngine
+from featureplane.engine.facade import FeatureEngine
 from featureplane.events import TRADE
-from featureplane.featurefile import read_feature_file
 from featureplane.features import lob_shared_v1 as v1
-from featureplane.frames import FrameBatch, QualityFlag
+from featureplane.frames.frame import FrameBatch, QualityFlag
+from featureplane.frames.parquet import read_feature_file
 from featureplane.sources import BinanceReplay, read_binance
 from featureplane.strategy.examples import ImbalanceMMParams
-from tests.datapaths import shared_data
+from tests.support.datapaths import shared_data
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 

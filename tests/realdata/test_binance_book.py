@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from featureplane.events import CLEAR, LEVEL, SNAPSHOT, iter_messages, validate
 from featureplane.sources import BinanceReplay, read_binance
-from tests.datapaths import shared_data
+from tests.support.datapaths import shared_data
 
 book = pytest.importorskip("featureplane.book", reason="featureplane.book (LOBEngine) not built")
 

@@ -27,7 +27,7 @@ from featureplane.events import (
 )
 from featureplane.instruments import SymbolTable
 from featureplane.sources import BinanceReplay, BinanceStats, iter_binance, read_binance
-from tests.datapaths import shared_data
+from tests.support.datapaths import shared_data
 
 pytestmark = pytest.mark.realdata
 

@@ -11,11 +11,11 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from featureplane.engine import FeatureEngine
+from featureplane.engine.facade import FeatureEngine
 from featureplane.events import TRADE, iter_messages
-from featureplane.frames import QualityFlag
+from featureplane.frames.frame import QualityFlag
 from featureplane.sources import BinanceReplay, read_binance
-from tests.datapaths import shared_data
+from tests.support.datapaths import shared_data
 
 pytestmark = pytest.mark.realdata
 

@@ -14,17 +14,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from featureplane.engine import FeatureEngine
+from featureplane.checks.databento import validate_databento
+from featureplane.engine.facade import FeatureEngine
 from featureplane.events import CLEAR, SNAPSHOT, TRADE, UNKNOWN_SIDE, iter_messages
-from featureplane.frames import QualityFlag
-from featureplane.sources.databento import (
+from featureplane.frames.frame import QualityFlag
+from featureplane.sources.databento.reader import (
     DatabentoReplay,
     iter_databento,
     read_databento,
     venue_sequence,
 )
-from featureplane.sources.databento_validate import validate_databento
-from tests.datapaths import shared_data
+from tests.support.datapaths import shared_data
 
 pytestmark = pytest.mark.realdata
 

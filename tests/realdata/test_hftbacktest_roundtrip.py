@@ -22,16 +22,16 @@ from hftbacktest.data import validate_event_order
 from hftbacktest.types import EXCH_EVENT, LOCAL_EVENT
 
 from featureplane.bench.hftbacktest_baseline import depth_backtest
-from featureplane.book.lob_engine import LOBEngine
+from featureplane.book.lob import LOBEngine
 from featureplane.events import iter_messages, message_bounds
 from featureplane.instruments import SymbolTable
 from featureplane.sources import BinanceReplay, read_binance
-from featureplane.sources.databento import DatabentoReplay, read_databento
-from featureplane.sources.hftbacktest_events import (
+from featureplane.sources.databento.reader import DatabentoReplay, read_databento
+from featureplane.sources.hftbacktest.reader import (
     read_hftbacktest_events,
     to_hftbacktest_events,
 )
-from tests.datapaths import shared_data
+from tests.support.datapaths import shared_data
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 

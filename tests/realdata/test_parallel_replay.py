@@ -15,16 +15,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from featureplane.chains import plan_chains
-from featureplane.engine import FeatureEngine
+from featureplane.engine.facade import FeatureEngine
 from featureplane.errors import SourceFormatError
-from featureplane.featurefile import read_feature_file
-from featureplane.formats import detect_format
-from featureplane.frames import FrameBatch, QualityFlag
-from featureplane.parallel import ParallelSummary, replay_files
-from featureplane.sources.binance import read_binance
-from featureplane.sources.binance_probe import probe_file
-from tests.datapaths import shared_data
+from featureplane.frames.frame import FrameBatch, QualityFlag
+from featureplane.frames.parquet import read_feature_file
+from featureplane.replay.chains import plan_chains
+from featureplane.replay.parallel import ParallelSummary, replay_files
+from featureplane.sources.binance.probe import probe_file
+from featureplane.sources.binance.reader import read_binance
+from featureplane.sources.registry import detect_format
+from tests.support.datapaths import shared_data
 
 pytestmark = pytest.mark.realdata
 
@@ -124,10 +124,10 @@ def test_dask_equals_local(tmp_path: Path) -> None:
 
 
 def test_databento_replays_through_the_registry(tmp_path: Path) -> None:
-    if importlib.util.find_spec("featureplane.sources.databento") is None:
+    if importlib.util.find_spec("featureplane.sources.databento.reader") is None:
         pytest.skip("the databento source is not in this build")
     pytest.importorskip("databento_dbn")
-    from featureplane.sources.databento import read_databento
+    from featureplane.sources.databento.reader import read_databento
 
     path = next(shared_data("databento-glbx-esh4-mbo-20231225").glob("*.dbn.zst"))
     replay_files([path], tmp_path / "out", progress=False)

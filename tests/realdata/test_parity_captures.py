@@ -6,10 +6,10 @@ from collections.abc import Callable
 
 import pytest
 
-from featureplane.parity import check_events
+from featureplane.checks.parity import check_events
 from featureplane.sources import read_binance
 from featureplane.sources.lobster import read_lobster
-from tests.datapaths import shared_data
+from tests.support.datapaths import shared_data
 
 pytestmark = pytest.mark.realdata
 

@@ -1,4 +1,4 @@
-"""Runtime backend switching and engine checkpoints (`featureplane.engine_state`).
+"""Runtime backend switching and engine checkpoints (`featureplane.engine.state`).
 
 The property: whatever the stream and wherever it is cut, an engine that changes backend at the
 cut (or at several cuts, back and forth), or whose exported state is imported into a fresh
@@ -22,13 +22,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from featureplane import InstrumentSpec, SchemaMismatchError
-from featureplane.backends import BACKEND_ENV, rust_available
-from featureplane.engine import FeatureEngine
-from featureplane.engine_state import ENGINE_STATE_FORMAT, EngineState, InvalidStateError
+from featureplane._rust import rust_available
+from featureplane.engine.backends import BACKEND_ENV
+from featureplane.engine.facade import FeatureEngine
+from featureplane.engine.state import ENGINE_STATE_FORMAT, EngineState
+from featureplane.errors import InvalidStateError
 from featureplane.events import ASK, BID, concat, make_message, message_bounds
-from featureplane.frames import FeatureUpdateFrameV1
-from tests.datapaths import shared_data
-from tests.strategies import message_streams
+from featureplane.frames.frame import FeatureUpdateFrameV1
+from tests.support.datapaths import shared_data
+from tests.support.rust import require_rust
+from tests.support.strategies import message_streams
 
 SPECS = (InstrumentSpec("BTCUSDT", "0.1", "0.001"), InstrumentSpec("ETHUSDT", "0.01", "0.0001"))
 BACKENDS = ("python", "rust")
@@ -51,13 +54,6 @@ SWITCH = settings(
 )
 
 Frame = FeatureUpdateFrameV1 | None
-
-
-def require_rust() -> None:
-    if not rust_available():
-        if os.environ.get("CI") == "true":
-            pytest.fail("the Rust backend is not built; CI runs every test on both backends")
-        pytest.skip("the Rust extension is not built in this environment")
 
 
 def engine(backend: str) -> FeatureEngine:

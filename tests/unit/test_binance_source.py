@@ -706,7 +706,7 @@ def test_market_cannot_be_told(tmp_path: Path) -> None:
 def test_shared_data_skips_or_fails_under_ci(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests import datapaths
+    from tests.support import datapaths
 
     monkeypatch.setattr(datapaths, "SHARED_DATA", tmp_path)
     (tmp_path / "there").mkdir()

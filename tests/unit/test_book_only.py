@@ -6,15 +6,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from featureplane.backends import rust_available
 from featureplane.bench import kernel
 from featureplane.bench.datasets import Dataset
 from featureplane.bench.synthetic import Shape, Stream, symbol_table
 from featureplane.errors import InvalidMessageError
 from featureplane.events import EVENT_DTYPE
-from featureplane.sim import SimConfig, simulate
+from featureplane.sources.sim import SimConfig, simulate
+from tests.support.rust import require_rust
 
-pytestmark = pytest.mark.skipif(not rust_available(), reason="the Rust extension is not built")
+
+@pytest.fixture(autouse=True)
+def _rust_engine() -> None:
+    require_rust("engine")
 
 
 def test_book_only_l1_equals_the_reference_book_on_a_simulated_session() -> None:
@@ -26,7 +29,7 @@ def test_book_only_l1_equals_the_reference_book_on_a_simulated_session() -> None
 
 
 def test_book_only_l1_equals_the_feature_frames_on_a_synthetic_stream() -> None:
-    from featureplane.engine import FeatureEngine
+    from featureplane.engine.facade import FeatureEngine
 
     stream = Stream(Shape(symbols=3, depth=50, changes=12, trades=2), seed=5)
     events = np.concatenate([stream.snapshots(), stream.diffs(400)])

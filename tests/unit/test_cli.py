@@ -11,9 +11,9 @@ import pytest
 
 from featureplane import __version__
 from featureplane.cli import main
-from featureplane.featurefile import read_feature_file
 from featureplane.features.lob_shared_v1 import LOB_SHARED_V1 as FS
-from featureplane.features.registry import FeatureSet
+from featureplane.frames.parquet import read_feature_file
+from featureplane.schema import FeatureSet
 
 T0 = 1_700_000_000_000  # ms
 
@@ -137,7 +137,7 @@ def test_usage_and_version(capsys: pytest.CaptureFixture[str]) -> None:
 
 @pytest.fixture
 def binance() -> None:
-    pytest.importorskip("featureplane.sources.binance")
+    pytest.importorskip("featureplane.sources.binance.reader")
 
 
 @pytest.mark.usefixtures("binance")
@@ -285,7 +285,7 @@ def test_replay_without_snapshot(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 
 def test_replay_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("featureplane.sources.binance")
+    pytest.importorskip("featureplane.sources.binance.reader")
     missing = tmp_path / "missing.gz"
     code, _, err = run(capsys, "replay", str(missing), "--out", str(tmp_path / "o.parquet"))
     assert_one_line_error(code, err)

@@ -18,8 +18,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from featureplane.book.lob_engine import LOBEngine
-from featureplane.engine import FeatureEngine
+from featureplane.book.lob import LOBEngine
+from featureplane.checks.databento import validate_databento
+from featureplane.engine.facade import FeatureEngine
 from featureplane.errors import SourceFormatError, UnknownSymbolError
 from featureplane.events import (
     ASK,
@@ -36,7 +37,8 @@ from featureplane.events import (
     validate,
 )
 from featureplane.instruments import InstrumentSpec
-from featureplane.sources.databento import (
+from featureplane.sources.databento.book import MboBook
+from featureplane.sources.databento.reader import (
     SEQ_SHIFT,
     DatabentoReader,
     builtin_spec,
@@ -44,8 +46,6 @@ from featureplane.sources.databento import (
     read_databento,
     venue_sequence,
 )
-from featureplane.sources.databento_book import MboBook
-from featureplane.sources.databento_validate import validate_databento
 
 ES = 17077
 NQ = 9999

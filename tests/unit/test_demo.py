@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 # The engine is built separately; until it imports, the demo cannot run and these tests skip.
-pytest.importorskip("featureplane.engine")
+pytest.importorskip("featureplane.engine.facade")
 
 from featureplane.demo import (
     DEMO_ENGINE_CONFIG,
@@ -20,9 +20,9 @@ from featureplane.demo import (
     demo_config,
     run_demo,
 )
-from featureplane.engine import FeatureEngine
-from featureplane.frames import QualityFlag
-from featureplane.sim import simulate
+from featureplane.engine.facade import FeatureEngine
+from featureplane.frames.frame import QualityFlag
+from featureplane.sources.sim import simulate
 
 N = 3_000
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

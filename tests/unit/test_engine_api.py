@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from featureplane import InstrumentSpec, InvalidMessageError, SchemaMismatchError
-from featureplane.engine import FeatureEngine
+from featureplane.engine.facade import FeatureEngine
 from featureplane.errors import UnknownSymbolError
 from featureplane.events import ASK, BID, BUY, EVENT_DTYPE, concat, make_message
 from featureplane.features.lob_shared_v1 import LOB_SHARED_V1 as FS
-from featureplane.frames import FeatureUpdateFrameV1, same_frame
+from featureplane.frames.frame import FeatureUpdateFrameV1, same_frame
 
 SPECS = [InstrumentSpec("A", "0.1", "0.001"), InstrumentSpec("B", "1", "1")]
 

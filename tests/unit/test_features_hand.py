@@ -10,10 +10,10 @@ import math
 import pytest
 
 from featureplane import InstrumentSpec
-from featureplane.engine import FeatureEngine
+from featureplane.engine.facade import FeatureEngine
 from featureplane.events import ASK, BID, BUY, SELL, make_message
 from featureplane.features.lob_shared_v1 import LOB_SHARED_V1 as FS
-from featureplane.frames import FeatureUpdateFrameV1, QualityFlag
+from featureplane.frames.frame import FeatureUpdateFrameV1, QualityFlag
 
 SPEC = InstrumentSpec("TEST", "0.5", "0.01")
 S = 1_000_000_000  # one second in ns

@@ -17,7 +17,8 @@ import pytest
 
 from featureplane.errors import SourceFormatError
 from featureplane.events import validate
-from featureplane.formats import (
+from featureplane.instruments import InstrumentSpec
+from featureplane.sources.registry import (
     FORMATS,
     REGISTRY,
     SourceOptions,
@@ -25,7 +26,6 @@ from featureplane.formats import (
     open_source,
     portable,
 )
-from featureplane.instruments import InstrumentSpec
 
 T0 = 1_700_000_000_000  # ms
 PX = {"BTCUSDT": ("42000.0", "42000.5"), "ETHUSDT": ("2500.00", "2500.01")}
@@ -258,8 +258,8 @@ def test_open_unknown_format() -> None:
 
 @pytest.mark.parametrize(
     ("fmt", "module"),
-    [("databento", "featureplane.sources.databento"),
-     ("hftbacktest", "featureplane.sources.hftbacktest_events")],
+    [("databento", "featureplane.sources.databento.reader"),
+     ("hftbacktest", "featureplane.sources.hftbacktest.reader")],
 )  # fmt: skip
 def test_missing_source_or_decoder_says_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str, module: str
@@ -291,9 +291,9 @@ def test_one_file_formats_refuse_several(tmp_path: Path) -> None:
 
 def hftbacktest_npz(path: Path, capture: Path) -> Path:
     """The Binance capture written as an hftbacktest event array (`.npz`, key `data`)."""
-    hbt = pytest.importorskip("featureplane.sources.hftbacktest_events")
+    hbt = pytest.importorskip("featureplane.sources.hftbacktest.reader")
     pytest.importorskip("hftbacktest")
-    from featureplane.sources.binance import read_binance
+    from featureplane.sources.binance.reader import read_binance
 
     whole = read_binance([capture])
     np.savez(path, data=hbt.to_hftbacktest_events(whole.events, whole.symbols, "BTCUSDT"))

@@ -13,17 +13,15 @@ import pytest
 
 pytest.importorskip("hftbacktest")
 
-from featureplane.adapters.hftbacktest import ExecutionModel, HftBacktestAdapter
-from featureplane.adapters.hftbacktest_features import as_of
-from featureplane.adapters.hftbacktest_session import MAX_SCAN_TICKS, BacktestError
-from featureplane.backtest import Recorded
-from featureplane.errors import SourceFormatError
-from featureplane.frames import FeatureUpdateFrameV1, same_frame, same_value
+from featureplane.adapters.hftbacktest.adapter import ExecutionModel, HftBacktestAdapter
+from featureplane.adapters.hftbacktest.features import as_of
+from featureplane.adapters.hftbacktest.session import MAX_SCAN_TICKS
+from featureplane.backtest.ab import Recorded
+from featureplane.errors import BacktestError, NotStartedError, OrderError, SourceFormatError
+from featureplane.frames.frame import FeatureUpdateFrameV1, same_frame, same_value
 from featureplane.strategy import (
     MAX_TIMEOUT_NS,
     BaseStrategy,
-    NotStartedError,
-    OrderError,
     OrderStatus,
     OrderType,
     Side,
@@ -31,7 +29,7 @@ from featureplane.strategy import (
     TimeInForce,
     WakeKind,
 )
-from tests.unit import hbt_synthetic as syn
+from tests.support import hbt_synthetic as syn
 
 MS = syn.MS
 

@@ -15,7 +15,7 @@ pytest.importorskip("hftbacktest")
 from hftbacktest import types as hbt
 from hftbacktest.data import validate_event_order
 
-from featureplane.book.lob_engine import LOBEngine
+from featureplane.book.lob import LOBEngine
 from featureplane.errors import OffGridError, SourceFormatError
 from featureplane.events import (
     ASK,
@@ -35,7 +35,7 @@ from featureplane.events import (
     validate,
 )
 from featureplane.instruments import InstrumentSpec, SymbolTable
-from featureplane.sources.hftbacktest_events import (
+from featureplane.sources.hftbacktest.reader import (
     _hbt_constants,
     read_hftbacktest_events,
     to_hftbacktest_events,

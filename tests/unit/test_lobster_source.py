@@ -29,7 +29,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from featureplane.engine import FeatureEngine
+from featureplane.engine.facade import FeatureEngine
 from featureplane.errors import SourceFormatError
 from featureplane.events import (
     ASK,
@@ -45,7 +45,7 @@ from featureplane.events import (
     iter_messages,
     validate,
 )
-from featureplane.frames import QualityFlag
+from featureplane.frames.frame import QualityFlag
 from featureplane.instruments import InstrumentSpec
 from featureplane.sources.lobster import (
     LobsterReader,
@@ -56,7 +56,7 @@ from featureplane.sources.lobster import (
     read_lobster,
     validate_lobster,
 )
-from featureplane.sources.lobster_format import parse_seconds_ns, session_epoch_ns
+from featureplane.sources.lobster.files import parse_seconds_ns, session_epoch_ns
 
 MSG_NAME = "TEST_2024-01-02_34200000_57600000_message_2.csv"
 OB_NAME = "TEST_2024-01-02_34200000_57600000_orderbook_2.csv"
@@ -506,3 +506,10 @@ def test_bad_arguments(tmp_path: Path) -> None:
         LobsterReader(msg, ob, chunk_messages=0)
     with pytest.raises(ValueError, match="orderbook"):
         validate_lobster(msg)
+
+
+def test_errors_option_is_taken_and_skip_is_refused(tmp_path: Path) -> None:
+    msg, ob = write_pair(tmp_path)
+    assert iter_lobster(msg, ob, errors="raise").symbols is not None
+    with pytest.raises(ValueError, match="no skip mode"):
+        iter_lobster(msg, ob, errors="skip")  # type: ignore[arg-type]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from featureplane import InstrumentSpec
-from featureplane.engine import FeatureEngine
+from featureplane.engine.config import EngineConfig
+from featureplane.engine.facade import FeatureEngine
 from featureplane.events import ASK, BID, BUY, make_message
-from featureplane.features.kernel import EngineConfig
 from featureplane.features.lob_shared_v1 import LOB_SHARED_V1 as FS
-from featureplane.frames import QualityFlag as Q
+from featureplane.frames.frame import QualityFlag as Q
 
 SPEC = InstrumentSpec("TEST", "1", "1")
 SNAP = [(BID, 100, 5), (ASK, 101, 5)]

@@ -11,18 +11,23 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from featureplane.chains import Chain, expand_inputs, output_paths, plan_chains
 from featureplane.cli import main
-from featureplane.engine import FeatureEngine
-from featureplane.errors import SchemaMismatchError, SourceFormatError, UnknownSymbolError
-from featureplane.featurefile import read_feature_file
-from featureplane.formats import SourceOptions
-from featureplane.frames import FrameBatch, QualityFlag
+from featureplane.engine.facade import FeatureEngine
+from featureplane.errors import (
+    ChainReplayError,
+    SchemaMismatchError,
+    SourceFormatError,
+    UnknownSymbolError,
+)
+from featureplane.frames.frame import FrameBatch, QualityFlag
+from featureplane.frames.load import load_features
+from featureplane.frames.parquet import read_feature_file
 from featureplane.instruments import InstrumentSpec
-from featureplane.loader import load_features
-from featureplane.parallel import ChainReplayError, replay_files
-from featureplane.replay import replay_binance
-from featureplane.sources.binance import read_binance
+from featureplane.replay.chains import Chain, expand_inputs, output_paths, plan_chains
+from featureplane.replay.parallel import replay_files
+from featureplane.sources.binance.reader import read_binance
+from featureplane.sources.registry import SourceOptions
+from tests.support.replay import replay_binance
 from tests.unit.test_formats import (
     binance,
     hftbacktest_npz,
@@ -276,7 +281,7 @@ def test_load_features_refuses_mixed_files_and_missing_libraries(
         load_features(out, as_="arrow")
     with pytest.raises(FileNotFoundError):
         load_features(tmp_path, as_="arrow")
-    import featureplane.loader as loader
+    import featureplane.frames.load as loader
 
     monkeypatch.setattr(loader, "_installed", lambda module: False)
     with pytest.raises(ImportError, match="pip install pandas"):
@@ -288,7 +293,7 @@ def test_hftbacktest_array_with_its_instrument(
     inputs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     npz = hftbacktest_npz(tmp_path / "btc.npz", inputs / "b_btcusdt_early.gz")
-    from featureplane.sources.hftbacktest_events import read_hftbacktest_events
+    from featureplane.sources.hftbacktest.reader import read_hftbacktest_events
 
     out = tmp_path / "out"
     argv = ["replay", str(npz), str(inputs / "ethusdt.gz"), "--out", str(out), "--no-progress"]

@@ -7,12 +7,12 @@ import re
 import numpy as np
 import pytest
 
+from featureplane.checks.parity import compare_batches
 from featureplane.cli import main
 from featureplane.demo import demo_config
-from featureplane.engine import FeatureEngine
-from featureplane.frames import FrameBatch
-from featureplane.parity import compare_batches
-from featureplane.sim import simulate
+from featureplane.engine.facade import FeatureEngine
+from featureplane.frames.frame import FrameBatch
+from featureplane.sources.sim import simulate
 
 
 def _batch() -> FrameBatch:
@@ -70,7 +70,7 @@ def test_cli_parity_passes_on_generated_streams(
 def test_cli_parity_fails_on_drift(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import featureplane.parity as parity
+    import featureplane.checks.parity as parity
 
     real = parity.compare_batches
 

@@ -8,10 +8,10 @@ from hypothesis import strategies as st
 
 from featureplane import InstrumentSpec
 from featureplane.book import LOBEngine
-from featureplane.engine import FeatureEngine
+from featureplane.engine.facade import FeatureEngine
 from featureplane.events import BID, CLEAR, LEVEL, SNAPSHOT, make_message
 from featureplane.instruments import SymbolTable
-from tests.strategies import as_events, message_streams
+from tests.support.strategies import as_events, message_streams
 
 SPECS = [InstrumentSpec("A", "0.01", "0.001"), InstrumentSpec("B", "0.5", "1")]
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

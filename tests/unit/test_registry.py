@@ -7,8 +7,7 @@ import json
 import pytest
 
 from featureplane.errors import SchemaMismatchError
-from featureplane.features import get_feature_set, registered_feature_sets
-from featureplane.features.registry import FeatureSet
+from featureplane.schema import FeatureSet, get_feature_set, registered_feature_sets
 
 CONTRACT_ORDER = [
     "bid_px", "ask_px", "bid_qty", "ask_qty", "spread", "mid", "microprice", "imbalance_l1",

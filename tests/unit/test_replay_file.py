@@ -26,19 +26,19 @@ from featureplane import (
     SymbolTable,
     __version__,
 )
-from featureplane.engine import FeatureEngine
-from featureplane.featurefile import (
+from featureplane.engine.facade import FeatureEngine
+from featureplane.features.lob_shared_v1 import LOB_SHARED_V1 as FS
+from featureplane.frames.frame import FrameBatch, QualityFlag
+from featureplane.frames.parquet import (
     FeatureFileWriter,
     SourceFile,
     read_feature_file,
     write_feature_file,
 )
-from featureplane.features.lob_shared_v1 import LOB_SHARED_V1 as FS
-from featureplane.features.registry import FeatureSet
-from featureplane.frames import FrameBatch, QualityFlag
-from featureplane.replay import replay_events
-from featureplane.units import is_scaled, to_real_columns
-from tests.sessions import SYMBOLS, session
+from featureplane.frames.units import is_scaled, to_real_columns
+from featureplane.replay.run import replay_events
+from featureplane.schema import FeatureSet
+from tests.support.sessions import SYMBOLS, session
 
 HEADER = [
     "symbol",
@@ -144,7 +144,7 @@ def test_rewrite_in_another_process_is_identical(batch: FrameBatch, tmp_path: Pa
     write_feature_file(batch, first, source_stats={"s": [1, 2]}, row_group_rows=100)
     script = (
         "import sys\n"
-        "from featureplane.featurefile import read_feature_file, write_feature_file\n"
+        "from featureplane.frames.parquet import read_feature_file, write_feature_file\n"
         "f = read_feature_file(sys.argv[1])\n"
         "write_feature_file(f.to_batch(), sys.argv[2], source_stats=f.source_stats,"
         " row_group_rows=100)\n"
@@ -345,8 +345,8 @@ def write_capture(path: Path, n: int = 30) -> Path:
 
 
 def test_replay_binance(tmp_path: Path) -> None:
-    pytest.importorskip("featureplane.sources.binance")
-    from featureplane.replay import replay_binance
+    pytest.importorskip("featureplane.sources.binance.reader")
+    from tests.support.replay import replay_binance
 
     capture = write_capture(tmp_path / "btcusdt_20240101.gz")
     out = tmp_path / "out.parquet"
@@ -368,8 +368,8 @@ def test_replay_binance(tmp_path: Path) -> None:
 
 
 def test_replay_binance_is_deterministic_across_directories(tmp_path: Path) -> None:
-    pytest.importorskip("featureplane.sources.binance")
-    from featureplane.replay import replay_binance
+    pytest.importorskip("featureplane.sources.binance.reader")
+    from tests.support.replay import replay_binance
 
     a_dir, b_dir = tmp_path / "a", tmp_path / "elsewhere" / "b"
     a_dir.mkdir()
@@ -391,8 +391,8 @@ def test_replay_binance_is_deterministic_across_directories(tmp_path: Path) -> N
 def test_replay_binance_real_units_and_progress(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pytest.importorskip("featureplane.sources.binance")
-    from featureplane.replay import replay_binance
+    pytest.importorskip("featureplane.sources.binance.reader")
+    from tests.support.replay import replay_binance
 
     capture = write_capture(tmp_path / "btcusdt.gz", n=5)
     out = tmp_path / "real.parquet"
@@ -405,8 +405,8 @@ def test_replay_binance_real_units_and_progress(
 
 
 def test_replay_binance_without_data(tmp_path: Path) -> None:
-    pytest.importorskip("featureplane.sources.binance")
-    from featureplane.replay import replay_binance
+    pytest.importorskip("featureplane.sources.binance.reader")
+    from tests.support.replay import replay_binance
 
     junk = tmp_path / "junk.gz"
     junk.write_bytes(b"hello\nworld\n")

@@ -33,7 +33,7 @@ from featureplane.events import (
     message_bounds,
     validate,
 )
-from featureplane.sim import (
+from featureplane.sources.sim import (
     DEFAULT_INSTRUMENTS,
     GENERATOR,
     FaultSpec,
@@ -397,7 +397,7 @@ def test_empty_session_is_just_snapshots() -> None:
 
 
 def test_engine_sees_exactly_the_injected_faults() -> None:
-    engine_mod = pytest.importorskip("featureplane.engine")
+    engine_mod = pytest.importorskip("featureplane.engine.facade")
     faulty = simulate(SimConfig(seed=4, n_messages=5_000, faults=ALL_FAULTS))
     engine = engine_mod.FeatureEngine(faulty.symbols, backend="python")
     batch = engine.process_batch(faulty.events)

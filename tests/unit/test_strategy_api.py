@@ -10,22 +10,15 @@ import pytest
 
 pytest.importorskip("hftbacktest")
 
-from featureplane.adapters.hftbacktest import HftBacktestAdapter
-from featureplane.adapters.hftbacktest_session import BacktestSession
-from featureplane.backtest import compare_decisions
+from featureplane.adapters.hftbacktest.adapter import HftBacktestAdapter
+from featureplane.adapters.hftbacktest.session import BacktestSession
+from featureplane.backtest.ab import compare_decisions
 from featureplane.cli import main as cli_main
-from featureplane.engine import FeatureEngine
-from featureplane.errors import UnknownSymbolError
+from featureplane.engine.facade import FeatureEngine
+from featureplane.errors import FeaturesUnavailableError, NotStartedError, UnknownSymbolError
 from featureplane.features import lob_shared_v1 as v1
-from featureplane.frames import FeatureUpdateFrameV1, same_frame
-from featureplane.strategy import (
-    BaseStrategy,
-    FeaturesUnavailableError,
-    NotStartedError,
-    OrderAdapter,
-    StrategyRunner,
-    wants_push,
-)
+from featureplane.frames.frame import FeatureUpdateFrameV1, same_frame
+from featureplane.strategy import BaseStrategy, OrderAdapter, StrategyRunner, wants_push
 from featureplane.strategy.examples.imbalance_mm import (
     CANCEL,
     DECISION_DTYPE,
@@ -34,7 +27,7 @@ from featureplane.strategy.examples.imbalance_mm import (
     ImbalanceMMParams,
     LegacyImbalanceMM,
 )
-from tests.unit import hbt_synthetic as syn
+from tests.support import hbt_synthetic as syn
 
 MS = syn.MS
 

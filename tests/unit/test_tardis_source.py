@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from featureplane.engine import FeatureEngine
+from featureplane.engine.facade import FeatureEngine
 from featureplane.errors import SourceFormatError
 from featureplane.events import (
     ASK,
@@ -31,9 +31,9 @@ from featureplane.events import (
     iter_messages,
     validate,
 )
-from featureplane.frames import QualityFlag
+from featureplane.frames.frame import QualityFlag
 from featureplane.instruments import InstrumentSpec, SymbolTable
-from featureplane.sources.tardis import TardisReader, iter_tardis, read_tardis
+from featureplane.sources.tardis.reader import TardisReader, iter_tardis, read_tardis
 
 BOOK_HEADER = "exchange,symbol,timestamp,local_timestamp,is_snapshot,side,price,amount"
 TRADES_HEADER = "exchange,symbol,timestamp,local_timestamp,id,side,price,amount"

@@ -11,11 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from featureplane import SchemaMismatchError, SymbolTable, UnknownSymbolError
-from featureplane.engine import FeatureEngine
+from featureplane.engine.facade import FeatureEngine
 from featureplane.features.lob_shared_v1 import LOB_SHARED_V1 as FS
-from featureplane.features.registry import FeatureSet
-from featureplane.frames import FeatureUpdateFrameV1, FrameBatch, QualityFlag
-from featureplane.transport import (
+from featureplane.frames.frame import FeatureUpdateFrameV1, FrameBatch, QualityFlag
+from featureplane.frames.wire import (
     HEADER_SIZE,
     LAYOUT_VERSION,
     MAGIC,
@@ -29,7 +28,8 @@ from featureplane.transport import (
     records_to_batch,
     unpack,
 )
-from tests.sessions import SYMBOLS, session
+from featureplane.schema import FeatureSet
+from tests.support.sessions import SYMBOLS, session
 
 
 @pytest.fixture(scope="module")

@@ -10,12 +10,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from featureplane import InstrumentSpec, SymbolTable
-from featureplane.engine import FeatureEngine
+from featureplane.engine.facade import FeatureEngine
 from featureplane.events import ASK, BID, BUY, SELL, concat, make_message
 from featureplane.features.lob_shared_v1 import LOB_SHARED_V1 as FS
-from featureplane.features.registry import FeatureSpec
-from featureplane.frames import FrameBatch
-from featureplane.units import (
+from featureplane.frames.frame import FrameBatch
+from featureplane.frames.units import (
     frame_to_real,
     grid_of,
     is_scaled,
@@ -23,6 +22,7 @@ from featureplane.units import (
     to_real,
     to_real_columns,
 )
+from featureplane.schema import FeatureSpec
 
 BTC = InstrumentSpec("BTCUSDT", "0.1", "0.001")
 ETH = InstrumentSpec("ETHUSDT", "0.01", "0.0001")

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from featureplane.adapters.hftbacktest import HftBacktestAdapter
+from featureplane.adapters.hftbacktest.adapter import HftBacktestAdapter
 from featureplane.bench.timing import Row, format_table, repeat, require_release_build
 from featureplane.strategy.examples.imbalance_mm import (
     QUOTE,

@@ -57,7 +57,7 @@ def _binance(name: str, paths: list[Path], usdm: bool) -> Dataset:
 
 
 def _opened(name: str, fmt: str, paths: list[Path]) -> Dataset:
-    from featureplane.formats import open_source
+    from featureplane.sources.registry import open_source
 
     source = open_source(fmt, paths)
     events = np.concatenate(list(source))
@@ -66,7 +66,7 @@ def _opened(name: str, fmt: str, paths: list[Path]) -> Dataset:
 
 def simulated(n_messages: int = 100_000, seed: int = 7) -> Dataset:
     """A multi-symbol session of the built-in simulator (no injected faults)."""
-    from featureplane.sim import SimConfig, simulate
+    from featureplane.sources.sim import SimConfig, simulate
 
     session = simulate(SimConfig(seed=seed, n_messages=n_messages))
     n = len(session.symbols)

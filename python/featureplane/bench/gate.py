@@ -10,7 +10,8 @@ Metrics (the design's names):
 
 - `feature_engine_lob_stats_us_per_event`: a book-only Rust engine (`process_books`), us/event;
 - `feature_engine_lob_update_us_per_event`: book + lob_shared_v1 (`process_batch`), us/event;
-- `feature_engine_parity_mismatch_rate`: Rust vs the Python reference (`featureplane.parity`).
+- `feature_engine_parity_mismatch_rate`: Rust vs the Python reference
+  (`featureplane.checks.parity`).
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from featureplane.bench.synthetic import Shape, Stream, grids, symbol_table
+from featureplane.checks.parity import METRIC as PARITY
+from featureplane.checks.parity import check_events
 from featureplane.errors import FeatureplaneError
-from featureplane.parity import METRIC as PARITY
-from featureplane.parity import check_events
 
 LOB_STATS = "feature_engine_lob_stats_us_per_event"
 LOB_UPDATE = "feature_engine_lob_update_us_per_event"
@@ -185,7 +186,7 @@ def _timed(engine_of: Callable[[], Kernel], method: str, snap: np.ndarray, rows:
 def measure(config: GateConfig, engine: EngineFactory = rust_engine) -> Measurement:
     """Run the short measurement: both timed metrics on a synthetic stream, the parity rate on
     its head and on a simulated session with faults, the calibration anchor around them."""
-    from featureplane.parity import generated_inputs
+    from featureplane.checks.parity import generated_inputs
 
     shape = config.shape
     stream = Stream(shape)

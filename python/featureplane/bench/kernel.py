@@ -27,11 +27,11 @@ from featureplane.bench import hftbacktest_baseline as hbt
 from featureplane.bench.datasets import Dataset
 from featureplane.bench.memory import peak_growth
 from featureplane.bench.timing import Row, repeat
-from featureplane.book.lob_engine import LOBEngine
-from featureplane.engine import FeatureEngine
+from featureplane.book.lob import LOBEngine
+from featureplane.checks.parity import compare_batches
+from featureplane.engine.facade import FeatureEngine
 from featureplane.events import iter_messages
-from featureplane.frames import FeatureUpdateFrameV1, FrameBatch, same_frame
-from featureplane.parity import compare_batches
+from featureplane.frames.frame import FeatureUpdateFrameV1, FrameBatch, same_frame
 
 PY_BOOK = "book only: python reference (LOBEngine)"
 RUST_BOOK = "book only: rust (process_books)"

@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from featureplane._rust import rust_available
 from featureplane.bench import hftbacktest_baseline as hbt
 from featureplane.bench.timing import Row, format_table, repeat, require_release_build
-from featureplane.featurefile import read_feature_file
-from featureplane.replay import replay_binance, replay_events
-from featureplane.sources.binance_rust import rust_parser_available
+from featureplane.frames.parquet import read_feature_file
+from featureplane.replay.parallel import ReplaySettings, replay_chain
+from featureplane.replay.run import ReplaySummary, replay_events
+from featureplane.sources.format import Chain, SourceOptions
 
 FP_REPLAY = "featureplane replay: parse+book+22 features+Parquet"
 FP_REPLAY_PYTHON = "featureplane replay, Python line parser"
@@ -50,6 +52,13 @@ class ReplayBench:
         return {"rows": [r.to_json() for r in self.rows]}
 
 
+def _replay(capture: Path, out: Path, parser: str) -> ReplaySummary:
+    """The capture through `featureplane replay`'s own path, with the given line parser."""
+    chain = Chain("binance", out.stem, (str(capture),))
+    settings = ReplaySettings(options=SourceOptions(parser=parser))
+    return replay_chain(chain, out, settings)
+
+
 def _frames_in(path: Path) -> int:
     return len(read_feature_file(path).table)
 
@@ -60,17 +69,13 @@ def run(capture: Path, *, runs: int = 3, lobster: Path | None = DEFAULT_LOBSTER)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "btc.parquet"
         ref_out = Path(tmp) / "btc-python.parquet"
-        parser: Literal["rust", "python"] = "rust" if rust_parser_available() else "python"
+        parser: Literal["rust", "python"] = "rust" if rust_available("parser") else "python"
         # One untimed run each first: imports, the page cache and numba's compilation of
         # hftbacktest's converter would otherwise land in the first timed run of each row.
-        replay_binance([capture], out, progress=False, parser=parser)
-        replay_binance([capture], ref_out, progress=False, parser="python")
-        times, summary = repeat(
-            lambda: replay_binance([capture], out, progress=False, parser=parser), runs
-        )
-        ref_times, ref = repeat(
-            lambda: replay_binance([capture], ref_out, progress=False, parser="python"), runs
-        )
+        _replay(capture, out, parser)
+        _replay(capture, ref_out, "python")
+        times, summary = repeat(lambda: _replay(capture, out, parser), runs)
+        ref_times, ref = repeat(lambda: _replay(capture, ref_out, "python"), runs)
         # The parsers must agree on every byte of the file (frames, schema, source stats).
         same = out.read_bytes() == ref_out.read_bytes()
         ok = summary.frames == _frames_in(out) and summary.frames > 0 and same

@@ -175,7 +175,7 @@ def _rust_point(shape: Shape, events: int, runs: int, book_only: bool) -> Point:
 
 
 def _python_point(shape: Shape, events: int) -> Point:
-    from featureplane.engine import FeatureEngine
+    from featureplane.engine.facade import FeatureEngine
 
     stream = Stream(shape)
     snap, diffs = stream.snapshots(), stream.diffs(shape.diffs_for(events))

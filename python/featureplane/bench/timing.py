@@ -8,9 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-
-class DebugBuildError(RuntimeError):
-    """Benchmarks refuse a debug build of the extension: its numbers would mislead."""
+from featureplane.errors import DebugBuildError
 
 
 def require_release_build() -> str:

@@ -76,6 +76,15 @@ class L2Book:
         self.bids = BookSide(is_bid=True)
         self.asks = BookSide(is_bid=False)
 
+    def copy(self) -> L2Book:
+        """An independent copy of both sides."""
+        out = L2Book()
+        for px, qty in self.bids.levels():
+            out.bids.set(px, qty)
+        for px, qty in self.asks.levels():
+            out.asks.set(px, qty)
+        return out
+
     def side(self, side: int) -> BookSide:
         return self.bids if side == BID else self.asks
 

@@ -1,19 +1,10 @@
-"""Feature families of the Python reference and the feature-set registry."""
+"""Feature families of the Python reference, and the feature sets built from them.
 
-from featureplane.features.registry import (
-    DEFAULT_FEATURE_SET_ID,
-    FeatureSet,
-    FeatureSpec,
-    get_feature_set,
-    register_feature_set,
-    registered_feature_sets,
-)
+One module per family (`l1`, `ofi`, `rolling`) and one per set (`lob_shared_v1`, which
+registers itself on import; `featureplane` imports it, so the default set is always known).
+The contract the families implement is `featureplane.schema`.
+"""
 
-__all__ = [
-    "DEFAULT_FEATURE_SET_ID",
-    "FeatureSet",
-    "FeatureSpec",
-    "get_feature_set",
-    "register_feature_set",
-    "registered_feature_sets",
-]
+from featureplane.features import lob_shared_v1
+
+__all__ = ["lob_shared_v1"]

@@ -14,7 +14,8 @@ import math
 from featureplane.features import l1 as l1f
 from featureplane.features import ofi as ofif
 from featureplane.features.l1 import Levels
-from featureplane.features.registry import (
+from featureplane.features.rolling import DecayedSum, Ema, IntWindow
+from featureplane.schema import (
     FLAG_EXACT,
     FLAG_ROLLING,
     FLAG_SCALED_INT,
@@ -22,7 +23,6 @@ from featureplane.features.registry import (
     FeatureSpec,
     register_feature_set,
 )
-from featureplane.features.rolling import DecayedSum, Ema, IntWindow
 
 FEATURE_SET_ID = "lob_shared_v1"
 SCHEMA_VERSION = 1

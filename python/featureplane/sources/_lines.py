@@ -13,21 +13,11 @@ from collections.abc import Iterator
 from os import PathLike
 from typing import BinaryIO
 
+from featureplane.errors import StreamDamageError
+
 GZIP_MAGIC = b"\x1f\x8b"
 BLOCK_BYTES = 1 << 20
 """Compressed bytes read at a time (about 8 MB of text for a JSON capture)."""
-
-
-class StreamDamage(Exception):
-    """The file's compressed stream ends early (`truncated`) or is corrupt (`gzip_error`).
-
-    Raised by `iter_line_blocks` after every complete line before the damage was yielded.
-    """
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
 
 
 def iter_line_blocks(
@@ -40,7 +30,7 @@ def iter_line_blocks(
 
     Raises
     ------
-    StreamDamage
+    StreamDamageError
         After the last complete line, if the gzip stream is cut short or corrupt. The partial line
         at the damage is not yielded.
     """
@@ -73,7 +63,7 @@ def iter_text_blocks(path: str | PathLike[str], block_bytes: int = BLOCK_BYTES) 
 
     Raises
     ------
-    StreamDamage
+    StreamDamageError
         As `iter_line_blocks`, after the block holding the last complete line.
     """
     with open(path, "rb") as f:
@@ -115,7 +105,7 @@ def _gzip_texts(f: BinaryIO, block_bytes: int) -> Iterator[bytes]:
     in_member = False  # bytes went into the current member and its end was not seen yet
     while raw := f.read(block_bytes):
         pieces: list[bytes] = []
-        damage: StreamDamage | None = None
+        damage: StreamDamageError | None = None
         while raw:
             if not in_member:
                 # Zero padding after the last member is tolerated, as gzip does.
@@ -129,7 +119,7 @@ def _gzip_texts(f: BinaryIO, block_bytes: int) -> Iterator[bytes]:
                 # The failing call returns nothing: redo it in small steps from the saved
                 # state to keep the text that came before the damage.
                 pieces.append(_salvage(saved, raw))
-                damage = StreamDamage("gzip_error", f"corrupt gzip data ({exc})")
+                damage = StreamDamageError("gzip_error", f"corrupt gzip data ({exc})")
                 break
             in_member = True
             if dec.eof:
@@ -142,7 +132,7 @@ def _gzip_texts(f: BinaryIO, block_bytes: int) -> Iterator[bytes]:
         if damage is not None:
             raise damage
     if in_member:
-        raise StreamDamage("truncated", "gzip stream ends before its end-of-stream marker")
+        raise StreamDamageError("truncated", "gzip stream ends before its end-of-stream marker")
 
 
 def _salvage(dec: zlib._Decompress, raw: bytes) -> bytes:

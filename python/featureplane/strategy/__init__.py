@@ -1,20 +1,12 @@
 """Strategy consumption of the feature plane: a context to pull features from (and push, where a
 strategy asks for it), order calls through an `OrderAdapter`, and a runner that dispatches."""
 
+from featureplane.errors import FeaturesUnavailableError, NotStartedError, OrderError
 from featureplane.strategy.base import TRADE_DTYPE, BaseStrategy, PushStrategy, wants_push
-from featureplane.strategy.context import (
-    L1,
-    FeatureReader,
-    FeaturesUnavailableError,
-    Levels,
-    MarketData,
-    StrategyContext,
-)
+from featureplane.strategy.context import L1, FeatureReader, Levels, MarketData, StrategyContext
 from featureplane.strategy.orders import (
-    NotStartedError,
     OpenOrder,
     OrderAdapter,
-    OrderError,
     OrderStatus,
     OrderType,
     Side,

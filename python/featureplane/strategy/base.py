@@ -12,7 +12,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from featureplane.frames import FeatureUpdateFrameV1
+from featureplane.frames.frame import FeatureUpdateFrameV1
 from featureplane.strategy.context import StrategyContext
 
 TRADE_DTYPE = np.dtype(

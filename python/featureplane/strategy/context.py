@@ -11,16 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from featureplane.errors import FeatureplaneError, UnknownSymbolError
-from featureplane.frames import FeatureView, Value
+from featureplane.errors import FeaturesUnavailableError, UnknownSymbolError
+from featureplane.frames.frame import FeatureView, Value
 from featureplane.strategy.orders import OpenOrder, OrderAdapter, OrderType, TimeInForce
 
 Levels = list[tuple[int, int]]
 """(px ticks, qty lots), best first."""
-
-
-class FeaturesUnavailableError(FeatureplaneError, LookupError):
-    """A feature read in a run without features (hftbacktest's `stats_only` mode)."""
 
 
 @dataclass(frozen=True, slots=True)

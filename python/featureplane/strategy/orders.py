@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Protocol, runtime_checkable
 
-from featureplane.errors import FeatureplaneError
+from featureplane.errors import OrderError
 
 
 class Side(IntEnum):
@@ -45,14 +45,6 @@ class OrderStatus(IntEnum):
     CANCELED = 4
     PARTIALLY_FILLED = 5
     REJECTED = 6
-
-
-class OrderError(FeatureplaneError, ValueError):
-    """An order call the venue refused or that cannot be sent (bad size, unknown order)."""
-
-
-class NotStartedError(OrderError):
-    """An order call before the first step of the backtest: its clock has no time yet."""
 
 
 @dataclass(frozen=True, slots=True)

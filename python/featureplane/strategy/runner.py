@@ -15,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from featureplane.frames import FeatureUpdateFrameV1
+from featureplane.frames.frame import FeatureUpdateFrameV1
 from featureplane.strategy.base import BaseStrategy, wants_push
 from featureplane.strategy.context import StrategyContext
 

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from featureplane.adapters.hftbacktest import quiet_numba, require_hftbacktest
+from featureplane.adapters.hftbacktest.adapter import quiet_numba, require_hftbacktest
+from featureplane.errors import NumbaLoopError
 from featureplane.strategy.examples.imbalance_mm import (
     CANCEL,
     DECISION_DTYPE,
@@ -34,8 +35,8 @@ from featureplane.strategy.orders import OrderType, Side, TimeInForce
 from featureplane.strategy.runner import MAX_TIMEOUT_NS, WakeKind
 
 if TYPE_CHECKING:
-    from featureplane.adapters.hftbacktest_features import FeatureArrays
-    from featureplane.adapters.hftbacktest_session import BacktestSession
+    from featureplane.adapters.hftbacktest.features import FeatureArrays
+    from featureplane.adapters.hftbacktest.session import BacktestSession
 
 ROWS_PER_DECISION = 16
 """Log rows reserved per decision: 2 quotes, cancels of open orders, 2 submits."""
@@ -47,10 +48,6 @@ _END, _ORDER_RESPONSE = int(WakeKind.END), int(WakeKind.ORDER_RESPONSE)
 _LOOPS: dict[str, Callable[..., Any]] = {}
 _WARM: set[bool] = set()
 """Books (`roi`) both loops have run on, so are compiled for (`compile_loops`)."""
-
-
-class NumbaLoopError(RuntimeError):
-    """A compiled loop stopped early: its decision log filled up, or hftbacktest failed."""
 
 
 def _compile() -> dict[str, Callable[..., Any]]:
@@ -318,7 +315,7 @@ def compile_loops(*, roi: bool = False) -> None:
     """
     if roi in _WARM:
         return
-    from featureplane.adapters.hftbacktest import HftBacktestAdapter
+    from featureplane.adapters.hftbacktest.adapter import HftBacktestAdapter
     from featureplane.events import ASK, BID, BUY, concat, make_message
     from featureplane.instruments import InstrumentSpec, SymbolTable
 
@@ -355,7 +352,7 @@ def run_legacy_numba(
     max_scan_ticks: int | None = None,
 ) -> np.ndarray:
     """The legacy strategy on a fresh session's backtest; its decisions (`DECISION_DTYPE`)."""
-    from featureplane.adapters.hftbacktest_session import MAX_SCAN_TICKS
+    from featureplane.adapters.hftbacktest.session import MAX_SCAN_TICKS
 
     loop = _compile()["legacy"]
     log = _log(session, interval_ns)

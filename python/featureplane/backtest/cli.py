@@ -1,0 +1,141 @@
+"""`featureplane backtest ab|run`: the command-line face of `featureplane.backtest.ab`.
+
+    featureplane backtest ab  [--capture FILE] [--loop numba|python] [--feed precomputed|streaming]
+    featureplane backtest run [--capture FILE] [--variant feature|legacy] [--out report.png|.html]
+
+Both read a Binance capture (default: the BTCUSDT USD-M sample beside the repository). `ab`
+exits with 1 when the legacy and feature strategies decide differently.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+from featureplane.engine.backends import BACKENDS
+from featureplane.errors import FeatureplaneError
+
+DEFAULT_CAPTURE = (
+    Path(__file__).resolve().parents[2].parent
+    / "shared"
+    / "data"
+    / "binance-usdm-btcusdt-20240808"
+    / "btcusdt_20240808.gz"
+)
+"""The BTCUSDT USD-M capture, where a source checkout keeps it (beside the repository)."""
+
+
+def _default_capture() -> Path:
+    return DEFAULT_CAPTURE
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--capture",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="a Binance capture (default: the BTCUSDT USD-M sample)",
+    )
+    p.add_argument("--symbol", default=None, help="default: the capture's first symbol")
+    p.add_argument("--interval-ms", type=float, default=100.0, help="decision interval")
+    p.add_argument("--k-ticks", type=float, default=2.0, help="fair = mid + k * imbalance_l5")
+    p.add_argument("--half-spread-ticks", type=float, default=0.5)
+    p.add_argument("--skew-ticks-per-lot", type=float, default=0.05)
+    p.add_argument("--order-lots", type=int, default=1)
+    p.add_argument("--max-position-lots", type=int, default=10)
+    p.add_argument("--latency-ms", type=float, default=1.0, help="order entry and response")
+    p.add_argument("--backend", choices=BACKENDS, default=None)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add the `ab` and `run` subcommands to the `backtest` parser."""
+    sub = parser.add_subparsers(dest="backtest_command", required=True, metavar="SUBCOMMAND")
+    ab = sub.add_parser("ab", help="legacy vs feature market maker: identical decisions?")
+    _common(ab)
+    ab.add_argument("--loop", choices=("numba", "python"), default="numba")
+    ab.add_argument(
+        "--feed",
+        choices=("precomputed", "streaming"),
+        default=None,
+        help="feature feed (default: precomputed for numba, streaming for python)",
+    )
+    run = sub.add_parser("run", help="one backtest -> summary and a PNG/HTML report")
+    _common(run)
+    run.add_argument("--variant", choices=("feature", "legacy"), default="feature")
+    run.add_argument("--feed", choices=("streaming", "precomputed"), default="streaming")
+    run.add_argument(
+        "--out",
+        type=Path,
+        default=Path("featureplane-backtest.png"),
+        metavar="FILE",
+        help=".png or .html",
+    )
+
+
+def _ns(flag: str, ms: float, *, least: int) -> int:
+    """`ms` as whole ns in [least, MAX_TIMEOUT_NS], or a ValueError naming `flag`."""
+    from featureplane.strategy.runner import MAX_TIMEOUT_NS
+
+    ns = round(ms * 1e6) if math.isfinite(ms) else None
+    if ns is None or not least <= ns <= MAX_TIMEOUT_NS:
+        raise ValueError(
+            f"{flag} must be in [{least / 1e6:g}, {MAX_TIMEOUT_NS / 1e6:g}] ms, got {ms}"
+        )
+    return ns
+
+
+def main(args: argparse.Namespace) -> int:
+    from featureplane.adapters.hftbacktest.adapter import ExecutionModel, FeatureFeed
+    from featureplane.backtest.ab import run_ab, run_backtest, write_report
+    from featureplane.sources import read_binance
+    from featureplane.strategy.examples import ImbalanceMMParams
+
+    # Arguments first (cheap), then the capture.
+    interval = _ns("--interval-ms", args.interval_ms, least=1)
+    latency = _ns("--latency-ms", args.latency_ms, least=0)
+    execution = ExecutionModel(entry_latency_ns=latency, response_latency_ns=latency)
+    params = ImbalanceMMParams(
+        args.k_ticks,
+        args.half_spread_ticks,
+        args.skew_ticks_per_lot,
+        args.order_lots,
+        args.max_position_lots,
+    )
+    capture = args.capture or _default_capture()
+    if not capture.exists():
+        raise FileNotFoundError(f"no capture at {capture} (pass --capture FILE)")
+    replay = read_binance([capture])
+    if len(replay.events) == 0 or len(replay.symbols) == 0:
+        raise FeatureplaneError(f"no Binance messages in {capture}")
+    symbol = args.symbol or replay.symbols.name_of(0)
+    if args.backtest_command == "ab":
+        feed: FeatureFeed = args.feed or ("precomputed" if args.loop == "numba" else "streaming")
+        report = run_ab(
+            replay.events,
+            replay.symbols,
+            symbol,
+            loop=args.loop,
+            feed=feed,
+            params=params,
+            interval_ns=interval,
+            execution=execution,
+            backend=args.backend,
+        )
+        print(report.format())
+        return 0 if report.diff.match else 1
+    run = run_backtest(
+        replay.events,
+        replay.symbols,
+        symbol,
+        variant=args.variant,
+        feed=args.feed,
+        params=params,
+        interval_ns=interval,
+        execution=execution,
+        backend=args.backend,
+    )
+    print(run.summary())
+    print(f"report: {write_report(run, args.out)}")
+    return 0

@@ -1,0 +1,42 @@
+"""Backend selection: which kernel a FeatureEngine runs.
+
+"rust" is the default where the extension is built; "python" (the reference) otherwise, or when
+asked for by argument or by $FEATUREPLANE_BACKEND (rules in `featureplane._rust`).
+"""
+
+from __future__ import annotations
+
+import os
+
+from featureplane._rust import use_rust
+from featureplane.engine.config import EngineConfig, Kernel
+from featureplane.engine.python import ReferenceKernel
+from featureplane.instruments import SymbolTable
+from featureplane.schema import FeatureSet
+
+BACKEND_ENV = "FEATUREPLANE_BACKEND"
+BACKENDS = ("python", "rust")
+
+
+def resolve_backend(backend: str | None) -> str:
+    """The argument, else $FEATUREPLANE_BACKEND, else "rust" where built, else "python".
+
+    Follows the one rule for a missing Rust build (`featureplane._rust`): an explicit "rust"
+    that is not built raises `BackendUnavailableError`; the default falls back with a warning.
+    """
+    name = backend or os.environ.get(BACKEND_ENV) or "auto"
+    if name not in (*BACKENDS, "auto"):
+        raise ValueError(f"unknown backend {name!r}: use one of {BACKENDS}")
+    return "rust" if use_rust(name, "engine") else "python"
+
+
+def make_kernel(
+    backend: str, symbols: SymbolTable, feature_set: FeatureSet, config: EngineConfig
+) -> Kernel:
+    """A kernel object of the named (resolved) backend."""
+    if backend == "rust":
+        from featureplane.engine.rust import RustKernel  # type: ignore[import-not-found,unused-ignore]
+
+        kernel: Kernel = RustKernel(symbols, feature_set, config)
+        return kernel
+    return ReferenceKernel(symbols, feature_set, config)

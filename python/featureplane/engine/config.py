@@ -1,0 +1,84 @@
+"""What every backend shares: the engine options and the protocols a kernel implements.
+
+A leaf of the engine package: the facade, both kernels and the state code import it, it
+imports neither kernel. `ReferenceKernel` (`engine.python`) is the specification of `Kernel`;
+`RustKernel` (`engine.rust`) implements the same protocol over `featureplane._core`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from featureplane.book.l2 import L1, L2Book
+    from featureplane.book.lob import BookStats
+    from featureplane.engine.state import EngineState
+    from featureplane.frames.frame import FeatureUpdateFrameV1, FrameBatch
+
+SymbolRef = str | int
+"""A symbol by name or by id in the engine's `SymbolTable`."""
+Levels = list[tuple[int, int]]
+"""Book levels best first, as (px ticks, qty lots)."""
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Engine options shared by every backend.
+
+    stale_after_ns
+        `STALE_INPUT` rule: a frame is stale when its message was received more than this many
+        ns after its exchange time (`local_ts_ns - source_ts_ns > stale_after_ns`, only where the
+        source gives a local time). None (the default) turns the rule off, because recorded
+        captures often carry a skewed local clock (the Binance samples lag by about 1.27 s).
+    """
+
+    stale_after_ns: int | None = None
+
+
+class BookView(Protocol):
+    """A kernel's books, read-only: what `FeatureEngine.lob` gives on either backend.
+
+    `book()` returns a copy on both backends: later messages do not change it.
+    """
+
+    def get_l1_scaled(self, symbol: SymbolRef) -> L1: ...
+
+    def top_n(self, symbol: SymbolRef, n: int) -> tuple[Levels, Levels]: ...
+
+    def snapshot(self, symbol: SymbolRef) -> tuple[Levels, Levels]: ...
+
+    def book(self, symbol: SymbolRef) -> L2Book: ...
+
+    def book_stats(self, symbol: SymbolRef) -> BookStats: ...
+
+    def is_untrusted(self, symbol: SymbolRef) -> bool: ...
+
+    def reset_symbol(self, symbol: SymbolRef) -> None: ...
+
+
+class Kernel(Protocol):
+    """What a backend implements; `ReferenceKernel` is the specification."""
+
+    name: str
+
+    def process(self, message: np.ndarray) -> FeatureUpdateFrameV1 | None: ...
+
+    def process_batch(self, events: np.ndarray) -> FrameBatch: ...
+
+    def symbol_values(self, sid: int) -> tuple[tuple[int | float, ...], int, int, int, int]: ...
+
+    def reset_symbol(self, sid: int) -> None: ...
+
+    def export_state(self) -> EngineState: ...
+
+    def import_state(self, state: EngineState | Mapping[str, Any]) -> None: ...
+
+    @property
+    def lob(self) -> BookView: ...
+
+    @property
+    def counters(self) -> dict[str, int]: ...

@@ -1,0 +1,185 @@
+"""FeatureEngine: the one API that research, backtests and strategies consume.
+
+The engine validates input, runs a backend kernel, and serves its results by pull
+(`get_feature`, `get_feature_view`) and push (`on_features`). Backends: "python" (the reference,
+`featureplane.engine.python`) and "rust" (where the extension is built).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from featureplane.engine.backends import make_kernel, resolve_backend
+from featureplane.engine.config import EngineConfig
+from featureplane.engine.state import EngineState
+from featureplane.frames.frame import FeatureUpdateFrameV1, FeatureView, FrameBatch
+from featureplane.instruments import InstrumentSpec, SymbolTable
+from featureplane.schema import DEFAULT_FEATURE_SET_ID, FeatureSet, get_feature_set
+
+Callback = Callable[[FeatureUpdateFrameV1], None]
+
+
+@dataclass
+class Subscription:
+    """A push subscriber; `cancel()` stops delivery."""
+
+    callback: Callback
+    symbol_ids: frozenset[int] | None
+    _engine: FeatureEngine | None = field(default=None, repr=False)
+
+    def cancel(self) -> None:
+        if self._engine is not None:
+            self._engine._subscribers.remove(self)
+            self._engine = None
+
+
+class FeatureEngine:
+    """Per-symbol books and lob_shared_v1 feature state; frames per applied message.
+
+    Parameters
+    ----------
+    symbols
+        The instruments; ids in frames and messages index this table.
+    feature_set
+        A registered feature set id or a `FeatureSet` (default `lob_shared_v1`).
+    backend
+        "python" or "rust"; None reads $FEATUREPLANE_BACKEND, else Rust where built.
+    config
+        Options shared by every backend (the stale-input rule).
+    """
+
+    def __init__(
+        self,
+        symbols: SymbolTable | Sequence[InstrumentSpec],
+        feature_set: str | FeatureSet = DEFAULT_FEATURE_SET_ID,
+        *,
+        backend: str | None = None,
+        config: EngineConfig | None = None,
+    ) -> None:
+        self.symbols = symbols if isinstance(symbols, SymbolTable) else SymbolTable(list(symbols))
+        self.feature_set = (
+            get_feature_set(feature_set) if isinstance(feature_set, str) else feature_set
+        )
+        self.config = config or EngineConfig()
+        self.backend = resolve_backend(backend)
+        self._kernel = make_kernel(self.backend, self.symbols, self.feature_set, self.config)
+        self._subscribers: list[Subscription] = []
+
+    # ----- processing ---------------------------------------------------------------------
+
+    def process(self, message: np.ndarray) -> FeatureUpdateFrameV1 | None:
+        """Apply one message (its rows); the frame after it, or None if it was dropped."""
+        # The kernel validates (events.validate's rules): the Rust kernel does it in Rust, so
+        # the hot path pays no numpy calls per message.
+        frame = self._kernel.process(message)
+        if frame is not None and self._subscribers:
+            self._deliver(frame, int(message[-1]["symbol_id"]))
+        return frame
+
+    def process_batch(self, events: np.ndarray) -> FrameBatch:
+        """Apply every message of an event array; one frame per applied message, as columns."""
+        batch = self._kernel.process_batch(events)
+        if self._subscribers:
+            for i in range(len(batch)):
+                self._deliver(batch.frame(i), int(batch.columns["symbol_id"][i]))
+        return batch
+
+    def _deliver(self, frame: FeatureUpdateFrameV1, symbol_id: int) -> None:
+        for sub in list(self._subscribers):
+            if sub.symbol_ids is None or symbol_id in sub.symbol_ids:
+                sub.callback(frame)
+
+    # ----- pull ---------------------------------------------------------------------------
+
+    def get_feature_set_id(self) -> str:
+        return self.feature_set.feature_set_id
+
+    def get_feature(self, symbol: str, feature: int | str) -> int | float:
+        """Current value of one feature of a symbol (check readiness with the view)."""
+        index = self.feature_set.index(feature)
+        values = self._kernel.symbol_values(self.symbols.id_of(symbol))[0]
+        return values[index]
+
+    def get_feature_view(self, symbol: str) -> FeatureView:
+        values, ready, flags, seq, ts = self._kernel.symbol_values(self.symbols.id_of(symbol))
+        return FeatureView(symbol, self.feature_set, values, ready, flags, seq, ts)
+
+    # ----- push ---------------------------------------------------------------------------
+
+    def on_features(
+        self,
+        callback: Callback,
+        *,
+        symbols: Sequence[str] | None = None,
+        feature_set_id: str | None = None,
+        schema_hash: str | None = None,
+    ) -> Subscription:
+        """Call `callback(frame)` for every frame (of `symbols` when given).
+
+        A consumer built for another feature set passes its `feature_set_id` / `schema_hash`
+        and gets a `SchemaMismatchError` here rather than misread values later.
+        """
+        self.feature_set.check(feature_set_id, schema_hash)
+        ids = None if symbols is None else frozenset(self.symbols.id_of(s) for s in symbols)
+        sub = Subscription(callback, ids, self)
+        self._subscribers.append(sub)
+        return sub
+
+    # ----- control ------------------------------------------------------------------------
+
+    def reset_symbol(self, symbol: str) -> None:
+        """Clear a symbol's book, sequence and feature state; its next frame carries STATE_RESET."""
+        self._kernel.reset_symbol(self.symbols.id_of(symbol))
+
+    def set_backend(self, backend: str | None) -> None:
+        """Move this engine to another backend at runtime, keeping all of its state.
+
+        The current kernel's state (every book level, sequences, feature state, last frames,
+        counters) is exported, imported into a new kernel of `backend`, and the new kernel
+        takes over; subscribers stay. The frames that follow equal the old backend's, bit for
+        bit. `backend` resolves as in the constructor (None: $FEATUREPLANE_BACKEND, else Rust
+        where built); the same backend is a no-op. `lob` is the new kernel's afterwards.
+        """
+        name = resolve_backend(backend)
+        if name == self.backend:
+            return
+        kernel = make_kernel(name, self.symbols, self.feature_set, self.config)
+        kernel.import_state(self._kernel.export_state())
+        self._kernel = kernel
+        self.backend = name
+
+    def export_state(self) -> EngineState:
+        """A checkpoint of the engine: every symbol's book, sequence and feature state, last
+        frame header, and the counters, as backend-neutral plain data
+        (`featureplane.engine.state`; `to_dict()` for JSON, or pickle it)."""
+        return self._kernel.export_state()
+
+    def import_state(self, state: EngineState | Mapping[str, Any]) -> None:
+        """Restore a checkpoint (an `EngineState` or its `to_dict()` form), from an engine of
+        either backend: the frames that follow are those the exporting engine would have
+        produced. The engine's symbol table must start with the state's symbols, on the same
+        grids; symbols beyond them start fresh. Subscribers stay; nothing is delivered.
+
+        Raises
+        ------
+        SchemaMismatchError
+            The state is of another feature set or schema hash.
+        InvalidStateError
+            (a ValueError) another format, a malformed field, or other symbols; the engine is
+            left unchanged.
+        """
+        self._kernel.import_state(state)
+
+    @property
+    def lob(self) -> object:
+        """The book engine of the backend (`get_l1_scaled`, `top_n`, `snapshot`, `book_stats`)."""
+        return self._kernel.lob
+
+    @property
+    def counters(self) -> dict[str, int]:
+        """Messages, applied, duplicates, out_of_order, stale, gaps, resets, ts_backwards."""
+        return self._kernel.counters

@@ -1,0 +1,341 @@
+"""The reference kernel: LOBEngine + lob_shared_v1 state -> frames, one message at a time.
+
+This is the executable spec of the whole per-message pipeline (ordering verdict, book update,
+feature update, quality flags, masks). The Rust kernel implements the same steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from featureplane.book.lob import LOBEngine
+from featureplane.book.sequencing import SequenceState
+from featureplane.engine.config import EngineConfig
+from featureplane.engine.state import (
+    BookState,
+    DecayedSumState,
+    EmaState,
+    EngineState,
+    FeatureState,
+    FrameState,
+    SequencingState,
+    SymbolState,
+    checked_state,
+)
+from featureplane.errors import InvalidMessageError
+from featureplane.events import NO_SEQ, iter_messages, message_bounds, validate
+from featureplane.features.lob_shared_v1 import (
+    DEPTH,
+    IS_F64,
+    LOB_SHARED_V1,
+    LobSharedV1State,
+    changed_mask,
+)
+from featureplane.features.rolling import DecayedSum, Ema, IntWindow
+from featureplane.frames.frame import FeatureUpdateFrameV1, FrameBatch, QualityFlag
+from featureplane.instruments import SymbolTable
+from featureplane.schema import FeatureSet
+
+
+class SymbolFeatures:
+    """A symbol's feature state plus the header of its last frame."""
+
+    def __init__(self, tick: float, lot: float) -> None:
+        self.tick = tick
+        self.lot = lot
+        self.state = LobSharedV1State(tick, lot)
+        self.quality_flags = 0
+        self.ready_mask = 0
+        self.seq = NO_SEQ
+        self.source_ts_ns = 0
+        self.local_ts_ns = 0
+
+    def reset(self) -> None:
+        self.state = LobSharedV1State(self.tick, self.lot)
+        self.ready_mask = 0
+
+
+class ReferenceKernel:
+    """The Python backend of `FeatureEngine`."""
+
+    name = "python"
+
+    def __init__(self, symbols: SymbolTable, feature_set: FeatureSet, config: EngineConfig) -> None:
+        if feature_set.schema_hash != LOB_SHARED_V1.schema_hash:
+            raise ValueError(
+                f"the reference kernel computes lob_shared_v1, not {feature_set.feature_set_id}"
+            )
+        self.symbols = symbols
+        self.feature_set = feature_set
+        self.config = config
+        self.lob = LOBEngine(symbols)
+        self._features: list[SymbolFeatures] = []
+
+    def _symbol(self, sid: int) -> SymbolFeatures:
+        self.symbols.spec_of(sid)  # UnknownSymbolError for an id the table does not hold
+        while len(self._features) <= sid:
+            spec = self.symbols.spec_of(len(self._features))
+            self._features.append(SymbolFeatures(spec.tick_f64, spec.lot_f64))
+        return self._features[sid]
+
+    def process(self, message: np.ndarray) -> FeatureUpdateFrameV1 | None:
+        """Validate and apply one message; the frame after it, or None if it was dropped.
+
+        Raises
+        ------
+        InvalidMessageError
+            For anything `events.validate` refuses, or rows that are not exactly one message.
+        """
+        validate(message, len(self.symbols))
+        if len(message_bounds(message)) != 1:
+            raise InvalidMessageError("process() takes exactly one message; use process_batch()")
+        return self._apply(message)
+
+    def _apply(self, message: np.ndarray) -> FeatureUpdateFrameV1 | None:
+        result = self.lob.apply(message)
+        if not result.applied:
+            return None
+        sym = self._symbol(result.symbol_id)
+        if result.reset:
+            sym.reset()
+        state = sym.state
+        before = list(state.values)
+        last = message[-1]
+        source_ts = int(last["source_ts_ns"])
+        local_ts = int(last["local_ts_ns"])
+        if result.book_changed:
+            bids, asks = self.lob.top_n(result.symbol_id, DEPTH)
+            state.on_book(bids, asks, source_ts)
+        for trade in result.trades:
+            state.on_trade(trade.side, trade.px, trade.qty, trade.source_ts_ns)
+
+        flags = 0
+        if result.untrusted:
+            flags |= QualityFlag.GAP_DETECTED
+        if result.reset:
+            flags |= QualityFlag.STATE_RESET
+        stale_after = self.config.stale_after_ns
+        if stale_after is not None and local_ts > 0 and local_ts - source_ts > stale_after:
+            flags |= QualityFlag.STALE_INPUT
+        if result.out_of_order:
+            flags |= QualityFlag.OUT_OF_ORDER_INPUT
+        if not state.two_sided:
+            flags |= QualityFlag.PARTIAL_FEATURES
+        # An untrusted book makes every feature of the frame unready until a snapshot.
+        ready = 0 if result.untrusted else state.ready_mask()
+
+        sym.quality_flags = int(flags)
+        sym.ready_mask = ready
+        sym.seq = int(last["seq"])
+        sym.source_ts_ns = source_ts
+        sym.local_ts_ns = local_ts
+        return FeatureUpdateFrameV1(
+            symbol=self.symbols.name_of(result.symbol_id),
+            seq=sym.seq,
+            source_ts_ns=source_ts,
+            local_ts_ns=local_ts,
+            feature_set_id=self.feature_set.feature_set_id,
+            changed_mask=changed_mask(before, state.values),
+            warmup_ready_mask=ready,
+            quality_flags=int(flags),
+            values=tuple(state.values),
+        )
+
+    def process_batch(self, events: np.ndarray) -> FrameBatch:
+        """Validate, then apply every message of an event array; frames as columns.
+
+        The whole array is validated before anything is applied, so bad input leaves no
+        partial state.
+        """
+        validate(events, len(self.symbols))
+        n_messages = len(message_bounds(events))
+        batch = FrameBatch.allocate(self.feature_set, self.symbols, n_messages)
+        cols = batch.columns
+        value_cols = list(batch.values.values())
+        n = 0
+        row = -1
+        for message in iter_messages(events):
+            row += len(message)
+            frame = self._apply(message)
+            if frame is None:
+                continue
+            cols["input_index"][n] = row
+            cols["symbol_id"][n] = int(message[-1]["symbol_id"])
+            cols["seq"][n] = frame.seq
+            cols["source_ts_ns"][n] = frame.source_ts_ns
+            cols["local_ts_ns"][n] = frame.local_ts_ns
+            cols["changed_mask"][n] = frame.changed_mask
+            cols["warmup_ready_mask"][n] = frame.warmup_ready_mask
+            cols["quality_flags"][n] = frame.quality_flags
+            for col, value in zip(value_cols, frame.values, strict=True):
+                col[n] = value
+            n += 1
+        return batch.truncate(n)
+
+    # ----- pull API -----------------------------------------------------------------------
+
+    def symbol_values(self, sid: int) -> tuple[tuple[int | float, ...], int, int, int, int]:
+        """(values, ready mask, quality flags of the last frame, seq, source ts) of a symbol."""
+        sym = self._symbol(sid)
+        return tuple(sym.state.values), sym.ready_mask, sym.quality_flags, sym.seq, sym.source_ts_ns
+
+    def reset_symbol(self, sid: int) -> None:
+        self.lob.reset_symbol(sid)
+        sym = self._symbol(sid)
+        sym.reset()
+        sym.quality_flags = 0
+
+    @property
+    def counters(self) -> dict[str, int]:
+        return dict(self.lob.counters)
+
+    # ----- state (featureplane.engine.state) ---------------------------------------------
+
+    def export_state(self) -> EngineState:
+        """Everything the next frames depend on, backend-neutral: every symbol's book (all
+        levels), sequence state, lob_shared_v1 state and last frame header, and the counters."""
+        symbols = []
+        for sid, spec in enumerate(self.symbols.specs):
+            book = self.lob._book_of(sid)
+            sym = self._symbol(sid)
+            seq = book.seq
+            symbols.append(
+                SymbolState(
+                    symbol=spec.symbol,
+                    tick_size=str(spec.tick_size),
+                    lot_size=str(spec.lot_size),
+                    book=BookState(book.book.bids.levels(), book.book.asks.levels()),
+                    sequencing=SequencingState(
+                        book_seq=seq.book_seq,
+                        trade_seq=seq.trade_seq,
+                        after_snapshot=seq.after_snapshot,
+                        last_source_ts_ns=seq.last_source_ts_ns,
+                        untrusted=book.untrusted,
+                        reset_pending=book.reset_pending,
+                        out_of_order_pending=book.out_of_order_pending,
+                        messages_applied=book.messages_applied,
+                    ),
+                    features=_feature_state(sym.state),
+                    frame=FrameState(
+                        sym.quality_flags,
+                        sym.ready_mask,
+                        sym.seq,
+                        sym.source_ts_ns,
+                        sym.local_ts_ns,
+                    ),
+                )
+            )
+        return EngineState(
+            self.feature_set.feature_set_id,
+            self.feature_set.schema_hash,
+            dict(self.lob.counters),
+            symbols,
+        )
+
+    def import_state(self, state: EngineState | Mapping[str, Any]) -> None:
+        """Replace the whole state with `state` (from either backend); symbols of the table
+        beyond the state's start fresh.
+
+        Raises
+        ------
+        SchemaMismatchError, InvalidStateError
+            See `engine_state.checked_state`; the kernel is left unchanged.
+        """
+        saved = checked_state(state, self.feature_set, self.symbols)
+        # Checked: nothing below can fail, so the kernel never holds half a state.
+        self.lob.counters.update(saved.counters)
+        for sid, spec in enumerate(self.symbols.specs):
+            book = self.lob._book_of(sid)
+            self._symbol(sid)  # makes room for sid
+            sym = SymbolFeatures(spec.tick_f64, spec.lot_f64)
+            self._features[sid] = sym
+            book.reset()
+            book.messages_applied = 0
+            if sid >= len(saved.symbols):
+                continue
+            s = saved.symbols[sid]
+            for px, qty in reversed(s.book.bids):  # ascending: each insert is an append
+                book.book.bids.set(px, qty)
+            for px, qty in s.book.asks:
+                book.book.asks.set(px, qty)
+            q = s.sequencing
+            book.seq = SequenceState(q.book_seq, q.trade_seq, q.after_snapshot, q.last_source_ts_ns)
+            book.untrusted = q.untrusted
+            book.reset_pending = q.reset_pending
+            book.out_of_order_pending = q.out_of_order_pending
+            book.messages_applied = q.messages_applied
+            sym.state = _lob_shared_v1_state(spec.tick_f64, spec.lot_f64, s.features)
+            f = s.frame
+            sym.quality_flags = f.quality_flags
+            sym.ready_mask = f.warmup_ready_mask
+            sym.seq = f.seq
+            sym.source_ts_ns = f.source_ts_ns
+            sym.local_ts_ns = f.local_ts_ns
+
+
+def _ema_state(ema: Ema) -> EmaState:
+    return EmaState(float(ema.value), ema.count)
+
+
+def _decayed_state(s: DecayedSum) -> DecayedSumState:
+    return DecayedSumState(float(s.value), s.last_ts_ns, s.count)
+
+
+def _feature_state(st: LobSharedV1State) -> FeatureState:
+    return FeatureState(
+        values=[float(v) if f64 else int(v) for v, f64 in zip(st.values, IS_F64, strict=True)],
+        n_book=st.n_book,
+        n_trade=st.n_trade,
+        has_bid=st.has_bid,
+        has_ask=st.has_ask,
+        prev_bids=list(st.prev_bids),
+        prev_asks=list(st.prev_asks),
+        ofi_cum=st.ofi_cum,
+        ofi_ema=_ema_state(st.ofi_ema),
+        ofi_decay=_decayed_state(st.ofi_decay),
+        spread_ema=_ema_state(st.spread_ema),
+        imbalance_ema=_ema_state(st.imbalance_ema),
+        mids=list(st.mids.values),
+        mid_changes=list(st.mid_changes.values),
+        n_mids=st.n_mids,
+        signed_qty_cum=st.signed_qty_cum,
+        tfi=_decayed_state(st.tfi),
+    )
+
+
+def _set_ema(ema: Ema, saved: EmaState) -> None:
+    ema.value, ema.count = saved.value, saved.count
+
+
+def _set_decayed(s: DecayedSum, saved: DecayedSumState) -> None:
+    s.value, s.last_ts_ns, s.count = saved.value, saved.last_ts_ns, saved.count
+
+
+def _fill(window: IntWindow, values: list[int]) -> None:
+    for x in values:  # the running sums follow from the values
+        window.push(x)
+
+
+def _lob_shared_v1_state(tick: float, lot: float, saved: FeatureState) -> LobSharedV1State:
+    st = LobSharedV1State(tick, lot)
+    st.values = list(saved.values)
+    st.n_book = saved.n_book
+    st.n_trade = saved.n_trade
+    st.has_bid = saved.has_bid
+    st.has_ask = saved.has_ask
+    st.prev_bids = list(saved.prev_bids)
+    st.prev_asks = list(saved.prev_asks)
+    st.ofi_cum = saved.ofi_cum
+    _set_ema(st.ofi_ema, saved.ofi_ema)
+    _set_decayed(st.ofi_decay, saved.ofi_decay)
+    _set_ema(st.spread_ema, saved.spread_ema)
+    _set_ema(st.imbalance_ema, saved.imbalance_ema)
+    _fill(st.mids, saved.mids)
+    _fill(st.mid_changes, saved.mid_changes)
+    st.n_mids = saved.n_mids
+    st.signed_qty_cum = saved.signed_qty_cum
+    _set_decayed(st.tfi, saved.tfi)
+    return st

@@ -1,0 +1,295 @@
+"""The Rust backend of `FeatureEngine`: `featureplane._core.Engine` behind the interface of
+`featureplane.engine.python.ReferenceKernel`.
+
+The kernel itself (sequencing, books, lob_shared_v1, frames) runs in Rust; this module checks
+dtypes, hands numpy buffers across, and builds the package's Python objects from the results.
+
+- `process_batch` passes the event rows as a uint8 view (no copy) and receives one numpy array
+  per column, moved out of Rust.
+- `process` passes one message as bytes (one small copy, far cheaper than handing numpy
+  arrays across) and gets the frame's header and values tuple back, built in Rust; the frame
+  object is then filled in directly (see `_frame_factory`). For consumers that read frames in
+  place without any allocation, `_core.Engine.process_into` writes a packed record
+  (`FRAME_RECORD_DTYPE`) into a buffer they own.
+
+Importing this module raises ImportError when the extension lacks the engine (a build without
+Rust, or a stale one), which is how `backends.rust_available()` decides.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from featureplane import _core
+from featureplane.book.l2 import L1, L2Book
+from featureplane.book.lob import BookStats
+from featureplane.engine.config import EngineConfig, Levels, SymbolRef
+from featureplane.engine.state import EngineState, checked_state, kernel_state
+from featureplane.errors import InvalidMessageError
+from featureplane.events import EVENT_DTYPE
+from featureplane.features.lob_shared_v1 import LOB_SHARED_V1
+from featureplane.frames.frame import FRAME_MARKER, HEADER_COLUMNS, FeatureUpdateFrameV1, FrameBatch
+from featureplane.instruments import SymbolTable
+from featureplane.schema import FeatureSet
+
+if not hasattr(_core, "Engine"):
+    raise ImportError("featureplane._core was built without the Rust engine; rebuild it")
+
+__all__ = ["FRAME_RECORD_DTYPE", "RustKernel", "RustLob"]
+
+_U8 = np.dtype(np.uint8)
+
+FRAME_RECORD_DTYPE = np.dtype(
+    [*_core.FRAME_RECORD_HEADER, *((f.name, f.numpy_dtype) for f in LOB_SHARED_V1.features)]
+)
+"""The packed frame record `_core.Engine.process_into` writes (header, then the values)."""
+if FRAME_RECORD_DTYPE.itemsize != _core.FRAME_RECORD_SIZE:
+    raise ImportError("featureplane._core's frame record does not match lob_shared_v1; rebuild")
+
+FrameFactory = Callable[
+    [str, int, int, int, str, int, int, int, tuple[int | float, ...]], FeatureUpdateFrameV1
+]
+
+
+_FRAME_FIELDS = (
+    "symbol",
+    "seq",
+    "source_ts_ns",
+    "local_ts_ns",
+    "feature_set_id",
+    "changed_mask",
+    "warmup_ready_mask",
+    "quality_flags",
+    "values",
+    "marker",
+)
+
+
+def _frame_factory() -> FrameFactory:
+    """A fast constructor of `FeatureUpdateFrameV1`.
+
+    The frame is a frozen, slotted dataclass: its generated `__init__` sets each field through
+    `object.__setattr__`, which costs more than the whole Rust call. This factory sets the same
+    slots through their member descriptors, which gives an identical object (checked here, once,
+    against `__init__`). If the class ever stops being exactly that, the factory is the class.
+    """
+    cls = FeatureUpdateFrameV1
+    slots = [cls.__dict__.get(name) for name in _FRAME_FIELDS]
+    if (
+        tuple(f.name for f in dataclasses.fields(cls)) != _FRAME_FIELDS
+        or getattr(cls, "__slots__", None) != _FRAME_FIELDS
+        or hasattr(cls, "__post_init__")
+        or not all(isinstance(slot, types.MemberDescriptorType) for slot in slots)
+    ):
+        return cls
+    s0, s1, s2, s3, s4, s5, s6, s7, s8, s9 = (slot.__set__ for slot in slots)  # type: ignore[union-attr]
+    new = object.__new__
+    marker = FRAME_MARKER
+
+    def make(
+        symbol: str,
+        seq: int,
+        source_ts_ns: int,
+        local_ts_ns: int,
+        feature_set_id: str,
+        changed_mask: int,
+        warmup_ready_mask: int,
+        quality_flags: int,
+        values: tuple[int | float, ...],
+    ) -> FeatureUpdateFrameV1:
+        frame: FeatureUpdateFrameV1 = new(cls)
+        s0(frame, symbol)
+        s1(frame, seq)
+        s2(frame, source_ts_ns)
+        s3(frame, local_ts_ns)
+        s4(frame, feature_set_id)
+        s5(frame, changed_mask)
+        s6(frame, warmup_ready_mask)
+        s7(frame, quality_flags)
+        s8(frame, values)
+        s9(frame, marker)
+        return frame
+
+    probe: tuple[Any, ...] = ("X", 1, 2, 3, "fs", 4, 5, 6, (1, 2.5, float("nan")))
+    want, got = cls(*probe), make(*probe)
+    same = all(getattr(got, f) is getattr(want, f) for f in _FRAME_FIELDS)
+    return make if same and repr(got) == repr(want) else cls
+
+
+def _as_bytes(events: np.ndarray) -> np.ndarray:
+    """The rows of `events` as a C-contiguous uint8 view (a copy only if they are strided)."""
+    if events.dtype is not EVENT_DTYPE and events.dtype != EVENT_DTYPE:
+        raise InvalidMessageError(f"events must have EVENT_DTYPE, got {events.dtype}")
+    try:
+        return events.view(_U8)
+    except ValueError:  # not contiguous
+        return np.ascontiguousarray(events).view(_U8)
+
+
+_FRAME_FACTORY = _frame_factory()
+
+
+class RustKernel:
+    """The Rust backend of `FeatureEngine` (the same interface as `ReferenceKernel`)."""
+
+    name = "rust"
+
+    def __init__(self, symbols: SymbolTable, feature_set: FeatureSet, config: EngineConfig) -> None:
+        if feature_set.schema_hash != LOB_SHARED_V1.schema_hash:
+            raise ValueError(
+                f"the Rust kernel computes lob_shared_v1, not {feature_set.feature_set_id}"
+            )
+        rust_schema = [tuple(item) for item in _core.FEATURES]
+        if rust_schema != [(f.name, f.dtype) for f in feature_set.features]:
+            raise ImportError("featureplane._core computes another lob_shared_v1 schema; rebuild")
+        self.symbols = symbols
+        self.feature_set = feature_set
+        self.config = config
+        self._feature_set_id = feature_set.feature_set_id
+        self._new_frame = _FRAME_FACTORY
+        self._event_dtype = EVENT_DTYPE
+        self._engine = _core.Engine([], config.stale_after_ns)
+        self._process_frame = self._engine.process_frame
+        self._names: list[str] = []
+        self._sync_symbols()
+        self.lob = RustLob(self)
+
+    def _sync_symbols(self) -> bool:
+        """Register symbols added to the table since the last call; True if any were."""
+        n = len(self.symbols)
+        if n == len(self._names):
+            return False
+        for sid in range(len(self._names), n):
+            spec = self.symbols.spec_of(sid)
+            self._engine.add_symbol(spec.tick_f64, spec.lot_f64)
+            self._names.append(spec.symbol)
+        return True
+
+    def _check_dtype(self, dtype: np.dtype) -> None:
+        """Refuse anything but EVENT_DTYPE; remember an equal dtype object (a structured dtype
+        comparison costs more than the whole Rust call, and a feed reuses one dtype object)."""
+        if dtype != EVENT_DTYPE:
+            raise InvalidMessageError(f"events must have EVENT_DTYPE, got {dtype}")
+        self._event_dtype = dtype
+
+    def _sid(self, sid: int) -> int:
+        self._sync_symbols()
+        self.symbols.spec_of(sid)  # UnknownSymbolError for an id the table does not hold
+        return sid
+
+    # ----- processing ---------------------------------------------------------------------
+
+    def process(self, message: np.ndarray) -> FeatureUpdateFrameV1 | None:
+        """Apply one message; the frame after it, or None if it was dropped."""
+        dtype = message.dtype
+        if dtype is not self._event_dtype:
+            self._check_dtype(dtype)
+        rows = message.tobytes()
+        try:
+            r = self._process_frame(rows)
+        except InvalidMessageError:
+            # Validation changes nothing, so after registering new symbols it can run again.
+            if not self._sync_symbols():
+                raise
+            r = self._process_frame(rows)
+        if r is None:
+            return None
+        sid, seq, source_ts, local_ts, changed, ready, flags, values = r
+        return self._new_frame(
+            self._names[sid], seq, source_ts, local_ts, self._feature_set_id, changed, ready, flags,
+            values,
+        )  # fmt: skip
+
+    def process_batch(self, events: np.ndarray) -> FrameBatch:
+        """Apply every message of an event array; frames as columns (moved out of Rust)."""
+        self._sync_symbols()
+        out = self._engine.process_batch(_as_bytes(events))
+        columns: dict[str, np.ndarray] = dict(zip(HEADER_COLUMNS, out[:8], strict=True))
+        values: dict[str, np.ndarray] = dict(zip(self.feature_set.names, out[8], strict=True))
+        return FrameBatch(self.feature_set, self.symbols, columns, values)
+
+    # ----- pull API -----------------------------------------------------------------------
+
+    def symbol_values(self, sid: int) -> tuple[tuple[int | float, ...], int, int, int, int]:
+        """(values, ready mask, quality flags of the last frame, seq, source ts) of a symbol."""
+        return self._engine.symbol_values(self._sid(sid))
+
+    def reset_symbol(self, sid: int) -> None:
+        self._engine.reset_symbol(self._sid(sid))
+
+    @property
+    def counters(self) -> dict[str, int]:
+        return self._engine.counters()
+
+    # ----- state (featureplane.engine.state) ---------------------------------------------
+
+    def export_state(self) -> EngineState:
+        """The kernel's whole state, backend-neutral (as `ReferenceKernel.export_state`)."""
+        self._sync_symbols()
+        return kernel_state(self._engine.export_state(), self.feature_set, self.symbols)
+
+    def import_state(self, state: EngineState | Mapping[str, Any]) -> None:
+        """Replace the whole state with `state` (from either backend); checked in full first,
+        so a refused state leaves the kernel unchanged."""
+        saved = checked_state(state, self.feature_set, self.symbols)
+        self._sync_symbols()
+        self._engine.import_state(saved.to_dict())
+
+
+class RustLob:
+    """The books of a `RustKernel`, with the read API of `LOBEngine`.
+
+    Messages go through the kernel (`process`, `process_batch`), which keeps books and features
+    in step; there is no `apply` here.
+    """
+
+    def __init__(self, kernel: RustKernel) -> None:
+        self._kernel = kernel
+        self._engine = kernel._engine
+        self.symbols = kernel.symbols
+
+    def _sid(self, symbol: SymbolRef) -> int:
+        sid = symbol if isinstance(symbol, int) else self.symbols.id_of(symbol)
+        return self._kernel._sid(sid)
+
+    def get_l1_scaled(self, symbol: SymbolRef) -> L1:
+        """Best bid/ask of a symbol in ticks and lots (None for an empty side)."""
+        return L1(*self._engine.l1(self._sid(symbol)))
+
+    def top_n(self, symbol: SymbolRef, n: int) -> tuple[Levels, Levels]:
+        """The best `n` levels of each side, best first, as (px ticks, qty lots)."""
+        return self._engine.top_n(self._sid(symbol), n)
+
+    def snapshot(self, symbol: SymbolRef) -> tuple[Levels, Levels]:
+        """Every level of each side, best first."""
+        return self._engine.snapshot(self._sid(symbol))
+
+    def book(self, symbol: SymbolRef) -> L2Book:
+        """A copy of the symbol's book as the reference's `L2Book` (later messages do not
+        change it)."""
+        bids, asks = self.snapshot(symbol)
+        book = L2Book()
+        for px, qty in bids:
+            book.bids.set(px, qty)
+        for px, qty in asks:
+            book.asks.set(px, qty)
+        return book
+
+    def book_stats(self, symbol: SymbolRef) -> BookStats:
+        return BookStats(*self._engine.book_stats(self._sid(symbol)))
+
+    def is_untrusted(self, symbol: SymbolRef) -> bool:
+        return self.book_stats(symbol).untrusted
+
+    def reset_symbol(self, symbol: SymbolRef) -> None:
+        """Return a symbol's book to session start; its features restart on the next frame."""
+        self._engine.reset_book(self._sid(symbol))
+
+    @property
+    def counters(self) -> dict[str, int]:
+        return self._engine.counters()

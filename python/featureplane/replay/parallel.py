@@ -1,0 +1,415 @@
+"""Replay of many files: chains replayed in parallel, one feature file per chain.
+
+`replay_files` groups the inputs into chains (`featureplane.replay.chains`: files one engine
+replays in order, the book carrying across them), spreads the chains over worker processes
+(`concurrent.futures`, or `dask.distributed`) and each chain writes its own feature file. A
+chain's file depends on the chain only, never on the scheduler or the worker count, so a
+parallel run is byte-identical to a sequential one. docs/research-replay.md.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import multiprocessing
+import os
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field, replace
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+from featureplane.engine.backends import resolve_backend
+from featureplane.engine.config import EngineConfig
+from featureplane.errors import ChainReplayError
+from featureplane.replay.chains import Chain, expand_inputs, output_paths, plan_chains
+from featureplane.replay.run import ReplaySummary, portable, replay_events
+from featureplane.sources.registry import SourceOptions, open_source
+
+SCHEDULERS: tuple[str, ...] = ("local", "dask")
+
+
+# ----- replaying one chain --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReplaySettings:
+    """What every chain of a run shares (picklable: sent to the workers)."""
+
+    units: str = "scaled"
+    backend: str | None = None
+    options: SourceOptions = field(default_factory=SourceOptions)
+    config: EngineConfig | None = None
+
+
+def replay_chain(
+    chain: Chain,
+    out: str | PathLike[str],
+    settings: ReplaySettings | None = None,
+    *,
+    progress: bool = False,
+) -> ReplaySummary:
+    """Replay one chain into one feature file (in this process)."""
+    settings = settings or ReplaySettings()
+    options = settings.options
+    if chain.symbols:
+        # Only what concerns this chain: a reader asked for a symbol its files do not hold
+        # raises (another chain holds it), and one given extra instruments lists them.
+        have = {s.upper() for s in chain.symbols}
+        if options.symbols is not None:
+            wanted = {s.upper() for s in options.symbols}
+            options = replace(
+                options, symbols=tuple(s for s in chain.symbols if s.upper() in wanted)
+            )
+        if options.instruments is not None:
+            mine = tuple(i for i in options.instruments if i.symbol.upper() in have)
+            options = replace(options, instruments=mine)
+    source = open_source(chain.format, chain.files, options)
+    summary = replay_events(
+        source,
+        source.symbols,
+        out,
+        units=settings.units,
+        backend=settings.backend,
+        progress=progress,
+        config=settings.config,
+        sources=source.files,
+        source_stats=lambda: portable(source.stats, source.files),
+    )
+    summary.source_summary = source.summary()
+    return summary
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """A worker's answer: a summary, or the error as text (exceptions with required arguments,
+    such as `SourceFormatError`, do not survive pickling)."""
+
+    index: int
+    summary: ReplaySummary | None
+    error: str = ""
+
+
+def _run_chain(index: int, chain: Chain, out: str, settings: ReplaySettings) -> _Outcome:
+    """The task a worker process runs (module level: spawn and dask import it by name)."""
+    try:
+        return _Outcome(index, replay_chain(chain, out, settings))
+    except Exception as exc:  # reported to the parent, which raises ChainReplayError
+        return _Outcome(index, None, _failure(chain, exc))
+
+
+def _failure(chain: Chain, exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    named = any(Path(f).name in text for f in chain.files)
+    where = "" if named else f" ({', '.join(Path(f).name for f in chain.files)})"
+    return f"chain {chain.name}{where}: {type(exc).__name__}: {text}"
+
+
+# ----- replaying many chains ------------------------------------------------------------------
+
+
+@dataclass
+class ParallelSummary:
+    """What `replay_files` did: one `ReplaySummary` per chain, in chain order."""
+
+    chains: list[Chain]
+    outputs: list[Path]
+    summaries: list[ReplaySummary]
+    scheduler: str
+    workers: int
+    seconds: float
+    """Wall time of the whole run (planning, workers starting, every chain)."""
+
+    @property
+    def files(self) -> int:
+        return sum(len(c.files) for c in self.chains)
+
+    def total(self, name: str) -> int:
+        """A count summed over the chains: "messages", "events" or "frames"."""
+        return sum(int(getattr(s, name)) for s in self.summaries)
+
+    @property
+    def events_per_s(self) -> float:
+        return self.total("events") / self.seconds if self.seconds > 0 else float("nan")
+
+    def flag_counts(self) -> dict[str, int]:
+        return _sum_counts(s.flag_counts for s in self.summaries)
+
+    def counters(self) -> dict[str, int]:
+        return _sum_counts(s.counters for s in self.summaries)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The figures as JSON values (per chain: name, files, output, its summary)."""
+        return {
+            "files": self.files,
+            "chains": [
+                {"name": c.name, "files": list(c.files), "out": str(o), **s.to_dict()}
+                for c, o, s in zip(self.chains, self.outputs, self.summaries, strict=True)
+            ],
+            **{k: self.total(k) for k in ("messages", "events", "frames")},
+            "flag_counts": self.flag_counts(),
+            "counters": self.counters(),
+            "scheduler": self.scheduler,
+            "workers": self.workers,
+            "seconds": self.seconds,
+            "events_per_s": self.events_per_s,
+        }
+
+    def format(self) -> str:
+        """What the CLI prints: one chain as `ReplaySummary.format()`, several as totals plus
+        a line per chain."""
+        if len(self.summaries) == 1:
+            return self.summaries[0].format()
+        flags = ", ".join(f"{k} {v}" for k, v in self.flag_counts().items())
+        counters = ", ".join(f"{k} {v}" for k, v in sorted(self.counters().items()))
+        lines = [
+            f"replayed {self.files} files in {len(self.chains)} chains on {self.workers} "
+            f"worker(s) ({self.scheduler}) in {self.seconds:.2f} s",
+            f"{self.total('messages')} messages, {self.total('events')} event rows, "
+            f"{self.total('frames')} frames ({self.events_per_s:,.0f} events/s)",
+            f"frames flagged: {flags}",
+            f"engine: {counters}",
+        ]
+        for chain, out, s in zip(self.chains, self.outputs, self.summaries, strict=True):
+            lines.append(
+                f"  {chain.name}: {len(chain.files)} file(s), {s.events} events, {s.frames} "
+                f"frames, {s.seconds:.2f} s -> {out}"
+            )
+        return "\n".join(lines)
+
+
+def _sum_counts(items: Iterable[dict[str, int]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for counts in items:
+        for k, v in counts.items():
+            out[k] = out.get(k, 0) + v
+    return out
+
+
+def replay_files(
+    paths: Iterable[str | PathLike[str]],
+    out: str | PathLike[str],
+    *,
+    format: str = "auto",
+    jobs: int | None = None,
+    scheduler: str = "local",
+    scheduler_address: str | None = None,
+    units: str = "scaled",
+    backend: str | None = None,
+    progress: bool = True,
+    options: SourceOptions | None = None,
+    config: EngineConfig | None = None,
+    dask_processes: bool = True,
+) -> ParallelSummary:
+    """Replay many files, chain by chain, over worker processes; see `output_paths` for `out`.
+
+    Parameters
+    ----------
+    paths
+        Files, globs and directories (`expand_inputs`), of one or several formats.
+    out
+        A directory (one feature file per chain) or a `.parquet` file (see `output_paths`).
+    format
+        "auto" (detect each file) or a `featureplane.sources.registry.REGISTRY` name for every file.
+    jobs
+        Worker processes (default: one per chain, at most the CPU count). With one worker the
+        local scheduler runs in this process.
+    scheduler
+        "local" (`ProcessPoolExecutor`, spawned workers) or "dask" (`dask.distributed`).
+    scheduler_address
+        dask only: `HOST:PORT` of a running scheduler whose workers import this featureplane
+        and see the same paths; default a `LocalCluster` on 127.0.0.1, closed at the end.
+    units, backend, config
+        As for `replay_events`; the backend is resolved here, so every worker runs the same.
+    progress
+        A tqdm bar on stderr: messages for one chain, files for several.
+    options
+        Reader options (`SourceOptions`).
+    dask_processes
+        The `LocalCluster`'s workers are processes (default) or threads of this process.
+
+    Raises
+    ------
+    ChainReplayError
+        A chain failed (several chains); names the chain and its files. Chains still queued
+        are cancelled; finished chains keep their (complete) files.
+    SourceFormatError, ValueError, FeatureplaneError
+        Bad input found while planning, or the error of the only chain.
+    """
+    if scheduler not in SCHEDULERS:
+        raise ValueError(f"scheduler must be one of {SCHEDULERS}, got {scheduler!r}")
+    if jobs is not None and jobs < 1:
+        raise ValueError("jobs must be positive")
+    start = time.perf_counter()
+    settings = ReplaySettings(units, resolve_backend(backend), options or SourceOptions(), config)
+    inputs = expand_inputs(paths)
+    chains, outs = output_paths(
+        plan_chains(inputs, format=format, options=settings.options), out, inputs
+    )
+    if outs != [Path(out)]:  # a directory of chain files (made here); a file's folder must exist
+        Path(out).mkdir(parents=True, exist_ok=True)
+    workers = min(jobs or os.cpu_count() or 1, len(chains))
+    if scheduler == "dask":
+        summaries, workers = _run_dask(
+            chains, outs, settings, workers, scheduler_address, dask_processes, progress
+        )
+    elif workers == 1:
+        summaries = _run_here(chains, outs, settings, progress)
+    else:
+        summaries = _run_pool(chains, outs, settings, workers, progress)
+    seconds = time.perf_counter() - start
+    return ParallelSummary(chains, outs, summaries, scheduler, workers, seconds)
+
+
+def _run_here(
+    chains: list[Chain], outs: list[Path], settings: ReplaySettings, progress: bool
+) -> list[ReplaySummary]:
+    if len(chains) == 1:  # the plain replay: its own errors, its message bar
+        return [replay_chain(chains[0], outs[0], settings, progress=progress)]
+    summaries = []
+    with _FileBar(progress, chains) as bar:
+        for chain, out in zip(chains, outs, strict=True):
+            try:
+                summaries.append(replay_chain(chain, out, settings))
+            except Exception as exc:
+                raise ChainReplayError(_failure(chain, exc)) from exc
+            bar.done(chain)
+    return summaries
+
+
+def _largest_first(chains: list[Chain]) -> list[int]:
+    """Submission order: the biggest chains start first, so no long chain starts last."""
+    size = [sum(Path(f).stat().st_size for f in c.files) for c in chains]
+    return sorted(range(len(chains)), key=lambda i: (-size[i], i))
+
+
+def _collect(
+    outcomes: Iterator[_Outcome], chains: list[Chain], bar: _FileBar
+) -> list[ReplaySummary]:
+    """Summaries in chain order, whatever order the workers finish in."""
+    done: dict[int, ReplaySummary] = {}
+    for outcome in outcomes:
+        if outcome.summary is None:
+            raise ChainReplayError(f"{outcome.error} ({len(done)} other chain(s) written)")
+        done[outcome.index] = outcome.summary
+        bar.done(chains[outcome.index])
+    return [done[i] for i in range(len(chains))]
+
+
+def _run_pool(
+    chains: list[Chain], outs: list[Path], settings: ReplaySettings, workers: int, progress: bool
+) -> list[ReplaySummary]:
+    # spawn, not fork: the parent may hold threads (pyarrow, tqdm) that fork would copy mid-state,
+    # and spawn behaves the same on every platform.
+    context = multiprocessing.get_context("spawn")
+    with (
+        ProcessPoolExecutor(workers, mp_context=context) as pool,
+        _FileBar(progress, chains) as bar,
+    ):
+        futures = [
+            pool.submit(_run_chain, i, chains[i], str(outs[i]), settings)
+            for i in _largest_first(chains)
+        ]
+        try:
+            return _collect(_as_completed(futures), chains, bar)
+        except BrokenProcessPool as exc:
+            raise ChainReplayError(
+                f"a replay worker process died ({exc}); killed for memory, or a script that "
+                "calls replay_files with jobs > 1 lacks `if __name__ == '__main__':` (workers "
+                "are spawned and import the main module)"
+            ) from exc
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+
+
+def _as_completed(futures: list[Future[_Outcome]]) -> Iterator[_Outcome]:
+    pending = set(futures)
+    while pending:
+        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+        for f in sorted(finished, key=futures.index):
+            yield f.result()
+
+
+def _run_dask(
+    chains: list[Chain],
+    outs: list[Path],
+    settings: ReplaySettings,
+    workers: int,
+    address: str | None,
+    processes: bool,
+    progress: bool,
+) -> tuple[list[ReplaySummary], int]:
+    # Imported here (only `--scheduler dask` needs it) and as Any: distributed is untyped.
+    dd: Any = importlib.import_module("distributed")
+    cluster = None
+    if address is None:
+        # Processes listen on loopback only; threads talk in-process. The scheduler's HTTP
+        # server (no dashboard) takes a free loopback port: a fixed one clashes with any other
+        # cluster on the machine (and dask then warns).
+        network = {"host": "127.0.0.1"} if processes else {}
+        cluster = dd.LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=processes,
+            dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+            worker_dashboard_address="127.0.0.1:0",  # else in-process workers listen on 0.0.0.0
+            silence_logs=logging.ERROR,
+            **network,
+        )
+    client = dd.Client(cluster if address is None else _dask_address(address))
+    try:
+        n_workers = len(client.scheduler_info()["workers"])
+        futures = [
+            client.submit(
+                _run_chain, i, chains[i], str(outs[i]), settings, key=f"fp-{i}-{chains[i].name}"
+            )
+            for i in _largest_first(chains)
+        ]
+        with _FileBar(progress, chains) as bar:
+            try:
+                return _collect(
+                    (f.result() for f in dd.as_completed(futures)), chains, bar
+                ), n_workers
+            except BaseException:
+                client.cancel(futures)
+                raise
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _dask_address(address: str) -> str:
+    return address if "://" in address else f"tcp://{address}"
+
+
+class _FileBar:
+    """A tqdm bar over the files of the chains, advanced as chains finish (or nothing)."""
+
+    def __init__(self, enabled: bool, chains: list[Chain]) -> None:
+        self._bar: Any = None
+        if enabled:
+            from tqdm import tqdm
+
+            files = sum(len(c.files) for c in chains)
+            desc = f"replay {len(chains)} chains"
+            self._bar = tqdm(total=files, unit=" file", file=sys.stderr, desc=desc)
+
+    def done(self, chain: Chain) -> None:
+        if self._bar is not None:
+            self._bar.update(len(chain.files))
+            self._bar.set_postfix_str(chain.name, refresh=True)
+
+    def __enter__(self) -> _FileBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.close()
