@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from featureplane._rust import rust_available
 from featureplane.bench import scaling, timing
 from featureplane.bench.kernel import HBT, PY_BOOK, PY_REF, RUST_BATCH, RUST_BOOK, RUST_MSG
 from featureplane.cli import main
-from featureplane.engine.backends import rust_available
 from tests.support.datapaths import shared_data
 
 pytestmark = [pytest.mark.slow]

@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from featureplane.checks.lobster import validate_lobster
 from featureplane.engine.facade import FeatureEngine
 from featureplane.frames.frame import QualityFlag
-from featureplane.sources.lobster import iter_lobster, lobster_zip_members, validate_lobster
+from featureplane.sources.lobster import iter_lobster, lobster_zip_members
 from tests.support.datapaths import shared_data
 
 # About 20 s for the module (the Python LOBEngine replays the day twice).

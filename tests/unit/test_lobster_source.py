@@ -29,6 +29,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
+from featureplane.checks.lobster import validate_lobster
 from featureplane.engine.facade import FeatureEngine
 from featureplane.errors import SourceFormatError
 from featureplane.events import (
@@ -54,7 +55,6 @@ from featureplane.sources.lobster import (
     lobster_zip_members,
     parse_lobster_name,
     read_lobster,
-    validate_lobster,
 )
 from featureplane.sources.lobster.files import parse_seconds_ns, session_epoch_ns
 

@@ -10,12 +10,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from featureplane._rust import rust_available
 from featureplane.bench import gate
 from featureplane.bench.gate import LOB_STATS, LOB_UPDATE, GateConfig, Measurement, MetricRule
 from featureplane.bench.synthetic import Shape
 from featureplane.checks.parity import METRIC as PARITY
 from featureplane.cli import main
-from featureplane.engine.backends import rust_available
 from featureplane.errors import FeatureplaneError
 
 REPO = Path(__file__).resolve().parents[2]
