@@ -36,7 +36,8 @@ from featureplane.schema import (
     FeatureSet,
     get_feature_set,
 )
-from featureplane.sources.registry import FORMATS, SourceOptions
+from featureplane.sources.format import SourceOptions
+from featureplane.sources.registry import FORMATS
 
 EXIT_OK = 0
 EXIT_ERROR = 1

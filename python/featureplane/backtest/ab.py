@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -23,55 +22,21 @@ from featureplane.adapters.hftbacktest.adapter import (
     HftBacktestAdapter,
 )
 from featureplane.adapters.hftbacktest.session import AccountState, BacktestSession
+from featureplane.backtest.results import BacktestRun, RunRecord, StrategyOutcome
 from featureplane.instruments import SymbolTable
 from featureplane.strategy.base import BaseStrategy
 from featureplane.strategy.context import StrategyContext
 from featureplane.strategy.examples.imbalance_mm import (
     ACTION_NAMES,
-    CANCEL,
-    SUBMIT,
     FeatureImbalanceMM,
     ImbalanceMM,
     ImbalanceMMParams,
     LegacyImbalanceMM,
 )
-from featureplane.strategy.runner import DEFAULT_DECISION_INTERVAL_NS, RunStats, StrategyRunner
+from featureplane.strategy.runner import DEFAULT_DECISION_INTERVAL_NS, StrategyRunner
 
 Loop = Literal["numba", "python"]
 Variant = Literal["legacy", "feature"]
-
-
-@dataclass
-class StrategyOutcome:
-    """One strategy's run: its decisions and hftbacktest's account at the end."""
-
-    name: str
-    decisions: np.ndarray
-    account: AccountState
-    final_mid_px: float
-    wall_s: float
-
-    @property
-    def equity(self) -> float:
-        """Balance plus position marked to the final mid, minus fees (quote currency)."""
-        return self.account.equity(self.final_mid_px)
-
-    @property
-    def orders_sent(self) -> int:
-        return int((self.decisions["action"] == SUBMIT).sum())
-
-    @property
-    def cancels(self) -> int:
-        return int((self.decisions["action"] == CANCEL).sum())
-
-    def summary(self) -> str:
-        a = self.account
-        return (
-            f"{self.name}: {len(self.decisions):,} decision rows, {self.orders_sent:,} orders, "
-            f"{self.cancels:,} cancels, {a.num_trades:,} fills, position {a.position} lots, "
-            f"fees {a.fee:.4f}, equity {self.equity:.4f} (at mid {self.final_mid_px}), "
-            f"{self.wall_s:.2f} s"
-        )
 
 
 @dataclass
@@ -214,20 +179,6 @@ def run_ab(
 # ----- one run with a record for the report -------------------------------------------------
 
 
-@dataclass
-class RunRecord:
-    """What a report plots: state at each decision, and the fills."""
-
-    ts: list[int] = field(default_factory=list)
-    mid_px: list[float] = field(default_factory=list)
-    position: list[int] = field(default_factory=list)
-    equity: list[float] = field(default_factory=list)
-    fill_ts: list[int] = field(default_factory=list)
-    fill_side: list[int] = field(default_factory=list)
-    fill_px: list[float] = field(default_factory=list)
-    fill_qty: list[int] = field(default_factory=list)
-
-
 class Recorded(BaseStrategy):
     """Runs `inner` and records equity, position and fills (net per wake-up) alongside."""
 
@@ -285,22 +236,6 @@ class Recorded(BaseStrategy):
         self.inner.on_end()
 
 
-@dataclass
-class BacktestRun:
-    outcome: StrategyOutcome
-    stats: RunStats
-    record: RunRecord
-    adapter: HftBacktestAdapter
-
-    def summary(self) -> str:
-        s = self.stats
-        return (
-            f"{self.outcome.summary()}\n"
-            f"  {s.decisions:,} decisions; wake-ups {s.wakeups}; "
-            f"{len(self.record.fill_ts):,} fill wake-ups recorded"
-        )
-
-
 def run_backtest(
     events: np.ndarray,
     symbols: SymbolTable,
@@ -335,10 +270,3 @@ def run_backtest(
         variant, inner.decisions(), session.account(), _final_mid(session), wall
     )
     return BacktestRun(outcome, stats, rec.record, adapter)
-
-
-def write_report(run: BacktestRun, out: Path) -> Path:
-    """A PNG (or, for a `.html` path, an HTML page embedding it) of a run."""
-    from featureplane.backtest.report import write_report as write
-
-    return write(run, out)

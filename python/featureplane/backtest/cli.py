@@ -88,7 +88,8 @@ def _ns(flag: str, ms: float, *, least: int) -> int:
 
 def main(args: argparse.Namespace) -> int:
     from featureplane.adapters.hftbacktest.adapter import ExecutionModel, FeatureFeed
-    from featureplane.backtest.ab import run_ab, run_backtest, write_report
+    from featureplane.backtest.ab import run_ab, run_backtest
+    from featureplane.backtest.report import write_report
     from featureplane.sources import read_binance
     from featureplane.strategy.examples import ImbalanceMMParams
 

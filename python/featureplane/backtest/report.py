@@ -10,12 +10,10 @@ import base64
 import html
 import io
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from featureplane.backtest.ab import BacktestRun
+from featureplane.backtest.results import BacktestRun
 
 PLOTTED_FEATURES = ("imbalance_l5", "imbalance_l1_ema8", "ofi_l1_decay_1s")
 

@@ -5,9 +5,10 @@
 - `parallel`: many chains at once, on local processes or a dask cluster.
 """
 
-from featureplane.replay.chains import Chain, expand_inputs, output_paths, plan_chains
+from featureplane.replay.chains import expand_inputs, output_paths, plan_chains
 from featureplane.replay.parallel import ParallelSummary, ReplaySettings, replay_chain, replay_files
 from featureplane.replay.run import ReplaySummary, replay_events
+from featureplane.sources.format import Chain
 
 __all__ = [
     "Chain",

@@ -26,9 +26,10 @@ from typing import Any
 from featureplane.engine.backends import resolve_backend
 from featureplane.engine.config import EngineConfig
 from featureplane.errors import ChainReplayError
-from featureplane.replay.chains import Chain, expand_inputs, output_paths, plan_chains
+from featureplane.replay.chains import expand_inputs, output_paths, plan_chains
 from featureplane.replay.run import ReplaySummary, portable, replay_events
-from featureplane.sources.registry import SourceOptions, open_source
+from featureplane.sources.format import Chain, SourceOptions
+from featureplane.sources.registry import open_source
 
 SCHEDULERS: tuple[str, ...] = ("local", "dask")
 

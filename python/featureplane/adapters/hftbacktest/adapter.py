@@ -24,7 +24,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -34,15 +34,13 @@ from featureplane.adapters.hftbacktest.features import (
     PrecomputedFeatures,
     StreamingFeatures,
 )
+from featureplane.adapters.hftbacktest.session import BacktestSession, SessionMarket
 from featureplane.engine.facade import FeatureEngine
 from featureplane.errors import HftbacktestMissingError, SourceFormatError
 from featureplane.frames.frame import FrameBatch
 from featureplane.instruments import InstrumentSpec, SymbolTable
 from featureplane.schema import DEFAULT_FEATURE_SET_ID, FeatureSet
 from featureplane.sources.hftbacktest.reader import read_hftbacktest_events, to_hftbacktest_events
-
-if TYPE_CHECKING:
-    from featureplane.adapters.hftbacktest.session import BacktestSession
 
 FeatureMode = Literal["stats_only", "lob_feature"]
 FeatureFeed = Literal["streaming", "precomputed"]
@@ -208,7 +206,7 @@ class HftBacktestAdapter:
         if roi is not None and not roi[0] < roi[1]:
             raise ValueError(f"roi must be (low, high) prices with low < high, got {roi}")
         self.data = data
-        """The array hftbacktest replays; every session keeps this adapter (and it) alive."""
+        """The array hftbacktest replays; every session keeps it alive."""
         self.instrument = instrument
         self.symbol = instrument.symbol
         self.tick = instrument.tick_f64
@@ -281,9 +279,16 @@ class HftBacktestAdapter:
 
     def session(self) -> BacktestSession:
         """A fresh backtest run: the venue a `StrategyRunner` steps."""
-        from featureplane.adapters.hftbacktest.session import BacktestSession
-
-        return BacktestSession(self, self.new_backtest(), self._feed())
+        market = SessionMarket(
+            self.data,
+            self.symbol,
+            self.tick,
+            self.lot,
+            self.messages,
+            self.final_local_ts_ns,
+            self.execution.contract_size,
+        )
+        return BacktestSession(market, self.new_backtest(), self._feed())
 
     @property
     def final_local_ts_ns(self) -> int:

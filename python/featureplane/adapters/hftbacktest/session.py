@@ -27,7 +27,7 @@ from featureplane.strategy.orders import (
 from featureplane.strategy.runner import MAX_TIMEOUT_NS, WakeKind, Wakeup
 
 if TYPE_CHECKING:
-    from featureplane.adapters.hftbacktest.adapter import HftBacktestAdapter
+    from featureplane.adapters.hftbacktest.features import MessageIndex
 
 ASSET = 0
 """A session trades one asset: the adapter's symbol."""
@@ -73,29 +73,44 @@ class AccountState:
     contract_size: float = 1.0
 
 
+@dataclass(frozen=True)
+class SessionMarket:
+    """What a session needs of its adapter: the one asset's data and grid, built by
+    `HftBacktestAdapter.session` (the session never reaches back into the adapter)."""
+
+    data: np.ndarray
+    """hftbacktest reads this array through a raw pointer: it must live while the run does."""
+    symbol: str
+    tick: float
+    lot: float
+    messages: MessageIndex
+    final_local_ts_ns: int
+    """Local time of the feed's last message (the clock after the end of data)."""
+    contract_size: float
+
+
 class BacktestSession:
-    """One backtest run. Holds its adapter, so the event array outlives the backtest."""
+    """One backtest run. Holds its market's data, so the event array outlives the backtest."""
 
     def __init__(
         self,
-        adapter: HftBacktestAdapter,
+        market: SessionMarket,
         hbt: Any,
         feed: StreamingFeatures | PrecomputedFeatures | None,
     ) -> None:
-        self.adapter = adapter
-        self.data = adapter.data
-        """hftbacktest reads this array through a raw pointer: it must live while `hbt` does."""
+        self.market = market
+        self.data = market.data
         self.hbt = hbt
         self.feed = feed
-        self.tick = adapter.tick
-        self.lot = adapter.lot
-        self._index = adapter.messages
+        self.tick = market.tick
+        self.lot = market.lot
+        self._index = market.messages
         self._now: int | None = None
         self._visible = 0
         self._push = False
         self._next_order_id = 1
         self.ended = False
-        self.ctx = StrategyContext(adapter.symbol, self, self, feed)
+        self.ctx = StrategyContext(market.symbol, self, self, feed)
 
     # ----- Venue --------------------------------------------------------------------------
 
@@ -121,7 +136,7 @@ class BacktestSession:
             # The last batch is applied but comes with the previous timestamp: everything is
             # visible now, at the feed's last local time.
             self.ended = True
-            now = max(self._now or INVALID_MIN, self.adapter.final_local_ts_ns)
+            now = max(self._now or INVALID_MIN, self.market.final_local_ts_ns)
             visible = len(self._index)
         elif rc in (WakeKind.TIMEOUT, WakeKind.FEED, WakeKind.ORDER_RESPONSE):
             now = int(self.hbt.current_timestamp)
@@ -362,5 +377,5 @@ class BacktestSession:
             float(sv.trading_volume),
             float(sv.trading_value),
             pos,
-            self.adapter.execution.contract_size,
+            self.market.contract_size,
         )

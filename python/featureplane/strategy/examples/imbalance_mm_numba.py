@@ -290,7 +290,7 @@ def _compile() -> dict[str, Callable[..., Any]]:
 
 
 def _log(session: BacktestSession, interval_ns: int) -> np.ndarray:
-    span = session.adapter.final_local_ts_ns - int(session.adapter.messages.local_ts_ns[0])
+    span = session.market.final_local_ts_ns - int(session.market.messages.local_ts_ns[0])
     decisions = span // interval_ns + 2
     return np.zeros((decisions * ROWS_PER_DECISION, 6), dtype=np.int64)
 
