@@ -25,6 +25,7 @@ from featureplane.errors import UnknownSymbolError
 from featureplane.events import empty
 from featureplane.instruments import SymbolTable
 from featureplane.sources._chunks import BOOK_TICKER_DTYPE, merge_chunks
+from featureplane.sources._common import Reporter
 from featureplane.sources.binance.probe import (
     BUILTIN_INSTRUMENTS,
     MARKETS,
@@ -38,7 +39,7 @@ from featureplane.sources.binance.probe import (
     resolve_instruments,
 )
 from featureplane.sources.binance.rust import PARSERS, Parser, RustSymbolChain, use_rust
-from featureplane.sources.binance.stats import BinanceStats, FileInfo, Reporter, SymbolSync
+from featureplane.sources.binance.stats import BinanceStats, FileInfo, SymbolSync
 from featureplane.sources.binance.sync import SymbolChain
 
 DEFAULT_CHUNK_ROWS = 1 << 16

@@ -26,13 +26,12 @@ from featureplane.errors import (
 from featureplane.events import EVENT_DTYPE
 from featureplane.instruments import Grid, InstrumentSpec
 from featureplane.sources._chunks import BOOK_TICKER_DTYPE, Chunk
+from featureplane.sources._common import MAX_EXAMPLES, Reporter
 from featureplane.sources._lines import iter_text_blocks
 from featureplane.sources.binance.parse import GridCache
 from featureplane.sources.binance.stats import (
-    MAX_EXAMPLES,
     BinanceStats,
     FileInfo,
-    Reporter,
     SymbolSync,
 )
 from featureplane.sources.binance.sync import SymbolChain, count_chunk, report_unsynced

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from featureplane.errors import SourceFormatError
-
-MAX_EXAMPLES = 5
-"""`file:line` examples kept per skip or warning reason."""
+from featureplane.sources._common import SkipStats
 
 SKIP_REASONS = (
     "bad_line",
@@ -77,7 +74,7 @@ class SymbolSync:
 
 
 @dataclass
-class BinanceStats:
+class BinanceStats(SkipStats):
     """Counters of one read. Filled as the read goes; final once the last chunk is out."""
 
     files: list[FileInfo] = field(default_factory=list)
@@ -105,17 +102,6 @@ class BinanceStats:
     events: int = 0
     """Event rows emitted."""
 
-    @property
-    def skipped_total(self) -> int:
-        return sum(self.skipped.values())
-
-    def note(self, table: dict[str, int], reason: str, where: str, detail: str, n: int = 1) -> None:
-        """Count `n` occurrences of `reason` in `table`; keep `where` as an example."""
-        table[reason] = table.get(reason, 0) + n
-        examples = self.examples.setdefault(reason, [])
-        if len(examples) < MAX_EXAMPLES:
-            examples.append(f"{where}: {detail}" if detail else where)
-
     def summary(self) -> str:
         """A few human-readable lines (for logs and the CLI)."""
         out = [
@@ -136,21 +122,3 @@ class BinanceStats:
         )
         out.extend(f"{sym}: {how}" for sym, how in self.instruments.items())
         return "\n".join(out)
-
-
-class Reporter:
-    """Applies the `errors` policy: raise `SourceFormatError`, or count the skip and go on."""
-
-    def __init__(self, stats: BinanceStats, errors: str) -> None:
-        self.stats = stats
-        self.raise_errors = errors == "raise"
-
-    def skip(self, reason: str, path: str, line: int | None, detail: str) -> None:
-        if self.raise_errors:
-            raise SourceFormatError(path, line, f"{reason}: {detail}")
-        where = f"{path}:{line}" if line is not None else path
-        self.stats.note(self.stats.skipped, reason, where, detail)
-
-    def warn(self, reason: str, path: str, line: int | None, detail: str) -> None:
-        where = f"{path}:{line}" if line is not None else path
-        self.stats.note(self.stats.warnings, reason, where, detail)

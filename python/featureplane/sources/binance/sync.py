@@ -32,6 +32,7 @@ from featureplane.errors import (
 from featureplane.events import ASK, BID, BUY, CLEAR, LEVEL, NO_SEQ, SELL, SNAPSHOT, TRADE
 from featureplane.instruments import InstrumentSpec
 from featureplane.sources._chunks import Chunk, ChunkBuilder
+from featureplane.sources._common import Reporter
 from featureplane.sources._lines import iter_line_blocks
 from featureplane.sources.binance.parse import (
     I64_MAX,
@@ -42,7 +43,7 @@ from featureplane.sources.binance.parse import (
     local_ts,
     source_ts,
 )
-from featureplane.sources.binance.stats import BinanceStats, FileInfo, Reporter, SymbolSync
+from featureplane.sources.binance.stats import BinanceStats, FileInfo, SymbolSync
 
 _DIFF, _TRADE, _BBO, _UNKNOWN_STREAM, _OTHER_SYMBOL = range(5)
 _STREAM_CACHE_MAX = 1024

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
         venue_sequence,
     )
     from featureplane.sources.databento.stats import (
-        MAX_EXAMPLES,
         SKIP_REASONS,
         WARNING_REASONS,
     )
@@ -34,7 +33,6 @@ _EXPORTS = {
     "DatabentoReader": ".reader",
     "DatabentoReplay": ".reader",
     "DatabentoStats": ".reader",
-    "MAX_EXAMPLES": ".stats",
     "SEQ_SHIFT": ".reader",
     "SKIP_REASONS": ".stats",
     "WARNING_REASONS": ".stats",
@@ -48,7 +46,6 @@ __all__ = [
     "BUILTIN_TICKS",
     "DEFAULT_CHUNK_MESSAGES",
     "FORMAT",
-    "MAX_EXAMPLES",
     "SEQ_SHIFT",
     "SKIP_REASONS",
     "WARNING_REASONS",

@@ -47,6 +47,7 @@ from featureplane.events import (
     concat,
 )
 from featureplane.instruments import InstrumentSpec, SymbolTable
+from featureplane.sources._common import Reporter
 from featureplane.sources.databento.book import MboBook
 from featureplane.sources.databento.dbn import (
     BUILTIN_TICKS,
@@ -57,7 +58,7 @@ from featureplane.sources.databento.dbn import (
     read_metadata,
     symbology,
 )
-from featureplane.sources.databento.stats import DatabentoStats, Reporter
+from featureplane.sources.databento.stats import DatabentoStats
 
 EventArray = npt.NDArray[np.void]
 """An `EVENT_DTYPE` array."""
@@ -256,13 +257,17 @@ class DatabentoReader:
         self.stats.records = index
         if decoder.leftover:
             self._reporter.skip(
-                "truncated", index, f"{decoder.leftover} bytes after the last whole record"
+                "truncated",
+                self.stats.path,
+                index,
+                f"{decoder.leftover} bytes after the last whole record",
             )
         for inst in self._by_id.values():
             if inst.records:
                 if not inst.in_snapshot:
                     self._reporter.warn(
                         "unterminated_message",
+                        self.stats.path,
                         index,
                         f"the file ends inside an event ({inst.records} records, no F_LAST)",
                     )
@@ -301,6 +306,7 @@ class DatabentoReader:
             else:
                 self._reporter.skip(
                     "unknown_instrument",
+                    self.stats.path,
                     index,
                     f"record {index}: instrument_id {rec.instrument_id} is not in the symbology",
                 )
@@ -314,7 +320,10 @@ class DatabentoReader:
                 # A snapshot is the whole book: it replaces what the instrument had.
                 if inst.records:
                     self._reporter.warn(
-                        "unterminated_message", index, "a snapshot starts inside an event"
+                        "unterminated_message",
+                        self.stats.path,
+                        index,
+                        "a snapshot starts inside an event",
                     )
                     self._close(inst, out)
                 inst.book.clear()
@@ -345,7 +354,9 @@ class DatabentoReader:
         if action == "A" or action == "M":
             side = _BOOK_SIDES.get(str(rec.side))
             if side is None:
-                self._reporter.skip("bad_side", index, f"record {index}: {action} with side N")
+                self._reporter.skip(
+                    "bad_side", self.stats.path, index, f"record {index}: {action} with side N"
+                )
                 return
             px = self._ticks(inst, rec.price, index)
             size = self._lots(inst, rec.size, index)
@@ -363,6 +374,7 @@ class DatabentoReader:
             if order is not None and order[1] * inst.tick_nanos != rec.price:
                 self._reporter.warn(
                     "cancel_price_mismatch",
+                    self.stats.path,
                     index,
                     f"record {index}: cancel at {rec.price}e-9, order {rec.order_id} rests at "
                     f"{order[1] * inst.tick_nanos}e-9",
@@ -384,11 +396,14 @@ class DatabentoReader:
         elif action == "N":
             return
         else:
-            self._reporter.skip("unknown_action", index, f"record {index}: action {action!r}")
+            self._reporter.skip(
+                "unknown_action", self.stats.path, index, f"record {index}: action {action!r}"
+            )
             return
         if reason is not None:
             self._reporter.skip(
                 reason,
+                self.stats.path,
                 index,
                 f"record {index}: {action} order {rec.order_id} size {rec.size} "
                 f"at {rec.price}e-9 (repaired; see docs/sources/databento.md)",
@@ -396,13 +411,16 @@ class DatabentoReader:
 
     def _ticks(self, inst: _Instrument, price: int, index: int) -> int | None:
         if price == UNDEF_PRICE:
-            self._reporter.skip("undefined_price", index, f"record {index}: price is undefined")
+            self._reporter.skip(
+                "undefined_price", self.stats.path, index, f"record {index}: price is undefined"
+            )
             return None
         ticks, rem = divmod(price, inst.tick_nanos)
         if rem or not -MAX_ABS_UNITS <= ticks <= MAX_ABS_UNITS:
             spec = self.symbols.spec_of(inst.symbol_id)
             self._reporter.skip(
                 "off_grid",
+                self.stats.path,
                 index,
                 f"record {index}: price {decimal_px(price)} ({price}e-9) is not a "
                 f"multiple of the tick {spec.tick_size} of {spec.symbol} (or out of range)",
@@ -416,6 +434,7 @@ class DatabentoReader:
             spec = self.symbols.spec_of(inst.symbol_id)
             self._reporter.skip(
                 "off_grid",
+                self.stats.path,
                 index,
                 f"record {index}: size {size} is not a multiple of the lot {spec.lot_size} "
                 f"of {spec.symbol} (or out of range)",
@@ -443,6 +462,7 @@ class DatabentoReader:
             else:
                 self._reporter.warn(
                     "sequence_backwards",
+                    self.stats.path,
                     None,
                     f"sequence {inst.sequence} after {inst.last_sequence} (message kept; the "
                     "engine drops it as out of order)",

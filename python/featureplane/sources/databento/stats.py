@@ -5,11 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from featureplane.errors import SourceFormatError
+from featureplane.sources._common import MAX_EXAMPLES, SkipStats
 from featureplane.sources.databento.book import BOOK_REASONS
-
-MAX_EXAMPLES = 5
-"""`file:record` examples kept per skip or warning reason."""
 
 SKIP_REASONS = (
     *BOOK_REASONS,
@@ -31,7 +28,7 @@ WARNING_REASONS = (
 
 
 @dataclass
-class DatabentoStats:
+class DatabentoStats(SkipStats):
     """Counters of one read. Filled as the read goes; final once the last chunk is out."""
 
     path: str
@@ -87,10 +84,6 @@ class DatabentoStats:
     examples: dict[str, list[str]] = field(default_factory=dict)
     """The first `MAX_EXAMPLES` of each skip or warning reason, `file:record: detail`."""
 
-    @property
-    def skipped_total(self) -> int:
-        return sum(self.skipped.values())
-
     def summary(self) -> str:
         """A few human-readable lines (for logs and the CLI)."""
         acts = ", ".join(f"{a} {n}" for a, n in sorted(self.actions.items()))
@@ -112,27 +105,4 @@ class DatabentoStats:
         return "\n".join(out)
 
 
-class Reporter:
-    """Applies the `errors` policy: raise `SourceFormatError`, or count the skip and go on."""
-
-    def __init__(self, stats: DatabentoStats, errors: str) -> None:
-        self.stats = stats
-        self.raise_errors = errors == "raise"
-
-    def skip(self, reason: str, record: int | None, detail: str) -> None:
-        if self.raise_errors:
-            raise SourceFormatError(self.stats.path, record, f"{reason}: {detail}")
-        self._count(self.stats.skipped, reason, record, detail)
-
-    def warn(self, reason: str, record: int | None, detail: str) -> None:
-        self._count(self.stats.warnings, reason, record, detail)
-
-    def _count(self, counts: dict[str, int], reason: str, record: int | None, detail: str) -> None:
-        counts[reason] = counts.get(reason, 0) + 1
-        examples = self.stats.examples.setdefault(reason, [])
-        if len(examples) < MAX_EXAMPLES:
-            where = self.stats.path if record is None else f"{self.stats.path}:{record}"
-            examples.append(f"{where}: {detail}")
-
-
-__all__ = ["MAX_EXAMPLES", "SKIP_REASONS", "WARNING_REASONS", "DatabentoStats", "Reporter"]
+__all__ = ["MAX_EXAMPLES", "SKIP_REASONS", "WARNING_REASONS", "DatabentoStats"]

@@ -19,14 +19,12 @@ if TYPE_CHECKING:
         read_tardis,
     )
     from featureplane.sources.tardis.stats import (
-        MAX_EXAMPLES,
         SKIP_REASONS,
     )
 
 _EXPORTS = {
     "DEFAULT_CHUNK_MESSAGES": ".reader",
     "DEFAULT_PROBE_ROWS": ".reader",
-    "MAX_EXAMPLES": ".stats",
     "SKIP_REASONS": ".stats",
     "TardisFile": ".reader",
     "TardisReader": ".reader",
@@ -40,7 +38,6 @@ __all__ = [
     "DEFAULT_CHUNK_MESSAGES",
     "DEFAULT_PROBE_ROWS",
     "FORMAT",
-    "MAX_EXAMPLES",
     "SKIP_REASONS",
     "TardisFile",
     "TardisReader",

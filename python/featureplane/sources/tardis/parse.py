@@ -31,8 +31,9 @@ from featureplane.events import (
     UNKNOWN_SIDE,
 )
 from featureplane.instruments import Grid, InstrumentSpec
+from featureplane.sources._common import Reporter
 from featureplane.sources._lines import iter_line_blocks
-from featureplane.sources.tardis.stats import Reporter, TardisFile, TardisStats
+from featureplane.sources.tardis.stats import TardisFile, TardisStats
 
 BOOK = "incremental_book_L2"
 TRADES = "trades"

@@ -21,6 +21,7 @@ import numpy.typing as npt
 from featureplane.errors import SourceFormatError
 from featureplane.events import END_OF_MESSAGE, EVENT_DTYPE, NO_SEQ, concat
 from featureplane.instruments import InstrumentSpec, SymbolTable
+from featureplane.sources._common import Reporter
 from featureplane.sources.tardis.parse import (
     FileParser,
     Message,
@@ -28,7 +29,7 @@ from featureplane.sources.tardis.parse import (
     grid_step,
     probe,
 )
-from featureplane.sources.tardis.stats import Reporter, TardisFile, TardisStats
+from featureplane.sources.tardis.stats import TardisFile, TardisStats
 
 EventArray = npt.NDArray[np.void]
 """An `EVENT_DTYPE` array."""

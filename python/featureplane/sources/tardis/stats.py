@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from featureplane.errors import SourceFormatError
-
-MAX_EXAMPLES = 5
-"""`file:line` examples kept per skip reason."""
+from featureplane.sources._common import MAX_EXAMPLES, SkipStats
 
 SKIP_REASONS = (
     "bad_header",
@@ -41,7 +38,7 @@ class TardisFile:
 
 
 @dataclass
-class TardisStats:
+class TardisStats(SkipStats):
     """Counters of one read. Filled as the read goes; final once the last chunk is out."""
 
     files: list[TardisFile] = field(default_factory=list)
@@ -71,10 +68,6 @@ class TardisStats:
     events: int = 0
     """Event rows emitted."""
 
-    @property
-    def skipped_total(self) -> int:
-        return sum(self.skipped.values())
-
     def summary(self) -> str:
         """A few human-readable lines (for logs and the CLI)."""
         out = [
@@ -89,22 +82,4 @@ class TardisStats:
         return "\n".join(out)
 
 
-class Reporter:
-    """Applies the `errors` policy: raise `SourceFormatError`, or count the skip and go on."""
-
-    def __init__(self, stats: TardisStats, errors: str) -> None:
-        self.stats = stats
-        self.raise_errors = errors == "raise"
-
-    def skip(self, reason: str, path: str, line: int | None, detail: str) -> None:
-        if self.raise_errors:
-            raise SourceFormatError(path, line, f"{reason}: {detail}")
-        stats = self.stats
-        stats.skipped[reason] = stats.skipped.get(reason, 0) + 1
-        examples = stats.examples.setdefault(reason, [])
-        if len(examples) < MAX_EXAMPLES:
-            where = f"{path}:{line}" if line is not None else path
-            examples.append(f"{where}: {detail}")
-
-
-__all__ = ["MAX_EXAMPLES", "SKIP_REASONS", "Reporter", "TardisFile", "TardisStats"]
+__all__ = ["MAX_EXAMPLES", "SKIP_REASONS", "TardisFile", "TardisStats"]
