@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 RUST_SOURCES := $(shell find crates -name '*.rs' -o -name Cargo.toml) Cargo.toml
 
-.PHONY: demo test lint unit cargo-test bench clean
+.PHONY: demo test lint unit cargo-test perf-gate perf-canary bench clean
 
 $(STAMP): pyproject.toml $(RUST_SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,7 +31,16 @@ cargo-test:
 unit: $(STAMP)
 	$(PY) -m pytest -q
 
-test: lint cargo-test unit
+# The perf gate (docs/performance.md): instruction counts of the Rust kernel under callgrind
+# against perf/baseline.json; cargo builds crates/featureplane-core's perf_gate binary first.
+perf-gate: $(STAMP)
+	$(VENV)/bin/featureplane perf-gate --baseline perf/baseline.json --config perf/gate.toml
+
+# The gate catches a slowed kernel: the perf-canary build fails it (also part of `unit`).
+perf-canary: $(STAMP)
+	$(PY) -m pytest -q tests/unit/test_perf_gate.py -k canary
+
+test: lint cargo-test unit perf-gate
 
 bench: $(STAMP)
 	$(VENV)/bin/featureplane bench

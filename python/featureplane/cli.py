@@ -8,6 +8,7 @@
     featureplane bench [--capture FILE] [--runs N] [--quick] [--json OUT] [--chart OUT.png]
     featureplane bench --scaling [--quick] [--json OUT] [--chart OUT.png]
     featureplane perf-gate --baseline FILE [--config FILE] [--write-baseline FILE]
+                           [--binary FILE] [--canary]
     featureplane backtest ab|run [--capture FILE] [--loop numba|python] [--out FILE]
 
 Bad input ends with exit code 1 and one line on stderr (`featureplane: error: ...`), never a
@@ -159,13 +160,18 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(run=_cmd_bench)
 
     gate = sub.add_parser(
-        "perf-gate", help="short measurement vs a stored baseline, as ratios (exit 1 on regression)"
+        "perf-gate",
+        help="instruction counts of the Rust kernel vs a stored baseline (exit 1 on regression)",
     )
     gate.add_argument("--baseline", type=Path, default=None, metavar="FILE")
     gate.add_argument("--config", type=Path, default=None, metavar="FILE",
                       help="thresholds (TOML, e.g. perf/gate.toml)")  # fmt: skip
     gate.add_argument("--write-baseline", type=Path, default=None, metavar="FILE",
-                      help="store this run's measurement as the new baseline")  # fmt: skip
+                      help="store this run's counts as the new baseline")  # fmt: skip
+    gate.add_argument("--binary", type=Path, default=None, metavar="FILE",
+                      help="count this perf_gate build (default: cargo builds it)")  # fmt: skip
+    gate.add_argument("--canary", action="store_true",
+                      help="count the deliberately slowed perf-canary build")  # fmt: skip
     gate.set_defaults(run=_cmd_perf_gate)
     backtest = sub.add_parser(
         "backtest", help="hftbacktest backtests: legacy vs feature A/B (ab), report (run)"
@@ -299,22 +305,8 @@ def _print_block(text: str) -> None:
 def _cmd_perf_gate(args: argparse.Namespace) -> int:
     from featureplane.bench import gate
 
-    if args.baseline is None and args.write_baseline is None:
-        raise ValueError("pass --baseline FILE (compare) and/or --write-baseline FILE")
-    config = gate.load_config(args.config)
-    baseline = gate.load_baseline(args.baseline) if args.baseline else None
-    current = gate.measure(config)
-    code = EXIT_OK
-    if baseline is not None:
-        verdicts = gate.compare(baseline, current, config)
-        print(gate.format_verdicts(verdicts, current))
-        failed = [v.rule.name for v in verdicts if not v.ok]
-        print(f"perf gate: {'REGRESSION in ' + ', '.join(failed) if failed else 'pass'}")
-        code = EXIT_ERROR if failed else EXIT_OK
-    if args.write_baseline:
-        args.write_baseline.write_text(json.dumps(current.to_json(), indent=2) + "\n")
-        print(f"baseline written to {args.write_baseline}")
-    return code
+    ok = gate.run(args.config, args.baseline, args.write_baseline, args.binary, args.canary)
+    return EXIT_OK if ok else EXIT_ERROR
 
 
 def _instrument(text: str) -> InstrumentSpec:

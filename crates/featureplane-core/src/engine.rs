@@ -249,6 +249,8 @@ impl Engine {
         if !result.applied() {
             return None;
         }
+        #[cfg(feature = "perf-canary")]
+        crate::canary::burn_features(message.len());
         let sid = result.symbol_id;
         let sym = &mut self.symbols[sid as usize];
         if result.reset {

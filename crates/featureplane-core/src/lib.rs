@@ -14,6 +14,8 @@
 //! and come out bit-identical.
 
 pub mod book;
+#[cfg(feature = "perf-canary")]
+mod canary;
 pub mod engine;
 pub mod error;
 pub mod events;

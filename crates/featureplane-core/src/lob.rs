@@ -268,7 +268,7 @@ impl LobEngine {
         }
 
         #[cfg(feature = "perf-canary")]
-        canary::burn(message.len());
+        crate::canary::burn_book(message.len());
 
         if has_book {
             let book = &mut state.book;
@@ -340,22 +340,5 @@ impl LobEngine {
         self.books[symbol_id as usize].reset();
         self.counters.resets += 1;
         Ok(())
-    }
-}
-
-/// A deliberately slowed build (`--features perf-canary`): extra work per row, so the perf gate
-/// can be shown to fail on a real regression in compiled code. Never enabled by default.
-#[cfg(feature = "perf-canary")]
-mod canary {
-    /// Spin iterations per row: roughly doubles the cost of a row of book maintenance.
-    const SPINS_PER_ROW: usize = 48;
-
-    #[inline(never)]
-    pub fn burn(rows: usize) {
-        let mut x = 0u64;
-        for i in 0..rows * SPINS_PER_ROW {
-            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i as u64));
-        }
-        std::hint::black_box(x);
     }
 }

@@ -1,226 +1,257 @@
-"""The perf gate: a short measurement compared with a stored baseline, as ratios.
+"""The perf gate: instruction counts of the Rust kernel on a fixed input, against a baseline.
 
-Each timed metric is divided by an anchor measured in the same run (`calibration`: a fixed
-numpy workload of sorting and scattered adds, compiled code over a few MB like the kernel's),
-so the stored figure is "kernel cost in units of this machine's speed" and the gate holds
-across machines. A metric regresses when its normalized value exceeds the baseline's by more
-than the config's `max_ratio`; the parity mismatch rate is compared as an absolute bound.
+Wall-clock time on a shared machine moves by a factor of 3 with load, and no calibration
+workload moves with it reliably enough to divide it out. The gate counts instructions instead:
+callgrind runs the core's `perf_gate` binary (release build) on a fixed, seeded synthetic feed
+and counts the instructions executed inside the measured call (`featureplane.bench.callgrind`).
+That count is a property of the compiled kernel and its input: it is the same run after run,
+on a busy machine or an idle one (docs/performance.md records the spread), so a tight limit
+catches a real regression and never cries wolf.
 
-Metrics (the design's names):
+Metrics (the design's names, with the unit the gate measures):
 
-- `feature_engine_lob_stats_us_per_event`: a book-only Rust engine (`process_books`), us/event;
-- `feature_engine_lob_update_us_per_event`: book + lob_shared_v1 (`process_batch`), us/event;
+- `feature_engine_lob_stats_instructions_per_event`: a book-only engine (`process_books`);
+- `feature_engine_lob_update_instructions_per_event`: book + lob_shared_v1 (`process_batch`);
 - `feature_engine_parity_mismatch_rate`: Rust vs the Python reference
   (`featureplane.checks.parity`).
+
+A counted metric fails when current / baseline exceeds its `max_ratio`; the mismatch rate is an
+absolute bound. A compiler or valgrind change moves counts legitimately: the baseline records
+both versions and the gate warns when they differ, with the command that re-baselines.
 """
 
 from __future__ import annotations
 
 import json
-import statistics
 import time
 import tomllib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from featureplane.bench.synthetic import Shape, Stream, grids, symbol_table
-from featureplane.checks.parity import METRIC as PARITY
-from featureplane.checks.parity import check_events
+from featureplane.bench import callgrind
+from featureplane.bench.callgrind import Count, Workload
+from featureplane.bench.synthetic import Shape, Stream, symbol_table
+from featureplane.checks import parity
 from featureplane.errors import FeatureplaneError
 
-LOB_STATS = "feature_engine_lob_stats_us_per_event"
-LOB_UPDATE = "feature_engine_lob_update_us_per_event"
-TIMED = (LOB_STATS, LOB_UPDATE)
-BASELINE_VERSION = 1
-
-
-class Kernel(Protocol):
-    def process_books(self, events: np.ndarray) -> Any: ...
-    def process_batch(self, events: np.ndarray) -> Any: ...
-
-
-EngineFactory = Callable[[int, bool], Kernel]
-"""(n_symbols, book_only) -> an engine; the real one is `_core.Engine`."""
-
-
-def rust_engine(n_symbols: int, book_only: bool) -> Kernel:
-    from featureplane import _core
-
-    return _core.Engine(grids(n_symbols), book_only=book_only)
+LOB_STATS = "feature_engine_lob_stats_instructions_per_event"
+LOB_UPDATE = "feature_engine_lob_update_instructions_per_event"
+PARITY = parity.METRIC
+COUNTED = {LOB_STATS: "books", LOB_UPDATE: "features"}
+"""Counted metric -> the perf_gate binary's mode."""
+BASELINE_VERSION = 2
+REBASELINE = "featureplane perf-gate --config perf/gate.toml --write-baseline perf/baseline.json"
 
 
 @dataclass(frozen=True)
 class MetricRule:
     name: str
     max_ratio: float | None = None
-    """Timed metrics: fail when normalized current / normalized baseline exceeds this."""
+    """Counted metrics: fail when current / baseline exceeds this."""
     max_value: float | None = None
     """Absolute bound (the mismatch rate)."""
 
 
 @dataclass(frozen=True)
 class GateConfig:
-    events: int = 1_000_000
-    runs: int = 7
+    events: int = 200_000
+    """Synthetic rows through each measured call (after the snapshots, which are not counted)."""
+    seed: int = 7
     parity_events: int = 40_000
     shape: Shape = field(default_factory=lambda: Shape(symbols=2))
     rules: tuple[MetricRule, ...] = (
-        MetricRule(LOB_STATS, max_ratio=1.5),
-        MetricRule(LOB_UPDATE, max_ratio=1.5),
+        MetricRule(LOB_STATS, max_ratio=1.10),
+        MetricRule(LOB_UPDATE, max_ratio=1.10),
         MetricRule(PARITY, max_value=0.0),
     )
 
+    @property
+    def workload(self) -> Workload:
+        s = self.shape
+        return Workload(s.symbols, s.depth, s.changes, s.trades, s.diffs_for(self.events),
+                        self.seed)  # fmt: skip
+
+
+_GATE_KEYS = {"events", "seed", "parity_events", "shape"}
+_SHAPE_KEYS = {"symbols", "depth", "changes", "trades"}
+
 
 def load_config(path: Path | None) -> GateConfig:
-    """The gate's config from a TOML file (see perf/gate.toml); defaults without one."""
+    """The gate's config from a TOML file (see perf/gate.toml); defaults without one. Unknown
+    keys are refused; every problem is reported at once."""
     if path is None:
         return GateConfig()
     try:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise FeatureplaneError(f"{path}: not valid TOML: {exc}") from None
+    problems = [f"unknown table [{k}]" for k in raw if k not in ("gate", "metrics")]
     gate = raw.get("gate", {})
+    shape = gate.get("shape", {})
+    problems += [f"unknown key gate.{k}" for k in gate if k not in _GATE_KEYS]
+    problems += [f"unknown key gate.shape.{k}" for k in shape if k not in _SHAPE_KEYS]
     rules = []
     for name, rule in raw.get("metrics", {}).items():
-        if name not in (*TIMED, PARITY):
-            raise FeatureplaneError(f"{path}: unknown metric {name!r}")
-        rules.append(MetricRule(name, rule.get("max_ratio"), rule.get("max_value")))
-        if (rules[-1].max_ratio is None) == (rules[-1].max_value is None):
-            raise FeatureplaneError(f"{path}: {name} needs exactly one of max_ratio, max_value")
-    shape = gate.get("shape", {})
+        if name not in (*COUNTED, PARITY):
+            problems.append(f"unknown metric {name!r}")
+            continue
+        problems += [f"unknown key metrics.{name}.{k}" for k in rule
+                     if k not in ("max_ratio", "max_value")]  # fmt: skip
+        if ("max_ratio" in rule) == ("max_value" in rule):
+            problems.append(f"{name} needs exactly one of max_ratio, max_value")
+            continue
+        try:
+            limits = (_float(rule.get("max_ratio")), _float(rule.get("max_value")))
+            rules.append(MetricRule(name, *limits))
+        except (TypeError, ValueError):
+            problems.append(f"{name}: the limit must be a number")
     try:
-        return GateConfig(
+        config = GateConfig(
             events=int(gate.get("events", GateConfig.events)),
-            runs=int(gate.get("runs", GateConfig.runs)),
+            seed=int(gate.get("seed", GateConfig.seed)),
             parity_events=int(gate.get("parity_events", GateConfig.parity_events)),
-            shape=Shape(**shape) if shape else Shape(symbols=2),
+            shape=Shape(**{k: int(v) for k, v in shape.items() if k in _SHAPE_KEYS})
+            if shape else Shape(symbols=2),
             rules=tuple(rules) or GateConfig.rules,
-        )
+        )  # fmt: skip
     except (TypeError, ValueError) as exc:
-        raise FeatureplaneError(f"{path}: bad [gate] value: {exc}") from None
+        problems.append(f"bad [gate] value: {exc}")
+    else:
+        if min(config.events, config.shape.symbols, config.shape.changes) <= 0:
+            problems.append("gate.events, gate.shape.symbols and gate.shape.changes must be > 0")
+    if problems:
+        raise FeatureplaneError(f"{path}: " + "; ".join(problems))
+    return config
+
+
+def _float(x: Any) -> float | None:
+    if x is None:
+        return None
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        raise TypeError(x)
+    return float(x)
 
 
 @dataclass
 class Measurement:
     values: dict[str, float]
-    """Raw figures: us/event for timed metrics, the mismatch rate."""
-    anchor_us: float
-    """The calibration workload's us per element, measured in the same run."""
-    spread: dict[str, tuple[float, float]] = field(default_factory=dict)
-
-    def normalized(self, name: str) -> float:
-        return self.values[name] / self.anchor_us if name in TIMED else self.values[name]
+    """Counted metrics: instructions per event; the mismatch rate."""
+    instructions: dict[str, int]
+    """Counted metrics: callgrind's Ir total in the measured call."""
+    events: int
+    workload: dict[str, int]
+    toolchain: dict[str, str]
+    """`rustc` and `valgrind` versions."""
+    canary: bool = False
+    """Counted on the deliberately slowed perf-canary build."""
 
     def to_json(self) -> dict[str, Any]:
         from featureplane.bench.matrix import machine
 
         return {
             "version": BASELINE_VERSION,
-            "anchor": "calibration",
-            "anchor_us": self.anchor_us,
+            "unit": "instructions per event: callgrind Ir in the measured call / events",
             "values": self.values,
-            "normalized": {k: self.normalized(k) for k in self.values},
-            "spread": {k: list(v) for k, v in self.spread.items()},
+            "instructions": self.instructions,
+            "events": self.events,
+            "workload": self.workload,
+            "toolchain": self.toolchain,
             "machine": machine(),
         }
 
     @classmethod
     def from_json(cls, data: Any, where: str) -> Measurement:
+        how = f"write a new one with `{REBASELINE}`"
+        if not isinstance(data, dict) or data.get("version") != BASELINE_VERSION:
+            version = data.get("version") if isinstance(data, dict) else None
+            raise FeatureplaneError(f"{where}: baseline version {version}, this gate reads "
+                                    f"{BASELINE_VERSION} (instruction counts); {how}")  # fmt: skip
         try:
-            if data["version"] != BASELINE_VERSION:
-                raise FeatureplaneError(f"{where}: baseline version {data['version']}, "
-                                        f"this gate reads {BASELINE_VERSION}")  # fmt: skip
             values = {str(k): float(v) for k, v in data["values"].items()}
-            anchor = float(data["anchor_us"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise FeatureplaneError(f"{where}: not a perf-gate baseline ({exc!r})") from None
-        if not anchor > 0:
-            raise FeatureplaneError(f"{where}: anchor_us must be > 0")
-        return cls(values, anchor)
+            instructions = {str(k): int(v) for k, v in data["instructions"].items()}
+            workload = {str(k): int(v) for k, v in data["workload"].items()}
+            toolchain = {str(k): str(v) for k, v in data["toolchain"].items()}
+            events = int(data["events"])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise FeatureplaneError(f"{where}: not a perf-gate baseline (bad or missing "
+                                    f"{exc}); {how}") from None  # fmt: skip
+        bad = [k for k in COUNTED if k in values and not values[k] > 0]
+        if bad:
+            raise FeatureplaneError(f"{where}: {', '.join(bad)} must be > 0; {how}")
+        return cls(values, instructions, events, workload, toolchain)
 
 
 def load_baseline(path: Path) -> Measurement:
     try:
-        data = json.loads(path.read_text())
+        text = path.read_text()
+    except FileNotFoundError:
+        raise FeatureplaneError(f"{path}: no baseline there; write one with "
+                                f"`{REBASELINE}`") from None  # fmt: skip
+    try:
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise FeatureplaneError(f"{path}: not JSON: {exc}") from None
+        raise FeatureplaneError(f"{path}: not JSON ({exc}); write a new one with "
+                                f"`{REBASELINE}`") from None  # fmt: skip
     return Measurement.from_json(data, str(path))
 
 
 # ----- measuring -------------------------------------------------------------------------------
 
 
-def calibration_us(runs: int) -> float:
-    """A fixed workload in compiled code: sort 1M keys and scatter-add them into a 64K ladder
-    (random access over ~0.5 MB, like book updates); us per key, median of `runs`."""
-    rng = np.random.default_rng(12345)
-    keys = rng.integers(0, 1 << 16, 1_000_000)
-    ladder = np.zeros(1 << 16, dtype=np.int64)
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        np.sort(keys)
-        np.add.at(ladder, keys, 1)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) / len(keys) * 1e6
-
-
-def _timed(engine_of: Callable[[], Kernel], method: str, snap: np.ndarray, rows: np.ndarray,
-           runs: int) -> list[float]:  # fmt: skip
-    n = len(rows) // 64
-    out = []
-    for _ in range(runs + 1):  # the first run warms caches and is dropped
-        engine = engine_of()
-        process = getattr(engine, method)
-        process(snap)
-        t0 = time.perf_counter()
-        process(rows)
-        out.append((time.perf_counter() - t0) / n * 1e6)
-    return out[1:]
-
-
-def measure(config: GateConfig, engine: EngineFactory = rust_engine) -> Measurement:
-    """Run the short measurement: both timed metrics on a synthetic stream, the parity rate on
-    its head and on a simulated session with faults, the calibration anchor around them."""
-    from featureplane.checks.parity import generated_inputs
-
-    shape = config.shape
-    stream = Stream(shape)
-    snap_events = stream.snapshots()
-    diff_events = stream.diffs(shape.diffs_for(config.events))
-    snap, rows = snap_events.view(np.uint8), diff_events.view(np.uint8)
-    anchors = [calibration_us(3)]
-    n = shape.symbols
-    stats = _timed(lambda: engine(n, True), "process_books", snap, rows, config.runs)
-    anchors.append(calibration_us(3))
-    update = _timed(lambda: engine(n, False), "process_batch", snap, rows, config.runs)
-    anchors.append(calibration_us(3))
-
-    end = _message_end(diff_events, config.parity_events)
-    head = np.concatenate([snap_events, diff_events[:end]])
-    reports = [check_events("synthetic", symbol_table(n), head)]
-    reports += [check_events(i.name, i.symbols, i.events) for i in generated_inputs(1, 3000, 1)]
-    compared = sum(r.compared for r in reports)
-    mismatches = sum(r.mismatches for r in reports)
+def measure(config: GateConfig, binary: Path | None = None, canary: bool = False) -> Measurement:
+    """Count both paths under callgrind (the binary built by cargo unless one is given; the
+    perf-canary variant with `canary`) while the parity rate is measured in this process."""
+    if binary is None:
+        binary = callgrind.build(canary=canary)
+    info = callgrind.build_info(binary)  # refuses a debug build
+    workload = config.workload
+    counting = callgrind.Counting(binary, workload)
+    try:
+        rate = parity_rate(config)
+    except BaseException:
+        counting.close()
+        raise
+    counts = counting.wait()
+    events = _check(counts)
+    values = {name: counts[mode].per_event for name, mode in COUNTED.items()}
     return Measurement(
-        {LOB_STATS: statistics.median(stats), LOB_UPDATE: statistics.median(update),
-         PARITY: mismatches / max(compared, 1)},
-        statistics.median(anchors),
-        {LOB_STATS: (min(stats), max(stats)), LOB_UPDATE: (min(update), max(update))},
-    )  # fmt: skip
+        {**values, PARITY: rate},
+        {name: counts[mode].instructions for name, mode in COUNTED.items()},
+        events,
+        workload.to_json(),
+        callgrind.toolchain(),
+        canary=info.canary,
+    )
 
 
-def _message_end(events: np.ndarray, n: int) -> int:
-    """Rows of whole messages up to about `n` rows."""
-    from featureplane.events import message_bounds
+def _check(counts: dict[str, Count]) -> int:
+    """Both modes saw the same rows and applied the same messages (one output each)."""
+    books, features = counts["books"], counts["features"]
+    if books.events != features.events or books.outputs != features.outputs or not books.outputs:
+        raise FeatureplaneError(f"the two counted paths disagree: {books} vs {features}")
+    return books.events
 
-    ends = message_bounds(events)
-    i = int(np.searchsorted(ends, min(n, len(events)), side="right"))
-    return int(ends[max(i - 1, 0)])
+
+def parity_rate(config: GateConfig) -> float:
+    """Rust vs the Python reference on the synthetic stream's head and a simulated session with
+    every injected fault: mismatching values / values compared."""
+    from featureplane._rust import rust_available
+
+    if not rust_available():
+        raise FeatureplaneError("the Rust extension is not built: the parity metric needs it")
+    shape = config.shape
+    stream = Stream(shape, seed=config.seed)
+    snapshots = stream.snapshots()
+    diffs = stream.diffs(shape.diffs_for(config.parity_events))
+    head = np.concatenate([snapshots, diffs])
+    reports = [parity.check_events("synthetic", symbol_table(shape.symbols), head)]
+    reports += [parity.check_events(i.name, i.symbols, i.events)
+                for i in parity.generated_inputs(1, 3000, 1)]  # fmt: skip
+    compared = sum(r.compared for r in reports)
+    return sum(r.mismatches for r in reports) / max(compared, 1)
 
 
 # ----- comparing -------------------------------------------------------------------------------
@@ -231,7 +262,6 @@ class Verdict:
     rule: MetricRule
     baseline: float | None
     current: float
-    raw: float
 
     @property
     def ratio(self) -> float | None:
@@ -248,26 +278,45 @@ class Verdict:
 
 
 def compare(baseline: Measurement, current: Measurement, config: GateConfig) -> list[Verdict]:
-    """One verdict per rule; a timed metric missing from the baseline fails."""
+    """One verdict per rule; a counted metric missing from the baseline fails. Counts on another
+    input are not comparable: a baseline of another workload is an error."""
+    if baseline.workload != current.workload:
+        raise FeatureplaneError(
+            f"the baseline was counted on another input ({baseline.workload}, this run: "
+            f"{current.workload}); counts per event are not comparable: {REBASELINE}"
+        )
+    return [Verdict(rule, baseline.values.get(rule.name), current.values[rule.name])
+            for rule in config.rules]  # fmt: skip
+
+
+def warnings(baseline: Measurement, current: Measurement) -> list[str]:
+    """What the reader must know before trusting the verdicts."""
     out = []
-    for rule in config.rules:
-        base = baseline.normalized(rule.name) if rule.name in baseline.values else None
-        out.append(Verdict(rule, base, current.normalized(rule.name), current.values[rule.name]))
+    for tool in ("rustc", "valgrind"):
+        base, cur = baseline.toolchain.get(tool, "unknown"), current.toolchain.get(tool, "unknown")
+        if base != cur:
+            out.append(
+                f"WARNING: {tool} differs from the baseline's ({base!r}, now {cur!r}). A new "
+                "compiler or valgrind moves instruction counts legitimately: if the kernel did "
+                f"not change, re-baseline with `{REBASELINE}` and commit perf/baseline.json."
+            )
+    if current.canary:
+        out.append("note: counted on the perf-canary build (deliberately slowed): it must fail")
     return out
 
 
 def format_verdicts(verdicts: list[Verdict], current: Measurement) -> str:
-    head = ["metric", "value", "normalized", "baseline", "ratio", "limit", "verdict"]
+    head = ["metric", "baseline", "current", "ratio", "limit", "verdict"]
     lines = []
     for v in verdicts:
-        timed = v.rule.max_ratio is not None
+        counted = v.rule.max_ratio is not None
+        num = "{:,.2f}" if counted else "{:.3g}"
         lines.append([
             v.rule.name,
-            f"{v.raw:.4f} us" if timed else f"{v.raw:.3g}",
-            f"{v.current:.3f}" if timed else "-",
-            "-" if v.baseline is None else (f"{v.baseline:.3f}" if timed else f"{v.baseline:.3g}"),
-            "-" if v.ratio is None else f"x{v.ratio:.2f}",
-            f"<= x{v.rule.max_ratio}" if timed else f"<= {v.rule.max_value}",
+            "-" if v.baseline is None else num.format(v.baseline),
+            num.format(v.current),
+            "-" if v.ratio is None else f"x{v.ratio:.4f}",
+            f"<= x{v.rule.max_ratio:.2f}" if counted else f"<= {v.rule.max_value:g}",
             "ok" if v.ok else "REGRESSION",
         ])  # fmt: skip
     widths = [max(len(r[i]) for r in [head, *lines]) for i in range(len(head))]
@@ -276,7 +325,47 @@ def format_verdicts(verdicts: list[Verdict], current: Measurement) -> str:
         return "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
                          for i, (c, w) in enumerate(zip(cells, widths, strict=True)))  # fmt: skip
 
+    w = current.workload
     out = [fmt(head), fmt(["-" * w for w in widths]), *map(fmt, lines)]
-    out.append(f"\nanchor: calibration workload {current.anchor_us * 1e3:.2f} ns per key in this "
-               "run; normalized = us/event / anchor us (machine-independent units)")  # fmt: skip
+    out.append(
+        f"\ncounted: callgrind Ir in the measured call / {current.events:,} events of the "
+        f"synthetic feed\n  ({w['symbols']} symbols, {w['depth']} levels a side, "
+        f"{w['changes']} changes + {w['trades']} trades a diff, seed {w['seed']})\n"
+        f"toolchain: {current.toolchain.get('rustc')}, {current.toolchain.get('valgrind')}"
+    )
     return "\n".join(out)
+
+
+def run(
+    config_path: Path | None,
+    baseline_path: Path | None,
+    write_baseline: Path | None = None,
+    binary: Path | None = None,
+    canary: bool = False,
+) -> bool:
+    """`featureplane perf-gate`: measure, print the table (and warnings), write the baseline if
+    asked; False on a regression."""
+    if baseline_path is None and write_baseline is None:
+        raise ValueError("pass --baseline FILE (compare) and/or --write-baseline FILE")
+    config = load_config(config_path)
+    baseline = load_baseline(baseline_path) if baseline_path else None
+    binary = binary or callgrind.build(canary=canary)
+    t0 = time.perf_counter()
+    current = measure(config, binary)
+    seconds = time.perf_counter() - t0
+    ok = True
+    if baseline is not None:
+        verdicts = compare(baseline, current, config)
+        print(format_verdicts(verdicts, current))
+        for line in warnings(baseline, current):
+            print(line)
+        failed = [v.rule.name for v in verdicts if not v.ok]
+        ok = not failed
+        verdict = f"REGRESSION in {', '.join(failed)}" if failed else "pass"
+        print(f"perf gate: {verdict} (counted in {seconds:.1f} s)")
+    if write_baseline is not None:
+        if current.canary:
+            raise FeatureplaneError("refusing to write a baseline counted on the perf-canary build")
+        write_baseline.write_text(json.dumps(current.to_json(), indent=2) + "\n")
+        print(f"baseline written to {write_baseline}")
+    return ok
