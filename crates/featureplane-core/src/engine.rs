@@ -3,13 +3,13 @@
 //! The per-message pipeline of the reference kernel (`features/kernel.py`): ordering verdict
 //! and book update ([`LobEngine::apply`]), feature update, quality flags, masks.
 
+use crate::book::lob::{BookStats, Counters, L1Columns, LobEngine};
 use crate::book::L2Book;
 use crate::error::{Error, Result};
 use crate::events::{index, index_into, EventRow, Kinds, NO_SEQ, ROW_SIZE, TRADE};
-use crate::features::lob_shared_v1::{LobSharedV1, DEPTH};
-use crate::features::schema::Values;
+use crate::features::lob_shared_v1::LobSharedV1;
+use crate::features::schema::{Values, DEPTH};
 use crate::frames::{quality, Frame, FrameColumns, FrameHeader};
-use crate::lob::{BookStats, Counters, L1Columns, LobEngine};
 use crate::state::{invalid, BookState, EngineState, FrameState, SymbolState};
 
 /// Rows per chunk of the chunked batch path (256 KB of rows: they stay in L2 between passes).

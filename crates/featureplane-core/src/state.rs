@@ -10,13 +10,12 @@
 //! Rolling windows are kept as their values, oldest first; the running sums are recomputed on
 //! import (the wrapping i128 sums of a window are a function of its values).
 
+use crate::book::lob::{Counters, SymbolBook};
+use crate::book::sequencing::SequenceState;
 use crate::book::{BookSide, Level};
 use crate::error::{Error, Result};
 use crate::events::MAX_ABS_UNITS;
-use crate::features::lob_shared_v1::{DEPTH, MID_RET_WINDOW, MID_Z_WINDOW};
-use crate::features::schema::{Dtype, Values, FEATURES};
-use crate::lob::{Counters, SymbolBook};
-use crate::sequencing::SequenceState;
+use crate::features::schema::{Dtype, Values, DEPTH, FEATURES, MID_RET_WINDOW, MID_Z_WINDOW};
 
 /// Not `PartialEq`: f64 fields may be NaN; compare two states by their `Debug` text, which
 /// prints every f64 exactly (shortest round-trip form).

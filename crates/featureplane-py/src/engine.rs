@@ -331,7 +331,7 @@ impl PyEngine {
     fn counters<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let counters = self.read(|e| Ok(e.counters()))?;
         let dict = PyDict::new(py);
-        for (name, value) in featureplane_core::lob::Counters::NAMES
+        for (name, value) in featureplane_core::book::lob::Counters::NAMES
             .iter()
             .zip(counters.values())
         {

@@ -1,11 +1,12 @@
 //! Thin PyO3 bindings: convert, call the core, convert back. No feature logic lives here.
 //! Files mirror the core: `engine` (the pyclass), `frames` (columns and values out),
-//! `errors` (core errors and panics to Python exceptions), `state` (saved engine state).
+//! `state` (saved engine state), `sources::binance` (the recorder-file parser), `synthetic`
+//! (the benchmark feed); `errors` maps core errors and panics to Python exceptions.
 
-mod binance;
 mod engine;
 mod errors;
 mod frames;
+mod sources;
 mod state;
 mod synthetic;
 
@@ -42,7 +43,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("FRAME_RECORD_SIZE", Frame::RECORD_SIZE)?;
     debug_assert_eq!(FrameHeader::PACKED_SIZE, 48);
     m.add_class::<engine::PyEngine>()?;
-    m.add_class::<binance::PyBinanceChain>()?;
+    m.add_class::<sources::binance::PyBinanceChain>()?;
     m.add_class::<synthetic::PySyntheticFeed>()?;
     Ok(())
 }

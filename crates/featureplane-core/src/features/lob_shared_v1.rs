@@ -14,11 +14,7 @@ use crate::book::{Level, TopLevels};
 use crate::error::Result;
 use crate::state::{invalid, DecayedSumState, EmaState, FeatureState};
 
-/// Levels per side the set reads (imbalance_l5, ofi_l5).
-pub const DEPTH: usize = 5;
 pub const WIDE_SPREAD_FACTOR: f64 = 4.0;
-pub const MID_RET_WINDOW: usize = 32;
-pub const MID_Z_WINDOW: usize = 64;
 
 pub const REGIME_CROSSED: u32 = 1;
 pub const REGIME_ONE_SIDED: u32 = 2;

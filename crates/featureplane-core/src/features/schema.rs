@@ -6,6 +6,16 @@
 pub const FEATURE_SET_ID: &str = "lob_shared_v1";
 pub const N_FEATURES: usize = 22;
 
+// The sizes of the set's state: the kernel (`lob_shared_v1`) and a saved state (`crate::state`)
+// both read them, so they live here, below both, rather than in either.
+
+/// Levels per side the set reads (imbalance_l5, ofi_l5).
+pub const DEPTH: usize = 5;
+/// Mid changes in the window of mid_ret_std_32.
+pub const MID_RET_WINDOW: usize = 32;
+/// Mids in the window of mid_zscore_64.
+pub const MID_Z_WINDOW: usize = 64;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dtype {
     I64,
