@@ -10,7 +10,7 @@ use crate::events::{index, index_into, EventRow, Kinds, NO_SEQ, ROW_SIZE, TRADE}
 use crate::features::lob_shared_v1::LobSharedV1;
 use crate::features::schema::{Values, DEPTH};
 use crate::frames::{quality, Frame, FrameColumns, FrameHeader};
-use crate::state::{invalid, BookState, EngineState, FrameState, SymbolState};
+use crate::state::{invalid, BookState, EngineState, FeatureState, FrameState, SymbolState};
 
 /// Rows per chunk of the chunked batch path (256 KB of rows: they stay in L2 between passes).
 const CHUNK_ROWS: usize = 4096;
@@ -384,7 +384,7 @@ impl Engine {
             .zip(&self.symbols)
             .map(|(book, sym)| SymbolState {
                 book: BookState::of(book),
-                features: sym.state.to_state(),
+                features: FeatureState::of(&sym.state),
                 frame: FrameState {
                     quality_flags: sym.quality_flags,
                     warmup_ready_mask: sym.ready_mask,
@@ -426,7 +426,7 @@ impl Engine {
             books.push(saved.book.to_book(i)?);
             let frame = saved.frame;
             symbols.push(SymbolFeatures {
-                state: LobSharedV1::from_state(grid.tick, grid.lot, &saved.features, i)?,
+                state: saved.features.to_kernel(grid.tick, grid.lot, i)?,
                 quality_flags: frame.quality_flags,
                 ready_mask: frame.warmup_ready_mask,
                 seq: frame.seq,
