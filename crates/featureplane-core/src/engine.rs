@@ -23,6 +23,11 @@ pub struct Config {
     /// `STALE_INPUT` when `local_ts_ns - source_ts_ns > stale_after_ns` (only where the
     /// source gives a local time, `local_ts_ns > 0`); `None` turns the rule off.
     pub stale_after_ns: Option<i64>,
+    /// The `FeatureSet.schema_hash64` of lob_shared_v1 that the engine's typed frames carry
+    /// ([`crate::frames::wire`]). The hash is formed in Python from the registered schema, so
+    /// the engine's owner hands it in; 0 (the default) names no schema, and every receiver
+    /// refuses such frames.
+    pub schema_hash64: u64,
 }
 
 /// An instrument's grid as the f64 factors that turn ticks and lots into real units.

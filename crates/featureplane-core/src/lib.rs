@@ -5,7 +5,8 @@
 //! the Python package's do (`featureplane/book/`, `featureplane/features/`, ...):
 //! [`sources`] (venue captures) -> [`events`] (64-byte rows) -> [`book`] (the
 //! [`book::sequencing`] rules, the L2 book, [`book::lob`] per symbol) -> [`features`] ->
-//! [`frames`], driven per message by [`engine::Engine`]. [`state`] is a saved engine state;
+//! [`frames`] (columns, or FPF1 typed frames on the wire: [`frames::wire`]), driven per
+//! message by [`engine::Engine`]. [`state`] is a saved engine state;
 //! [`synthetic`] a deterministic feed for tests and benchmarks.
 //!
 //! # Exactness
@@ -29,6 +30,7 @@ pub mod synthetic;
 pub use engine::{Config, Engine, Grid, SymbolValues};
 pub use error::{Error, ErrorClass, Result};
 pub use events::EventRow;
+pub use frames::wire::TypedFrameHeaderV1;
 pub use frames::{Frame, FrameColumns, FrameHeader};
 pub use state::EngineState;
 
