@@ -24,9 +24,10 @@ FEATURE_SET_ID: str
 FEATURES: list[tuple[str, str]]
 """(name, dtype) of every feature the kernel computes, in schema order."""
 FRAME_RECORD_HEADER: list[tuple[str, str]]
-"""(name, numpy dtype) of the header fields of a packed frame record, before the values."""
+"""(name, numpy dtype) of the FPF1 header fields (docs/frame-abi.md) that `Engine.process_into`
+writes before the values, in byte order: ("magic", "S4"), ("layout_version", "<u2"), ..."""
 FRAME_RECORD_SIZE: int
-"""Bytes of a packed frame record: the header, then each feature in its dtype."""
+"""Bytes of an FPF1 typed frame of lob_shared_v1: 64 + 8 per feature."""
 
 _Levels = list[tuple[int, int]]
 
@@ -43,9 +44,13 @@ class Engine:
         grids: list[tuple[float, float]],
         stale_after_ns: int | None = None,
         book_only: bool = False,
+        *,
+        schema_hash64: int = 0,
     ) -> Engine: ...
     @property
     def book_only(self) -> bool: ...
+    @property
+    def schema_hash64(self) -> int: ...
     def process_books(
         self, events: npt.NDArray[np.uint8]
     ) -> tuple[
@@ -91,7 +96,7 @@ class Engine:
     def book_stats(self, symbol_id: int) -> tuple[int, int, int, int, bool, bool, int, int]: ...
     def counters(self) -> dict[str, int]: ...
     # The whole state as {"counters": {...}, "symbols": [{"book", "sequencing", "features",
-    # "frame"}, ...]} (the keys of featureplane.engine.state); import raises ValueError naming
+    # "frame"}, ...]} (the keys of featureplane.engine.facade.state); import raises ValueError naming
     # the field of a malformed state, and changes nothing then.
     def export_state(self) -> dict[str, Any]: ...
     def import_state(self, state: dict[str, Any]) -> None: ...

@@ -3,14 +3,14 @@
 //! The per-message pipeline of the reference kernel (`features/kernel.py`): ordering verdict
 //! and book update ([`LobEngine::apply`]), feature update, quality flags, masks.
 
+use crate::book::lob::{BookStats, Counters, L1Columns, LobEngine};
 use crate::book::L2Book;
 use crate::error::{Error, Result};
 use crate::events::{index, index_into, EventRow, Kinds, NO_SEQ, ROW_SIZE, TRADE};
-use crate::features::lob_shared_v1::{LobSharedV1, DEPTH};
-use crate::features::schema::Values;
+use crate::features::lob_shared_v1::LobSharedV1;
+use crate::features::schema::{Values, DEPTH};
 use crate::frames::{quality, Frame, FrameColumns, FrameHeader};
-use crate::lob::{BookStats, Counters, L1Columns, LobEngine};
-use crate::state::{invalid, BookState, EngineState, FrameState, SymbolState};
+use crate::state::{invalid, BookState, EngineState, FeatureState, FrameState, SymbolState};
 
 /// Rows per chunk of the chunked batch path (256 KB of rows: they stay in L2 between passes).
 const CHUNK_ROWS: usize = 4096;
@@ -23,6 +23,11 @@ pub struct Config {
     /// `STALE_INPUT` when `local_ts_ns - source_ts_ns > stale_after_ns` (only where the
     /// source gives a local time, `local_ts_ns > 0`); `None` turns the rule off.
     pub stale_after_ns: Option<i64>,
+    /// The `FeatureSet.schema_hash64` of lob_shared_v1 that the engine's typed frames carry
+    /// ([`crate::frames::wire`]). The hash is formed in Python from the registered schema, so
+    /// the engine's owner hands it in; 0 (the default) names no schema, and every receiver
+    /// refuses such frames.
+    pub schema_hash64: u64,
 }
 
 /// An instrument's grid as the f64 factors that turn ticks and lots into real units.
@@ -386,7 +391,7 @@ impl Engine {
             .zip(&self.symbols)
             .map(|(book, sym)| SymbolState {
                 book: BookState::of(book),
-                features: sym.state.to_state(),
+                features: FeatureState::of(&sym.state),
                 frame: FrameState {
                     quality_flags: sym.quality_flags,
                     warmup_ready_mask: sym.ready_mask,
@@ -428,7 +433,7 @@ impl Engine {
             books.push(saved.book.to_book(i)?);
             let frame = saved.frame;
             symbols.push(SymbolFeatures {
-                state: LobSharedV1::from_state(grid.tick, grid.lot, &saved.features, i)?,
+                state: saved.features.to_kernel(grid.tick, grid.lot, i)?,
                 quality_flags: frame.quality_flags,
                 ready_mask: frame.warmup_ready_mask,
                 seq: frame.seq,

@@ -31,6 +31,78 @@ impl RowProblem {
     }
 }
 
+/// Why an FPF1 typed frame is refused: the decoding rules of docs/frame-abi.md, in their order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameProblem {
+    /// Fewer bytes than a header.
+    Short {
+        bytes: usize,
+    },
+    Magic {
+        magic: [u8; 4],
+    },
+    LayoutVersion {
+        version: u16,
+    },
+    SchemaHash {
+        got: u64,
+        want: u64,
+    },
+    NValues {
+        got: u16,
+        want: usize,
+    },
+    /// Not `64 + 8 n` bytes for the receiver's `n` values.
+    Length {
+        bytes: usize,
+        want: usize,
+    },
+    /// A u32 feature's slot has its high 4 bytes set.
+    U32HighBytes {
+        feature: &'static str,
+    },
+}
+
+impl fmt::Display for FrameProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Short { bytes } => {
+                write!(f, "a typed frame needs at least 64 bytes, got {bytes}")
+            }
+            Self::Magic { magic } => write!(
+                f,
+                "not a typed feature frame: magic {}, want b\"FPF1\"",
+                magic.escape_ascii()
+            ),
+            Self::LayoutVersion { version } => {
+                write!(
+                    f,
+                    "typed frame layout version {version}, this reader knows 1"
+                )
+            }
+            Self::SchemaHash { got, want } => write!(
+                f,
+                "frame schema hash {got:016x}, receiver expects {want:016x}"
+            ),
+            Self::NValues { got, want } => {
+                write!(
+                    f,
+                    "frame has {got} values, the receiver's feature set has {want}"
+                )
+            }
+            Self::Length { bytes, want } => {
+                write!(
+                    f,
+                    "a typed frame of this feature set is {want} bytes, got {bytes}"
+                )
+            }
+            Self::U32HighBytes { feature } => {
+                write!(f, "u32 slot {feature} has its high bytes set")
+            }
+        }
+    }
+}
+
 /// Which exception family an error belongs to (the bindings map these to Python classes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorClass {
@@ -40,6 +112,8 @@ pub enum ErrorClass {
     UnknownSymbol,
     /// A bad engine argument, such as a tick size that is not finite and positive (`ValueError`).
     InvalidArgument,
+    /// A typed frame of another layout or schema (`SchemaMismatchError`).
+    SchemaMismatch,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -65,13 +139,18 @@ pub enum Error {
     UnknownSymbol { symbol_id: u64 },
     /// An engine argument is out of its domain.
     InvalidArgument(String),
+    /// A typed frame (FPF1) refused by its receiver.
+    Frame(FrameProblem),
+    /// A buffer too small for the typed frame to be written into it.
+    FrameBuffer { bytes: usize, need: usize },
 }
 
 impl Error {
     pub fn class(&self) -> ErrorClass {
         match self {
             Self::UnknownSymbol { .. } => ErrorClass::UnknownSymbol,
-            Self::InvalidArgument(_) => ErrorClass::InvalidArgument,
+            Self::InvalidArgument(_) | Self::FrameBuffer { .. } => ErrorClass::InvalidArgument,
+            Self::Frame(_) => ErrorClass::SchemaMismatch,
             _ => ErrorClass::InvalidMessage,
         }
     }
@@ -115,6 +194,11 @@ impl fmt::Display for Error {
             }
             Self::UnknownSymbol { symbol_id } => write!(f, "unknown symbol id {symbol_id}"),
             Self::InvalidArgument(what) => f.write_str(what),
+            Self::Frame(problem) => problem.fmt(f),
+            Self::FrameBuffer { bytes, need } => write!(
+                f,
+                "a typed frame needs a buffer of {need} bytes, got {bytes}"
+            ),
         }
     }
 }

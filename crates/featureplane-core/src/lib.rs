@@ -1,9 +1,13 @@
 //! featureplane-core: the L2 book and the `lob_shared_v1` feature kernels.
 //!
 //! Plain Rust with no Python dependency, so `cargo test` and `cargo bench` stay plain and a
-//! Rust-only live process can reuse the kernels. The data path reads as the modules do:
-//! [`events`] (64-byte rows) -> [`lob`] ([`sequencing`] rules, [`book`]) -> [`features`] ->
-//! [`frames`], driven per message by [`engine::Engine`].
+//! Rust-only live process can reuse the kernels. The data path reads as the modules do, and as
+//! the Python package's do (`featureplane/book/`, `featureplane/features/`, ...):
+//! [`sources`] (venue captures) -> [`events`] (64-byte rows) -> [`book`] (the
+//! [`book::sequencing`] rules, the L2 book, [`book::lob`] per symbol) -> [`features`] ->
+//! [`frames`] (columns, or FPF1 typed frames on the wire: [`frames::wire`]), driven per
+//! message by [`engine::Engine`]. [`state`] is a saved engine state;
+//! [`synthetic`] a deterministic feed for tests and benchmarks.
 //!
 //! # Exactness
 //!
@@ -21,8 +25,6 @@ pub mod error;
 pub mod events;
 pub mod features;
 pub mod frames;
-pub mod lob;
-pub mod sequencing;
 pub mod sources;
 pub mod state;
 pub mod synthetic;
@@ -30,6 +32,7 @@ pub mod synthetic;
 pub use engine::{Config, Engine, Grid, SymbolValues};
 pub use error::{Error, ErrorClass, Result};
 pub use events::EventRow;
+pub use frames::wire::TypedFrameHeaderV1;
 pub use frames::{Frame, FrameColumns, FrameHeader};
 pub use state::EngineState;
 

@@ -9,14 +9,18 @@
 //!
 //! Rolling windows are kept as their values, oldest first; the running sums are recomputed on
 //! import (the wrapping i128 sums of a window are a function of its values).
+//!
+//! This module reads the book and the feature kernels into plain values and back; neither of
+//! them depends on it (as `featureplane.engine_state` sits above the Python kernels).
 
+use crate::book::lob::{Counters, SymbolBook};
+use crate::book::sequencing::SequenceState;
 use crate::book::{BookSide, Level};
 use crate::error::{Error, Result};
 use crate::events::MAX_ABS_UNITS;
-use crate::features::lob_shared_v1::{DEPTH, MID_RET_WINDOW, MID_Z_WINDOW};
-use crate::features::schema::{Dtype, Values, FEATURES};
-use crate::lob::{Counters, SymbolBook};
-use crate::sequencing::SequenceState;
+use crate::features::lob_shared_v1::{LobSharedV1, Top};
+use crate::features::rolling::{DecayedSum, Ema, IntWindow};
+use crate::features::schema::{Dtype, Values, DEPTH, FEATURES, MID_RET_WINDOW, MID_Z_WINDOW};
 
 /// Not `PartialEq`: f64 fields may be NaN; compare two states by their `Debug` text, which
 /// prints every f64 exactly (shortest round-trip form).
@@ -207,6 +211,100 @@ impl FeatureState {
             )));
         }
         Ok(())
+    }
+}
+
+impl FeatureState {
+    /// Everything the next frames of `kernel` depend on, as plain values.
+    pub fn of(kernel: &LobSharedV1) -> Self {
+        Self {
+            values: kernel.values,
+            n_book: kernel.n_book,
+            n_trade: kernel.n_trade,
+            has_bid: kernel.has_bid,
+            has_ask: kernel.has_ask,
+            prev_bids: kernel.prev_bids.as_slice().to_vec(),
+            prev_asks: kernel.prev_asks.as_slice().to_vec(),
+            ofi_cum: kernel.ofi_cum,
+            ofi_ema: EmaState::of(&kernel.ofi_ema),
+            ofi_decay: DecayedSumState::of(&kernel.ofi_decay),
+            spread_ema: EmaState::of(&kernel.spread_ema),
+            imbalance_ema: EmaState::of(&kernel.imbalance_ema),
+            mids: kernel.mids.values().collect(),
+            mid_changes: kernel.mid_changes.values().collect(),
+            n_mids: kernel.n_mids,
+            signed_qty_cum: kernel.signed_qty_cum,
+            tfi: DecayedSumState::of(&kernel.tfi),
+        }
+    }
+
+    /// The kernel state this describes, on the grid `tick`, `lot`; `symbol` names it in the
+    /// error a malformed state gets.
+    pub fn to_kernel(&self, tick: f64, lot: f64, symbol: usize) -> Result<LobSharedV1> {
+        self.check(symbol)?;
+        let field = |name: &str| invalid(format!("symbols[{symbol}].features.{name}: too long"));
+        // A literal, not `new` and assignments: a field added to the kernel fails to compile
+        // here until the saved state carries it.
+        Ok(LobSharedV1 {
+            tick,
+            lot,
+            values: self.values,
+            n_book: self.n_book,
+            n_trade: self.n_trade,
+            has_bid: self.has_bid,
+            has_ask: self.has_ask,
+            prev_bids: Top::from_levels(&self.prev_bids).ok_or_else(|| field("prev_bids"))?,
+            prev_asks: Top::from_levels(&self.prev_asks).ok_or_else(|| field("prev_asks"))?,
+            ofi_cum: self.ofi_cum,
+            ofi_ema: self.ofi_ema.to_ema(),
+            ofi_decay: self.ofi_decay.to_sum(),
+            spread_ema: self.spread_ema.to_ema(),
+            imbalance_ema: self.imbalance_ema.to_ema(),
+            mids: IntWindow::from_values(&self.mids).ok_or_else(|| field("mids"))?,
+            mid_changes: IntWindow::from_values(&self.mid_changes)
+                .ok_or_else(|| field("mid_changes"))?,
+            n_mids: self.n_mids,
+            signed_qty_cum: self.signed_qty_cum,
+            tfi: self.tfi.to_sum(),
+        })
+    }
+}
+
+impl EmaState {
+    fn of(ema: &Ema) -> Self {
+        Self {
+            value: ema.value,
+            count: ema.count,
+        }
+    }
+
+    /// The smoothing factor is the kernel's own, not saved.
+    fn to_ema(self) -> Ema {
+        Ema {
+            value: self.value,
+            count: self.count,
+            ..Ema::default()
+        }
+    }
+}
+
+impl DecayedSumState {
+    fn of(sum: &DecayedSum) -> Self {
+        Self {
+            value: sum.value,
+            last_ts_ns: sum.last_ts_ns,
+            count: sum.count,
+        }
+    }
+
+    /// The half-life is the kernel's own, not saved.
+    fn to_sum(self) -> DecayedSum {
+        DecayedSum {
+            value: self.value,
+            last_ts_ns: self.last_ts_ns,
+            count: self.count,
+            ..DecayedSum::default()
+        }
     }
 }
 

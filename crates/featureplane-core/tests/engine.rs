@@ -122,6 +122,7 @@ fn backwards_time_without_sequence_is_applied_and_flagged() {
 fn stale_rule_and_partial_features() {
     let cfg = Config {
         stale_after_ns: Some(1_000),
+        ..Config::default()
     };
     let mut e = Engine::new(
         &[Grid {
@@ -368,6 +369,7 @@ fn never_panics_on_any_input() {
         }; 2],
         Config {
             stale_after_ns: Some(0),
+            ..Config::default()
         },
     )
     .unwrap();

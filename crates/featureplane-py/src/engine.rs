@@ -8,6 +8,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use featureplane_core::book::{BookSide, Level};
 use featureplane_core::events::rows_from_bytes;
+use featureplane_core::frames::wire::{write_fpf1, FRAME_SIZE};
 use featureplane_core::frames::Frame;
 use featureplane_core::{Config, Engine, Grid};
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
@@ -93,14 +94,24 @@ impl PyEngine {
     /// stale_after_ns : the STALE_INPUT bound, or None to turn the rule off
     /// book_only : maintain the books only, no features (`process_books`; the frame paths
     ///     raise ValueError)
+    /// schema_hash64 : `LOB_SHARED_V1.schema_hash64`, carried by every typed frame
+    ///     `process_into` writes; 0 names no schema (receivers refuse such frames)
     #[new]
-    #[pyo3(signature = (grids, stale_after_ns = None, book_only = false))]
-    fn new(grids: Vec<(f64, f64)>, stale_after_ns: Option<i64>, book_only: bool) -> PyResult<Self> {
+    #[pyo3(signature = (grids, stale_after_ns = None, book_only = false, *, schema_hash64 = 0))]
+    fn new(
+        grids: Vec<(f64, f64)>,
+        stale_after_ns: Option<i64>,
+        book_only: bool,
+        schema_hash64: u64,
+    ) -> PyResult<Self> {
         let grids: Vec<Grid> = grids
             .into_iter()
             .map(|(tick, lot)| Grid { tick, lot })
             .collect();
-        let config = Config { stale_after_ns };
+        let config = Config {
+            stale_after_ns,
+            schema_hash64,
+        };
         let engine = if book_only {
             Engine::new_book_only(&grids, config)
         } else {
@@ -127,6 +138,11 @@ impl PyEngine {
     #[getter]
     fn stale_after_ns(&self) -> Option<i64> {
         self.engine.config().stale_after_ns
+    }
+
+    #[getter]
+    fn schema_hash64(&self) -> u64 {
+        self.engine.config().schema_hash64
     }
 
     #[getter]
@@ -196,23 +212,23 @@ impl PyEngine {
 
     /// Apply one message (its EVENT_DTYPE rows as bytes) and write the frame into `out`, a
     /// writable C-contiguous byte buffer of exactly FRAME_RECORD_SIZE bytes (a `bytearray`,
-    /// or a uint8 numpy array) laid out as FRAME_RECORD_HEADER then the feature values.
+    /// or a uint8 numpy array), as an FPF1 typed frame (docs/frame-abi.md): the
+    /// FRAME_RECORD_HEADER fields, then one 8-byte slot per feature.
     ///
     /// Returns 1 when the frame was written, 0 when the message was dropped (duplicate, out of
     /// order, stale). Nothing is allocated per call: the live path for consumers that read the
-    /// record in place (e.g. through a numpy structured view of `out`).
+    /// record in place (e.g. through a numpy structured view of `out`) or pass it on as is.
     fn process_into(&mut self, py: Python<'_>, message: &[u8], out: PyBuffer<u8>) -> PyResult<i32> {
-        if out.readonly() || out.item_count() != Frame::RECORD_SIZE {
+        if out.readonly() || out.item_count() != FRAME_SIZE {
             return Err(PyValueError::new_err(format!(
-                "out must be a writable buffer of exactly {} bytes",
-                Frame::RECORD_SIZE
+                "out must be a writable buffer of exactly {FRAME_SIZE} bytes"
             )));
         }
         let Some(frame) = self.process_one(py, message)? else {
             return Ok(DROPPED);
         };
-        let mut record = [0u8; Frame::RECORD_SIZE];
-        frame.write_record(&mut record);
+        let mut record = [0u8; FRAME_SIZE];
+        write_fpf1(&frame, self.engine.config().schema_hash64, &mut record).map_err(to_py)?;
         out.copy_from_slice(py, &record)?;
         Ok(APPLIED)
     }
@@ -331,7 +347,7 @@ impl PyEngine {
     fn counters<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let counters = self.read(|e| Ok(e.counters()))?;
         let dict = PyDict::new(py);
-        for (name, value) in featureplane_core::lob::Counters::NAMES
+        for (name, value) in featureplane_core::book::lob::Counters::NAMES
             .iter()
             .zip(counters.values())
         {

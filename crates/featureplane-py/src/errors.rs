@@ -10,6 +10,7 @@ use pyo3::{import_exception, PyErr};
 
 import_exception!(featureplane.errors, FeatureplaneError);
 import_exception!(featureplane.errors, InvalidMessageError);
+import_exception!(featureplane.errors, SchemaMismatchError);
 import_exception!(featureplane.errors, UnknownSymbolError);
 
 pub fn to_py(err: Error) -> PyErr {
@@ -18,6 +19,7 @@ pub fn to_py(err: Error) -> PyErr {
         ErrorClass::InvalidMessage => InvalidMessageError::new_err(msg),
         ErrorClass::UnknownSymbol => UnknownSymbolError::new_err(msg),
         ErrorClass::InvalidArgument => PyValueError::new_err(msg),
+        ErrorClass::SchemaMismatch => SchemaMismatchError::new_err(msg),
     }
 }
 

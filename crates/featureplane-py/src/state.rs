@@ -5,10 +5,10 @@
 //! then per symbol `book` (bids, asks), `sequencing`, `features` and `frame`. Reading one, a
 //! missing key or a value of the wrong type is a `ValueError` naming the field.
 
+use featureplane_core::book::lob::Counters;
+use featureplane_core::book::sequencing::SequenceState;
 use featureplane_core::book::Level;
 use featureplane_core::features::schema::{dtype, Dtype, Values, N_FEATURES};
-use featureplane_core::lob::Counters;
-use featureplane_core::sequencing::SequenceState;
 use featureplane_core::state::{
     BookState, DecayedSumState, EmaState, EngineState, FeatureState, FrameState, SymbolState,
 };

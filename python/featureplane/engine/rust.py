@@ -9,8 +9,8 @@ dtypes, hands numpy buffers across, and builds the package's Python objects from
 - `process` passes one message as bytes (one small copy, far cheaper than handing numpy
   arrays across) and gets the frame's header and values tuple back, built in Rust; the frame
   object is then filled in directly (see `_frame_factory`). For consumers that read frames in
-  place without any allocation, `_core.Engine.process_into` writes a packed record
-  (`FRAME_RECORD_DTYPE`) into a buffer they own.
+  place without any allocation, `_core.Engine.process_into` writes an FPF1 typed frame
+  (`FRAME_RECORD_DTYPE`, the layout of `featureplane.frames.wire`) into a buffer they own.
 
 Importing this module raises ImportError when the extension lacks the engine (a build without
 Rust, or a stale one), which is how `backends.rust_available()` decides.
@@ -34,6 +34,7 @@ from featureplane.errors import InvalidMessageError
 from featureplane.events import EVENT_DTYPE
 from featureplane.features.lob_shared_v1 import LOB_SHARED_V1
 from featureplane.frames.frame import FRAME_MARKER, HEADER_COLUMNS, FeatureUpdateFrameV1, FrameBatch
+from featureplane.frames.wire import frame_batch_dtype
 from featureplane.instruments import SymbolTable
 from featureplane.schema import FeatureSet
 
@@ -44,12 +45,16 @@ __all__ = ["FRAME_RECORD_DTYPE", "RustKernel", "RustLob"]
 
 _U8 = np.dtype(np.uint8)
 
-FRAME_RECORD_DTYPE = np.dtype(
-    [*_core.FRAME_RECORD_HEADER, *((f.name, f.numpy_dtype) for f in LOB_SHARED_V1.features)]
-)
-"""The packed frame record `_core.Engine.process_into` writes (header, then the values)."""
-if FRAME_RECORD_DTYPE.itemsize != _core.FRAME_RECORD_SIZE:
-    raise ImportError("featureplane._core's frame record does not match lob_shared_v1; rebuild")
+FRAME_RECORD_DTYPE = frame_batch_dtype(LOB_SHARED_V1)
+"""The FPF1 typed frame `_core.Engine.process_into` writes (docs/frame-abi.md): the header,
+then one 8-byte slot per feature (a u32 feature is a `<u8` slot: cast it back)."""
+# Names, dtypes and offsets of the header the extension writes must be transport's own.
+_RUST_HEADER = np.dtype(list(_core.FRAME_RECORD_HEADER)).descr
+if (
+    FRAME_RECORD_DTYPE.itemsize != _core.FRAME_RECORD_SIZE
+    or FRAME_RECORD_DTYPE.descr[: len(_RUST_HEADER)] != _RUST_HEADER
+):
+    raise ImportError("featureplane._core's frame record is not the FPF1 layout; rebuild")
 
 FrameFactory = Callable[
     [str, int, int, int, str, int, int, int, tuple[int | float, ...]], FeatureUpdateFrameV1
@@ -153,7 +158,9 @@ class RustKernel:
         self._feature_set_id = feature_set.feature_set_id
         self._new_frame = _FRAME_FACTORY
         self._event_dtype = EVENT_DTYPE
-        self._engine = _core.Engine([], config.stale_after_ns)
+        self._engine = _core.Engine(
+            [], config.stale_after_ns, schema_hash64=LOB_SHARED_V1.schema_hash64
+        )
         self._process_frame = self._engine.process_frame
         self._names: list[str] = []
         self._sync_symbols()

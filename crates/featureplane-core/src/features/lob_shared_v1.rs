@@ -11,14 +11,8 @@ use super::rolling::{DecayedSum, Ema, IntWindow};
 use super::schema::*;
 use super::to_f64;
 use crate::book::{Level, TopLevels};
-use crate::error::Result;
-use crate::state::{invalid, DecayedSumState, EmaState, FeatureState};
 
-/// Levels per side the set reads (imbalance_l5, ofi_l5).
-pub const DEPTH: usize = 5;
 pub const WIDE_SPREAD_FACTOR: f64 = 4.0;
-pub const MID_RET_WINDOW: usize = 32;
-pub const MID_Z_WINDOW: usize = 64;
 
 pub const REGIME_CROSSED: u32 = 1;
 pub const REGIME_ONE_SIDED: u32 = 2;
@@ -43,6 +37,8 @@ const OFI_BITS: u64 = bits(&[OFI_L1, OFI_L1_CUM, OFI_L5, OFI_L1_DECAY_1S]);
 const L1_EMA_BITS: u64 = bits(&[SPREAD_EMA8, IMBALANCE_L1_EMA8]);
 const TRADE_BITS: u64 = bits(&[LAST_TRADE_PX, TRADE_SIGNED_QTY_CUM, TFI_DECAY_1S]);
 
+/// The crate-visible fields are saved and restored by [`crate::state`] (which depends on this
+/// module, never the other way round); elsewhere only the methods below change them.
 #[derive(Debug, Clone)]
 pub struct LobSharedV1 {
     pub tick: f64,
@@ -53,19 +49,19 @@ pub struct LobSharedV1 {
     pub n_trade: u64,
     pub has_bid: bool,
     pub has_ask: bool,
-    prev_bids: Top,
-    prev_asks: Top,
-    ofi_cum: i128,
-    ofi_ema: Ema,
-    ofi_decay: DecayedSum,
+    pub(crate) prev_bids: Top,
+    pub(crate) prev_asks: Top,
+    pub(crate) ofi_cum: i128,
+    pub(crate) ofi_ema: Ema,
+    pub(crate) ofi_decay: DecayedSum,
     /// Also counts the two-sided book frames (the L1 EMA warm-up).
-    spread_ema: Ema,
-    imbalance_ema: Ema,
-    mids: IntWindow<MID_Z_WINDOW>,
-    mid_changes: IntWindow<MID_RET_WINDOW>,
-    n_mids: u64,
-    signed_qty_cum: i128,
-    tfi: DecayedSum,
+    pub(crate) spread_ema: Ema,
+    pub(crate) imbalance_ema: Ema,
+    pub(crate) mids: IntWindow<MID_Z_WINDOW>,
+    pub(crate) mid_changes: IntWindow<MID_RET_WINDOW>,
+    pub(crate) n_mids: u64,
+    pub(crate) signed_qty_cum: i128,
+    pub(crate) tfi: DecayedSum,
 }
 
 impl LobSharedV1 {
@@ -254,94 +250,6 @@ impl LobSharedV1 {
             mask |= TRADE_BITS;
         }
         mask
-    }
-}
-
-// ----- saved state (`crate::state`) ---------------------------------------------------------
-
-fn ema_state(ema: &Ema) -> EmaState {
-    EmaState {
-        value: ema.value,
-        count: ema.count,
-    }
-}
-
-fn ema_of(state: EmaState) -> Ema {
-    Ema {
-        value: state.value,
-        count: state.count,
-        ..Ema::default()
-    }
-}
-
-fn decayed_state(sum: &DecayedSum) -> DecayedSumState {
-    DecayedSumState {
-        value: sum.value,
-        last_ts_ns: sum.last_ts_ns,
-        count: sum.count,
-    }
-}
-
-fn decayed_of(state: DecayedSumState) -> DecayedSum {
-    DecayedSum {
-        value: state.value,
-        last_ts_ns: state.last_ts_ns,
-        count: state.count,
-        ..DecayedSum::default()
-    }
-}
-
-impl LobSharedV1 {
-    /// Everything the next frames depend on, as plain values.
-    pub fn to_state(&self) -> FeatureState {
-        FeatureState {
-            values: self.values,
-            n_book: self.n_book,
-            n_trade: self.n_trade,
-            has_bid: self.has_bid,
-            has_ask: self.has_ask,
-            prev_bids: self.prev_bids.as_slice().to_vec(),
-            prev_asks: self.prev_asks.as_slice().to_vec(),
-            ofi_cum: self.ofi_cum,
-            ofi_ema: ema_state(&self.ofi_ema),
-            ofi_decay: decayed_state(&self.ofi_decay),
-            spread_ema: ema_state(&self.spread_ema),
-            imbalance_ema: ema_state(&self.imbalance_ema),
-            mids: self.mids.values().collect(),
-            mid_changes: self.mid_changes.values().collect(),
-            n_mids: self.n_mids,
-            signed_qty_cum: self.signed_qty_cum,
-            tfi: decayed_state(&self.tfi),
-        }
-    }
-
-    /// The state a [`FeatureState`] describes, on the grid `tick`, `lot`; `symbol` names it in
-    /// the error a malformed state gets.
-    pub fn from_state(tick: f64, lot: f64, state: &FeatureState, symbol: usize) -> Result<Self> {
-        state.check(symbol)?;
-        let field = |name: &str| invalid(format!("symbols[{symbol}].features.{name}: too long"));
-        Ok(Self {
-            tick,
-            lot,
-            values: state.values,
-            n_book: state.n_book,
-            n_trade: state.n_trade,
-            has_bid: state.has_bid,
-            has_ask: state.has_ask,
-            prev_bids: Top::from_levels(&state.prev_bids).ok_or_else(|| field("prev_bids"))?,
-            prev_asks: Top::from_levels(&state.prev_asks).ok_or_else(|| field("prev_asks"))?,
-            ofi_cum: state.ofi_cum,
-            ofi_ema: ema_of(state.ofi_ema),
-            ofi_decay: decayed_of(state.ofi_decay),
-            spread_ema: ema_of(state.spread_ema),
-            imbalance_ema: ema_of(state.imbalance_ema),
-            mids: IntWindow::from_values(&state.mids).ok_or_else(|| field("mids"))?,
-            mid_changes: IntWindow::from_values(&state.mid_changes)
-                .ok_or_else(|| field("mid_changes"))?,
-            n_mids: state.n_mids,
-            signed_qty_cum: state.signed_qty_cum,
-            tfi: decayed_of(state.tfi),
-        })
     }
 }
 

@@ -6,6 +6,16 @@
 pub const FEATURE_SET_ID: &str = "lob_shared_v1";
 pub const N_FEATURES: usize = 22;
 
+// The sizes of the set's state: the kernel (`lob_shared_v1`) and a saved state (`crate::state`)
+// both read them, so they live here, below both, rather than in either.
+
+/// Levels per side the set reads (imbalance_l5, ofi_l5).
+pub const DEPTH: usize = 5;
+/// Mid changes in the window of mid_ret_std_32.
+pub const MID_RET_WINDOW: usize = 32;
+/// Mids in the window of mid_zscore_64.
+pub const MID_Z_WINDOW: usize = 64;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dtype {
     I64,
@@ -175,32 +185,6 @@ impl Values {
         }
         mask
     }
-
-    /// Write the values little-endian and packed (8 bytes a word, 4 for u32), the layout of a
-    /// numpy record with one field per feature of its dtype; returns the bytes written.
-    pub fn write_le(&self, out: &mut [u8]) -> usize {
-        let mut at = 0;
-        for (&word, (_, dtype)) in self.0.iter().zip(FEATURES) {
-            let n = dtype.size();
-            out[at..at + n].copy_from_slice(&word.to_le_bytes()[..n]);
-            at += n;
-        }
-        at
-    }
-
-    /// Bytes [`Values::write_le`] writes.
-    pub const fn packed_size() -> usize {
-        let mut size = 0;
-        let mut i = 0;
-        while i < N_FEATURES {
-            size += match FEATURES[i].1 {
-                U32 => 4,
-                _ => 8,
-            };
-            i += 1;
-        }
-        size
-    }
 }
 
 #[cfg(test)]
@@ -226,17 +210,5 @@ mod tests {
         let mut nan2 = before;
         nan2.set_f64(SPREAD_EMA8, f64::from_bits(f64::NAN.to_bits() | 1));
         assert_eq!(nan2.changed_mask(&before), 0);
-    }
-
-    #[test]
-    fn packed_layout() {
-        assert_eq!(Values::packed_size(), 21 * 8 + 4);
-        let mut v = Values::default();
-        v.set_i64(BID_PX, -2);
-        v.set_u32(BOOK_REGIME, 7);
-        let mut out = [0u8; Values::packed_size()];
-        assert_eq!(v.write_le(&mut out), out.len());
-        assert_eq!(&out[..8], &(-2i64).to_le_bytes());
-        assert_eq!(&out[168..], &7u32.to_le_bytes());
     }
 }

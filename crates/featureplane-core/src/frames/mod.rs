@@ -1,6 +1,10 @@
 //! Frames: the feature values of one symbol after one applied message, one at a time or as
-//! columns (the layout of `featureplane.frames.FrameBatch`).
+//! columns (the layout of `featureplane.frames.FrameBatch`), and on the wire as FPF1 typed
+//! frames ([`wire`], docs/frame-abi.md).
 
+pub mod wire;
+
+use crate::error::Result;
 use crate::features::schema::{Dtype, Values, FEATURES, N_FEATURES};
 
 /// Quality bits of a frame (lob_shared_v1 contract).
@@ -25,25 +29,7 @@ pub struct FrameHeader {
     pub quality_flags: u32,
 }
 
-impl FrameHeader {
-    /// Bytes [`FrameHeader::write_le`] writes.
-    pub const PACKED_SIZE: usize = 48;
-
-    /// Little-endian packed: seq, source_ts_ns, local_ts_ns (i64), changed_mask,
-    /// warmup_ready_mask (u64), quality_flags, symbol_id (u32); `input_index` is left out
-    /// (the per-message path has one message). Returns the bytes written.
-    pub fn write_le(&self, out: &mut [u8]) -> usize {
-        out[0..8].copy_from_slice(&self.seq.to_le_bytes());
-        out[8..16].copy_from_slice(&self.source_ts_ns.to_le_bytes());
-        out[16..24].copy_from_slice(&self.local_ts_ns.to_le_bytes());
-        out[24..32].copy_from_slice(&self.changed_mask.to_le_bytes());
-        out[32..40].copy_from_slice(&self.warmup_ready_mask.to_le_bytes());
-        out[40..44].copy_from_slice(&self.quality_flags.to_le_bytes());
-        out[44..48].copy_from_slice(&self.symbol_id.to_le_bytes());
-        Self::PACKED_SIZE
-    }
-}
-
+/// One frame: its header and the feature values in schema order.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Frame {
     pub header: FrameHeader,
@@ -51,14 +37,10 @@ pub struct Frame {
 }
 
 impl Frame {
-    /// Bytes of one packed frame record: header then values.
-    pub const RECORD_SIZE: usize = FrameHeader::PACKED_SIZE + Values::packed_size();
-
-    /// Write the packed record (see [`FrameHeader::write_le`], [`Values::write_le`]); `out`
-    /// must hold at least [`Frame::RECORD_SIZE`] bytes.
-    pub fn write_record(&self, out: &mut [u8]) -> usize {
-        let n = self.header.write_le(out);
-        n + self.values.write_le(&mut out[n..])
+    /// Write this frame as an FPF1 typed frame; see [`wire::write_fpf1`].
+    #[inline]
+    pub fn write_fpf1(&self, schema_hash64: u64, out: &mut [u8]) -> Result<usize> {
+        wire::write_fpf1(self, schema_hash64, out)
     }
 }
 

@@ -1,10 +1,10 @@
 //! LobEngine: per-symbol L2 books with the ordering, gap and reset rules of lob_shared_v1
 //! (the steps of `featureplane/book/lob_engine.py`, in its order).
 
-use crate::book::{L2Book, L1};
+use super::sequencing::{check_book, check_trade, SequenceState, Verdict};
+use super::{L2Book, L1};
 use crate::error::{Error, Result};
 use crate::events::{EventRow, Kinds, CLEAR};
-use crate::sequencing::{check_book, check_trade, SequenceState, Verdict};
 
 /// A symbol's book and ordering state; `reset()` returns it to session start.
 #[derive(Debug, Clone)]
@@ -312,7 +312,7 @@ impl LobEngine {
 
     /// Heap bytes held by the books (about what a clone copies).
     pub fn state_bytes(&self) -> usize {
-        let side = |s: &crate::book::BookSide| s.heap_bytes();
+        let side = |s: &super::BookSide| s.heap_bytes();
         self.books
             .iter()
             .map(|b| std::mem::size_of::<SymbolBook>() + side(&b.book.bids) + side(&b.book.asks))
