@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from featureplane import SchemaMismatchError, SymbolTable
+from featureplane._rust import rust_available
 from featureplane.bench import synthetic
-from featureplane.engine.backends import rust_available
 from featureplane.engine.facade import FeatureEngine
 from featureplane.events import iter_messages
 from featureplane.features.lob_shared_v1 import LOB_SHARED_V1 as FS
