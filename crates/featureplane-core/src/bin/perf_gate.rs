@@ -17,7 +17,7 @@
 
 use std::process::ExitCode;
 
-use featureplane_core::lob::L1Columns;
+use featureplane_core::book::lob::L1Columns;
 use featureplane_core::synthetic::{FeedShape, SyntheticFeed};
 use featureplane_core::{Config, Engine, EventRow, FrameColumns, Grid};
 
