@@ -28,8 +28,8 @@ from featureplane.frames.wire import (
     records_to_batch,
     unpack,
 )
-from tests.sessions import SYMBOLS, session
-from tests.strategies import message_streams
+from tests.support.sessions import SYMBOLS, session
+from tests.support.strategies import message_streams
 
 if not rust_available():
     if os.environ.get("CI") == "true":

@@ -17,12 +17,11 @@ from databento_dbn import F_LAST, MBOMsg
 
 from featureplane.book.lob import LOBEngine
 from featureplane.events import TRADE, iter_messages
+from featureplane.sources._common import Instruments, PathArg
 from featureplane.sources.databento.dbn import DbnRecords
 from featureplane.sources.databento.reader import (
     DatabentoReader,
     DatabentoStats,
-    Instruments,
-    PathArg,
     venue_sequence,
 )
 

@@ -1,4 +1,5 @@
-"""What every venue's reader shares: skip counting and the `errors` policy.
+"""What every venue's reader shares: skip counting and the `errors` policy, the one-shot
+read, the result record.
 
 A reader in "skip" mode counts each bad line, record or message under a reason, with a few
 examples; in "raise" mode the first one is a `SourceFormatError` naming the file and line.
@@ -6,7 +7,23 @@ examples; in "raise" mode the first one is a `SourceFormatError` naming the file
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from os import PathLike
+from typing import Generic, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
 from featureplane.errors import SourceFormatError
+from featureplane.instruments import InstrumentSpec, SymbolTable
+
+EventArray = npt.NDArray[np.void]
+"""An array of `EVENT_DTYPE` rows."""
+PathArg = str | PathLike[str]
+Instruments = SymbolTable | Mapping[str, InstrumentSpec] | Iterable[InstrumentSpec]
+"""Tick and lot per symbol: a `SymbolTable` (its ids are kept), a mapping symbol -> spec, or
+specs."""
 
 MAX_EXAMPLES = 5
 """Examples kept per reason."""
@@ -50,3 +67,27 @@ class Reporter:
 
 def _where(path: str, line: int | None) -> str:
     return f"{path}:{line}" if line is not None else path
+
+
+StatsT = TypeVar("StatsT")
+
+
+@dataclass(frozen=True)
+class SourceData(Generic[StatsT]):
+    """A whole read of a venue: its event rows, the symbol table they refer to, its stats."""
+
+    events: EventArray
+    """`EVENT_DTYPE` rows of every emitted message, in output order."""
+    symbols: SymbolTable
+    stats: StatsT
+
+
+class ReadOnce:
+    """A reader of a file or a stream: its input is read once (the stats describe that read)."""
+
+    _read_started = False
+
+    def _start_read(self) -> None:
+        if self._read_started:
+            raise RuntimeError(f"a {type(self).__name__} reads its input once; make a new one")
+        self._read_started = True

@@ -17,6 +17,7 @@ import orjson
 
 from featureplane.errors import SourceFormatError, StreamDamageError
 from featureplane.instruments import InstrumentSpec, SymbolTable
+from featureplane.sources._common import Instruments, PathArg
 from featureplane.sources._lines import iter_line_blocks
 from featureplane.sources.binance.parse import local_ts
 from featureplane.sources.binance.stats import BinanceStats
@@ -38,9 +39,6 @@ BUILTIN_INSTRUMENTS: Mapping[tuple[str, str], InstrumentSpec] = MappingProxyType
     }
 )
 """Tick and lot of the captured instruments (they are not in the data), by (market, symbol)."""
-
-PathArg = str | PathLike[str]
-Instruments = SymbolTable | Mapping[str, InstrumentSpec] | Iterable[InstrumentSpec]
 
 
 # ----- probing ------------------------------------------------------------------------------

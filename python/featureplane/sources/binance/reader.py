@@ -25,13 +25,11 @@ from featureplane.errors import UnknownSymbolError
 from featureplane.events import empty
 from featureplane.instruments import SymbolTable
 from featureplane.sources._chunks import BOOK_TICKER_DTYPE, merge_chunks
-from featureplane.sources._common import Reporter
+from featureplane.sources._common import Instruments, PathArg, ReadOnce, Reporter
 from featureplane.sources.binance.probe import (
     BUILTIN_INSTRUMENTS,
     MARKETS,
-    Instruments,
     Market,
-    PathArg,
     Probe,
     expand_paths,
     market_of,
@@ -76,7 +74,7 @@ class BinanceReplay:
     stats: BinanceStats
 
 
-class BinanceReader:
+class BinanceReader(ReadOnce):
     """A set of Binance recorder files, probed and ready to be read once.
 
     Construction reads the start of every file (symbol, market, first local timestamp) and
@@ -166,7 +164,6 @@ class BinanceReader:
                 )
             )
             self._ranks.append(min(p.index for p in probes))
-        self._started = False
 
     def _group(self, paths: list[str], wanted: set[str] | None) -> dict[str, list[Probe]]:
         """Probe every file; group the readable ones by symbol, in order of first appearance."""
@@ -193,9 +190,7 @@ class BinanceReader:
 
     def chunks(self) -> Iterator[BinanceChunk]:
         """Yield the merged stream as chunks of whole messages plus their book tickers."""
-        if self._started:
-            raise RuntimeError("a BinanceReader reads its files once; make a new one")
-        self._started = True
+        self._start_read()
         streams = [chain.chunks() for chain in self._chains]
         for events, book_tickers in merge_chunks(streams, self._ranks):
             yield BinanceChunk(events, book_tickers)

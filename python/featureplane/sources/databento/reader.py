@@ -14,11 +14,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from os import PathLike, fspath
+from os import fspath
 from typing import Any, Literal
 
 import numpy as np
-import numpy.typing as npt
 from databento_dbn import (
     F_BAD_TS_RECV,
     F_LAST,
@@ -46,8 +45,15 @@ from featureplane.events import (
     UNKNOWN_SIDE,
     concat,
 )
-from featureplane.instruments import InstrumentSpec, SymbolTable
-from featureplane.sources._common import Reporter
+from featureplane.instruments import SymbolTable
+from featureplane.sources._common import (
+    EventArray,
+    Instruments,
+    PathArg,
+    ReadOnce,
+    Reporter,
+    SourceData,
+)
 from featureplane.sources.databento.book import MboBook
 from featureplane.sources.databento.dbn import (
     BUILTIN_TICKS,
@@ -59,11 +65,6 @@ from featureplane.sources.databento.dbn import (
     symbology,
 )
 from featureplane.sources.databento.stats import DatabentoStats
-
-EventArray = npt.NDArray[np.void]
-"""An `EVENT_DTYPE` array."""
-PathArg = str | PathLike[str]
-Instruments = SymbolTable | Mapping[str, InstrumentSpec] | Iterable[InstrumentSpec]
 
 DEFAULT_CHUNK_MESSAGES = 1 << 16
 """Messages per chunk yielded by `DatabentoReader`."""
@@ -82,13 +83,8 @@ def venue_sequence(seq: int) -> int:
     return seq >> SEQ_SHIFT
 
 
-@dataclass(frozen=True)
-class DatabentoReplay:
+class DatabentoReplay(SourceData[DatabentoStats]):
     """Everything read from one DBN file."""
-
-    events: EventArray
-    symbols: SymbolTable
-    stats: DatabentoStats
 
 
 @dataclass
@@ -140,7 +136,7 @@ class _Columns:
         return events
 
 
-class DatabentoReader:
+class DatabentoReader(ReadOnce):
     """A Databento MBO file, its metadata read and ready to be read once.
 
     Construction decodes the metadata (dataset, schema, symbology) and builds `symbols`;
@@ -182,7 +178,6 @@ class DatabentoReader:
         self.chunk_messages = chunk_messages
         self.stats = DatabentoStats(self.path)
         self._reporter = Reporter(self.stats, errors)
-        self._used = False
         self._counts: Counter[tuple[int, str]] = Counter()
         metadata = read_metadata(self.path)
         describe(self.stats, metadata)
@@ -242,9 +237,7 @@ class DatabentoReader:
 
     def chunks(self) -> Iterator[EventArray]:
         """Yield event chunks of at most `chunk_messages` whole messages, in file order."""
-        if self._used:
-            raise RuntimeError("a DatabentoReader reads its file once; make a new one")
-        self._used = True
+        self._start_read()
         out = _Columns()
         index = 0
         decoder = DbnRecords(self.path)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from os import PathLike, fspath
+from os import fspath
 from typing import Any
 
 import numpy as np
@@ -40,10 +40,7 @@ from featureplane.events import (
     message_bounds,
 )
 from featureplane.instruments import InstrumentSpec, SymbolTable
-
-EventArray = npt.NDArray[np.void]
-"""An `EVENT_DTYPE` array."""
-PathArg = str | PathLike[str]
+from featureplane.sources._common import EventArray, PathArg, SourceData
 
 GRID_TOLERANCE = 1e-6
 """Largest |px / tick - round(px / tick)| (in ticks; the same for sizes in lots) read as on the
@@ -114,13 +111,8 @@ class HftbacktestStats:
         )
 
 
-@dataclass(frozen=True)
-class HftbacktestReplay:
+class HftbacktestReplay(SourceData[HftbacktestStats]):
     """Messages read from an hftbacktest array."""
-
-    events: EventArray
-    symbols: SymbolTable
-    stats: HftbacktestStats
 
 
 def read_hftbacktest_events(

@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from dataclasses import dataclass
 from os import PathLike, fspath
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 
 from featureplane.errors import SourceFormatError
 from featureplane.events import (
@@ -30,6 +28,7 @@ from featureplane.events import (
     concat,
 )
 from featureplane.instruments import InstrumentSpec, SymbolTable
+from featureplane.sources._common import EventArray, ReadOnce, SourceData
 from featureplane.sources.format import ErrorMode
 from featureplane.sources.lobster.book import DepthBook, Fail, PlainBook, Row
 from featureplane.sources.lobster.files import (
@@ -51,9 +50,6 @@ from featureplane.sources.lobster.files import (
 )
 from featureplane.sources.lobster.stats import HALT_STATES, Halt, LobsterStats
 
-EventArray = npt.NDArray[np.void]
-"""An `EVENT_DTYPE` array."""
-
 DEFAULT_CHUNK_MESSAGES = 1 << 16
 """Messages per chunk yielded by `LobsterReader` (memory stays bounded by this)."""
 
@@ -61,13 +57,8 @@ _BEYOND = f"beyond {MAX_ABS_UNITS} (2^48)"
 """The event model's bound on |px| ticks and qty lots (`events.MAX_ABS_UNITS`)."""
 
 
-@dataclass(frozen=True)
-class LobsterReplay:
+class LobsterReplay(SourceData[LobsterStats]):
     """Everything read from one LOBSTER file pair."""
-
-    events: EventArray
-    symbols: SymbolTable
-    stats: LobsterStats
 
 
 class _Columns:
@@ -113,7 +104,7 @@ class _Columns:
         return events
 
 
-class LobsterReader:
+class LobsterReader(ReadOnce):
     """One LOBSTER message file (and its orderbook file), ready to be read once.
 
     Iterating yields `EVENT_DTYPE` chunks of whole messages; `stats` fills up as the read goes.
@@ -187,7 +178,6 @@ class LobsterReader:
         self.scale = Scale.of(self.instrument)
         self.chunk_messages = chunk_messages
         self._epoch_ns = session_epoch_ns(date, tz)
-        self._used = False
         self.stats = LobsterStats(
             source_name(msg_src),
             None if orderbook is None else source_name(orderbook),
@@ -206,9 +196,7 @@ class LobsterReader:
 
     def chunks(self) -> Iterator[EventArray]:
         """Yield event chunks of at most `chunk_messages` whole messages."""
-        if self._used:
-            raise RuntimeError("a LobsterReader reads its files once; make a new one")
-        self._used = True
+        self._start_read()
         stats = self.stats
         msg_name = stats.message_path
         ob_name = stats.orderbook_path or ""

@@ -10,18 +10,23 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from os import PathLike, fspath
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import numpy.typing as npt
 
 from featureplane.errors import SourceFormatError
 from featureplane.events import END_OF_MESSAGE, EVENT_DTYPE, NO_SEQ, concat
 from featureplane.instruments import InstrumentSpec, SymbolTable
-from featureplane.sources._common import Reporter
+from featureplane.sources._common import (
+    EventArray,
+    Instruments,
+    PathArg,
+    ReadOnce,
+    Reporter,
+    SourceData,
+)
 from featureplane.sources.tardis.parse import (
     FileParser,
     Message,
@@ -31,27 +36,17 @@ from featureplane.sources.tardis.parse import (
 )
 from featureplane.sources.tardis.stats import TardisFile, TardisStats
 
-EventArray = npt.NDArray[np.void]
-"""An `EVENT_DTYPE` array."""
-PathArg = str | PathLike[str]
-Instruments = SymbolTable | Mapping[str, InstrumentSpec] | Iterable[InstrumentSpec]
-
 DEFAULT_CHUNK_MESSAGES = 1 << 16
 """Messages per chunk yielded by `TardisReader`."""
 DEFAULT_PROBE_ROWS = 100_000
 """Rows read from the start of each file to find its symbols and their price/amount precision."""
 
 
-@dataclass(frozen=True)
-class TardisReplay:
+class TardisReplay(SourceData[TardisStats]):
     """Everything read from a set of tardis files."""
 
-    events: EventArray
-    symbols: SymbolTable
-    stats: TardisStats
 
-
-class TardisReader:
+class TardisReader(ReadOnce):
     """A set of tardis.dev CSV files, probed and ready to be read once.
 
     Construction reads each file's header and first rows (kind, symbols, precision) and builds
@@ -102,7 +97,6 @@ class TardisReader:
         self.chunk_messages = chunk_messages
         self.skip_before_snapshot = skip_before_snapshot
         self._wanted = None if symbols is None else set(symbols)
-        self._used = False
 
         found: dict[str, SymbolProbe] = {}
         for rank, path in enumerate(_expand(paths)):
@@ -152,9 +146,7 @@ class TardisReader:
 
     def chunks(self) -> Iterator[EventArray]:
         """Yield event chunks of at most `chunk_messages` whole messages, merged across files."""
-        if self._used:
-            raise RuntimeError("a TardisReader reads its files once; make a new one")
-        self._used = True
+        self._start_read()
         exchanges: dict[str, str] = {}
         streams = [
             FileParser(
