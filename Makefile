@@ -38,7 +38,7 @@ perf-gate: $(STAMP)
 
 # The gate catches a slowed kernel: the perf-canary build fails it (also part of `unit`).
 perf-canary: $(STAMP)
-	$(PY) -m pytest -q tests/unit/test_perf_gate.py -k canary
+	$(PY) -m pytest -q tests/unit/bench/test_perf_gate.py -k canary
 
 test: lint cargo-test unit perf-gate
 

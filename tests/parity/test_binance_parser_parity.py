@@ -25,7 +25,7 @@ from featureplane.sources import BinanceReader, read_binance
 from featureplane.sources.binance.stats import BinanceStats
 from tests.support.datapaths import shared_data
 from tests.support.rust import require_rust
-from tests.unit.test_binance_source import (
+from tests.unit.sources.test_binance_source import (
     BAD_LINES,
     GOOD_HEAD,
     GOOD_TAIL,

@@ -24,7 +24,7 @@ from featureplane.cli import main
 from featureplane.errors import FeatureplaneError
 from tests.support.rust import on_ci
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 CONFIG = REPO / "perf" / "gate.toml"
 TOOLCHAIN = {"rustc": "rustc 1.95.0 (59807616e 2026-04-14)", "valgrind": "valgrind-3.19.0"}
 

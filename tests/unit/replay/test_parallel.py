@@ -28,7 +28,7 @@ from featureplane.replay.parallel import replay_files
 from featureplane.sources.binance.reader import read_binance
 from featureplane.sources.registry import SourceOptions
 from tests.support.replay import replay_binance
-from tests.unit.test_formats import (
+from tests.unit.sources.test_formats import (
     binance,
     hftbacktest_npz,
     lobster_pair,
