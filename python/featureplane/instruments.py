@@ -7,10 +7,15 @@ an error, never a silent rounding.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
+import numpy as np
+import numpy.typing as npt
+
 from featureplane.errors import InvalidMessageError, OffGridError, UnknownSymbolError
+from featureplane.events import MAX_ABS_UNITS
 
 
 def _as_decimal(value: str | int | Decimal) -> Decimal:
@@ -116,6 +121,45 @@ def _parse_decimal(text: str, what: str) -> tuple[int, int]:
     return (-mantissa if sign else mantissa), -exponent
 
 
+Number = str | bytes | int | float | Decimal
+"""A price or size as a user or a venue gives it."""
+
+
+def _decimal_text(value: Number) -> str | bytes:
+    """The decimal text of a number: strings as they are, floats by their shortest repr."""
+    if isinstance(value, str | bytes):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise TypeError(f"a price or size must be a str, int, float or Decimal, not {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidMessageError(f"not a finite number: {value!r}")
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _to_steps(values: npt.ArrayLike, grid: Grid, what: str) -> npt.NDArray[np.int64]:
+    x = np.asarray(values, dtype=np.float64)
+    if not np.all(np.isfinite(x)):
+        raise InvalidMessageError(f"{what} at index {int(np.argmin(np.isfinite(x)))} is not finite")
+    # step = units / 10**exp, both exact in float64 for every real grid.
+    quotient = x * 10.0**grid.exp / grid.units
+    steps = np.rint(quotient)
+    # Float error of a decimal on the grid is a few ulps of the quotient: far below 1e-6.
+    off = np.abs(quotient - steps) > 1e-6
+    if np.any(off):
+        i = int(np.argmax(off))
+        raise OffGridError(
+            f"{what} {float(x[i])!r} at index {i} is not a multiple of the step {grid.step}"
+        )
+    if np.any(np.abs(steps) > MAX_ABS_UNITS):
+        raise InvalidMessageError(f"a {what} beyond the event model's range of 2^48 steps")
+    return steps.astype(np.int64)
+
+
+def _from_steps(steps: npt.ArrayLike, grid: Grid) -> npt.NDArray[np.float64]:
+    # One rounding (the division by the exact power of ten), as the feature files' real units.
+    return np.asarray(steps, dtype=np.float64) * grid.units / 10.0**grid.exp
+
+
 def _short(text: str) -> str:
     """`text` for an error message, cut short if it is long."""
     return repr(text) if len(text) <= 60 else f"{text[:40]!r}... ({len(text):,} characters)"
@@ -150,22 +194,49 @@ class InstrumentSpec:
     def size_grid(self) -> Grid:
         return Grid(self.lot_size)
 
-    def px_to_ticks(self, px: str | bytes) -> int:
-        """Exact ticks of a decimal price string."""
-        return self.price_grid.parse(px, "price")
+    def px_to_ticks(self, px: Number) -> int:
+        """Exact ticks of a price: a decimal string, a `Decimal`, an int or a float.
 
-    def qty_to_lots(self, qty: str | bytes) -> int:
-        """Exact lots of a decimal size string; a negative size is an error."""
-        lots = self.size_grid.parse(qty, "size")
+        A float is read as the shortest decimal that gives it back (`repr`: 61659.8 is
+        "61659.8"), which is what a user typed or a venue sent; off the grid raises.
+        """
+        return self.price_grid.parse(_decimal_text(px), "price")
+
+    def qty_to_lots(self, qty: Number) -> int:
+        """Exact lots of a size (as `px_to_ticks` takes them); a negative size is an error."""
+        lots = self.size_grid.parse(_decimal_text(qty), "size")
         if lots < 0:
             raise InvalidMessageError(f"negative size {qty!r}")
         return lots
 
     def ticks_to_px(self, ticks: int) -> Decimal:
+        """The exact price of `ticks` (use `ticks_to_px_array` for float64 columns)."""
         return Decimal(ticks) * self.tick_size
 
     def lots_to_qty(self, lots: int) -> Decimal:
+        """The exact size of `lots`."""
         return Decimal(lots) * self.lot_size
+
+    def px_to_ticks_array(self, px: npt.ArrayLike) -> npt.NDArray[np.int64]:
+        """Ticks of float prices, element-wise: each must sit on the grid within float error
+        (1e-6 of a tick); the first that does not raises `OffGridError` naming its index."""
+        return _to_steps(px, self.price_grid, "price")
+
+    def qty_to_lots_array(self, qty: npt.ArrayLike) -> npt.NDArray[np.int64]:
+        """Lots of float sizes, element-wise, as `px_to_ticks_array`; negative sizes raise."""
+        lots = _to_steps(qty, self.size_grid, "size")
+        if len(lots) and int(lots.min()) < 0:
+            raise InvalidMessageError(f"negative size at index {int(np.argmin(lots))}")
+        return lots
+
+    def ticks_to_px_array(self, ticks: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """Float64 prices of tick counts: the nearest float to each exact price, as the real
+        units of feature files are."""
+        return _from_steps(ticks, self.price_grid)
+
+    def lots_to_qty_array(self, lots: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """Float64 sizes of lot counts, as `ticks_to_px_array`."""
+        return _from_steps(lots, self.size_grid)
 
     @property
     def tick_f64(self) -> float:
