@@ -22,8 +22,9 @@ from typing import Any, TextIO
 import numpy as np
 import numpy.typing as npt
 import orjson
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
+from featureplane import _lazy
 from featureplane.engine.config import EngineConfig
 from featureplane.engine.facade import FeatureEngine
 from featureplane.events import END_OF_MESSAGE, message_bounds
@@ -304,7 +305,9 @@ def plot_features(
     resyncs are marked with a dashed line and out-of-order inputs with a triangle.
     """
     # An explicit Agg canvas instead of pyplot: no global backend switch in the caller's process.
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    FigureCanvasAgg = _lazy.optional(
+        "matplotlib.backends.backend_agg", "plot", "the demo's chart"
+    ).FigureCanvasAgg
     from matplotlib.figure import Figure
 
     sub = batch.for_symbol(symbol)

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
+from featureplane import _lazy
 from featureplane.backtest.results import BacktestRun
 
 PLOTTED_FEATURES = ("imbalance_l5", "imbalance_l1_ema8", "ofi_l1_decay_1s")
 
 
 def _figure_png(run: BacktestRun) -> bytes:
-    import matplotlib
-
+    matplotlib = _lazy.optional("matplotlib", "plot", "the backtest report")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

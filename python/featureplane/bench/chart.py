@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from featureplane import _lazy
 from featureplane.bench.timing import Row
 
 if TYPE_CHECKING:
@@ -14,8 +15,7 @@ if TYPE_CHECKING:
 
 
 def _pyplot() -> Any:
-    import matplotlib
-
+    matplotlib = _lazy.optional("matplotlib", "plot", "the benchmark chart")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntFlag
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 from featureplane.instruments import SymbolTable
 from featureplane.schema import FeatureSet
@@ -120,6 +123,25 @@ class FrameBatch:
         columns = {name: np.zeros(n, dtype=dt) for name, dt in HEADER_COLUMNS.items()}
         values = {f.name: np.zeros(n, dtype=f.numpy_dtype) for f in feature_set.features}
         return cls(feature_set, symbols, columns, values)
+
+    def to_arrow(self, *, units: str = "real", nulls: bool = True) -> pa.Table:
+        """The frames as a `pyarrow.Table`: real units, UTC datetimes, symbol names, and null
+        where a value is not ready (`featureplane.frames.table`)."""
+        from featureplane.frames import table  # pyarrow: imported on first use
+
+        return table.to_arrow(self, units=units, nulls=nulls)
+
+    def to_polars(self, *, units: str = "real", nulls: bool = True) -> Any:
+        """The frames as a polars `DataFrame`, as `to_arrow`."""
+        from featureplane.frames import table
+
+        return table.to_polars(self, units=units, nulls=nulls)
+
+    def to_pandas(self, *, units: str = "real", nulls: bool = True) -> Any:
+        """The frames as a pandas `DataFrame`, as `to_arrow`."""
+        from featureplane.frames import table
+
+        return table.to_pandas(self, units=units, nulls=nulls)
 
     def flag_counts(self) -> dict[str, int]:
         """Frames carrying each quality flag, by flag name, in bit order."""

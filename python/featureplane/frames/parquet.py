@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 
 from featureplane import __version__
 from featureplane.errors import SchemaMismatchError, SourceFormatError
+from featureplane.frames.frame import HEADER_COLUMNS as FRAME_HEADER
 from featureplane.frames.frame import FrameBatch
 from featureplane.frames.units import is_scaled, to_real_columns
 from featureplane.instruments import SymbolTable
@@ -58,14 +59,13 @@ META_REPLAY = "featureplane.replay"
 
 HEADER_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
     ("symbol", pa.dictionary(pa.int32(), pa.string())),
-    ("symbol_id", pa.uint32()),
-    ("seq", pa.int64()),
-    ("source_ts_ns", pa.int64()),
-    ("local_ts_ns", pa.int64()),
-    ("changed_mask", pa.uint64()),
-    ("warmup_ready_mask", pa.uint64()),
-    ("quality_flags", pa.uint32()),
+    *(
+        (name, pa.from_numpy_dtype(np.dtype(dt)))
+        for name, dt in FRAME_HEADER.items()
+        if name != "input_index"  # a position in the producer's input, not part of a file
+    ),
 )
+"""The file's header columns: the symbol name, then the frame header (`frames.frame`)."""
 # Statistics only where they serve row-group pruning (time and sequence ranges, symbols);
 # the feature columns hold NaNs and would add bytes for no use.
 _STATISTICS_COLUMNS = ["symbol", "symbol_id", "seq", "source_ts_ns", "local_ts_ns"]

@@ -21,12 +21,30 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal, Inexact, localcontext
+from typing import Protocol
 
 import numpy as np
 
-from featureplane.frames.frame import FeatureUpdateFrameV1, FrameBatch
 from featureplane.instruments import Grid, InstrumentSpec, SymbolTable
 from featureplane.schema import FLAG_SCALED_INT, FeatureSet, FeatureSpec
+
+
+class FrameLike(Protocol):
+    """What a conversion reads of a `FeatureUpdateFrameV1` (this module sits below frames)."""
+
+    symbol: str
+    feature_set_id: str
+    values: tuple[int | float, ...]
+
+
+class ColumnsLike(Protocol):
+    """What a conversion reads of a `FrameBatch`."""
+
+    feature_set: FeatureSet
+    symbols: SymbolTable
+    columns: dict[str, np.ndarray]
+    values: dict[str, np.ndarray]
+
 
 GRID_UNITS = ("price", "size")
 """Units of scaled-int features: which instrument grid the integer counts."""
@@ -84,7 +102,7 @@ def to_real(value: int | float, spec: FeatureSpec, instrument: InstrumentSpec) -
 
 
 def frame_to_real(
-    frame: FeatureUpdateFrameV1, feature_set: FeatureSet, symbols: SymbolTable
+    frame: FrameLike, feature_set: FeatureSet, symbols: SymbolTable
 ) -> dict[str, Decimal]:
     """Every value of a frame in real units (exact), keyed by feature name."""
     feature_set.check(frame.feature_set_id)
@@ -95,7 +113,9 @@ def frame_to_real(
     }
 
 
-def to_real_columns(batch: FrameBatch, names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+def to_real_columns(
+    batch: ColumnsLike, names: Sequence[str] | None = None
+) -> dict[str, np.ndarray]:
     """The feature columns of a batch in real units.
 
     Scaled ints become float64 in real units (each row with its own symbol's tick or lot size);

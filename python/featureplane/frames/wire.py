@@ -33,7 +33,7 @@ from functools import cached_property
 import numpy as np
 
 from featureplane.errors import SchemaMismatchError, UnknownSymbolError
-from featureplane.frames.frame import FeatureUpdateFrameV1, FrameBatch
+from featureplane.frames.frame import HEADER_COLUMNS, FeatureUpdateFrameV1, FrameBatch
 from featureplane.instruments import SymbolTable
 from featureplane.schema import FeatureSet
 
@@ -68,15 +68,7 @@ _SLOT_DTYPES = {"i64": "<i8", "f64": "<f8", "u32": "<u8"}
 _U32_MAX = 0xFFFF_FFFF
 
 # Header columns a FrameBatch carries, with their FrameBatch dtypes (input_index is not sent).
-_BATCH_HEADER = (
-    ("symbol_id", "<u4"),
-    ("seq", "<i8"),
-    ("source_ts_ns", "<i8"),
-    ("local_ts_ns", "<i8"),
-    ("changed_mask", "<u8"),
-    ("warmup_ready_mask", "<u8"),
-    ("quality_flags", "<u4"),
-)
+_BATCH_HEADER = tuple((n, dt) for n, dt in HEADER_COLUMNS.items() if n != "input_index")
 
 NO_INPUT_INDEX = -1
 """`input_index` of a batch decoded from records: the producer's input rows are not sent."""

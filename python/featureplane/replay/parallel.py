@@ -9,7 +9,6 @@ parallel run is byte-identical to a sequential one. docs/research-replay.md.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import multiprocessing
 import os
@@ -23,6 +22,7 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
+from featureplane import _lazy
 from featureplane.engine.backends import resolve_backend
 from featureplane.engine.config import EngineConfig
 from featureplane.errors import ChainReplayError
@@ -347,7 +347,7 @@ def _run_dask(
     progress: bool,
 ) -> tuple[list[ReplaySummary], int]:
     # Imported here (only `--scheduler dask` needs it) and as Any: distributed is untyped.
-    dd: Any = importlib.import_module("distributed")
+    dd: Any = _lazy.optional("distributed", "dask", "--scheduler dask")
     cluster = None
     if address is None:
         # Processes listen on loopback only; threads talk in-process. The scheduler's HTTP
@@ -397,7 +397,7 @@ class _FileBar:
     def __init__(self, enabled: bool, chains: list[Chain]) -> None:
         self._bar: Any = None
         if enabled:
-            from tqdm import tqdm
+            from tqdm.auto import tqdm
 
             files = sum(len(c.files) for c in chains)
             desc = f"replay {len(chains)} chains"

@@ -164,7 +164,7 @@ class _NoBar:
 def _progress(enabled: bool, total: int | None) -> Any:
     if not enabled:
         return _NoBar()
-    from tqdm import tqdm
+    from tqdm.auto import tqdm
 
     return tqdm(total=total, unit=" msg", unit_scale=True, file=sys.stderr, desc="replay")
 

@@ -224,6 +224,6 @@ def reader_module(fmt: str, module: str, path: str) -> Any:
         what = (
             f"the {fmt} source ({module}) is not in this build"
             if exc.name == module
-            else f"the {fmt} source needs the {exc.name} package: pip install it"
+            else f"the {fmt} source needs the {exc.name} package: pip install 'featureplane[{fmt}]'"
         )
         raise SourceFormatError(path, None, what) from None
