@@ -13,8 +13,9 @@ import logging
 import multiprocessing
 import os
 import sys
+import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
@@ -53,8 +54,10 @@ def replay_chain(
     settings: ReplaySettings | None = None,
     *,
     progress: bool = False,
+    on_messages: Callable[[int], None] | None = None,
 ) -> ReplaySummary:
-    """Replay one chain into one feature file (in this process)."""
+    """Replay one chain into one feature file (in this process); `on_messages` as for
+    `replay_events`."""
     settings = settings or ReplaySettings()
     options = settings.options
     if chain.symbols:
@@ -80,6 +83,7 @@ def replay_chain(
         config=settings.config,
         sources=source.files,
         source_stats=lambda: portable(source.stats, source.files),
+        on_messages=on_messages,
     )
     summary.source_summary = source.summary()
     return summary
@@ -95,10 +99,20 @@ class _Outcome:
     error: str = ""
 
 
+_progress_queue: Any = None
+"""In a local worker: where its message counts go (set by `_init_worker`), for the parent's bar."""
+
+
+def _init_worker(queue: Any) -> None:
+    global _progress_queue
+    _progress_queue = queue
+
+
 def _run_chain(index: int, chain: Chain, out: str, settings: ReplaySettings) -> _Outcome:
     """The task a worker process runs (module level: spawn and dask import it by name)."""
+    report = _progress_queue.put if _progress_queue is not None else None
     try:
-        return _Outcome(index, replay_chain(chain, out, settings))
+        return _Outcome(index, replay_chain(chain, out, settings, on_messages=report))
     except Exception as exc:  # reported to the parent, which raises ChainReplayError
         return _Outcome(index, None, _failure(chain, exc))
 
@@ -124,6 +138,8 @@ class ParallelSummary:
     workers: int
     seconds: float
     """Wall time of the whole run (planning, workers starting, every chain)."""
+    plan: str = ""
+    """How the run was scheduled, and why (`choose_workers`)."""
 
     @property
     def files(self) -> int:
@@ -156,6 +172,7 @@ class ParallelSummary:
             "counters": self.counters(),
             "scheduler": self.scheduler,
             "workers": self.workers,
+            "plan": self.plan,
             "seconds": self.seconds,
             "events_per_s": self.events_per_s,
         }
@@ -164,12 +181,13 @@ class ParallelSummary:
         """What the CLI prints: one chain as `ReplaySummary.format()`, several as totals plus
         a line per chain."""
         if len(self.summaries) == 1:
-            return self.summaries[0].format()
+            return self.summaries[0].format() + (f"\nscheduling: {self.plan}" if self.plan else "")
         flags = ", ".join(f"{k} {v}" for k, v in self.flag_counts().items())
         counters = ", ".join(f"{k} {v}" for k, v in sorted(self.counters().items()))
         lines = [
             f"replayed {self.files} files in {len(self.chains)} chains on {self.workers} "
             f"worker(s) ({self.scheduler}) in {self.seconds:.2f} s",
+            f"scheduling: {self.plan}",
             f"{self.total('messages')} messages, {self.total('events')} event rows, "
             f"{self.total('frames')} frames ({self.events_per_s:,.0f} events/s)",
             f"frames flagged: {flags}",
@@ -253,17 +271,62 @@ def replay_files(
     )
     if outs != [Path(out)]:  # a directory of chain files (made here); a file's folder must exist
         Path(out).mkdir(parents=True, exist_ok=True)
-    workers = min(jobs or os.cpu_count() or 1, len(chains))
+    if scheduler == "dask" and len(chains) == 1 and scheduler_address is None:
+        workers, plan = (
+            1,
+            "one chain: replayed in this process (a local dask cluster would only add start-up)",
+        )
+        scheduler = "local"
+    elif scheduler == "dask":
+        workers, plan = min(jobs or _cpus(), len(chains)), "dask"
+    else:
+        workers, plan = choose_workers(chains, jobs)
     if scheduler == "dask":
         summaries, workers = _run_dask(
             chains, outs, settings, workers, scheduler_address, dask_processes, progress
         )
+        plan = f"dask: {workers} worker(s)"
     elif workers == 1:
         summaries = _run_here(chains, outs, settings, progress)
     else:
         summaries = _run_pool(chains, outs, settings, workers, progress)
     seconds = time.perf_counter() - start
-    return ParallelSummary(chains, outs, summaries, scheduler, workers, seconds)
+    return ParallelSummary(chains, outs, summaries, scheduler, workers, seconds, plan)
+
+
+PARALLEL_MIN_BYTES = 256 << 20
+"""Compressed input below which worker processes cannot pay for their start-up (each spawned
+worker imports numpy, pyarrow and featureplane: about a second on a small machine)."""
+
+
+def choose_workers(chains: list[Chain], jobs: int | None) -> tuple[int, str]:
+    """How many worker processes replay `chains`, and why (the summary and the CLI say it).
+
+    `jobs` given: that many (at most one per chain). Default: sequential unless parallelism can
+    pay: several chains, more than two CPUs (on two, the workers and the parent share them and
+    measured runs were slower), and enough input to outweigh the workers' start-up.
+    """
+    if jobs is not None:
+        n = min(jobs, len(chains))
+        return n, f"{n} worker(s), as asked" if n > 1 else "sequential, as asked"
+    cpus = _cpus()
+    size = sum(Path(f).stat().st_size for c in chains for f in c.files)
+    if len(chains) == 1:
+        return 1, "sequential: one chain"
+    if cpus <= 2:
+        return 1, f"sequential: {cpus} CPU(s), parallel workers would not pay (--jobs N to force)"
+    if size < PARALLEL_MIN_BYTES:
+        mb = size / (1 << 20)
+        return 1, f"sequential: {mb:.0f} MB of input is too little to pay for worker start-up"
+    n = min(cpus, len(chains))
+    return n, f"{n} workers: {len(chains)} chains, {cpus} CPUs"
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on every platform
+        return os.cpu_count() or 1
 
 
 def _run_here(
@@ -275,7 +338,7 @@ def _run_here(
     with _FileBar(progress, chains) as bar:
         for chain, out in zip(chains, outs, strict=True):
             try:
-                summaries.append(replay_chain(chain, out, settings))
+                summaries.append(replay_chain(chain, out, settings, on_messages=bar.messages))
             except Exception as exc:
                 raise ChainReplayError(_failure(chain, exc)) from exc
             bar.done(chain)
@@ -306,10 +369,14 @@ def _run_pool(
 ) -> list[ReplaySummary]:
     # spawn, not fork: the parent may hold threads (pyarrow, tqdm) that fork would copy mid-state,
     # and spawn behaves the same on every platform.
+    _refuse_while_bootstrapping()
     context = multiprocessing.get_context("spawn")
+    queue = context.SimpleQueue() if progress else None
     with (
-        ProcessPoolExecutor(workers, mp_context=context) as pool,
-        _FileBar(progress, chains) as bar,
+        ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_init_worker, initargs=(queue,)
+        ) as pool,
+        _FileBar(progress, chains, queue) as bar,
     ):
         futures = [
             pool.submit(_run_chain, i, chains[i], str(outs[i]), settings)
@@ -327,6 +394,19 @@ def _run_pool(
             for f in futures:
                 f.cancel()
             raise
+
+
+def _refuse_while_bootstrapping() -> None:
+    """A spawned worker imports the main module: a script that calls `replay_files` without the
+    `if __name__ == "__main__":` guard would start workers from each worker. Stop that worker
+    with one line (the parent then reports the broken pool with the same hint) instead of
+    multiprocessing's traceback per worker."""
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        sys.stderr.write(
+            "featureplane: replay_files with jobs > 1 ran while a worker imported the main "
+            "module; put the call under `if __name__ == '__main__':`\n"
+        )
+        raise SystemExit(1)
 
 
 def _as_completed(futures: list[Future[_Outcome]]) -> Iterator[_Outcome]:
@@ -392,25 +472,44 @@ def _dask_address(address: str) -> str:
 
 
 class _FileBar:
-    """A tqdm bar over the files of the chains, advanced as chains finish (or nothing)."""
+    """A tqdm bar of the messages replayed over all chains, with the files finished beside it
+    (or nothing). Workers send their message counts through `queue`, read by a thread here."""
 
-    def __init__(self, enabled: bool, chains: list[Chain]) -> None:
+    def __init__(self, enabled: bool, chains: list[Chain], queue: Any = None) -> None:
         self._bar: Any = None
+        self._files = sum(len(c.files) for c in chains)
+        self._done = 0
+        self._queue = queue
+        self._reader: threading.Thread | None = None
         if enabled:
             from tqdm.auto import tqdm
 
-            files = sum(len(c.files) for c in chains)
             desc = f"replay {len(chains)} chains"
-            self._bar = tqdm(total=files, unit=" file", file=sys.stderr, desc=desc)
+            self._bar = tqdm(unit=" msg", unit_scale=True, file=sys.stderr, desc=desc)
+            self._bar.set_postfix_str(f"files 0/{self._files}")
+            if queue is not None:
+                self._reader = threading.Thread(target=self._read, daemon=True)
+                self._reader.start()
+
+    def messages(self, n: int) -> None:
+        if self._bar is not None:
+            self._bar.update(n)
+
+    def _read(self) -> None:
+        while (n := self._queue.get()) is not None:
+            self.messages(n)
 
     def done(self, chain: Chain) -> None:
+        self._done += len(chain.files)
         if self._bar is not None:
-            self._bar.update(len(chain.files))
-            self._bar.set_postfix_str(chain.name, refresh=True)
+            self._bar.set_postfix_str(f"files {self._done}/{self._files}, {chain.name}")
 
     def __enter__(self) -> _FileBar:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._reader is not None:
+            self._queue.put(None)  # after every worker's counts: the pool has shut down
+            self._reader.join(timeout=10)
         if self._bar is not None:
             self._bar.close()

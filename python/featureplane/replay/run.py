@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -91,6 +91,7 @@ def replay_events(
     sources: Iterable[str | PathLike[str]] = (),
     source_stats: Any | None = None,
     total_messages: int | None = None,
+    on_messages: Callable[[int], None] | None = None,
 ) -> ReplaySummary:
     """Run event chunks through a `FeatureEngine` into a feature file.
 
@@ -98,7 +99,8 @@ def replay_events(
     memory stays bounded by the chunk size and the writer's row group.
 
     `source_stats` may be a zero-argument callable, called once the chunks are exhausted (a
-    streaming source's stats are final only then).
+    streaming source's stats are final only then). `on_messages(n)` is told of every chunk's
+    messages as they are written (a many-chain replay's progress bar).
     """
     engine = FeatureEngine(symbols, feature_set, backend=backend, config=config)
     counts = dict.fromkeys((f.name or str(int(f)) for f in QualityFlag), 0)
@@ -121,6 +123,8 @@ def replay_events(
             events += len(chunk)
             frames += len(batch)
             bar.update(n_msg)
+            if on_messages is not None:
+                on_messages(n_msg)
         stats = source_stats() if callable(source_stats) else source_stats
         if stats is not None:
             writer.set_source_stats(stats)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import importlib.util
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +26,7 @@ from featureplane.frames.load import load_features
 from featureplane.frames.parquet import read_feature_file
 from featureplane.instruments import InstrumentSpec
 from featureplane.replay.chains import Chain, expand_inputs, output_paths, plan_chains
-from featureplane.replay.parallel import replay_files
+from featureplane.replay.parallel import choose_workers, replay_files
 from featureplane.sources.binance.reader import read_binance
 from featureplane.sources.registry import SourceOptions
 from tests.support.replay import replay_binance
@@ -307,3 +309,53 @@ def test_hftbacktest_array_with_its_instrument(
     # The instrument given for BTCUSDT does not leak into the ETHUSDT chain's symbol table.
     eth = read_feature_file(out / "binance-usdm-ETHUSDT.parquet")
     assert [s.symbol for s in eth.symbols] == ["ETHUSDT"]
+
+
+# ----- scheduling and progress ------------------------------------------------------------------
+
+
+def test_default_scheduling_says_what_it_chose(inputs: Path, tmp_path: Path) -> None:
+    chains = plan_chains([inputs])
+    workers, why = choose_workers(chains, None)
+    assert workers == 1 and why.startswith("sequential")  # small inputs, or a small machine
+    assert choose_workers(chains, 3) == (3, "3 worker(s), as asked")
+    assert choose_workers(chains[:1], None) == (1, "sequential: one chain")
+    summary = replay_files([inputs], tmp_path / "out", progress=False)
+    assert summary.workers == 1 and summary.plan == why
+    assert f"scheduling: {why}" in summary.format()
+
+
+def test_dask_on_one_chain_says_it_ran_here(inputs: Path, tmp_path: Path) -> None:
+    summary = replay_files(
+        [inputs / "ethusdt.gz"], tmp_path / "eth.parquet", scheduler="dask", progress=False
+    )
+    assert summary.scheduler == "local" and "this process" in summary.plan
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_progress_counts_messages_not_only_files(
+    inputs: Path, tmp_path: Path, jobs: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    summary = replay_files([inputs], tmp_path / "out", jobs=jobs, progress=True)
+    err = capsys.readouterr().err
+    # The bar's last state: every message of every chain (tqdm scales units: 39 -> "39.0"),
+    # and every file.
+    last = err.replace("\r", "\n").strip().splitlines()[-1]
+    assert f"{summary.total('messages'):.1f} msg" in last
+    assert f"files {summary.files}/{summary.files}" in last
+
+
+def test_a_script_without_the_main_guard_gets_one_clear_line(inputs: Path, tmp_path: Path) -> None:
+    script = tmp_path / "noguard.py"
+    script.write_text(
+        "from featureplane.replay import replay_files\n"
+        f"replay_files([{str(inputs)!r}], {str(tmp_path / 'out')!r}, jobs=2, progress=False)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert run.returncode != 0
+    assert "if __name__ == '__main__':" in run.stderr
+    assert "Traceback" not in run.stderr.split("ChainReplayError")[0].split("noguard.py")[-1]
+    assert run.stderr.count("An attempt has been made to start a new process") == 0
+    assert len(run.stderr.splitlines()) < 40  # was 165 lines
