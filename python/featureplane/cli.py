@@ -23,6 +23,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from featureplane import __version__
 from featureplane.backtest import cli as backtest_cli
@@ -69,20 +70,57 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Each option's default in its help (unless the help tells it already, or there is none
+    to tell: a flag, an unset option); examples kept as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if (
+            "default" in text
+            or action.default in (None, False, argparse.SUPPRESS)
+            or action.option_strings == []
+        ):
+            return text
+        return text + " (default: %(default)s)"
+
+
+def _help(examples: str) -> dict[str, Any]:
+    """Keyword arguments of a subcommand: the formatter and its examples."""
+    return {"formatter_class": _Formatter, "epilog": "examples:" + examples}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="featureplane",
         description="Limit-order-book features (lob_shared_v1) for research, backtests and live.",
+        formatter_class=_Formatter,
     )
     parser.add_argument("--version", action="version", version=f"featureplane {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    schema = sub.add_parser("schema", help="print a feature set's schema")
-    schema.add_argument("--feature-set", default=DEFAULT_FEATURE_SET_ID, metavar="ID")
+    schema = sub.add_parser(
+        "schema",
+        help="print a feature set's schema",
+        **_help("""
+  featureplane schema                 # ids, dtypes, scales, units, warm-up, flags
+  featureplane schema --json | jq .   # the canonical JSON with its schema hash"""),
+    )
+    schema.add_argument("--feature-set", default=DEFAULT_FEATURE_SET_ID, metavar="ID",
+                        help="the registered feature set to print")  # fmt: skip
     schema.add_argument("--json", action="store_true", help="the canonical JSON with its hash")
     schema.set_defaults(run=_cmd_schema)
 
-    replay = sub.add_parser("replay", help="recorded files -> Parquet feature files")
+    replay = sub.add_parser(
+        "replay",
+        help="recorded files -> Parquet feature files",
+        **_help("""
+  featureplane replay btcusdt_20240808.gz --out btc.parquet --units real
+  featureplane replay data/ --out features/              # a file per chain, format detected
+  featureplane replay a.gz b.gz --out ab.parquet --symbols BTCUSDT
+  featureplane replay esh4.mbo.dbn.zst --out es.parquet  # Databento MBO
+  featureplane replay btc.npz --out btc.parquet --instrument BTCUSDT:0.1:0.001"""),
+    )
     replay.add_argument(
         "files", nargs="+", type=Path, metavar="FILES",
         help="files, globs or directories, of any supported format",
@@ -91,17 +129,45 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", required=True, type=Path, metavar="OUT",
         help="a .parquet file (one chain), else a directory: one feature file per chain",
     )  # fmt: skip
-    replay.add_argument("--format", choices=("auto", *FORMATS), default="auto")
-    replay.add_argument("--jobs", type=int, default=None, metavar="N",
-                        help="worker processes (default: one per chain, <= CPUs)")  # fmt: skip
-    replay.add_argument("--scheduler", choices=("local", "dask"), default="local")
+    replay.add_argument(
+        "--format",
+        choices=("auto", *FORMATS),
+        default="auto",
+        help="the files' format; auto detects each file from its content",
+    )
+    replay.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="worker processes; default: sequential unless several chains, "
+        "more than 2 CPUs and enough input make workers pay (the run says why)",
+    )
+    replay.add_argument("--scheduler", choices=("local", "dask"), default="local",
+                        help="local worker processes, or a dask.distributed cluster")  # fmt: skip
     replay.add_argument("--scheduler-address", default=None, metavar="HOST:PORT",
                         help="a running dask scheduler (default: a local cluster)")  # fmt: skip
-    replay.add_argument("--units", choices=("scaled", "real"), default="scaled")
-    replay.add_argument("--backend", choices=BACKENDS, default=None)
+    replay.add_argument(
+        "--units",
+        choices=("scaled", "real"),
+        default="scaled",
+        help="scaled: exact ints as the kernel computes them (ticks, lots, mid in "
+        "half ticks); real: prices and sizes as float64 in the instrument's units",
+    )
+    replay.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=None,
+        help="the kernel; default $FEATUREPLANE_BACKEND, else rust where built",
+    )
     replay.add_argument("--no-progress", action="store_true", help="no progress bar")
     replay.add_argument("--symbols", nargs="+", default=None, help="read only these symbols")
-    replay.add_argument("--market", choices=("usdm", "spot"), default=None)
+    replay.add_argument(
+        "--market",
+        choices=("usdm", "spot"),
+        default=None,
+        help="binance: the market of every file; default detected per file",
+    )
     replay.add_argument(
         "--errors",
         choices=("skip", "raise"),
@@ -115,7 +181,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="raise",
         help="a symbol with depth diffs and no REST snapshot: stop (default) or drop its diffs",
     )
-    replay.add_argument("--chunk-rows", type=int, default=None, metavar="N")
+    replay.add_argument(
+        "--chunk-rows",
+        type=int,
+        default=None,
+        metavar="N",
+        help="binance: event rows per chunk (memory bound); default 65536",
+    )
     replay.add_argument("--parser", choices=("auto", "rust", "python"), default="auto",
                         help="Binance line parser (auto: Rust where built)")  # fmt: skip
     replay.add_argument(
@@ -124,15 +196,31 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     replay.set_defaults(run=_cmd_replay)
 
-    demo = sub.add_parser("demo", help="simulated session -> summary and plot")
-    demo.add_argument("--out", type=Path, default=Path("featureplane-demo"), metavar="DIR")
-    demo.add_argument("--seed", type=int, default=7)
-    demo.add_argument("--backend", choices=BACKENDS, default=None)
+    demo = sub.add_parser(
+        "demo",
+        help="simulated session -> summary and plot",
+        **_help("""
+  featureplane demo --out out/demo             # summary on stdout, a PNG per symbol
+  featureplane demo --seed 3 --backend python  # the Python reference kernel"""),
+    )
+    demo.add_argument("--out", type=Path, default=Path("featureplane-demo"), metavar="DIR",
+                      help="folder for the plots and the summary JSON")  # fmt: skip
+    demo.add_argument("--seed", type=int, default=7, help="the simulator's seed")
+    demo.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=None,
+        help="the kernel; default $FEATUREPLANE_BACKEND, else rust where built",
+    )
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
     demo.set_defaults(run=_cmd_demo)
 
     parity = sub.add_parser(
-        "parity", help="every backend vs the Python reference, frame by frame (exit 1 on drift)"
+        "parity",
+        help="every backend vs the Python reference, frame by frame (exit 1 on drift)",
+        **_help("""
+  featureplane parity                                  # simulated sessions with faults
+  featureplane parity btcusdt.gz ethusdt.gz --verbose  # real captures, every column"""),
     )
     parity.add_argument(
         "files", nargs="*", type=Path, metavar="FILES",
@@ -140,30 +228,43 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     parity.add_argument("--generated", type=int, default=2, metavar="N",
                         help="simulated sessions with injected faults (default 2)")  # fmt: skip
-    parity.add_argument("--messages", type=int, default=20_000, metavar="N")
-    parity.add_argument("--seed", type=int, default=1)
-    parity.add_argument("--candidate", choices=BACKENDS, default="rust")
+    parity.add_argument("--messages", type=int, default=20_000, metavar="N",
+                        help="messages per simulated session")  # fmt: skip
+    parity.add_argument("--seed", type=int, default=1, help="seed of the first simulated session")
+    parity.add_argument("--candidate", choices=BACKENDS, default="rust",
+                        help="the backend compared with the Python reference")  # fmt: skip
     parity.add_argument("--verbose", action="store_true", help="every column, not only drift")
     parity.set_defaults(run=_cmd_parity)
 
     bench = sub.add_parser(
-        "bench", help="benchmark matrix (book only, book+features, hftbacktest) or --scaling"
+        "bench",
+        help="benchmark matrix (book only, book+features, hftbacktest) or --scaling",
+        **_help("""
+  featureplane bench --quick                   # a fast smoke run, every row checked
+  featureplane bench --json b.json --chart b.png
+  featureplane bench --scaling                 # cost per event vs symbols, depth; 100M events"""),
     )
     bench.add_argument("--capture", type=Path, default=None, metavar="FILE",
                        help="a Binance USD-M capture (default: the BTCUSDT sample)")  # fmt: skip
-    bench.add_argument("--runs", type=int, default=5)
+    bench.add_argument("--runs", type=int, default=5, help="timed rounds per row (median kept)")
     bench.add_argument("--quick", action="store_true", help="a fast smoke run")
     bench.add_argument("--scaling", action="store_true",
                        help="scaling curves and a 100M-event session")  # fmt: skip
-    bench.add_argument("--json", type=Path, default=None, metavar="OUT")
-    bench.add_argument("--chart", type=Path, default=None, metavar="OUT.png")
+    bench.add_argument("--json", type=Path, default=None, metavar="OUT",
+                       help="write the figures as JSON")  # fmt: skip
+    bench.add_argument("--chart", type=Path, default=None, metavar="OUT.png",
+                       help="draw the matrix as a chart")  # fmt: skip
     bench.set_defaults(run=_cmd_bench)
 
     gate = sub.add_parser(
         "perf-gate",
         help="instruction counts of the Rust kernel vs a stored baseline (exit 1 on regression)",
+        **_help("""
+  featureplane perf-gate --baseline perf/baseline.json --config perf/gate.toml
+  featureplane perf-gate --config perf/gate.toml --write-baseline perf/baseline.json"""),
     )
-    gate.add_argument("--baseline", type=Path, default=None, metavar="FILE")
+    gate.add_argument("--baseline", type=Path, default=None, metavar="FILE",
+                      help="the stored counts to compare with")  # fmt: skip
     gate.add_argument("--config", type=Path, default=None, metavar="FILE",
                       help="thresholds (TOML, e.g. perf/gate.toml)")  # fmt: skip
     gate.add_argument("--write-baseline", type=Path, default=None, metavar="FILE",
@@ -174,9 +275,13 @@ def build_parser() -> argparse.ArgumentParser:
                       help="count the deliberately slowed perf-canary build")  # fmt: skip
     gate.set_defaults(run=_cmd_perf_gate)
     backtest = sub.add_parser(
-        "backtest", help="hftbacktest backtests: legacy vs feature A/B (ab), report (run)"
+        "backtest",
+        help="hftbacktest backtests: legacy vs feature A/B (ab), report (run)",
+        **_help("""
+  featureplane backtest ab                      # legacy vs feature market maker: decisions
+  featureplane backtest run --out report.png    # equity, position, fills, features"""),
     )
-    backtest_cli.configure(backtest)
+    backtest_cli.configure(backtest, _Formatter)
     backtest.set_defaults(run=_cmd_backtest)
     return parser
 

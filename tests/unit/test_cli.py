@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import json
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 
 from featureplane import __version__
-from featureplane.cli import main
+from featureplane.cli import build_parser, main
 from featureplane.features.lob_shared_v1 import LOB_SHARED_V1 as FS
 from featureplane.frames.parquet import read_feature_file
 from featureplane.schema import FeatureSet
@@ -332,3 +333,31 @@ def test_demo_errors_are_one_line(
     code, _, err = run(capsys, "demo", "--out", str(tmp_path / "ro"))
     assert_one_line_error(code, err)
     assert "Permission denied" in err
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    found: dict[str, argparse.ArgumentParser] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found[name] = sub
+                found.update({f"{name} {k}": v for k, v in _subparsers(sub).items()})
+    return found
+
+
+def test_every_option_has_help_and_every_command_examples() -> None:
+    subs = _subparsers(build_parser())
+    assert {"schema", "replay", "demo", "parity", "bench", "perf-gate", "backtest"} <= set(subs)
+    missing = [
+        f"{name} {'/'.join(a.option_strings) or a.dest}"
+        for name, sub in subs.items()
+        for a in sub._actions
+        if not isinstance(a, argparse._HelpAction | argparse._SubParsersAction) and not a.help
+    ]
+    assert missing == []
+    no_examples = [
+        n for n, s in subs.items() if " " not in n and "examples:" not in (s.epilog or "")
+    ]
+    assert no_examples == []
+    text = subs["replay"].format_help()
+    assert "(default: scaled)" in text and "half ticks" in text  # units explained, default shown

@@ -39,32 +39,68 @@ def _common(p: argparse.ArgumentParser) -> None:
         help="a Binance capture (default: the BTCUSDT USD-M sample)",
     )
     p.add_argument("--symbol", default=None, help="default: the capture's first symbol")
-    p.add_argument("--interval-ms", type=float, default=100.0, help="decision interval")
+    p.add_argument("--interval-ms", type=float, default=100.0, help="decision interval, ms")
     p.add_argument("--k-ticks", type=float, default=2.0, help="fair = mid + k * imbalance_l5")
-    p.add_argument("--half-spread-ticks", type=float, default=0.5)
-    p.add_argument("--skew-ticks-per-lot", type=float, default=0.05)
-    p.add_argument("--order-lots", type=int, default=1)
-    p.add_argument("--max-position-lots", type=int, default=10)
-    p.add_argument("--latency-ms", type=float, default=1.0, help="order entry and response")
-    p.add_argument("--backend", choices=BACKENDS, default=None)
+    p.add_argument("--half-spread-ticks", type=float, default=0.5, help="quote half spread, ticks")
+    p.add_argument(
+        "--skew-ticks-per-lot", type=float, default=0.05, help="quote skew per lot of position"
+    )
+    p.add_argument("--order-lots", type=int, default=1, help="size of each quote, lots")
+    p.add_argument(
+        "--max-position-lots", type=int, default=10, help="no quote that would pass this position"
+    )
+    p.add_argument(
+        "--latency-ms", type=float, default=1.0, help="order entry and response latency, ms"
+    )
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=None,
+        help="the feature kernel; default $FEATUREPLANE_BACKEND, else rust where built",
+    )
 
 
-def configure(parser: argparse.ArgumentParser) -> None:
+def configure(parser: argparse.ArgumentParser, formatter: type[argparse.HelpFormatter]) -> None:
     """Add the `ab` and `run` subcommands to the `backtest` parser."""
     sub = parser.add_subparsers(dest="backtest_command", required=True, metavar="SUBCOMMAND")
-    ab = sub.add_parser("ab", help="legacy vs feature market maker: identical decisions?")
+    ab = sub.add_parser(
+        "ab",
+        help="legacy vs feature market maker: identical decisions?",
+        formatter_class=formatter,
+        epilog="examples:\n  featureplane backtest ab --loop python --capture btcusdt.gz",
+    )
     _common(ab)
-    ab.add_argument("--loop", choices=("numba", "python"), default="numba")
+    ab.add_argument(
+        "--loop",
+        choices=("numba", "python"),
+        default="numba",
+        help="both strategies as compiled hftbacktest loops, or on the Python runner",
+    )
     ab.add_argument(
         "--feed",
         choices=("precomputed", "streaming"),
         default=None,
         help="feature feed (default: precomputed for numba, streaming for python)",
     )
-    run = sub.add_parser("run", help="one backtest -> summary and a PNG/HTML report")
+    run = sub.add_parser(
+        "run",
+        help="one backtest -> summary and a PNG/HTML report",
+        formatter_class=formatter,
+        epilog="examples:\n  featureplane backtest run --variant legacy --out legacy.html",
+    )
     _common(run)
-    run.add_argument("--variant", choices=("feature", "legacy"), default="feature")
-    run.add_argument("--feed", choices=("streaming", "precomputed"), default="streaming")
+    run.add_argument(
+        "--variant",
+        choices=("feature", "legacy"),
+        default="feature",
+        help="the strategy: lob_shared_v1 features, or its own signal from the depth",
+    )
+    run.add_argument(
+        "--feed",
+        choices=("streaming", "precomputed"),
+        default="streaming",
+        help="features computed as the clock advances, or all at once up front",
+    )
     run.add_argument(
         "--out",
         type=Path,
