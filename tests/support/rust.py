@@ -21,4 +21,7 @@ def require_rust(kind: Kind = "engine") -> None:
     what = {"engine": "the Rust engine", "parser": "the Rust Binance parser"}[kind]
     if on_ci():
         pytest.fail(f"{what} is not built; CI runs every test on both backends and parsers")
-    pytest.skip(f"{what} is not built in this environment (pip install -e . builds it)")
+    pytest.skip(
+        f"{what} is not built in this environment (pip install -e . builds it)",
+        allow_module_level=True,
+    )

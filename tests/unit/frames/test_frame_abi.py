@@ -5,7 +5,6 @@ docs/frame-abi.md), and `transport` decodes it."""
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Iterable
 
 import numpy as np
@@ -13,7 +12,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from featureplane import SchemaMismatchError, SymbolTable
-from featureplane._rust import rust_available
 from featureplane.bench import synthetic
 from featureplane.engine.facade import FeatureEngine
 from featureplane.events import iter_messages
@@ -28,13 +26,11 @@ from featureplane.frames.wire import (
     records_to_batch,
     unpack,
 )
+from tests.support.rust import require_rust
 from tests.support.sessions import SYMBOLS, session
 from tests.support.strategies import message_streams
 
-if not rust_available():
-    if os.environ.get("CI") == "true":
-        pytest.fail("the Rust backend is not built; CI runs every test on both backends")
-    pytest.skip("the Rust extension is not built in this environment", allow_module_level=True)
+require_rust("engine")  # before importing the extension's own modules
 
 from featureplane import _core
 from featureplane.engine.rust import FRAME_RECORD_DTYPE
