@@ -32,8 +32,8 @@ from tests.support.strategies import message_streams
 
 require_rust("engine")  # before importing the extension's own modules
 
-from featureplane import _core
-from featureplane.engine.rust import FRAME_RECORD_DTYPE
+from featureplane import _core  # noqa: E402
+from featureplane.engine.rust import FRAME_RECORD_DTYPE  # noqa: E402
 
 
 def same_frame(a: FeatureUpdateFrameV1, b: FeatureUpdateFrameV1) -> bool:
