@@ -361,3 +361,12 @@ def test_every_option_has_help_and_every_command_examples() -> None:
     assert no_examples == []
     text = subs["replay"].format_help()
     assert "(default: scaled)" in text and "half ticks" in text  # units explained, default shown
+
+
+def test_backtest_finds_its_default_capture_through_the_one_data_root(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FEATUREPLANE_DATA", str(tmp_path))
+    assert main(["backtest", "ab", "--loop", "python"]) == 1
+    err = capsys.readouterr().err
+    assert "FEATUREPLANE_DATA" in err and str(tmp_path) in err

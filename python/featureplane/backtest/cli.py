@@ -16,18 +16,21 @@ from pathlib import Path
 from featureplane.engine.backends import BACKENDS
 from featureplane.errors import FeatureplaneError
 
-DEFAULT_CAPTURE = (
-    Path(__file__).resolve().parents[2].parent
-    / "shared"
-    / "data"
-    / "binance-usdm-btcusdt-20240808"
-    / "btcusdt_20240808.gz"
-)
-"""The BTCUSDT USD-M capture, where a source checkout keeps it (beside the repository)."""
+DEFAULT_CAPTURE = Path("binance-usdm-btcusdt-20240808") / "btcusdt_20240808.gz"
+"""The BTCUSDT USD-M capture, under the data root (`featureplane.bench.datasets.data_root`)."""
 
 
 def _default_capture() -> Path:
-    return DEFAULT_CAPTURE
+    from featureplane.bench.datasets import DATA_ENV, data_root
+
+    path = data_root() / DEFAULT_CAPTURE
+    if not path.exists():
+        raise FileNotFoundError(
+            2,
+            f"no --capture given and no default capture (set ${DATA_ENV} to a data folder)",
+            str(path),
+        )
+    return path
 
 
 def _common(p: argparse.ArgumentParser) -> None:

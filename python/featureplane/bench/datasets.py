@@ -8,6 +8,7 @@ changes are reported beside them for per-message and per-level-change costs.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +18,22 @@ import numpy as np
 from featureplane.events import LEVEL, SNAPSHOT, message_bounds
 from featureplane.instruments import SymbolTable
 
-SHARED_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
-"""Where a source checkout keeps the real captures: `../shared/data`, beside the repository."""
+DATA_ENV = "FEATUREPLANE_DATA"
+
+
+def data_root() -> Path:
+    """The one place the tools (bench, backtest) look for real captures: `$FEATUREPLANE_DATA`,
+    else `../shared/data` beside a source checkout this package runs from. An installed
+    package has no checkout around it: the folder then does not exist, and the tools say so."""
+    env = os.environ.get(DATA_ENV)
+    if env:
+        return Path(env)
+    repo = Path(__file__).resolve().parents[3]  # python/featureplane/bench/ -> the checkout
+    return repo.parent / "shared" / "data"
+
+
+SHARED_DATA = data_root()
+"""`data_root()` when the package was imported."""
 
 
 @dataclass

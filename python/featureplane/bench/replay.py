@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from featureplane._rust import rust_available
 from featureplane.bench import hftbacktest_baseline as hbt
+from featureplane.bench.datasets import data_root
 from featureplane.bench.timing import Row, format_table, repeat, require_release_build
 from featureplane.frames.parquet import read_feature_file
 from featureplane.replay.parallel import ReplaySettings, replay_chain
@@ -30,11 +31,7 @@ HBT_CONVERT = "hftbacktest binancefutures.convert (convert only)"
 LOBSTER = "featureplane replay LOBSTER GOOG (msgs: rows)"
 
 DEFAULT_LOBSTER = (
-    Path(__file__).resolve().parents[3].parent
-    / "shared"
-    / "data"
-    / "lobster-goog-2012-06-21-l10"
-    / "LOBSTER_SampleFile_GOOG_2012-06-21_10.zip"
+    data_root() / "lobster-goog-2012-06-21-l10" / "LOBSTER_SampleFile_GOOG_2012-06-21_10.zip"
 )
 
 
