@@ -32,6 +32,7 @@ class Subscription:
     _engine: FeatureEngine | None = field(default=None, repr=False)
 
     def cancel(self) -> None:
+        """Stop delivery to this subscriber; cancelling twice is a no-op."""
         if self._engine is not None:
             self._engine._subscribers.remove(self)
             self._engine = None
@@ -96,6 +97,7 @@ class FeatureEngine:
     # ----- pull ---------------------------------------------------------------------------
 
     def get_feature_set_id(self) -> str:
+        """The id of the feature set this engine computes (e.g. "lob_shared_v1")."""
         return self.feature_set.feature_set_id
 
     def get_feature(self, symbol: str, feature: int | str) -> int | float:
@@ -105,6 +107,14 @@ class FeatureEngine:
         return values[index]
 
     def get_feature_view(self, symbol: str) -> FeatureView:
+        """The symbol's current values with their readiness, quality flags, seq and
+        `source_ts_ns`, as of its last frame.
+
+        Raises
+        ------
+        UnknownSymbolError
+            `symbol` is not in the engine's symbol table.
+        """
         values, ready, flags, seq, ts = self._kernel.symbol_values(self.symbols.id_of(symbol))
         return FeatureView(symbol, self.feature_set, values, ready, flags, seq, ts)
 

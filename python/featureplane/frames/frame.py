@@ -52,9 +52,11 @@ class FeatureUpdateFrameV1:
     marker: str = FRAME_MARKER
 
     def is_ready(self, feature_id: int) -> bool:
+        """The feature at schema position `feature_id` has seen its warm-up."""
         return bool(self.warmup_ready_mask >> feature_id & 1)
 
     def has_flag(self, flag: QualityFlag) -> bool:
+        """The frame carries quality flag `flag`."""
         return bool(self.quality_flags & flag)
 
 
@@ -72,15 +74,24 @@ class FeatureView:
 
     @property
     def feature_set_id(self) -> str:
+        """The id of the feature set the values follow."""
         return self.feature_set.feature_set_id
 
     def __getitem__(self, feature: int | str) -> Value:
         return self.values[self.feature_set.index(feature)]
 
     def is_ready(self, feature: int | str) -> bool:
+        """The feature (by schema position or name) has seen its warm-up.
+
+        Raises
+        ------
+        UnknownSymbolError
+            The feature is not in the feature set.
+        """
         return bool(self.warmup_ready_mask >> self.feature_set.index(feature) & 1)
 
     def as_dict(self) -> dict[str, Value]:
+        """The values by feature name, in schema order (scaled integers stay scaled)."""
         return dict(zip(self.feature_set.names, self.values, strict=True))
 
 
@@ -120,6 +131,7 @@ class FrameBatch:
 
     @classmethod
     def allocate(cls, feature_set: FeatureSet, symbols: SymbolTable, n: int) -> FrameBatch:
+        """A batch of `n` zeroed frames, every column allocated, for a kernel to fill."""
         columns = {name: np.zeros(n, dtype=dt) for name, dt in HEADER_COLUMNS.items()}
         values = {f.name: np.zeros(n, dtype=f.numpy_dtype) for f in feature_set.features}
         return cls(feature_set, symbols, columns, values)
@@ -149,6 +161,7 @@ class FrameBatch:
         return {str(flag.name): int(np.count_nonzero(q & int(flag))) for flag in QualityFlag}
 
     def truncate(self, n: int) -> FrameBatch:
+        """The first `n` frames, as views of this batch's arrays (no copy)."""
         return FrameBatch(
             self.feature_set,
             self.symbols,
@@ -157,6 +170,7 @@ class FrameBatch:
         )
 
     def frame(self, i: int) -> FeatureUpdateFrameV1:
+        """Frame `i` as a `FeatureUpdateFrameV1` (values as Python scalars, scaled as stored)."""
         c = self.columns
         return FeatureUpdateFrameV1(
             symbol=self.symbols.name_of(int(c["symbol_id"][i])),
@@ -171,9 +185,18 @@ class FrameBatch:
         )
 
     def frames(self) -> list[FeatureUpdateFrameV1]:
+        """Every frame as a `FeatureUpdateFrameV1`: one Python object per row, for tests and
+        small batches (`to_arrow` and the columns serve large ones)."""
         return [self.frame(i) for i in range(len(self))]
 
     def for_symbol(self, symbol: str) -> FrameBatch:
+        """The frames of one symbol, in order (a copy).
+
+        Raises
+        ------
+        UnknownSymbolError
+            `symbol` is not in the batch's symbol table.
+        """
         keep = self.columns["symbol_id"] == self.symbols.id_of(symbol)
         return FrameBatch(
             self.feature_set,
@@ -184,6 +207,15 @@ class FrameBatch:
 
     @staticmethod
     def concat(batches: Sequence[FrameBatch]) -> FrameBatch:
+        """The frames of `batches` one after another, with the first batch's symbol table.
+
+        Raises
+        ------
+        ValueError
+            `batches` is empty.
+        SchemaMismatchError
+            A batch is of another feature set or schema hash than the first.
+        """
         if not batches:
             raise ValueError("nothing to concatenate")
         first = batches[0]
@@ -210,6 +242,8 @@ class FrameBatch:
         return same_cols and same_vals
 
     def to_dict(self) -> dict[str, Any]:
+        """Every column by name: the header columns, then one array per feature (the arrays
+        themselves, not copies; values scaled as stored)."""
         return {**self.columns, **self.values}
 
 

@@ -49,13 +49,16 @@ class ReplaySummary:
 
     @property
     def events_per_s(self) -> float:
+        """Event rows per wall-clock second of the whole replay (NaN for a zero time)."""
         return self.events / self.seconds if self.seconds > 0 else float("nan")
 
     @property
     def messages_per_s(self) -> float:
+        """Messages per wall-clock second of the whole replay (NaN for a zero time)."""
         return self.messages / self.seconds if self.seconds > 0 else float("nan")
 
     def to_dict(self) -> dict[str, Any]:
+        """The figures as JSON values, rates included."""
         out: dict[str, Any] = jsonable(self)
         out["events_per_s"] = self.events_per_s
         out["messages_per_s"] = self.messages_per_s
