@@ -282,6 +282,10 @@ class InstrumentSpec:
         return cls(obj["symbol"], obj["tick_size"], obj["lot_size"], obj.get("venue", ""))
 
 
+_REPR_SYMBOLS = 20
+"""Symbols a `SymbolTable` repr lists; the rest are counted."""
+
+
 class SymbolTable:
     """Symbol names <-> dense ids (0, 1, ...), with the instrument spec of each.
 
@@ -343,6 +347,16 @@ class SymbolTable:
 
     def __contains__(self, symbol: object) -> bool:
         return symbol in self._ids
+
+    def __repr__(self) -> str:
+        shown = [
+            f"{s.symbol} (tick {s.tick_size}, lot {s.lot_size})"
+            for s in self._specs[:_REPR_SYMBOLS]
+        ]
+        if len(self._specs) > _REPR_SYMBOLS:
+            shown.append(f"+{len(self._specs) - _REPR_SYMBOLS} more")
+        plural = "" if len(self._specs) == 1 else "s"
+        return f"<SymbolTable {len(self._specs)} symbol{plural}: {', '.join(shown) or 'none'}>"
 
     @property
     def specs(self) -> tuple[InstrumentSpec, ...]:

@@ -21,6 +21,8 @@ from featureplane.instruments import InstrumentSpec, SymbolTable
 from featureplane.schema import DEFAULT_FEATURE_SET_ID, FeatureSet, get_feature_set
 
 Callback = Callable[[FeatureUpdateFrameV1], None]
+_REPR_SYMBOLS = 8
+"""Symbols a `FeatureEngine` repr names; the rest are counted."""
 
 
 @dataclass
@@ -69,6 +71,20 @@ class FeatureEngine:
         self.backend = resolve_backend(backend)
         self._kernel = make_kernel(self.backend, self.symbols, self.feature_set, self.config)
         self._subscribers: list[Subscription] = []
+
+    def __repr__(self) -> str:
+        names = [spec.symbol for spec in self.symbols.specs[:_REPR_SYMBOLS]]
+        if len(self.symbols) > _REPR_SYMBOLS:
+            names.append(f"+{len(self.symbols) - _REPR_SYMBOLS} more")
+        counters = self.counters
+        # messages and applied always; the rest (gaps, duplicates, ...) when they happened.
+        counts = ", ".join(
+            f"{k} {v:,}" for k, v in counters.items() if v or k in ("messages", "applied")
+        )
+        return (
+            f"<FeatureEngine backend={self.backend} feature_set={self.feature_set.feature_set_id} "
+            f"symbols={len(self.symbols)} ({', '.join(names)}), {counts}>"
+        )
 
     # ----- processing ---------------------------------------------------------------------
 

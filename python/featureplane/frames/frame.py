@@ -129,6 +129,27 @@ class FrameBatch:
             return columns[name]  # type: ignore[no-any-return]
         raise AttributeError(name)
 
+    def __repr__(self) -> str:
+        # A summary, never the arrays: a batch holds millions of rows.
+        text = f"<FrameBatch {self.feature_set.feature_set_id}: {len(self):,} frames"
+        if not len(self):
+            return text + ">"
+        per_symbol = np.bincount(self.columns["symbol_id"], minlength=len(self.symbols))
+        ids = np.flatnonzero(per_symbol)
+        names = [
+            f"{self.symbols.name_of(int(i)) if i < len(self.symbols) else f'#{i}'} "
+            f"{int(per_symbol[i]):,}"
+            for i in ids[:_REPR_SYMBOLS]
+        ]
+        if len(ids) > _REPR_SYMBOLS:
+            names.append(f"+{len(ids) - _REPR_SYMBOLS} more")
+        ts = self.columns["source_ts_ns"]
+        flags = ", ".join(f"{k} {v:,}" for k, v in self.flag_counts().items() if v) or "none"
+        return (
+            f"{text}, {len(ids)} symbol{'s' if len(ids) > 1 else ''} ({', '.join(names)}), "
+            f"source_ts {_utc(int(ts.min()))} .. {_utc(int(ts.max()))}, flags: {flags}>"
+        )
+
     @classmethod
     def allocate(cls, feature_set: FeatureSet, symbols: SymbolTable, n: int) -> FrameBatch:
         """A batch of `n` zeroed frames, every column allocated, for a kernel to fill."""
@@ -245,6 +266,15 @@ class FrameBatch:
         """Every column by name: the header columns, then one array per feature (the arrays
         themselves, not copies; values scaled as stored)."""
         return {**self.columns, **self.values}
+
+
+_REPR_SYMBOLS = 8
+"""Symbols a `FrameBatch` repr names; the rest are counted."""
+
+
+def _utc(ts_ns: int) -> str:
+    """An int64 ns timestamp as an ISO 8601 UTC datetime, to the ns."""
+    return str(np.datetime_as_string(np.datetime64(ts_ns, "ns"), timezone="UTC"))
 
 
 def same_value(a: Value, b: Value) -> bool:

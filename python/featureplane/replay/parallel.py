@@ -125,6 +125,15 @@ class ParallelSummary:
     seconds: float
     """Wall time of the whole run (planning, workers starting, every chain)."""
 
+    def __repr__(self) -> str:
+        # The dataclass repr would print every chain's file list and summary.
+        flags = ", ".join(f"{k} {v:,}" for k, v in self.flag_counts().items() if v) or "none"
+        return (
+            f"<ParallelSummary {len(self.chains)} chains, {self.files} files: "
+            f"{self.total('frames'):,} frames from {self.total('messages'):,} messages, "
+            f"{self.workers} worker(s) ({self.scheduler}), {self.seconds:.2f} s, flags: {flags}>"
+        )
+
     @property
     def files(self) -> int:
         """Input files replayed, over every chain."""

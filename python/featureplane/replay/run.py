@@ -64,6 +64,15 @@ class ReplaySummary:
         out["messages_per_s"] = self.messages_per_s
         return out
 
+    def __repr__(self) -> str:
+        # The dataclass repr would print the source's whole summary and every counter.
+        flags = ", ".join(f"{k} {v:,}" for k, v in self.flag_counts.items() if v) or "none"
+        return (
+            f"<ReplaySummary {self.out}: {self.frames:,} frames from {self.messages:,} messages "
+            f"({self.events:,} events), backend {self.backend}, {self.seconds:.2f} s, "
+            f"flags: {flags}>"
+        )
+
     def format(self) -> str:
         """A few human-readable lines (what the CLI prints)."""
         flags = ", ".join(f"{k} {v}" for k, v in self.flag_counts.items())
