@@ -25,6 +25,30 @@ import numpy as np
 
 from featureplane.errors import InvalidMessageError
 
+__all__ = [
+    "ASK",
+    "BID",
+    "BUY",
+    "CLEAR",
+    "END_OF_MESSAGE",
+    "EVENT_DTYPE",
+    "KINDS",
+    "KIND_NAMES",
+    "LEVEL",
+    "MAX_ABS_UNITS",
+    "NO_SEQ",
+    "SELL",
+    "SNAPSHOT",
+    "TRADE",
+    "UNKNOWN_SIDE",
+    "concat",
+    "empty",
+    "iter_messages",
+    "make_message",
+    "message_bounds",
+    "validate",
+]
+
 EVENT_DTYPE = np.dtype(
     [
         ("kind", "u1"),

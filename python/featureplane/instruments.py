@@ -17,6 +17,15 @@ import numpy.typing as npt
 from featureplane.errors import InvalidMessageError, OffGridError, UnknownSymbolError
 from featureplane.events import MAX_ABS_UNITS
 
+__all__ = [
+    "MAX_FRACTION_DIGITS",
+    "MAX_WHOLE_DIGITS",
+    "Grid",
+    "InstrumentSpec",
+    "Number",
+    "SymbolTable",
+]
+
 
 def _as_decimal(value: str | int | Decimal) -> Decimal:
     if isinstance(value, float):
@@ -188,10 +197,12 @@ class InstrumentSpec:
 
     @property
     def price_grid(self) -> Grid:
+        """The tick grid prices are counted on."""
         return Grid(self.tick_size)
 
     @property
     def size_grid(self) -> Grid:
+        """The lot grid sizes are counted on."""
         return Grid(self.lot_size)
 
     def px_to_ticks(self, px: Number) -> int:
@@ -240,13 +251,18 @@ class InstrumentSpec:
 
     @property
     def tick_f64(self) -> float:
+        """The tick size as the nearest float64: the factor from ticks to real prices in f64
+        features."""
         return float(self.tick_size)
 
     @property
     def lot_f64(self) -> float:
+        """The lot size as the nearest float64: the factor from lots to real sizes in f64
+        features."""
         return float(self.lot_size)
 
     def to_json(self) -> dict[str, str]:
+        """The spec as JSON strings (tick and lot sizes exact, as decimal text)."""
         return {
             "symbol": self.symbol,
             "tick_size": str(self.tick_size),
@@ -256,7 +272,18 @@ class InstrumentSpec:
 
     @classmethod
     def from_json(cls, obj: dict[str, str]) -> InstrumentSpec:
+        """A spec from its `to_json` form ("venue" may be absent).
+
+        Raises
+        ------
+        InvalidMessageError
+            A tick or lot size that is not a finite positive decimal.
+        """
         return cls(obj["symbol"], obj["tick_size"], obj["lot_size"], obj.get("venue", ""))
+
+
+_REPR_SYMBOLS = 20
+"""Symbols a `SymbolTable` repr lists; the rest are counted."""
 
 
 class SymbolTable:
@@ -286,20 +313,30 @@ class SymbolTable:
         return len(self._specs) - 1
 
     def id_of(self, symbol: str) -> int:
+        """The id of a symbol name.
+
+        Raises
+        ------
+        UnknownSymbolError
+            The table does not hold `symbol`.
+        """
         try:
             return self._ids[symbol]
         except KeyError:
             raise UnknownSymbolError(f"unknown symbol {symbol!r}") from None
 
     def name_of(self, symbol_id: int) -> str:
+        """The symbol name of an id; raises `UnknownSymbolError` for an id out of range."""
         return self.spec_of(symbol_id).symbol
 
     def spec_of(self, symbol_id: int) -> InstrumentSpec:
+        """The instrument spec of an id; raises `UnknownSymbolError` for an id out of range."""
         if not 0 <= symbol_id < len(self._specs):
             raise UnknownSymbolError(f"unknown symbol id {symbol_id}")
         return self._specs[symbol_id]
 
     def spec(self, symbol: str) -> InstrumentSpec:
+        """The instrument spec of a symbol name; raises `UnknownSymbolError` if unknown."""
         return self._specs[self.id_of(symbol)]
 
     def __len__(self) -> int:
@@ -311,13 +348,32 @@ class SymbolTable:
     def __contains__(self, symbol: object) -> bool:
         return symbol in self._ids
 
+    def __repr__(self) -> str:
+        shown = [
+            f"{s.symbol} (tick {s.tick_size}, lot {s.lot_size})"
+            for s in self._specs[:_REPR_SYMBOLS]
+        ]
+        if len(self._specs) > _REPR_SYMBOLS:
+            shown.append(f"+{len(self._specs) - _REPR_SYMBOLS} more")
+        plural = "" if len(self._specs) == 1 else "s"
+        return f"<SymbolTable {len(self._specs)} symbol{plural}: {', '.join(shown) or 'none'}>"
+
     @property
     def specs(self) -> tuple[InstrumentSpec, ...]:
+        """Every instrument spec, in id order."""
         return tuple(self._specs)
 
     def to_json(self) -> list[dict[str, str]]:
+        """The specs in id order as `InstrumentSpec.to_json` dicts (ids are list positions)."""
         return [spec.to_json() for spec in self._specs]
 
     @classmethod
     def from_json(cls, items: list[dict[str, str]]) -> SymbolTable:
+        """A table from its `to_json` form, with the same ids.
+
+        Raises
+        ------
+        InvalidMessageError
+            A bad tick or lot size, or one symbol listed twice with different specs.
+        """
         return cls([InstrumentSpec.from_json(item) for item in items])

@@ -14,6 +14,21 @@ from typing import Any, Literal
 
 from featureplane.errors import SchemaMismatchError, UnknownSymbolError
 
+__all__ = [
+    "DEFAULT_FEATURE_SET_ID",
+    "FLAG_EXACT",
+    "FLAG_ROLLING",
+    "FLAG_SCALED_INT",
+    "NUMPY_DTYPES",
+    "Dtype",
+    "FeatureSet",
+    "FeatureSpec",
+    "SourceKind",
+    "get_feature_set",
+    "register_feature_set",
+    "registered_feature_sets",
+]
+
 Dtype = Literal["i64", "f64", "u32"]
 SourceKind = Literal["book", "trade", "tick", "mixed"]
 
@@ -49,6 +64,7 @@ class FeatureSpec:
 
     @property
     def numpy_dtype(self) -> str:
+        """The numpy dtype string of the values ("<i8", "<f8" or "<u4")."""
         return NUMPY_DTYPES[self.dtype]
 
 
@@ -71,6 +87,7 @@ class FeatureSet:
 
     @cached_property
     def names(self) -> tuple[str, ...]:
+        """Feature names in schema order."""
         return tuple(f.name for f in self.features)
 
     @cached_property
@@ -135,6 +152,15 @@ class FeatureSet:
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> FeatureSet:
+        """A feature set from its `to_json` form.
+
+        Raises
+        ------
+        SchemaMismatchError
+            The stored `schema_hash` does not match the metadata it came with.
+        ValueError
+            Feature ids not 0..n-1 in order, repeated names, or more than 64 features.
+        """
         fs = cls(
             obj["feature_set_id"],
             int(obj["feature_schema_version"]),

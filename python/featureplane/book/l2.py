@@ -31,6 +31,7 @@ class BookSide:
         self.qty_at[px] = qty
 
     def clear(self) -> None:
+        """Remove every level of this side."""
         self.qty_at.clear()
         self._prices.clear()
 
@@ -45,6 +46,7 @@ class BookSide:
         return len(self._prices)
 
     def best(self) -> int | None:
+        """The best price in ticks (highest bid, lowest ask), or None for an empty side."""
         if not self._prices:
             return None
         return self._prices[-1] if self.is_bid else self._prices[0]
@@ -58,6 +60,7 @@ class BookSide:
         return [(px, self.qty_at[px]) for px in prices]
 
     def total_qty(self) -> int:
+        """The size of every level of this side summed, in lots."""
         return sum(self.qty_at.values())
 
 
@@ -91,16 +94,20 @@ class L2Book:
         return out
 
     def side(self, side: int) -> BookSide:
+        """The bids for `side` == BID (1), else the asks."""
         return self.bids if side == BID else self.asks
 
     def set_level(self, side: int, px: int, qty: int) -> None:
+        """Set the absolute size `qty` (lots) at `px` (ticks) on `side`; qty 0 removes it."""
         self.side(side).set(px, qty)
 
     def clear(self) -> None:
+        """Empty both sides."""
         self.bids.clear()
         self.asks.clear()
 
     def l1(self) -> L1:
+        """The best bid and ask with their sizes (ticks, lots); None where a side is empty."""
         bid = self.bids.best()
         ask = self.asks.best()
         return L1(

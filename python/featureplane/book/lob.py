@@ -40,10 +40,12 @@ class ApplyResult:
 
     @property
     def applied(self) -> bool:
+        """The message changed the state (its verdict is APPLY); dropped ones did not."""
         return self.verdict is Verdict.APPLY
 
     @property
     def status(self) -> str:
+        """The verdict as a counter name: "applied", "duplicate", "out_of_order" or "stale"."""
         return self.verdict.value
 
 
@@ -228,6 +230,13 @@ class LOBEngine:
         return book.bids.levels(), book.asks.levels()
 
     def book_stats(self, symbol: str | int) -> BookStats:
+        """Level counts, depth (lots), crossed and untrusted state of a symbol's book.
+
+        Raises
+        ------
+        UnknownSymbolError
+            `symbol` (a name or an id) is not in the symbol table.
+        """
         state = self._book_of(symbol)
         book = state.book
         return BookStats(
@@ -242,6 +251,7 @@ class LOBEngine:
         )
 
     def is_untrusted(self, symbol: str | int) -> bool:
+        """A gap was seen on the symbol's book and no snapshot has resynced it yet."""
         return self._book_of(symbol).untrusted
 
     def reset_symbol(self, symbol: str | int) -> None:

@@ -15,6 +15,8 @@ from featureplane.events import NO_SEQ
 
 
 class Verdict(Enum):
+    """What the ordering rules decide for a message; the value is its counter name."""
+
     APPLY = "applied"
     DUPLICATE = "duplicate"
     OUT_OF_ORDER = "out_of_order"

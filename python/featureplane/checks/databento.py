@@ -60,6 +60,7 @@ class FileTrades:
 
     @property
     def f_records(self) -> int:
+        """Every F (fill) record: passive, aggressor and side-less."""
         return self.f_passive + self.f_aggressor + self.f_no_side
 
     @property
@@ -104,6 +105,7 @@ class DatabentoValidation:
         )
 
     def summary(self) -> str:
+        """One human-readable line (for logs and the CLI)."""
         f = self.file
         pre = self.pre_open_messages or 1
         return (

@@ -75,6 +75,7 @@ class ValidationReport:
         return self.mismatched_rows == 0 and self.rows_compared == self.rows > 0
 
     def summary(self) -> str:
+        """One human-readable line (for logs and the CLI)."""
         return (
             f"{self.orderbook_path}: {self.rows_compared}/{self.rows} rows compared on "
             f"{self.levels} levels, {self.mismatched_rows} mismatched "

@@ -28,6 +28,8 @@ METRIC = "feature_engine_parity_mismatch_rate"
 
 @dataclass
 class ColumnParity:
+    """The comparison of one column (a header field or a feature) over every frame."""
+
     name: str
     compared: int = 0
     mismatches: int = 0
@@ -49,19 +51,23 @@ class ParityReport:
 
     @property
     def compared(self) -> int:
+        """Values compared, over every column and frame."""
         return sum(c.compared for c in self.columns)
 
     @property
     def mismatches(self) -> int:
+        """Values that differ, plus the difference in frame counts."""
         frame_count_diff = abs(self.frames_reference - self.frames_candidate)
         return sum(c.mismatches for c in self.columns) + frame_count_diff
 
     @property
     def mismatch_rate(self) -> float:
+        """`mismatches / compared`: the `feature_engine_parity_mismatch_rate` of one input."""
         return self.mismatches / max(self.compared, 1)
 
     @property
     def ok(self) -> bool:
+        """No mismatch, and as many frames on both backends."""
         return self.mismatches == 0
 
 
@@ -151,6 +157,7 @@ def generated_inputs(n_sessions: int, n_messages: int, seed: int) -> Iterator[Pa
 
 
 def format_report(report: ParityReport) -> str:
+    """A report as a table: one line per column (compared, mismatches, max |diff|)."""
     lines = [
         f"{report.input_name}: {report.candidate} vs {report.reference}, frames "
         f"{report.frames_candidate:,} vs {report.frames_reference:,}",

@@ -21,6 +21,8 @@ from featureplane.instruments import InstrumentSpec, SymbolTable
 from featureplane.schema import DEFAULT_FEATURE_SET_ID, FeatureSet, get_feature_set
 
 Callback = Callable[[FeatureUpdateFrameV1], None]
+_REPR_SYMBOLS = 8
+"""Symbols a `FeatureEngine` repr names; the rest are counted."""
 
 
 @dataclass
@@ -32,6 +34,7 @@ class Subscription:
     _engine: FeatureEngine | None = field(default=None, repr=False)
 
     def cancel(self) -> None:
+        """Stop delivery to this subscriber; cancelling twice is a no-op."""
         if self._engine is not None:
             self._engine._subscribers.remove(self)
             self._engine = None
@@ -69,6 +72,20 @@ class FeatureEngine:
         self._kernel = make_kernel(self.backend, self.symbols, self.feature_set, self.config)
         self._subscribers: list[Subscription] = []
 
+    def __repr__(self) -> str:
+        names = [spec.symbol for spec in self.symbols.specs[:_REPR_SYMBOLS]]
+        if len(self.symbols) > _REPR_SYMBOLS:
+            names.append(f"+{len(self.symbols) - _REPR_SYMBOLS} more")
+        counters = self.counters
+        # messages and applied always; the rest (gaps, duplicates, ...) when they happened.
+        counts = ", ".join(
+            f"{k} {v:,}" for k, v in counters.items() if v or k in ("messages", "applied")
+        )
+        return (
+            f"<FeatureEngine backend={self.backend} feature_set={self.feature_set.feature_set_id} "
+            f"symbols={len(self.symbols)} ({', '.join(names)}), {counts}>"
+        )
+
     # ----- processing ---------------------------------------------------------------------
 
     def process(self, message: np.ndarray) -> FeatureUpdateFrameV1 | None:
@@ -96,6 +113,7 @@ class FeatureEngine:
     # ----- pull ---------------------------------------------------------------------------
 
     def get_feature_set_id(self) -> str:
+        """The id of the feature set this engine computes (e.g. "lob_shared_v1")."""
         return self.feature_set.feature_set_id
 
     def get_feature(self, symbol: str, feature: int | str) -> int | float:
@@ -105,6 +123,14 @@ class FeatureEngine:
         return values[index]
 
     def get_feature_view(self, symbol: str) -> FeatureView:
+        """The symbol's current values with their readiness, quality flags, seq and
+        `source_ts_ns`, as of its last frame.
+
+        Raises
+        ------
+        UnknownSymbolError
+            `symbol` is not in the engine's symbol table.
+        """
         values, ready, flags, seq, ts = self._kernel.symbol_values(self.symbols.id_of(symbol))
         return FeatureView(symbol, self.feature_set, values, ready, flags, seq, ts)
 

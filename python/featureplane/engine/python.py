@@ -183,6 +183,8 @@ class ReferenceKernel:
         return tuple(sym.state.values), sym.ready_mask, sym.quality_flags, sym.seq, sym.source_ts_ns
 
     def reset_symbol(self, sid: int) -> None:
+        """Clear symbol `sid`'s book, sequence and feature state; its next frame carries
+        STATE_RESET."""
         self.lob.reset_symbol(sid)
         sym = self._symbol(sid)
         sym.reset()
@@ -190,6 +192,7 @@ class ReferenceKernel:
 
     @property
     def counters(self) -> dict[str, int]:
+        """A copy of the message counters by name (`featureplane.book.lob.COUNTER_NAMES`)."""
         return dict(self.lob.counters)
 
     # ----- state (featureplane.engine.state) ---------------------------------------------

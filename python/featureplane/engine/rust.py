@@ -227,10 +227,12 @@ class RustKernel:
         return self._engine.symbol_values(self._sid(sid))
 
     def reset_symbol(self, sid: int) -> None:
+        """Clear symbol `sid`'s book, sequence and feature state (as the reference)."""
         self._engine.reset_symbol(self._sid(sid))
 
     @property
     def counters(self) -> dict[str, int]:
+        """The kernel's message counters by name (as the reference's)."""
         return self._engine.counters()
 
     # ----- state (featureplane.engine.state) ---------------------------------------------
@@ -288,9 +290,11 @@ class RustLob:
         return book
 
     def book_stats(self, symbol: SymbolRef) -> BookStats:
+        """Level counts, depth (lots), crossed and untrusted state of a symbol's book."""
         return BookStats(*self._engine.book_stats(self._sid(symbol)))
 
     def is_untrusted(self, symbol: SymbolRef) -> bool:
+        """A gap was seen on the symbol's book and no snapshot has resynced it yet."""
         return self.book_stats(symbol).untrusted
 
     def reset_symbol(self, symbol: SymbolRef) -> None:
@@ -299,4 +303,5 @@ class RustLob:
 
     @property
     def counters(self) -> dict[str, int]:
+        """The kernel's message counters by name (the books and the kernel share them)."""
         return self._engine.counters()

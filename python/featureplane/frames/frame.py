@@ -52,9 +52,11 @@ class FeatureUpdateFrameV1:
     marker: str = FRAME_MARKER
 
     def is_ready(self, feature_id: int) -> bool:
+        """The feature at schema position `feature_id` has seen its warm-up."""
         return bool(self.warmup_ready_mask >> feature_id & 1)
 
     def has_flag(self, flag: QualityFlag) -> bool:
+        """The frame carries quality flag `flag`."""
         return bool(self.quality_flags & flag)
 
 
@@ -72,15 +74,24 @@ class FeatureView:
 
     @property
     def feature_set_id(self) -> str:
+        """The id of the feature set the values follow."""
         return self.feature_set.feature_set_id
 
     def __getitem__(self, feature: int | str) -> Value:
         return self.values[self.feature_set.index(feature)]
 
     def is_ready(self, feature: int | str) -> bool:
+        """The feature (by schema position or name) has seen its warm-up.
+
+        Raises
+        ------
+        UnknownSymbolError
+            The feature is not in the feature set.
+        """
         return bool(self.warmup_ready_mask >> self.feature_set.index(feature) & 1)
 
     def as_dict(self) -> dict[str, Value]:
+        """The values by feature name, in schema order (scaled integers stay scaled)."""
         return dict(zip(self.feature_set.names, self.values, strict=True))
 
 
@@ -118,8 +129,30 @@ class FrameBatch:
             return columns[name]  # type: ignore[no-any-return]
         raise AttributeError(name)
 
+    def __repr__(self) -> str:
+        # A summary, never the arrays: a batch holds millions of rows.
+        text = f"<FrameBatch {self.feature_set.feature_set_id}: {len(self):,} frames"
+        if not len(self):
+            return text + ">"
+        per_symbol = np.bincount(self.columns["symbol_id"], minlength=len(self.symbols))
+        ids = np.flatnonzero(per_symbol)
+        names = [
+            f"{self.symbols.name_of(int(i)) if i < len(self.symbols) else f'#{i}'} "
+            f"{int(per_symbol[i]):,}"
+            for i in ids[:_REPR_SYMBOLS]
+        ]
+        if len(ids) > _REPR_SYMBOLS:
+            names.append(f"+{len(ids) - _REPR_SYMBOLS} more")
+        ts = self.columns["source_ts_ns"]
+        flags = ", ".join(f"{k} {v:,}" for k, v in self.flag_counts().items() if v) or "none"
+        return (
+            f"{text}, {len(ids)} symbol{'s' if len(ids) > 1 else ''} ({', '.join(names)}), "
+            f"source_ts {_utc(int(ts.min()))} .. {_utc(int(ts.max()))}, flags: {flags}>"
+        )
+
     @classmethod
     def allocate(cls, feature_set: FeatureSet, symbols: SymbolTable, n: int) -> FrameBatch:
+        """A batch of `n` zeroed frames, every column allocated, for a kernel to fill."""
         columns = {name: np.zeros(n, dtype=dt) for name, dt in HEADER_COLUMNS.items()}
         values = {f.name: np.zeros(n, dtype=f.numpy_dtype) for f in feature_set.features}
         return cls(feature_set, symbols, columns, values)
@@ -149,6 +182,7 @@ class FrameBatch:
         return {str(flag.name): int(np.count_nonzero(q & int(flag))) for flag in QualityFlag}
 
     def truncate(self, n: int) -> FrameBatch:
+        """The first `n` frames, as views of this batch's arrays (no copy)."""
         return FrameBatch(
             self.feature_set,
             self.symbols,
@@ -157,6 +191,7 @@ class FrameBatch:
         )
 
     def frame(self, i: int) -> FeatureUpdateFrameV1:
+        """Frame `i` as a `FeatureUpdateFrameV1` (values as Python scalars, scaled as stored)."""
         c = self.columns
         return FeatureUpdateFrameV1(
             symbol=self.symbols.name_of(int(c["symbol_id"][i])),
@@ -171,9 +206,18 @@ class FrameBatch:
         )
 
     def frames(self) -> list[FeatureUpdateFrameV1]:
+        """Every frame as a `FeatureUpdateFrameV1`: one Python object per row, for tests and
+        small batches (`to_arrow` and the columns serve large ones)."""
         return [self.frame(i) for i in range(len(self))]
 
     def for_symbol(self, symbol: str) -> FrameBatch:
+        """The frames of one symbol, in order (a copy).
+
+        Raises
+        ------
+        UnknownSymbolError
+            `symbol` is not in the batch's symbol table.
+        """
         keep = self.columns["symbol_id"] == self.symbols.id_of(symbol)
         return FrameBatch(
             self.feature_set,
@@ -184,6 +228,15 @@ class FrameBatch:
 
     @staticmethod
     def concat(batches: Sequence[FrameBatch]) -> FrameBatch:
+        """The frames of `batches` one after another, with the first batch's symbol table.
+
+        Raises
+        ------
+        ValueError
+            `batches` is empty.
+        SchemaMismatchError
+            A batch is of another feature set or schema hash than the first.
+        """
         if not batches:
             raise ValueError("nothing to concatenate")
         first = batches[0]
@@ -210,7 +263,18 @@ class FrameBatch:
         return same_cols and same_vals
 
     def to_dict(self) -> dict[str, Any]:
+        """Every column by name: the header columns, then one array per feature (the arrays
+        themselves, not copies; values scaled as stored)."""
         return {**self.columns, **self.values}
+
+
+_REPR_SYMBOLS = 8
+"""Symbols a `FrameBatch` repr names; the rest are counted."""
+
+
+def _utc(ts_ns: int) -> str:
+    """An int64 ns timestamp as an ISO 8601 UTC datetime, to the ns."""
+    return str(np.datetime_as_string(np.datetime64(ts_ns, "ns"), timezone="UTC"))
 
 
 def same_value(a: Value, b: Value) -> bool:

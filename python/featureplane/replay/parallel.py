@@ -141,8 +141,18 @@ class ParallelSummary:
     plan: str = ""
     """How the run was scheduled, and why (`choose_workers`)."""
 
+    def __repr__(self) -> str:
+        # The dataclass repr would print every chain's file list and summary.
+        flags = ", ".join(f"{k} {v:,}" for k, v in self.flag_counts().items() if v) or "none"
+        return (
+            f"<ParallelSummary {len(self.chains)} chains, {self.files} files: "
+            f"{self.total('frames'):,} frames from {self.total('messages'):,} messages, "
+            f"{self.workers} worker(s) ({self.scheduler}), {self.seconds:.2f} s, flags: {flags}>"
+        )
+
     @property
     def files(self) -> int:
+        """Input files replayed, over every chain."""
         return sum(len(c.files) for c in self.chains)
 
     def total(self, name: str) -> int:
@@ -151,12 +161,16 @@ class ParallelSummary:
 
     @property
     def events_per_s(self) -> float:
+        """Event rows of every chain per second of the run's wall time (NaN for a zero time)."""
         return self.total("events") / self.seconds if self.seconds > 0 else float("nan")
 
     def flag_counts(self) -> dict[str, int]:
+        """Frames carrying each quality flag, summed over the chains."""
         return _sum_counts(s.flag_counts for s in self.summaries)
 
     def counters(self) -> dict[str, int]:
+        """The engines' counters (duplicates, out_of_order, gaps, ...), summed over the
+        chains."""
         return _sum_counts(s.counters for s in self.summaries)
 
     def to_dict(self) -> dict[str, Any]:

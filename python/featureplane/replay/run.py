@@ -49,17 +49,29 @@ class ReplaySummary:
 
     @property
     def events_per_s(self) -> float:
+        """Event rows per wall-clock second of the whole replay (NaN for a zero time)."""
         return self.events / self.seconds if self.seconds > 0 else float("nan")
 
     @property
     def messages_per_s(self) -> float:
+        """Messages per wall-clock second of the whole replay (NaN for a zero time)."""
         return self.messages / self.seconds if self.seconds > 0 else float("nan")
 
     def to_dict(self) -> dict[str, Any]:
+        """The figures as JSON values, rates included."""
         out: dict[str, Any] = jsonable(self)
         out["events_per_s"] = self.events_per_s
         out["messages_per_s"] = self.messages_per_s
         return out
+
+    def __repr__(self) -> str:
+        # The dataclass repr would print the source's whole summary and every counter.
+        flags = ", ".join(f"{k} {v:,}" for k, v in self.flag_counts.items() if v) or "none"
+        return (
+            f"<ReplaySummary {self.out}: {self.frames:,} frames from {self.messages:,} messages "
+            f"({self.events:,} events), backend {self.backend}, {self.seconds:.2f} s, "
+            f"flags: {flags}>"
+        )
 
     def format(self) -> str:
         """A few human-readable lines (what the CLI prints)."""

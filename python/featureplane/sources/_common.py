@@ -44,6 +44,7 @@ class SkipStats:
             examples.append(f"{where}: {detail}" if detail else where)
 
     def skipped_total(self) -> int:
+        """Everything skipped, over every reason."""
         return sum(self.skipped.values())
 
 

@@ -27,10 +27,12 @@ class BaseStrategy:
     _ctx: StrategyContext | None = None
 
     def bind(self, ctx: StrategyContext) -> None:
+        """Attach the context the hooks read and trade through (the runner calls it)."""
         self._ctx = ctx
 
     @property
     def ctx(self) -> StrategyContext:
+        """The bound context; `RuntimeError` before a runner has bound one."""
         if self._ctx is None:
             raise RuntimeError("the strategy is not bound to a context: run it with a runner")
         return self._ctx
@@ -59,7 +61,10 @@ class BaseStrategy:
 class PushStrategy(Protocol):
     """A strategy that takes pushed frames."""
 
-    def on_features(self, frame: FeatureUpdateFrameV1) -> None: ...
+    def on_features(self, frame: FeatureUpdateFrameV1) -> None:
+        """Called with every feature frame, in order, before the hooks of the wake-up that
+        made it visible."""
+        ...
 
 
 def wants_push(strategy: object) -> bool:

@@ -30,10 +30,12 @@ class L1:
 
     @property
     def has_bid(self) -> bool:
+        """The bid side holds a level (`bid_qty` > 0 lots)."""
         return self.bid_qty > 0
 
     @property
     def has_ask(self) -> bool:
+        """The ask side holds a level (`ask_qty` > 0 lots)."""
         return self.ask_qty > 0
 
 
@@ -41,9 +43,13 @@ class MarketData(Protocol):
     """The venue side of a context: its clock and its own book."""
 
     @property
-    def now_ns(self) -> int: ...
+    def now_ns(self) -> int:
+        """The venue's current time, ns since the epoch."""
+        ...
 
-    def l1(self) -> L1: ...
+    def l1(self) -> L1:
+        """Best bid and ask of the venue's book, ticks and lots."""
+        ...
 
     def levels(self, side: int, n: int) -> Levels:
         """The best `n` non-empty levels of a side (1 bid, -1 ask) of the venue's book."""
@@ -54,11 +60,17 @@ class FeatureReader(Protocol):
     """Point-in-time features of the context's symbol."""
 
     @property
-    def feature_set_id(self) -> str: ...
+    def feature_set_id(self) -> str:
+        """The id of the feature set the values follow."""
+        ...
 
-    def value(self, feature: int | str) -> Value: ...
+    def value(self, feature: int | str) -> Value:
+        """The value of one feature (by schema position or name) as of the current time."""
+        ...
 
-    def view(self) -> FeatureView: ...
+    def view(self) -> FeatureView:
+        """Every value as of the current time, with ready bits and quality flags."""
+        ...
 
 
 class StrategyContext:
@@ -92,6 +104,8 @@ class StrategyContext:
 
     @property
     def has_features(self) -> bool:
+        """The run computes features; without them `get_feature*` raise
+        `FeaturesUnavailableError`."""
         return self._features is not None
 
     def _reader(self, symbol: str) -> FeatureReader:
@@ -113,6 +127,13 @@ class StrategyContext:
         return self._reader(symbol).view()
 
     def get_feature_set_id(self) -> str:
+        """The id of the feature set the context serves.
+
+        Raises
+        ------
+        FeaturesUnavailableError
+            The run has no features (hftbacktest's `stats_only` mode).
+        """
         if self._features is None:
             raise FeaturesUnavailableError("this run has no features (feature_mode='stats_only')")
         return self._features.feature_set_id
@@ -141,6 +162,8 @@ class StrategyContext:
         tif: TimeInForce = TimeInForce.GTX,
         order_type: OrderType = OrderType.LIMIT,
     ) -> int:
+        """Send a buy order of `qty` lots at `px` ticks (post-only limit by default); returns
+        its order id. Raises `OrderError` when the call is refused or cannot be sent."""
         return self._orders.submit_buy(px, qty, tif, order_type)
 
     def submit_sell(
@@ -150,15 +173,21 @@ class StrategyContext:
         tif: TimeInForce = TimeInForce.GTX,
         order_type: OrderType = OrderType.LIMIT,
     ) -> int:
+        """Send a sell order of `qty` lots at `px` ticks (post-only limit by default); returns
+        its order id. Raises `OrderError` when the call is refused or cannot be sent."""
         return self._orders.submit_sell(px, qty, tif, order_type)
 
     def cancel(self, order_id: int) -> None:
+        """Ask the venue to cancel an order; `OrderError` for an unknown or closed order."""
         self._orders.cancel(order_id)
 
     def modify(self, order_id: int, px: int, qty: int) -> None:
+        """Ask the venue to move an order to `px` ticks and `qty` lots; `OrderError` for an
+        unknown or closed order or a bad size."""
         self._orders.modify(order_id, px, qty)
 
     def open_orders(self) -> list[OpenOrder]:
+        """The strategy's active orders (new or partially filled), in order-id order."""
         return self._orders.open_orders()
 
     @property

@@ -16,6 +16,8 @@ from featureplane.errors import OrderError
 
 
 class Side(IntEnum):
+    """An order's side: BUY 1, SELL -1 (the event model's trade sides)."""
+
     BUY = 1
     SELL = -1
 
@@ -31,6 +33,8 @@ class TimeInForce(IntEnum):
 
 
 class OrderType(IntEnum):
+    """hftbacktest's numbering (`hftbacktest.order`)."""
+
     LIMIT = 0
     MARKET = 1
 
@@ -63,6 +67,7 @@ class OpenOrder:
 
     @property
     def active(self) -> bool:
+        """The order rests at the venue: new or partially filled."""
         return self.status in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
 
 
@@ -91,9 +96,13 @@ class OrderAdapter(Protocol):
         """Send a sell order; returns its order id."""
         ...
 
-    def cancel(self, order_id: int) -> None: ...
+    def cancel(self, order_id: int) -> None:
+        """Ask the venue to cancel an order; `OrderError` for an unknown or closed order."""
+        ...
 
-    def modify(self, order_id: int, px: int, qty: int) -> None: ...
+    def modify(self, order_id: int, px: int, qty: int) -> None:
+        """Ask the venue to move an order to `px` ticks and `qty` lots."""
+        ...
 
     def open_orders(self) -> list[OpenOrder]:
         """The strategy's active orders (new or partially filled), in order-id order."""

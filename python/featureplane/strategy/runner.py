@@ -50,9 +50,15 @@ class Wakeup:
 class Venue(Protocol):
     """A steppable market: a backtest, or a live feed behind the same calls."""
 
-    def start(self, *, push: bool) -> StrategyContext: ...
+    def start(self, *, push: bool) -> StrategyContext:
+        """Ready the venue for a run and give the strategy's context; `push` asks for the
+        frames of each step in `Wakeup.frames`."""
+        ...
 
-    def step(self, timeout_ns: int) -> Wakeup: ...
+    def step(self, timeout_ns: int) -> Wakeup:
+        """Advance to the next feed, the next order response, or `timeout_ns` ns later,
+        whichever comes first."""
+        ...
 
 
 @dataclass
@@ -101,6 +107,8 @@ class StrategyRunner:
         self.time_decisions = time_decisions
 
     def run(self) -> RunStats:
+        """Bind the strategy, call its hooks on every wake-up until the venue's data ends,
+        then `on_end`; what was dispatched."""
         stats = RunStats()
         strategy = self.strategy
         push = wants_push(strategy)

@@ -43,6 +43,7 @@ class MessageIndex:
 
     @classmethod
     def build(cls, events: np.ndarray) -> MessageIndex:
+        """Index an `EVENT_DTYPE` array of whole messages in local-time order."""
         ends = message_bounds(events).astype(np.int64)
         local = events["local_ts_ns"][ends - 1].astype(np.int64) if len(ends) else ends
         is_trade = events["kind"][ends - 1] == TRADE if len(ends) else np.zeros(0, bool)
@@ -59,6 +60,7 @@ class MessageIndex:
         return int(np.searchsorted(self.local_ts_ns, now_ns, side="right"))
 
     def message(self, i: int) -> np.ndarray:
+        """The rows of message `i` (a view)."""
         start = int(self.ends[i - 1]) if i else 0
         return self.events[start : int(self.ends[i])]
 
@@ -81,6 +83,7 @@ class StreamingFeatures:
 
     @property
     def feature_set_id(self) -> str:
+        """The id of the feature set the engine computes."""
         return self.engine.get_feature_set_id()
 
     def advance(self, visible: int, collect: bool) -> list[FeatureUpdateFrameV1]:
@@ -95,9 +98,11 @@ class StreamingFeatures:
         return frames
 
     def value(self, feature: int | str) -> Value:
+        """The engine's current value of one feature (by schema position or name)."""
         return self.engine.get_feature(self.symbol, feature)
 
     def view(self) -> FeatureView:
+        """The engine's current values of the symbol, with ready bits and quality flags."""
         return self.engine.get_feature_view(self.symbol)
 
 
@@ -116,9 +121,12 @@ class PrecomputedFeatures:
 
     @property
     def feature_set_id(self) -> str:
+        """The id of the batch's feature set."""
         return self.feature_set.feature_set_id
 
     def advance_to(self, now_ns: int, collect: bool) -> list[FeatureUpdateFrameV1]:
+        """Make visible every frame with `local_ts_ns <= now_ns`; the newly visible frames if
+        `collect`. The position never moves back."""
         last = as_of(self.local_ts_ns, now_ns)
         frames = (
             [self.batch.frame(i) for i in range(self.position + 1, last + 1)] if collect else []
@@ -127,6 +135,8 @@ class PrecomputedFeatures:
         return frames
 
     def value(self, feature: int | str) -> Value:
+        """One feature (by schema position or name) of the last visible frame; before the
+        first frame NaN for f64 features and 0 for integers."""
         i = self.feature_set.index(feature)
         if self.position < 0:
             return self._initial[i]
@@ -134,6 +144,7 @@ class PrecomputedFeatures:
         return item
 
     def view(self) -> FeatureView:
+        """The last visible frame as a `FeatureView` (no ready bits before the first)."""
         p = self.position
         if p < 0:
             return FeatureView(self.symbol, self.feature_set, self._initial, 0, 0, -1, 0)
@@ -160,6 +171,7 @@ class FeatureArrays:
 
     @classmethod
     def from_batch(cls, batch: FrameBatch) -> FeatureArrays:
+        """The batch's time, ready-mask, flag and value columns as contiguous arrays."""
         c = batch.columns
         return cls(
             np.ascontiguousarray(c["local_ts_ns"]),

@@ -177,6 +177,13 @@ class BacktestSession:
 
     @property
     def now_ns(self) -> int:
+        """hftbacktest's clock, ns (the local receive time of the feed).
+
+        Raises
+        ------
+        NotStartedError
+            Before the first step: the clock starts at the first feed.
+        """
         if self._now is None:
             raise NotStartedError("the backtest has no time before its first step")
         return self._now
@@ -304,6 +311,17 @@ class BacktestSession:
         tif: TimeInForce = TimeInForce.GTX,
         order_type: OrderType = OrderType.LIMIT,
     ) -> int:
+        """Send a buy order of `qty` lots at `px` ticks to hftbacktest; returns its order id.
+
+        Raises
+        ------
+        NotStartedError
+            Before the first step.
+        OrderError
+            A price below one tick, a size below one lot, or hftbacktest refused the order.
+        BacktestError
+            After the end of data.
+        """
         return self._submit(Side.BUY, px, qty, tif, order_type)
 
     def submit_sell(
@@ -313,6 +331,7 @@ class BacktestSession:
         tif: TimeInForce = TimeInForce.GTX,
         order_type: OrderType = OrderType.LIMIT,
     ) -> int:
+        """Send a sell order of `qty` lots at `px` ticks; raises as `submit_buy`."""
         return self._submit(Side.SELL, px, qty, tif, order_type)
 
     def _order(self, order_id: int) -> Any:
@@ -328,12 +347,16 @@ class BacktestSession:
         return order
 
     def cancel(self, order_id: int) -> None:
+        """Ask hftbacktest to cancel an order; `OrderError` for an unknown order, one not
+        cancellable (filled, cancelled, a request pending), or a refusal."""
         self._order(order_id)
         rc = self.hbt.cancel(ASSET, order_id, False)
         if rc != 0:
             raise OrderError(f"hftbacktest refused to cancel order {order_id} (code {rc})")
 
     def modify(self, order_id: int, px: int, qty: int) -> None:
+        """Ask hftbacktest to move an order to `px` ticks and `qty` lots; raises `OrderError`
+        as `cancel` and for a bad size."""
         px, qty = check_order_size(px, qty)
         self._order(order_id)
         rc = self.hbt.modify(ASSET, order_id, px * self.tick, qty * self.lot, False)
@@ -364,9 +387,11 @@ class BacktestSession:
         return out
 
     def position(self) -> int:
+        """Net position in lots (positive long)."""
         return to_lots(self.hbt.position(ASSET), self.lot)
 
     def account(self) -> AccountState:
+        """hftbacktest's position, balance, fees and volumes now."""
         sv = self.hbt.state_values(ASSET)
         pos = float(sv.position)
         return AccountState(

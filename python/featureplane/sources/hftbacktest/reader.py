@@ -99,6 +99,7 @@ class HftbacktestStats:
     events: int = 0
 
     def summary(self) -> str:
+        """One human-readable line (for logs and the CLI)."""
         kinds = ", ".join(f"{k}: {n}" for k, n in sorted(self.skipped_kinds.items()))
         return (
             f"{self.source}: {self.rows} rows, {self.local_rows} local read, "

@@ -63,6 +63,7 @@ class DepthCounts:
 
     @property
     def refill_levels(self) -> int:
+        """Levels whose size came from the orderbook file: unseen plus changed."""
         return self.refill_unseen + self.refill_changed
 
 

@@ -102,6 +102,7 @@ class ZipMember:
 
     @property
     def name(self) -> str:
+        """The member's file name, without its folder inside the archive."""
         return Path(self.member).name
 
 

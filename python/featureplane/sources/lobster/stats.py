@@ -52,6 +52,7 @@ class LobsterStats:
     last_ts_ns: int | None = None
 
     def summary(self) -> str:
+        """One human-readable line (for logs and the CLI)."""
         d = self.depth
         types = ", ".join(f"{t}: {n}" for t, n in sorted(self.by_type.items()))
         return (

@@ -103,9 +103,12 @@ class ImbalanceMM(BaseStrategy):
         raise NotImplementedError
 
     def decisions(self) -> np.ndarray:
+        """Every decision row so far, as a `DECISION_DTYPE` array (a copy)."""
         return np.array(self.rows, dtype=DECISION_DTYPE)
 
     def on_wakeup(self) -> None:
+        """Quote both sides around the imbalance-skewed fair price (ticks, lots): keep the
+        orders at the wanted quotes, cancel the others, send what is missing; log each step."""
         ctx, p, log = self.ctx, self.params, self.rows.append
         now = ctx.now_ns
         if self.timed:
@@ -149,6 +152,8 @@ class LegacyImbalanceMM(ImbalanceMM):
     """Computes imbalance_l5 from the venue's depth, as a strategy did before the feature plane."""
 
     def signal(self) -> tuple[int, int, float] | None:
+        """(best bid px, best ask px, imbalance_l5) from the venue's top 5 levels, or None
+        when a side is empty."""
         bids: Levels = self.ctx.levels(1, DEPTH)
         asks: Levels = self.ctx.levels(-1, DEPTH)
         if not bids or not asks:
@@ -166,6 +171,8 @@ class FeatureImbalanceMM(ImbalanceMM):
     """Reads the same signal from lob_shared_v1 (pull API)."""
 
     def signal(self) -> tuple[int, int, float] | None:
+        """(bid_px, ask_px, imbalance_l5) of lob_shared_v1, or None until all three are
+        ready."""
         view = self.ctx.get_feature_view(self.ctx.symbol)
         if view.warmup_ready_mask & READY_BITS != READY_BITS:
             return None
