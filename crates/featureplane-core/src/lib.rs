@@ -12,10 +12,11 @@
 //! # Exactness
 //!
 //! The Python reference (`python/featureplane`) is the executable spec. Integer features are
-//! formed in i128 from the i64 inputs and equal the reference's Python ints whenever the result
-//! fits an i64 column (the reference's batch path raises `OverflowError` beyond that; here the
-//! value wraps, and nothing panics). f64 features use the reference's operations in its order
-//! and come out bit-identical.
+//! formed in i128 from the i64 inputs and equal the reference's Python ints. Valid rows keep
+//! every integer feature inside i64 (`events::MAX_ABS_UNITS`) except the two cumulative sums,
+//! which saturate past i64 in both backends (`features::rolling::cum_add`, flagged
+//! `VALUE_SATURATED`). f64 features use the reference's operations in its order and come out
+//! bit-identical.
 
 pub mod book;
 #[cfg(feature = "perf-canary")]
