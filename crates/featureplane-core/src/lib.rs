@@ -7,7 +7,8 @@
 //! [`book::sequencing`] rules, the L2 book, [`book::lob`] per symbol) -> [`features`] ->
 //! [`frames`] (columns, or FPF1 typed frames on the wire: [`frames::wire`]), driven per
 //! message by [`engine::Engine`]. [`state`] is a saved engine state;
-//! [`synthetic`] a deterministic feed for tests and benchmarks.
+//! [`synthetic`] a deterministic feed for tests and benchmarks; [`fuzz`] the entry points the
+//! fuzzers drive (docs/reliability.md).
 //!
 //! # Exactness
 //!
@@ -26,6 +27,7 @@ pub mod error;
 pub mod events;
 pub mod features;
 pub mod frames;
+pub mod fuzz;
 pub mod sources;
 pub mod state;
 pub mod synthetic;
