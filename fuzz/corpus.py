@@ -117,11 +117,11 @@ def build(data: Path) -> dict[str, dict[str, bytes]]:
         b"\x00\x00" + _raw_op(snapshot) + b"\x05\x00" + _raw_op(diffs)
     )
     # The state target: raw rows for the source engine, then field overwrites.
-    seeds["state"]["usdm-counts"] = bytes([0, len(snapshot) - 1]) + snapshot.tobytes() + bytes(
-        [2, 4, 0, 3, 1, 5]
+    seeds["state"]["usdm-counts"] = (
+        bytes([0, len(snapshot) - 1]) + snapshot.tobytes() + bytes([2, 4, 0, 3, 1, 5])
     )
-    seeds["state"]["usdm-sums-and-nans"] = bytes([0, len(diffs) - 1]) + diffs.tobytes() + bytes(
-        [3, 6, 6, 5, 5, 9, 1, 11, 2]
+    seeds["state"]["usdm-sums-and-nans"] = (
+        bytes([0, len(diffs) - 1]) + diffs.tobytes() + bytes([3, 6, 6, 5, 5, 9, 1, 11, 2])
     )
 
     engine = FeatureEngine(replay.symbols, backend="python")

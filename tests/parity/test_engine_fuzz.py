@@ -85,9 +85,9 @@ def _odd(rows: np.ndarray, how: str) -> Any:
     return rows
 
 
+shapes = st.sampled_from(("plain", "plain", "plain", "strided", "column", "0-d", "other dtype"))
 op = st.one_of(
-    st.tuples(st.just("batch"), st.lists(row, max_size=24), st.sampled_from(
-        ("plain", "plain", "plain", "strided", "column", "0-d", "other dtype"))),  # fmt: skip
+    st.tuples(st.just("batch"), st.lists(row, max_size=24), shapes),
     st.tuples(st.just("process"), st.lists(row, max_size=6), st.just("plain")),
     st.tuples(st.just("reset"), st.sampled_from(("BTCUSDT", "ESH4")), st.just("")),
     st.tuples(st.just("checkpoint"), st.just(()), st.just("")),
