@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 RUST_SOURCES := $(shell find crates -name '*.rs' -o -name Cargo.toml) Cargo.toml
 
-.PHONY: demo test lint unit cargo-test perf-gate perf-canary bench clean
+.PHONY: demo test lint unit cargo-test fuzz-smoke fuzz-long perf-gate perf-canary bench clean
 
 $(STAMP): pyproject.toml $(RUST_SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,8 +25,28 @@ lint: $(STAMP)
 	cargo clippy --quiet --all-targets -- -D warnings
 	cargo fmt --check
 
+# The core's tests, the bounded fuzz run among them (tests/fuzz_smoke.rs, a few seconds).
 cargo-test:
 	cargo test --quiet -p featureplane-core
+
+# The bounded fuzz run alone (docs/reliability.md): every fuzz target on stable over the seeds
+# and their mutations, and the engine API through both backends under hypothesis. Both also
+# run in `make test` (cargo-test and unit).
+fuzz-smoke: $(STAMP)
+	cargo test --quiet -p featureplane-core --test fuzz_smoke
+	$(PY) -m pytest -q tests/parity/test_engine_fuzz.py tests/parity/test_hostile_input.py
+
+# The long run of docs/reliability.md: 1M inputs per cargo-fuzz target (needs a nightly
+# toolchain and cargo-fuzz), then 20,000 hypothesis examples of the engine API. Not in `test`.
+FUZZ_RUNS ?= 1000000
+FUZZ_TARGETS := binance events engine state fpf1
+fuzz-long: $(STAMP)
+	for t in $(FUZZ_TARGETS); do \
+	  mkdir -p fuzz/target/corpus-$$t && \
+	  (cd fuzz && cargo +nightly fuzz run -s none $$t target/corpus-$$t corpus/$$t -- \
+	    -runs=$(FUZZ_RUNS) -max_len=4096 -timeout=10 -print_final_stats=1) || exit 1; \
+	done
+	FEATUREPLANE_FUZZ_EXAMPLES=20000 $(PY) -m pytest -q tests/parity/test_engine_fuzz.py
 
 unit: $(STAMP)
 	$(PY) -m pytest -q

@@ -186,6 +186,32 @@ def iter_messages(events: np.ndarray) -> Iterator[np.ndarray]:
         start = int(end)
 
 
+def check_array(events: object) -> None:
+    """Check that `events` is an event array at all: a 1-d numpy array of `EVENT_DTYPE` rows.
+
+    Both backends run this first, so the same input gets the same error from either. A 1-d
+    array may be strided (a view such as `events[::2]`); rows are read in order. Nothing else
+    is normalised: an (n, 1) array or a 0-d array is refused rather than guessed at.
+
+    Raises
+    ------
+    TypeError
+        Not a numpy array: a list, bytes, or one row taken out as a scalar (`events[i]`).
+    InvalidMessageError
+        Another dtype, or not one-dimensional.
+    """
+    if not isinstance(events, np.ndarray):
+        raise TypeError(
+            f"events must be a numpy array of EVENT_DTYPE rows, got {type(events).__name__}"
+        )
+    if events.dtype != EVENT_DTYPE:
+        raise InvalidMessageError(f"events must have EVENT_DTYPE, got {events.dtype}")
+    if events.ndim != 1:
+        raise InvalidMessageError(
+            f"events must be a 1-d array of EVENT_DTYPE rows, got shape {events.shape}"
+        )
+
+
 def validate(events: np.ndarray, n_symbols: int) -> None:
     """Check an event array against the message model before anything is applied.
 
@@ -194,13 +220,14 @@ def validate(events: np.ndarray, n_symbols: int) -> None:
 
     Raises
     ------
+    TypeError
+        Not a numpy array (see `check_array`).
     InvalidMessageError
-        Wrong dtype, unknown kind or side, negative size, a price or size beyond
+        Wrong dtype or shape, unknown kind or side, negative size, a price or size beyond
         `MAX_ABS_UNITS`, unknown symbol id, a message mixing symbols, or rows not closed by
         END_OF_MESSAGE.
     """
-    if events.dtype != EVENT_DTYPE:
-        raise InvalidMessageError(f"events must have EVENT_DTYPE, got {events.dtype}")
+    check_array(events)
     if len(events) == 0:
         return
     ends = message_bounds(events)

@@ -36,6 +36,14 @@ def _as_decimal(value: str | int | Decimal) -> Decimal:
         raise InvalidMessageError(f"not a decimal number: {value!r}") from exc
     if not dec.is_finite() or dec <= 0:
         raise InvalidMessageError(f"a grid size must be finite and positive: {value!r}")
+    # The f64 features scale ticks and lots by the nearest float64 (`tick_f64`, `lot_f64`): a
+    # size that rounds to 0 or overflows to inf would make every real-unit feature 0, inf or
+    # NaN. Both backends rest on this check (the Rust engine refuses such floats too).
+    as_float = float(dec)
+    if not (math.isfinite(as_float) and as_float > 0):
+        raise InvalidMessageError(
+            f"a grid size must be a finite positive float64 too: {value!r} is {as_float} as one"
+        )
     return dec
 
 

@@ -64,12 +64,17 @@ def test_scaling_points_and_session_are_measured(tmp_path: Path) -> None:
     want = {scaling.RUST: 20_000, scaling.RUST_BOOKS: 20_000, scaling.PYTHON: 2_000}
     assert all(p.ns_per_event > 0 and want[p.backend] - 71 < p.events <= want[p.backend]
                for p in c.points)  # fmt: skip
+    snap = scaling.snapshot_curve((100, 1_000), runs=2, python_max=100)
+    assert {(p.x, p.backend, p.events) for p in snap.points} == {
+        (100, scaling.RUST, 201), (100, scaling.RUST_BOOKS, 201), (100, scaling.PYTHON, 201),
+        (1_000, scaling.RUST, 2_001), (1_000, scaling.RUST_BOOKS, 2_001),
+    }  # fmt: skip
     s = scaling.session(2_000_000, chunk_events=200_000)
     assert s.events[-1] >= 2_000_000 and len(s.events) == len(s.rss) == len(s.ns_per_event)
     assert s.frames > 0 and all(r > 0 for r in s.rss)
     from featureplane.bench import chart
 
-    chart.scaling_chart(scaling.ScalingResult([c, c, c], s), tmp_path / "s.png")
+    chart.scaling_chart(scaling.ScalingResult([c, c, c, snap], s), tmp_path / "s.png")
     assert (tmp_path / "s.png").stat().st_size > 10_000
 
 

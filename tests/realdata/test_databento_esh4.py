@@ -130,6 +130,7 @@ def test_feature_engine_takes_the_whole_file(
         "STALE_INPUT": 0,
         "OUT_OF_ORDER_INPUT": 0,
         "PARTIAL_FEATURES": 0,
+        "VALUE_SATURATED": 0,
     }
     assert engine.counters["applied"] == 47023
     regime = batch.values["book_regime"]

@@ -4,9 +4,10 @@
 //! sequence, apply levels to 1000-level books, features, frames as columns).
 //! `book_only/synthetic`: the same rows through a book-only engine's `process_books` (validate,
 //! sequence, apply levels, best bid and ask per message): the book-maintenance baseline.
+//! `book/snapshot_dense/*`: one snapshot hundreds of thousands of levels deep, in three orders.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use featureplane_core::synthetic::{feed, FeedShape};
+use featureplane_core::synthetic::{dense_snapshot, feed, FeedShape, LevelOrder};
 use featureplane_core::{Config, Engine, Grid};
 
 fn engine(symbols: u32) -> Engine {
@@ -90,5 +91,42 @@ fn bench_per_message(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_batch, bench_book_only, bench_per_message);
+/// `book/snapshot_dense/{order}/{levels}`: one snapshot of `levels` dense levels a side through
+/// a book-only engine, per row. Deeper than the window (65,536 ticks) the levels live in the
+/// book's ordered map: cost per row must stay about flat as the snapshot grows, in any order.
+fn bench_dense_snapshot(c: &mut Criterion) {
+    let mut group = c.benchmark_group("book/snapshot_dense");
+    group.sample_size(10);
+    for (name, order) in [
+        ("best_first", LevelOrder::BestFirst),
+        ("worst_first", LevelOrder::WorstFirst),
+        ("shuffled", LevelOrder::Shuffled),
+    ] {
+        for levels in [10_000, 100_000, 500_000] {
+            let rows = dense_snapshot(levels, order, 5);
+            group.throughput(Throughput::Elements(rows.len() as u64));
+            group.bench_function(format!("{name}/{levels}"), |b| {
+                b.iter_batched(
+                    || Engine::new_book_only(&[GRID], Config::default()).expect("valid grid"),
+                    |mut e| e.process_books(&rows).expect("valid snapshot").len(),
+                    BatchSize::LargeInput,
+                )
+            });
+        }
+    }
+    group.finish();
+}
+
+const GRID: Grid = Grid {
+    tick: 0.1,
+    lot: 0.001,
+};
+
+criterion_group!(
+    benches,
+    bench_batch,
+    bench_book_only,
+    bench_per_message,
+    bench_dense_snapshot
+);
 criterion_main!(benches);

@@ -10,7 +10,9 @@ use crate::events::{index, index_into, EventRow, Kinds, NO_SEQ, ROW_SIZE, TRADE}
 use crate::features::lob_shared_v1::LobSharedV1;
 use crate::features::schema::{Values, DEPTH};
 use crate::frames::{quality, Frame, FrameColumns, FrameHeader};
-use crate::state::{invalid, BookState, EngineState, FeatureState, FrameState, SymbolState};
+use crate::state::{
+    check_count, invalid, BookState, EngineState, FeatureState, FrameState, SymbolState,
+};
 
 /// Rows per chunk of the chunked batch path (256 KB of rows: they stay in L2 between passes).
 const CHUNK_ROWS: usize = 4096;
@@ -298,6 +300,9 @@ impl Engine {
         if !sym.state.two_sided() {
             flags |= quality::PARTIAL_FEATURES;
         }
+        if sym.state.saturated() {
+            flags |= quality::VALUE_SATURATED;
+        }
         // An untrusted book makes every feature of the frame unready until a snapshot.
         let ready = if result.untrusted {
             0
@@ -411,6 +416,9 @@ impl Engine {
     /// engine that exported it would have. Symbols beyond the state's start fresh; each keeps
     /// its grid. A malformed state is an error (`InvalidArgument`) and changes nothing.
     pub fn import_state(&mut self, state: &EngineState) -> Result<()> {
+        for (name, count) in Counters::NAMES.iter().zip(state.counters.values()) {
+            check_count(&format!("counters.{name}"), count)?;
+        }
         if state.symbols.len() > self.n_symbols() {
             return Err(invalid(format!(
                 "{} symbols, the engine holds {}",

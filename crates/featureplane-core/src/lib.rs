@@ -7,15 +7,17 @@
 //! [`book::sequencing`] rules, the L2 book, [`book::lob`] per symbol) -> [`features`] ->
 //! [`frames`] (columns, or FPF1 typed frames on the wire: [`frames::wire`]), driven per
 //! message by [`engine::Engine`]. [`state`] is a saved engine state;
-//! [`synthetic`] a deterministic feed for tests and benchmarks.
+//! [`synthetic`] a deterministic feed for tests and benchmarks; [`fuzz`] the entry points the
+//! fuzzers drive (docs/reliability.md).
 //!
 //! # Exactness
 //!
 //! The Python reference (`python/featureplane`) is the executable spec. Integer features are
-//! formed in i128 from the i64 inputs and equal the reference's Python ints whenever the result
-//! fits an i64 column (the reference's batch path raises `OverflowError` beyond that; here the
-//! value wraps, and nothing panics). f64 features use the reference's operations in its order
-//! and come out bit-identical.
+//! formed in i128 from the i64 inputs and equal the reference's Python ints. Valid rows keep
+//! every integer feature inside i64 (`events::MAX_ABS_UNITS`) except the two cumulative sums,
+//! which saturate past i64 in both backends (`features::rolling::cum_add`, flagged
+//! `VALUE_SATURATED`). f64 features use the reference's operations in its order and come out
+//! bit-identical.
 
 pub mod book;
 #[cfg(feature = "perf-canary")]
@@ -25,6 +27,7 @@ pub mod error;
 pub mod events;
 pub mod features;
 pub mod frames;
+pub mod fuzz;
 pub mod sources;
 pub mod state;
 pub mod synthetic;

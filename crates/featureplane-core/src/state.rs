@@ -19,7 +19,7 @@ use crate::book::{BookSide, Level};
 use crate::error::{Error, Result};
 use crate::events::MAX_ABS_UNITS;
 use crate::features::lob_shared_v1::{LobSharedV1, Top};
-use crate::features::rolling::{DecayedSum, Ema, IntWindow};
+use crate::features::rolling::{DecayedSum, Ema, IntWindow, CUM_HIGH, CUM_LOW};
 use crate::features::schema::{Dtype, Values, DEPTH, FEATURES, MID_RET_WINDOW, MID_Z_WINDOW};
 
 /// Not `PartialEq`: f64 fields may be NaN; compare two states by their `Debug` text, which
@@ -98,6 +98,16 @@ pub struct FrameState {
     pub local_ts_ns: i64,
 }
 
+/// Largest count a state may hold (messages, frames, EMA steps...): a count at `u64::MAX`
+/// would wrap on its next step here and not in the reference, and no run reaches 2^63. The
+/// reference checks the same bound (`engine.state.MAX_COUNT`).
+pub const MAX_COUNT: u64 = i64::MAX as u64;
+/// Bounds of the saved mid window (half ticks: `A + B` of prices within `MAX_ABS_UNITS`) and
+/// mid-change window: what valid rows can produce, and small enough that the windows' i128
+/// sums are exact (the reference's ints never wrap).
+const MAX_ABS_MID: i128 = 2 * MAX_ABS_UNITS as i128;
+const MAX_ABS_MID_CHANGE: i128 = 4 * MAX_ABS_UNITS as i128;
+
 pub(crate) fn invalid(what: String) -> Error {
     Error::InvalidArgument(format!("engine state: {what}"))
 }
@@ -139,6 +149,21 @@ pub(crate) fn check_levels(what: &str, levels: &[Level], is_bid: bool, max: usiz
     Ok(())
 }
 
+/// A count within `0..=MAX_COUNT`.
+pub(crate) fn check_count(what: &str, count: u64) -> Result<()> {
+    if count > MAX_COUNT {
+        return Err(invalid(format!("{what}: {count} is above {MAX_COUNT}")));
+    }
+    Ok(())
+}
+
+fn check_range(what: &str, x: i128, low: i128, high: i128) -> Result<()> {
+    if !(low..=high).contains(&x) {
+        return Err(invalid(format!("{what}: {x} is outside [{low}, {high}]")));
+    }
+    Ok(())
+}
+
 fn side_from_levels(is_bid: bool, levels: &[Level]) -> BookSide {
     let mut side = BookSide::new(is_bid);
     // Best level first: the window is placed around the top and deeper levels extend it down.
@@ -166,6 +191,10 @@ impl BookState {
         let at = |side: &str| format!("symbols[{symbol}].book.{side}");
         check_levels(&at("bids"), &self.bids, true, usize::MAX)?;
         check_levels(&at("asks"), &self.asks, false, usize::MAX)?;
+        check_count(
+            &format!("symbols[{symbol}].sequencing.messages_applied"),
+            self.messages_applied,
+        )?;
         let mut book = SymbolBook::default();
         book.book.bids = side_from_levels(true, &self.bids);
         book.book.asks = side_from_levels(false, &self.asks);
@@ -191,6 +220,32 @@ impl FeatureState {
                     at("values")
                 )));
             }
+        }
+        for (name, count) in [
+            ("n_book", self.n_book),
+            ("n_trade", self.n_trade),
+            ("n_mids", self.n_mids),
+            ("ofi_ema.count", self.ofi_ema.count),
+            ("ofi_decay.count", self.ofi_decay.count),
+            ("spread_ema.count", self.spread_ema.count),
+            ("imbalance_ema.count", self.imbalance_ema.count),
+            ("tfi.count", self.tfi.count),
+        ] {
+            check_count(&at(name), count)?;
+        }
+        check_range(&at("ofi_cum"), self.ofi_cum, CUM_LOW, CUM_HIGH)?;
+        check_range(
+            &at("signed_qty_cum"),
+            self.signed_qty_cum,
+            CUM_LOW,
+            CUM_HIGH,
+        )?;
+        for (i, &mid) in self.mids.iter().enumerate() {
+            check_range(&at(&format!("mids[{i}]")), mid, -MAX_ABS_MID, MAX_ABS_MID)?;
+        }
+        for (i, &change) in self.mid_changes.iter().enumerate() {
+            let what = at(&format!("mid_changes[{i}]"));
+            check_range(&what, change, -MAX_ABS_MID_CHANGE, MAX_ABS_MID_CHANGE)?;
         }
         let want_mids = self.n_mids.min(MID_Z_WINDOW as u64);
         let want_changes = self.n_mids.saturating_sub(1).min(MID_RET_WINDOW as u64);

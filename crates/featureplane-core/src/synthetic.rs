@@ -60,6 +60,40 @@ pub fn feed(shape: FeedShape, seed: u64) -> Vec<EventRow> {
     rows
 }
 
+/// The order of a snapshot's levels: venues send best first, nothing guarantees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LevelOrder {
+    BestFirst,
+    WorstFirst,
+    Shuffled,
+}
+
+/// One snapshot message (CLEAR, then SNAPSHOT rows) of `levels` dense levels a side, one tick
+/// apart below 10^9 ticks (bids) and above it (asks), the two sides interleaved, each side's
+/// levels in `order`: the book's cost of a deep snapshot, whatever its order.
+pub fn dense_snapshot(levels: usize, order: LevelOrder, seed: u64) -> Vec<EventRow> {
+    const MID: i64 = 1_000_000_000;
+    let mut depths: Vec<i64> = (0..levels as i64).collect();
+    match order {
+        LevelOrder::BestFirst => {}
+        LevelOrder::WorstFirst => depths.reverse(),
+        LevelOrder::Shuffled => {
+            let mut rng = Rng::new(seed);
+            for i in (1..depths.len()).rev() {
+                depths.swap(i, rng.below(i as u64 + 1) as usize);
+            }
+        }
+    }
+    let mut message = MessageBuilder::new(0, 1).seq(1).clear();
+    for &d in &depths {
+        let qty = 1 + d % 97;
+        message = message
+            .snapshot_level(BID, MID - 1 - d, qty)
+            .snapshot_level(ASK, MID + 1 + d, qty);
+    }
+    message.build()
+}
+
 /// The synthetic feed as a stream: the snapshots, then as many diffs as asked for, chunk by
 /// chunk, with sequences and timestamps carried on. [`feed`] is this stream read in one go, so
 /// a long session (hundreds of millions of rows) never needs to be held whole.

@@ -86,7 +86,8 @@ def matrix_chart(result: MatrixResult, path: Path) -> list[Panel]:
 def scaling_chart(result: ScalingResult, path: Path) -> None:
     """ns/event against each curve's parameter (log-log), and the session's cost and RSS."""
     plt = _pyplot()
-    fig, axes = plt.subplots(2, 2, figsize=(11, 8))
+    n_rows = (len(result.curves) + 2) // 2  # two panels a row: every curve, then the session
+    fig, axes = plt.subplots(n_rows, 2, figsize=(11, 4 * n_rows))
     for ax, curve in zip(axes.flat, result.curves, strict=False):
         for backend in dict.fromkeys(p.backend for p in curve.points):
             pts = curve.series(backend)
@@ -99,7 +100,9 @@ def scaling_chart(result: ScalingResult, path: Path) -> None:
         ax.set_title(curve.name)
         ax.legend(fontsize=7)
     s = result.session
-    ax = axes.flat[3]
+    for spare in axes.flat[len(result.curves) + 1 :]:
+        spare.set_visible(False)
+    ax = axes.flat[len(result.curves)]
     millions = [e / 1e6 for e in s.events]
     ax.plot(millions, s.ns_per_event, color="tab:blue", lw=0.8)
     ax.set_xlabel("events processed (millions)")

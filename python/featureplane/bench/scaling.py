@@ -7,7 +7,11 @@ snapshots (applied first, not timed), median of repeated runs on a fresh engine:
 - book depth 10 to 10,000 levels a side;
 - message size 1 to 1,000 level changes per depth message;
 - the Rust kernel (book + features, and book only) at every point, and the Python reference
-  at the small end, where it is affordable.
+  at the small end, where it is affordable;
+- one snapshot of 1,000 to 1,000,000 dense levels a side, best first (`snapshot_curve`):
+  levels deeper than the book's window (65,536 ticks) live in an ordered map, and the cost per
+  level must stay about flat (a sorted vector took them at its front: quadratic, 46 s for
+  400,000 levels a side).
 
 Session length: 100M events streamed in chunks through one Rust engine; cost per event and
 the resident set are sampled after every chunk.
@@ -30,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from featureplane.bench.memory import rss_bytes
-from featureplane.bench.synthetic import Shape, Stream, grids, symbol_table
+from featureplane.bench.synthetic import Shape, Stream, dense_snapshot, grids, symbol_table
 
 SLOPE_LIMIT = 0.5
 """Largest log-log slope of ns/event against a curve's parameter that passes."""
@@ -209,6 +213,39 @@ CURVES = (
 )  # fmt: skip
 
 
+SNAPSHOT_LEVELS = (1_000, 10_000, 100_000, 1_000_000)
+"""Levels a side of the snapshot curve's points."""
+
+
+def snapshot_curve(xs: tuple[int, ...], *, runs: int, python_max: int = 10_000) -> Curve:
+    """ns per row of one dense snapshot, best first, `x` levels a side, on a fresh engine."""
+    from featureplane import _core
+    from featureplane.engine.facade import FeatureEngine
+
+    out = Curve("snapshot depth", "levels a side")
+    for x in xs:
+        rows = dense_snapshot(x)
+        for book_only in (False, True):
+            times = []
+            for _ in range(runs):
+                engine = _core.Engine(grids(1), book_only=book_only)
+                process = engine.process_books if book_only else engine.process_batch
+                t0 = time.perf_counter()
+                frames = process(rows.view(np.uint8))
+                times.append(time.perf_counter() - t0)
+                if len(frames[0]) != 1:
+                    raise AssertionError("a snapshot message makes one frame")
+            out.points.append(Point(x, RUST_BOOKS if book_only else RUST, len(rows), times))
+        if x <= python_max:
+            engine_py = FeatureEngine(symbol_table(1), backend="python")
+            t0 = time.perf_counter()
+            batch = engine_py.process_batch(rows)
+            out.points.append(Point(x, PYTHON, len(rows), [time.perf_counter() - t0]))
+            if len(batch) != 1:
+                raise AssertionError("a snapshot message makes one frame")
+    return out
+
+
 def curve(spec: CurveSpec, *, events: int, python_events: int, runs: int) -> Curve:
     out = Curve(spec.name, spec.param)
     for x in spec.xs:
@@ -293,6 +330,10 @@ def run(*, quick: bool = False, progress: Callable[[str], None] | None = None) -
         curves.append(c)
         if progress is not None:
             progress(c.format())
+    c = snapshot_curve(SNAPSHOT_LEVELS[:-1] if quick else SNAPSHOT_LEVELS, runs=runs)
+    curves.append(c)
+    if progress is not None:
+        progress(c.format())
     s = session(10_000_000 if quick else 100_000_000)
     if progress is not None:
         progress(s.format())

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from featureplane.events import EVENT_DTYPE
+from featureplane.events import ASK, BID, CLEAR, END_OF_MESSAGE, EVENT_DTYPE, SNAPSHOT, empty
 from featureplane.instruments import InstrumentSpec, SymbolTable
 
 TICK, LOT = "0.1", "0.001"
@@ -57,3 +57,26 @@ class Stream:
 
     def diffs(self, n: int) -> np.ndarray:
         return self._feed.diffs(n).view(EVENT_DTYPE)
+
+
+SNAPSHOT_MID = 1_000_000_000
+"""Ticks between the two sides of `dense_snapshot`."""
+
+
+def dense_snapshot(levels: int) -> np.ndarray:
+    """One snapshot message of `levels` dense levels a side, best first as venues send them:
+    bids one tick apart below `SNAPSHOT_MID`, asks above, the sides interleaved (the core's
+    `synthetic::dense_snapshot` with `LevelOrder::BestFirst`)."""
+    rows = empty(1 + 2 * levels)
+    depth = np.arange(levels, dtype=np.int64)
+    rows["kind"] = SNAPSHOT
+    rows["kind"][0] = CLEAR
+    rows["side"][1::2] = BID
+    rows["side"][2::2] = ASK
+    rows["px"][1::2] = SNAPSHOT_MID - 1 - depth
+    rows["px"][2::2] = SNAPSHOT_MID + 1 + depth
+    rows["qty"][1::2] = rows["qty"][2::2] = 1 + depth % 97
+    rows["seq"] = 1
+    rows["source_ts_ns"] = 1
+    rows["flags"][-1] = END_OF_MESSAGE
+    return rows

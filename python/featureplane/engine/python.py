@@ -124,6 +124,8 @@ class ReferenceKernel:
             flags |= QualityFlag.OUT_OF_ORDER_INPUT
         if not state.two_sided:
             flags |= QualityFlag.PARTIAL_FEATURES
+        if state.saturated:
+            flags |= QualityFlag.VALUE_SATURATED
         # An untrusted book makes every feature of the frame unready until a snapshot.
         ready = 0 if result.untrusted else state.ready_mask()
 

@@ -31,7 +31,7 @@ from featureplane.book.lob import BookStats
 from featureplane.engine.config import EngineConfig, Levels, SymbolRef
 from featureplane.engine.state import EngineState, checked_state, kernel_state
 from featureplane.errors import InvalidMessageError
-from featureplane.events import EVENT_DTYPE
+from featureplane.events import EVENT_DTYPE, check_array
 from featureplane.features.lob_shared_v1 import LOB_SHARED_V1
 from featureplane.frames.frame import FRAME_MARKER, HEADER_COLUMNS, FeatureUpdateFrameV1, FrameBatch
 from featureplane.frames.wire import frame_batch_dtype
@@ -128,8 +128,7 @@ def _frame_factory() -> FrameFactory:
 
 def _as_bytes(events: np.ndarray) -> np.ndarray:
     """The rows of `events` as a C-contiguous uint8 view (a copy only if they are strided)."""
-    if events.dtype is not EVENT_DTYPE and events.dtype != EVENT_DTYPE:
-        raise InvalidMessageError(f"events must have EVENT_DTYPE, got {events.dtype}")
+    check_array(events)  # the reference's first check: the same error for the same input
     try:
         return events.view(_U8)
     except ValueError:  # not contiguous
@@ -177,12 +176,13 @@ class RustKernel:
             self._names.append(spec.symbol)
         return True
 
-    def _check_dtype(self, dtype: np.dtype) -> None:
-        """Refuse anything but EVENT_DTYPE; remember an equal dtype object (a structured dtype
-        comparison costs more than the whole Rust call, and a feed reuses one dtype object)."""
-        if dtype != EVENT_DTYPE:
-            raise InvalidMessageError(f"events must have EVENT_DTYPE, got {dtype}")
-        self._event_dtype = dtype
+    def _check_message(self, message: object) -> None:
+        """Refuse anything but a 1-d EVENT_DTYPE array (`events.check_array`, as the reference
+        does); remember an equal dtype object (a structured dtype comparison costs more than
+        the whole Rust call, and a feed reuses one dtype object)."""
+        check_array(message)
+        assert isinstance(message, np.ndarray)
+        self._event_dtype = message.dtype
 
     def _sid(self, sid: int) -> int:
         self._sync_symbols()
@@ -193,9 +193,14 @@ class RustKernel:
 
     def process(self, message: np.ndarray) -> FeatureUpdateFrameV1 | None:
         """Apply one message; the frame after it, or None if it was dropped."""
-        dtype = message.dtype
-        if dtype is not self._event_dtype:
-            self._check_dtype(dtype)
+        # One attribute test on the hot path; anything unusual takes the full check. A 0-d
+        # array or a row scalar would otherwise pass as 64 bytes of one message.
+        try:
+            usual = message.dtype is self._event_dtype and message.ndim == 1
+        except AttributeError:
+            usual = False
+        if not usual:
+            self._check_message(message)
         rows = message.tobytes()
         try:
             r = self._process_frame(rows)
@@ -247,7 +252,7 @@ class RustKernel:
         so a refused state leaves the kernel unchanged."""
         saved = checked_state(state, self.feature_set, self.symbols)
         self._sync_symbols()
-        self._engine.import_state(saved.to_dict())
+        self._engine.import_state(saved._as_dict())  # floats as floats, NaN bits and all
 
 
 class RustLob:

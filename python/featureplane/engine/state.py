@@ -23,9 +23,16 @@ and its schema hash. A state of another format or feature set is refused
 (`InvalidStateError`, `SchemaMismatchError`), as is a malformed one, before anything changes.
 
 Everything is plain Python data (str, int, float, bool, None, lists, tuples), so a state
-pickles, and `to_dict()` / `from_dict()` go through the standard library's `json` exactly
-(every float is written in its shortest exact form, NaN as `NaN`). orjson does not fit: it
-writes NaN as null.
+pickles, and `to_dict()` / `from_dict()` go through the standard library's `json` exactly:
+every float is written in its shortest exact form, and a NaN other than Python's own
+`float("nan")` (a negative NaN, as x86 arithmetic makes, or another payload) as the string
+`"f64:<16 hex digits of its bits>"`, because JSON's `NaN` reads back as that one NaN and the
+next frames would differ in the NaN's sign. orjson does not fit: it writes NaN as null.
+
+Bounds: every count is at most `MAX_COUNT` (2^63 - 1, so no count can wrap in either backend),
+the cumulative sums lie in `[CUM_LOW, CUM_HIGH]` (one past i64 on each side: saturated), the mid
+window in `+-2 * MAX_ABS_UNITS` and the mid-change window in `+-4 * MAX_ABS_UNITS` (what valid
+rows can produce). The Rust core checks the same bounds, so both backends accept the same states.
 
 Not part of a state: the engine's `EngineConfig`, its subscribers, and the symbol table (the
 importing engine brings its own; it must start with the state's symbols, on the same grids).
@@ -34,7 +41,9 @@ importing engine brings its own; it must start with the state's symbols, on the 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+import math
+import struct
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, NoReturn
@@ -44,11 +53,14 @@ import numpy as np
 from featureplane.book.lob import COUNTER_NAMES
 from featureplane.errors import InvalidStateError, SchemaMismatchError
 from featureplane.features.lob_shared_v1 import DEPTH, MID_RET_WINDOW, MID_Z_WINDOW
+from featureplane.features.rolling import CUM_HIGH, CUM_LOW
 from featureplane.instruments import SymbolTable
 from featureplane.schema import FeatureSet, get_feature_set
 
 __all__ = [
     "ENGINE_STATE_FORMAT",
+    "MAX_COUNT",
+    "NAN_TAG",
     "BookState",
     "DecayedSumState",
     "EmaState",
@@ -66,11 +78,34 @@ ENGINE_STATE_FORMAT = "featureplane.engine_state.v1"
 
 Level = tuple[int, int]
 
+MAX_COUNT = (1 << 63) - 1
+"""Largest count a state may hold (messages, frames, EMA steps...): a count at 2^64 - 1 would
+wrap on its next step in the Rust kernel and not in Python, and no run reaches 2^63."""
+NAN_TAG = "f64:"
+"""Prefix of a NaN written by its bits in `to_dict()` (see the module docstring)."""
+
 _I64 = (-(1 << 63), (1 << 63) - 1)
-_I128 = (-(1 << 127), (1 << 127) - 1)
 _U32 = (0, (1 << 32) - 1)
 _U64 = (0, (1 << 64) - 1)
+_COUNT = (0, MAX_COUNT)
+_CUM = (CUM_LOW, CUM_HIGH)
 _MAX_ABS_UNITS = 1 << 48  # events.MAX_ABS_UNITS: no valid row puts more in a book
+_MIDS = (-2 * _MAX_ABS_UNITS, 2 * _MAX_ABS_UNITS)  # mid = A + B half ticks
+_MID_CHANGES = (-4 * _MAX_ABS_UNITS, 4 * _MAX_ABS_UNITS)
+_CANONICAL_NAN = struct.unpack("<Q", struct.pack("<d", math.nan))[0]
+
+
+def _f64_out(x: float) -> float | str:
+    """A float as `to_dict()` writes it: itself, or a NaN JSON cannot carry as its bits."""
+    if x != x:
+        bits: int = struct.unpack("<Q", struct.pack("<d", x))[0]
+        if bits != _CANONICAL_NAN:
+            return f"{NAN_TAG}{bits:016x}"
+    return x
+
+
+def _f64_plain(x: float) -> float:
+    return x
 
 
 # ----- the state tree ----------------------------------------------------------------------
@@ -160,7 +195,7 @@ class SymbolState:
 class EngineState:
     """A snapshot of a `FeatureEngine` (see the module docstring); compare with `==`.
 
-    `==` is exact: floats bit for bit, NaN equal to NaN, -0.0 unequal to 0.0.
+    `==` is exact: floats bit for bit, NaN equal to a NaN of the same bits, -0.0 unequal to 0.0.
     """
 
     feature_set_id: str
@@ -170,12 +205,18 @@ class EngineState:
     format: str = ENGINE_STATE_FORMAT
 
     def to_dict(self) -> dict[str, Any]:
-        """The state as nested dicts and lists (a copy; levels as (px, qty) tuples)."""
+        """The state as nested dicts and lists (a copy; levels as (px, qty) tuples), ready for
+        `json.dump`: a NaN other than `float("nan")` is written as `"f64:<bits>"`, so the
+        round trip through JSON keeps every float bit for bit."""
+        return self._as_dict(_f64_out)
+
+    def _as_dict(self, f64: Callable[[float], float | str] = _f64_plain) -> dict[str, Any]:
+        """`to_dict()` with every float through `f64` (as is, for the Rust kernel's import)."""
         return {
             "feature_set_id": self.feature_set_id,
             "schema_hash": self.schema_hash,
             "counters": dict(self.counters),
-            "symbols": [_symbol_dict(s) for s in self.symbols],
+            "symbols": [_symbol_dict(s, f64) for s in self.symbols],
             "format": self.format,
         }
 
@@ -214,9 +255,16 @@ def _pairs(levels: Sequence[Sequence[int]]) -> list[Level]:
     return [(px, qty) for px, qty in levels]
 
 
-def _symbol_dict(s: SymbolState) -> dict[str, Any]:
+def _symbol_dict(s: SymbolState, f64: Callable[[float], float | str]) -> dict[str, Any]:
     # By hand: dataclasses.asdict deep-copies every leaf, which costs ~10x on a deep book.
     f = s.features
+
+    def ema(e: EmaState) -> dict[str, Any]:
+        return {"value": f64(e.value), "count": e.count}
+
+    def decayed(d: DecayedSumState) -> dict[str, Any]:
+        return {"value": f64(d.value), "last_ts_ns": d.last_ts_ns, "count": d.count}
+
     return {
         "symbol": s.symbol,
         "tick_size": s.tick_size,
@@ -224,7 +272,7 @@ def _symbol_dict(s: SymbolState) -> dict[str, Any]:
         "book": {"bids": _pairs(s.book.bids), "asks": _pairs(s.book.asks)},
         "sequencing": dict(vars(s.sequencing)),
         "features": {
-            "values": list(f.values),
+            "values": [f64(v) if isinstance(v, float) else v for v in f.values],
             "n_book": f.n_book,
             "n_trade": f.n_trade,
             "has_bid": f.has_bid,
@@ -232,15 +280,15 @@ def _symbol_dict(s: SymbolState) -> dict[str, Any]:
             "prev_bids": _pairs(f.prev_bids),
             "prev_asks": _pairs(f.prev_asks),
             "ofi_cum": f.ofi_cum,
-            "ofi_ema": dict(vars(f.ofi_ema)),
-            "ofi_decay": dict(vars(f.ofi_decay)),
-            "spread_ema": dict(vars(f.spread_ema)),
-            "imbalance_ema": dict(vars(f.imbalance_ema)),
+            "ofi_ema": ema(f.ofi_ema),
+            "ofi_decay": decayed(f.ofi_decay),
+            "spread_ema": ema(f.spread_ema),
+            "imbalance_ema": ema(f.imbalance_ema),
             "mids": list(f.mids),
             "mid_changes": list(f.mid_changes),
             "n_mids": f.n_mids,
             "signed_qty_cum": f.signed_qty_cum,
-            "tfi": dict(vars(f.tfi)),
+            "tfi": decayed(f.tfi),
         },
         "frame": dict(vars(s.frame)),
     }
@@ -249,9 +297,10 @@ def _symbol_dict(s: SymbolState) -> dict[str, Any]:
 def _exact(state: EngineState) -> str:
     """A text that two states share only if they are equal, floats bit for bit.
 
-    `repr` of a float is its shortest exact form (-0.0 and 0.0 differ, every NaN is `nan`),
-    and it tells 1 from 1.0 and True; states hold Python scalars (exports and `from_dict` make
-    them), so this is exact and far cheaper than a walk over every level.
+    `repr` of a float is its shortest exact form (-0.0 and 0.0 differ), `to_dict()` writes a
+    NaN other than `float("nan")` by its bits, and `repr` tells 1 from 1.0 and True; states hold
+    Python scalars (exports and `from_dict` make them), so this is exact and far cheaper than a
+    walk over every level.
     """
     d = state.to_dict()
     d["counters"] = sorted(d["counters"].items())
@@ -318,7 +367,7 @@ def kernel_state(
             for i, item in enumerate(items)
         ],
     }
-    return _parse(full, feature_set)
+    return _parse(full, feature_set, _U64)
 
 
 # ----- checking ----------------------------------------------------------------------------
@@ -361,14 +410,32 @@ def _int(x: Any, path: str, bounds: tuple[int, int] = _I64) -> int:
     return value
 
 
-def _count(x: Any, path: str) -> int:
-    return _int(x, path, _U64)
+def _count(x: Any, path: str, counts: tuple[int, int]) -> int:
+    return _int(x, path, counts)
 
 
 def _float(x: Any, path: str) -> float:
+    if isinstance(x, str) and x.startswith(NAN_TAG):
+        return _tagged_nan(x, path)
     if not isinstance(x, float):  # np.float64 is a float
         _fail(path, f"expected a float, got {type(x).__name__}")
     return float(x)
+
+
+def _tagged_nan(text: str, path: str) -> float:
+    """A NaN written by its bits (`"f64:7ff8000000000001"`); any other value is refused, so
+    each float has one form."""
+    digits = text[len(NAN_TAG) :]
+    try:
+        if len(digits) != 16:
+            raise ValueError
+        bits = int(digits, 16)
+    except ValueError:
+        _fail(path, f"{text!r} is not {NAN_TAG} and 16 hex digits")
+    value: float = struct.unpack("<d", struct.pack("<Q", bits))[0]
+    if value == value:
+        _fail(path, f"{text!r} is not a NaN: write it as a number")
+    return value
 
 
 def _bool(x: Any, path: str) -> bool:
@@ -413,21 +480,23 @@ def _levels(x: Any, path: str, is_bid: bool, max_len: int | None = None) -> list
     return out
 
 
-def _window(x: Any, path: str) -> list[int]:
-    return [_int(v, f"{path}[{i}]", _I128) for i, v in enumerate(_list(x, path))]
+def _window(x: Any, path: str, bounds: tuple[int, int]) -> list[int]:
+    return [_int(v, f"{path}[{i}]", bounds) for i, v in enumerate(_list(x, path))]
 
 
-def _ema(x: Any, path: str) -> EmaState:
+def _ema(x: Any, path: str, counts: tuple[int, int]) -> EmaState:
     d = _fields(x, path, ("value", "count"))
-    return EmaState(_float(d["value"], f"{path}.value"), _count(d["count"], f"{path}.count"))
+    return EmaState(
+        _float(d["value"], f"{path}.value"), _count(d["count"], f"{path}.count", counts)
+    )
 
 
-def _decayed(x: Any, path: str) -> DecayedSumState:
+def _decayed(x: Any, path: str, counts: tuple[int, int]) -> DecayedSumState:
     d = _fields(x, path, ("value", "last_ts_ns", "count"))
     return DecayedSumState(
         _float(d["value"], f"{path}.value"),
         _int(d["last_ts_ns"], f"{path}.last_ts_ns"),
-        _count(d["count"], f"{path}.count"),
+        _count(d["count"], f"{path}.count", counts),
     )
 
 
@@ -445,16 +514,16 @@ def _values(x: Any, path: str, feature_set: FeatureSet) -> list[int | float]:
     return out
 
 
-def _features(x: Any, path: str, feature_set: FeatureSet) -> FeatureState:
+def _features(x: Any, path: str, feature_set: FeatureSet, counts: tuple[int, int]) -> FeatureState:
     names = [f.name for f in dataclasses.fields(FeatureState)]
     d = _fields(x, path, names)
 
     def at(name: str) -> str:
         return f"{path}.{name}"
 
-    n_mids = _count(d["n_mids"], at("n_mids"))
-    mids = _window(d["mids"], at("mids"))
-    changes = _window(d["mid_changes"], at("mid_changes"))
+    n_mids = _count(d["n_mids"], at("n_mids"), counts)
+    mids = _window(d["mids"], at("mids"), _MIDS)
+    changes = _window(d["mid_changes"], at("mid_changes"), _MID_CHANGES)
     # The windows' lengths follow from n_mids: one change per mid after the first.
     for name, window, want in (
         ("mids", mids, min(n_mids, MID_Z_WINDOW)),
@@ -464,26 +533,26 @@ def _features(x: Any, path: str, feature_set: FeatureSet) -> FeatureState:
             _fail(at(name), f"{len(window)} values, but n_mids = {n_mids} needs {want}")
     return FeatureState(
         values=_values(d["values"], at("values"), feature_set),
-        n_book=_count(d["n_book"], at("n_book")),
-        n_trade=_count(d["n_trade"], at("n_trade")),
+        n_book=_count(d["n_book"], at("n_book"), counts),
+        n_trade=_count(d["n_trade"], at("n_trade"), counts),
         has_bid=_bool(d["has_bid"], at("has_bid")),
         has_ask=_bool(d["has_ask"], at("has_ask")),
         prev_bids=_levels(d["prev_bids"], at("prev_bids"), True, DEPTH),
         prev_asks=_levels(d["prev_asks"], at("prev_asks"), False, DEPTH),
-        ofi_cum=_int(d["ofi_cum"], at("ofi_cum"), _I128),
-        ofi_ema=_ema(d["ofi_ema"], at("ofi_ema")),
-        ofi_decay=_decayed(d["ofi_decay"], at("ofi_decay")),
-        spread_ema=_ema(d["spread_ema"], at("spread_ema")),
-        imbalance_ema=_ema(d["imbalance_ema"], at("imbalance_ema")),
+        ofi_cum=_int(d["ofi_cum"], at("ofi_cum"), _CUM),
+        ofi_ema=_ema(d["ofi_ema"], at("ofi_ema"), counts),
+        ofi_decay=_decayed(d["ofi_decay"], at("ofi_decay"), counts),
+        spread_ema=_ema(d["spread_ema"], at("spread_ema"), counts),
+        imbalance_ema=_ema(d["imbalance_ema"], at("imbalance_ema"), counts),
         mids=mids,
         mid_changes=changes,
         n_mids=n_mids,
-        signed_qty_cum=_int(d["signed_qty_cum"], at("signed_qty_cum"), _I128),
-        tfi=_decayed(d["tfi"], at("tfi")),
+        signed_qty_cum=_int(d["signed_qty_cum"], at("signed_qty_cum"), _CUM),
+        tfi=_decayed(d["tfi"], at("tfi"), counts),
     )
 
 
-def _sequencing(x: Any, path: str) -> SequencingState:
+def _sequencing(x: Any, path: str, counts: tuple[int, int]) -> SequencingState:
     names = [f.name for f in dataclasses.fields(SequencingState)]
     d = _fields(x, path, names)
     last_ts = d["last_source_ts_ns"]
@@ -495,7 +564,7 @@ def _sequencing(x: Any, path: str) -> SequencingState:
         untrusted=_bool(d["untrusted"], f"{path}.untrusted"),
         reset_pending=_bool(d["reset_pending"], f"{path}.reset_pending"),
         out_of_order_pending=_bool(d["out_of_order_pending"], f"{path}.out_of_order_pending"),
-        messages_applied=_count(d["messages_applied"], f"{path}.messages_applied"),
+        messages_applied=_count(d["messages_applied"], f"{path}.messages_applied", counts),
     )
 
 
@@ -503,14 +572,14 @@ def _frame(x: Any, path: str) -> FrameState:
     d = _fields(x, path, [f.name for f in dataclasses.fields(FrameState)])
     return FrameState(
         quality_flags=_int(d["quality_flags"], f"{path}.quality_flags", _U32),
-        warmup_ready_mask=_count(d["warmup_ready_mask"], f"{path}.warmup_ready_mask"),
+        warmup_ready_mask=_int(d["warmup_ready_mask"], f"{path}.warmup_ready_mask", _U64),
         seq=_int(d["seq"], f"{path}.seq"),
         source_ts_ns=_int(d["source_ts_ns"], f"{path}.source_ts_ns"),
         local_ts_ns=_int(d["local_ts_ns"], f"{path}.local_ts_ns"),
     )
 
 
-def _symbol(x: Any, path: str, feature_set: FeatureSet) -> SymbolState:
+def _symbol(x: Any, path: str, feature_set: FeatureSet, counts: tuple[int, int]) -> SymbolState:
     d = _fields(x, path, [f.name for f in dataclasses.fields(SymbolState)])
     book = _fields(d["book"], f"{path}.book", ("bids", "asks"))
     return SymbolState(
@@ -521,14 +590,19 @@ def _symbol(x: Any, path: str, feature_set: FeatureSet) -> SymbolState:
             _levels(book["bids"], f"{path}.book.bids", True),
             _levels(book["asks"], f"{path}.book.asks", False),
         ),
-        sequencing=_sequencing(d["sequencing"], f"{path}.sequencing"),
-        features=_features(d["features"], f"{path}.features", feature_set),
+        sequencing=_sequencing(d["sequencing"], f"{path}.sequencing", counts),
+        features=_features(d["features"], f"{path}.features", feature_set, counts),
         frame=_frame(d["frame"], f"{path}.frame"),
     )
 
 
-def _parse(obj: Mapping[str, Any], feature_set: FeatureSet) -> EngineState:
-    """Check the feature set first (the layout of `features` depends on it), then the rest."""
+def _parse(
+    obj: Mapping[str, Any], feature_set: FeatureSet, counts: tuple[int, int] = _COUNT
+) -> EngineState:
+    """Check the feature set first (the layout of `features` depends on it), then the rest.
+
+    `counts`: the bounds of every count; an export takes `_U64` (a count imported at
+    `MAX_COUNT` may have stepped past it: the state is exported, and refused on import)."""
     set_id = _str(obj.get("feature_set_id"), "feature_set_id")
     schema_hash = _str(obj.get("schema_hash"), "schema_hash")
     if (set_id, schema_hash) != (feature_set.feature_set_id, feature_set.schema_hash):
@@ -542,6 +616,8 @@ def _parse(obj: Mapping[str, Any], feature_set: FeatureSet) -> EngineState:
     return EngineState(
         feature_set_id=set_id,
         schema_hash=schema_hash,
-        counters={name: _count(counters[name], f"counters.{name}") for name in COUNTER_NAMES},
-        symbols=[_symbol(s, f"symbols[{i}]", feature_set) for i, s in enumerate(symbols)],
+        counters={
+            name: _count(counters[name], f"counters.{name}", counts) for name in COUNTER_NAMES
+        },
+        symbols=[_symbol(s, f"symbols[{i}]", feature_set, counts) for i, s in enumerate(symbols)],
     )

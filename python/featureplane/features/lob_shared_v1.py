@@ -14,7 +14,14 @@ import math
 from featureplane.features import l1 as l1f
 from featureplane.features import ofi as ofif
 from featureplane.features.l1 import Levels
-from featureplane.features.rolling import DecayedSum, Ema, IntWindow
+from featureplane.features.rolling import (
+    DecayedSum,
+    Ema,
+    IntWindow,
+    cum_add,
+    cum_saturated,
+    cum_value,
+)
 from featureplane.schema import (
     FLAG_EXACT,
     FLAG_ROLLING,
@@ -165,10 +172,10 @@ class LobSharedV1State:
         first = self.n_book == 1
         ofi1 = 0 if first else ofif.ofi(self.prev_bids, self.prev_asks, bids, asks, 1)
         ofi5 = 0 if first else ofif.ofi(self.prev_bids, self.prev_asks, bids, asks, DEPTH)
-        self.ofi_cum += ofi1
+        self.ofi_cum = cum_add(self.ofi_cum, ofi1)
         v[OFI_L1] = ofi1
         v[OFI_L5] = ofi5
-        v[OFI_L1_CUM] = self.ofi_cum
+        v[OFI_L1_CUM] = cum_value(self.ofi_cum)
         ofi_real = float(ofi1) * self.lot
         v[OFI_L1_EMA8] = self.ofi_ema.update(ofi_real)
         v[OFI_L1_DECAY_1S] = self.ofi_decay.update(ofi_real, ts_ns)
@@ -226,9 +233,9 @@ class LobSharedV1State:
         v = self.values
         self.n_trade += 1
         signed = side * qty
-        self.signed_qty_cum += signed
+        self.signed_qty_cum = cum_add(self.signed_qty_cum, signed)
         v[LAST_TRADE_PX] = px
-        v[TRADE_SIGNED_QTY_CUM] = self.signed_qty_cum
+        v[TRADE_SIGNED_QTY_CUM] = cum_value(self.signed_qty_cum)
         v[TFI_DECAY_1S] = self.tfi.update(float(signed) * self.lot, ts_ns)
 
     # ----- readiness ----------------------------------------------------------------------
@@ -236,6 +243,11 @@ class LobSharedV1State:
     @property
     def two_sided(self) -> bool:
         return self.has_bid and self.has_ask
+
+    @property
+    def saturated(self) -> bool:
+        """A cumulative sum has left i64 since the reset (its feature holds the bound)."""
+        return cum_saturated(self.ofi_cum) or cum_saturated(self.signed_qty_cum)
 
     def ready_mask(self) -> int:
         """Warm-up-ready bits from the counters and the current book (gaps handled by caller)."""
@@ -261,6 +273,10 @@ class LobSharedV1State:
                 mask |= 1 << MID_ZSCORE_64
         if self.n_trade >= 1:
             mask |= _TRADE_BITS
+        if cum_saturated(self.ofi_cum):
+            mask &= ~(1 << OFI_L1_CUM)
+        if cum_saturated(self.signed_qty_cum):
+            mask &= ~(1 << TRADE_SIGNED_QTY_CUM)
         return mask
 
 

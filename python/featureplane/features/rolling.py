@@ -55,6 +55,33 @@ class DecayedSum:
         return self.value
 
 
+I64_MIN = -(1 << 63)
+I64_MAX = (1 << 63) - 1
+CUM_LOW = I64_MIN - 1
+"""Bounds of a cumulative sum (`ofi_l1_cum`, `trade_signed_qty_cum`): one step past each end of
+i64. A sum that leaves i64 stops at the bound it crossed and stays there until the next reset:
+its feature holds the i64 bound, is never ready, and the frame carries `VALUE_SATURATED`
+(docs/features/trades.md). The Rust kernel does the same (`rolling::cum_add`)."""
+CUM_HIGH = I64_MAX + 1
+
+
+def cum_saturated(cum: int) -> bool:
+    """Whether a cumulative sum has left i64 (it then stays put)."""
+    return not I64_MIN <= cum <= I64_MAX
+
+
+def cum_add(cum: int, x: int) -> int:
+    """`cum + x`, saturated at `CUM_LOW` / `CUM_HIGH`; a saturated sum does not move."""
+    if cum_saturated(cum):
+        return cum
+    return min(max(cum + x, CUM_LOW), CUM_HIGH)
+
+
+def cum_value(cum: int) -> int:
+    """The i64 a cumulative sum's feature holds: the sum, or the bound it crossed."""
+    return min(max(cum, I64_MIN), I64_MAX)
+
+
 class IntWindow:
     """The last `size` integers with exact running sums of values and squares.
 

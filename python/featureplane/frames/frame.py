@@ -31,6 +31,9 @@ class QualityFlag(IntFlag):
     STALE_INPUT = 4
     OUT_OF_ORDER_INPUT = 8
     PARTIAL_FEATURES = 16
+    VALUE_SATURATED = 32
+    """A cumulative sum left i64 since the symbol's reset: its feature holds the i64 bound and
+    is not ready (docs/features/trades.md)."""
 
 
 Value = int | float

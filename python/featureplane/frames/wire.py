@@ -90,6 +90,21 @@ class FrameHeader:
     warmup_ready_mask: int
 
 
+def byte_view(buf: bytes | bytearray | memoryview) -> memoryview:
+    """`buf` as a flat view of its bytes (no copy where it is C-contiguous).
+
+    Every length rule of the layout counts bytes, but `len` of a memoryview counts items of its
+    format (8-byte items of a "Q" view, rows of a 2-d one); a frame received in such a view
+    is as valid as in `bytes`. A non-contiguous view is copied in its logical order.
+    """
+    view = memoryview(buf)
+    if not view.c_contiguous:
+        return memoryview(view.tobytes())
+    if view.format == "B" and view.ndim == 1:
+        return view
+    return view.cast("B")
+
+
 def peek_header(buf: bytes | bytearray | memoryview) -> FrameHeader:
     """Decode the header of a typed frame without checking it against any schema.
 
@@ -100,6 +115,7 @@ def peek_header(buf: bytes | bytearray | memoryview) -> FrameHeader:
     SchemaMismatchError
         The buffer is shorter than a header or does not start with the magic.
     """
+    buf = byte_view(buf)
     if len(buf) < HEADER_SIZE:
         raise SchemaMismatchError(
             f"a typed frame needs at least {HEADER_SIZE} bytes, got {len(buf)}"
@@ -219,6 +235,7 @@ class TypedFeatureFrameV1:
         UnknownSymbolError
             The symbol id is not in `symbols`.
         """
+        buf = byte_view(buf)
         header = peek_header(buf)
         self._check_header(header.layout_version, header.n_values, header.schema_hash64)
         if len(buf) != self.size:
@@ -262,7 +279,9 @@ class TypedFeatureFrameV1:
         return rec
 
     def records_from_bytes(self, buf: bytes | bytearray | memoryview) -> np.ndarray:
-        """View a received buffer as records of this layout (checked; no copy)."""
+        """View a received buffer as records of this layout (checked; no copy where the
+        buffer is C-contiguous)."""
+        buf = byte_view(buf)
         if len(buf) % self.size:
             raise SchemaMismatchError(
                 f"{len(buf)} bytes is not a whole number of {self.size}-byte "

@@ -157,6 +157,42 @@ def test_batch_round_trip_through_bytes(batch: FrameBatch) -> None:
     assert received.columns["seq"].flags.writeable  # copied out of the read-only buffer
 
 
+def _views(data: bytes) -> dict[str, memoryview]:
+    """The same bytes in memoryviews whose items are not bytes, or that are not flat."""
+    n = len(data)
+    return {
+        "u64 items": memoryview(data).cast("Q"),
+        "f64 items": memoryview(bytearray(data)).cast("d"),
+        "u32 items, 2-d": memoryview(data).cast("I", (n // 16, 4)),
+        "numpy records": memoryview(np.frombuffer(data, dtype=frame_batch_dtype(FS))),
+        "a row of a 2-d array": memoryview(np.frombuffer(data * 2, np.uint8).reshape(2, n)[1]),
+        "every other byte": memoryview(np.repeat(np.frombuffer(data, np.uint8), 2)[::2]),
+    }
+
+
+def test_a_frame_in_a_memoryview_of_any_format_decodes(batch: FrameBatch) -> None:
+    """Lengths count bytes: a view of 8-byte items holds a 240-byte frame in 30 items."""
+    codec = TypedFeatureFrameV1(FS)
+    i = len(batch) // 2
+    data = pack((batch, i), FS)
+    for name, view in _views(data).items():
+        assert view.nbytes == codec.size, name
+        assert peek_header(view).symbol_id == batch.columns["symbol_id"][i], name
+        assert same_frame(unpack(view, FS, SYMBOLS), batch.frame(i)), name
+    with pytest.raises(SchemaMismatchError, match="240 bytes, got 232"):
+        unpack(memoryview(data[:-8]).cast("Q"), FS, SYMBOLS)
+
+
+def test_records_in_a_memoryview_of_any_format(batch: FrameBatch) -> None:
+    data = batch_to_records(batch).tobytes()
+    want = records_from_bytes(data, FS)
+    for name, view in _views(data).items():
+        got = records_from_bytes(view, FS)
+        assert got.tobytes() == want.tobytes(), name
+    with pytest.raises(SchemaMismatchError, match="not a whole number"):
+        records_from_bytes(memoryview(data[:-8]).cast("Q"), FS)
+
+
 def test_empty_batch_round_trip(batch: FrameBatch) -> None:
     empty = batch.truncate(0)
     wire = batch_to_records(empty).tobytes()

@@ -8,8 +8,9 @@
 //! - a dense **window** (a price ladder): `qty[i]` is the size at key `base + i` (0 = no level),
 //!   with an occupancy bitmap (one bit per key) to step from one level to the next quickly.
 //!   Setting a size in the window is an index and a store: O(1), whatever the depth;
-//! - a sorted `Vec` (**far**) of the levels below the window, best last, for books that reach
-//!   further than [`MAX_SPAN`] keys from the top (stray orders at absurd prices).
+//! - an ordered map (**far**, a `BTreeMap` key -> size) of the levels below the window, for
+//!   books that reach further than [`MAX_SPAN`] keys from the top: stray orders at absurd
+//!   prices, or a snapshot hundreds of thousands of levels deep.
 //!
 //! Invariant: when the side is not empty, the window holds its best level, so the best level
 //! and the top N (what the feature kernel reads on every message) come from the window alone.
@@ -26,6 +27,12 @@
 //! Reshaping the window (growing it, moving it when the best price jumps beyond it, refilling
 //! it from `far` when it empties) is O(window) and amortized over the changes that cause it.
 //!
+//! Why a map for `far`: a snapshot arrives best first, so every level below the window is a new
+//! lowest key. A sorted `Vec` took each at its front, a memmove of everything already there:
+//! quadratic, minutes for a few hundred thousand dense levels. The map takes any order in
+//! O(log n) per level, and is touched only off the hot path (levels beyond the window, and the
+//! top-N read of a window holding fewer than N levels).
+//!
 //! Invariants: every far key < `base` <= every window key; `qty[i] > 0` iff bit i is set;
 //! `live` counts the window's levels; `top` is the index of the window's best level when
 //! `live > 0`; `far` is empty when `live == 0`; no stored size is negative.
@@ -34,8 +41,15 @@
 pub const MAX_SPAN: usize = 1 << 16;
 /// Keys a fresh window covers on each side of its first level.
 const INITIAL_HALF: usize = 1 << 11;
-/// Room left above the best key when the window grows or moves up.
+/// Room left above the best key when the window grows.
 const HEADROOM: usize = 1 << 8;
+/// Room left above the best key when a full window moves up. A move costs O(window), so it
+/// leaves a quarter of the span free: a book whose best price keeps rising (or a snapshot sent
+/// worst first) moves the window once per 16,384 ticks, not once per 256. The 3/4 kept below
+/// the best (49,151 ticks) still hold a whole real book (the BTCUSDT capture spans ~31k ticks).
+const MOVE_HEADROOM: usize = MAX_SPAN / 4;
+
+use std::collections::BTreeMap;
 
 /// A price level: `px` in ticks, `qty` in lots (> 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +72,8 @@ pub struct BookSide {
     occupied: Vec<u64>,
     live: usize,
     top: usize,
-    far: Vec<Slot>,
+    /// Levels below the window: key -> size.
+    far: BTreeMap<i64, i64>,
 }
 
 /// `base + offset`, for offsets inside the window (the key of a stored level fits an i64).
@@ -82,7 +97,7 @@ impl BookSide {
             occupied: Vec::new(),
             live: 0,
             top: 0,
-            far: Vec::new(),
+            far: BTreeMap::new(),
         }
     }
 
@@ -172,7 +187,7 @@ impl BookSide {
                 self.set_far(key, qty);
                 return;
             }
-            if qty == 0 && self.far.last().is_none_or(|s| s.key < key) {
+            if qty == 0 && self.far.last_key_value().is_none_or(|(&k, _)| k < key) {
                 return; // nothing stored between far's best and the window
             }
             let below = (self.qty.len()).max(INITIAL_HALF);
@@ -216,12 +231,19 @@ impl BookSide {
         self.base = new_base;
         self.resize(self.span_to(top_key));
         // Far levels at or above the new base move up into the window.
-        let keep = self.far.partition_point(|s| s.key < new_base);
-        let pulled: Vec<Slot> = self.far.drain(keep..).collect();
-        // Window levels below the new base (ascending) go to the top of far, in order.
+        while let Some(entry) = self.far.last_entry() {
+            if *entry.key() < new_base {
+                break;
+            }
+            let (key, qty) = entry.remove_entry();
+            let i = self.offset(key) as usize;
+            self.set_in_window(i, qty);
+        }
+        // Window levels below the new base go to far.
         let split = levels.partition_point(|s| s.key < new_base);
-        self.far.extend_from_slice(&levels[..split]);
-        for s in pulled.iter().chain(&levels[split..]) {
+        self.far
+            .extend(levels[..split].iter().map(|s| (s.key, s.qty)));
+        for s in &levels[split..] {
             let i = self.offset(s.key) as usize;
             self.set_in_window(i, s.qty);
         }
@@ -229,24 +251,27 @@ impl BookSide {
 
     /// A new best key more than `MAX_SPAN` above the window's base: move the window up.
     fn move_up(&mut self, key: i64) {
-        let new_base = base_below(key, MAX_SPAN - 1 - HEADROOM);
+        let new_base = base_below(key, MAX_SPAN - 1 - MOVE_HEADROOM);
         self.move_base(new_base);
         self.resize(self.span_to(key).max(self.qty.len()));
     }
 
     /// The window emptied: bring far's best levels into it (keeps the best in the window).
     fn refill_from_far(&mut self) {
-        if let Some(best) = self.far.last().copied() {
+        if let Some((&best, _)) = self.far.last_key_value() {
             // The window is empty, so moving it only means choosing a base above the far
             // levels that stay behind.
-            self.base = base_below(best.key, MAX_SPAN / 2);
+            self.base = base_below(best, MAX_SPAN / 2);
             self.qty.clear();
             self.occupied.clear();
-            self.resize(self.span_to(best.key));
-            let keep = self.far.partition_point(|s| s.key < self.base);
-            for s in self.far.split_off(keep) {
-                let i = self.offset(s.key) as usize;
-                self.set_in_window(i, s.qty);
+            self.resize(self.span_to(best));
+            while let Some(entry) = self.far.last_entry() {
+                if *entry.key() < self.base {
+                    break;
+                }
+                let (key, qty) = entry.remove_entry();
+                let i = self.offset(key) as usize;
+                self.set_in_window(i, qty);
             }
         }
     }
@@ -257,15 +282,12 @@ impl BookSide {
         need.clamp(1, MAX_SPAN as i128) as usize
     }
 
-    /// A level below the window, in the sorted `far` vector.
+    /// A level below the window, in the `far` map.
     fn set_far(&mut self, key: i64, qty: i64) {
-        match self.far.binary_search_by_key(&key, |s| s.key) {
-            Ok(i) if qty == 0 => {
-                self.far.remove(i);
-            }
-            Ok(i) => self.far[i].qty = qty,
-            Err(_) if qty == 0 => {}
-            Err(i) => self.far.insert(i, Slot { key, qty }),
+        if qty == 0 {
+            self.far.remove(&key);
+        } else {
+            self.far.insert(key, qty);
         }
     }
 
@@ -348,7 +370,12 @@ impl BookSide {
             next = self.prev_set(i);
             Some(self.level(key_at(self.base, i), self.qty[i]))
         });
-        window.chain(self.far.iter().rev().map(|s| self.level(s.key, s.qty)))
+        window.chain(
+            self.far
+                .iter()
+                .rev()
+                .map(|(&key, &qty)| self.level(key, qty)),
+        )
     }
 
     /// Size at `px` (0 when there is no level).
@@ -358,16 +385,14 @@ impl BookSide {
         if off >= 0 && (off as usize) < self.qty.len() {
             self.qty[off as usize]
         } else {
-            self.far
-                .binary_search_by_key(&key, |s| s.key)
-                .map_or(0, |i| self.far[i].qty)
+            self.far.get(&key).copied().unwrap_or(0)
         }
     }
 
     /// Sum of the sizes of every level (i128: exact for any number of i64 sizes here).
     pub fn total_qty(&self) -> i128 {
         let window: i128 = self.window_slots().map(|s| i128::from(s.qty)).sum();
-        window + self.far.iter().map(|s| i128::from(s.qty)).sum::<i128>()
+        window + self.far.values().map(|&qty| i128::from(qty)).sum::<i128>()
     }
 
     /// The best `N` levels (fewer where the side has fewer), best first.
@@ -380,16 +405,19 @@ impl BookSide {
             top.len += 1;
             next = self.prev_set(i);
         }
-        for s in self.far.iter().rev().take(N - top.len) {
-            top.levels[top.len] = self.level(s.key, s.qty);
-            top.len += 1;
+        if top.len < N {
+            for (&key, &qty) in self.far.iter().rev().take(N - top.len) {
+                top.levels[top.len] = self.level(key, qty);
+                top.len += 1;
+            }
         }
         top
     }
 
-    /// Heap bytes this side holds.
+    /// Heap bytes this side holds (the map's: its entries plus about half again in node
+    /// overhead and slack, as B-tree nodes run about two-thirds full).
     pub fn heap_bytes(&self) -> usize {
-        self.qty.capacity() * 8 + self.occupied.capacity() * 8 + self.far.capacity() * 16
+        self.qty.capacity() * 8 + self.occupied.capacity() * 8 + self.far.len() * 24
     }
 
     /// Keys the window spans (for tests of the reshaping rules).
@@ -571,6 +599,47 @@ mod tests {
                 centers[rng.below(centers.len() as u64) as usize] + rng.below(200) as i64 - 100
             });
             churn(is_bid, 13, 2_000, |rng| rng.next_u64() as i64);
+        }
+    }
+
+    #[test]
+    fn a_dense_snapshot_far_deeper_than_the_window_in_any_order() {
+        // 3 x MAX_SPAN dense levels: two thirds of them live in `far`. Best first (a venue
+        // snapshot), worst first, and shuffled, on both sides.
+        let n = 3 * MAX_SPAN as i64;
+        let mut shuffled: Vec<i64> = (0..n).collect();
+        let mut rng = Rng::new(3);
+        for i in (1..shuffled.len()).rev() {
+            shuffled.swap(i, rng.below(i as u64 + 1) as usize);
+        }
+        for is_bid in [true, false] {
+            let best_first: Vec<i64> = (0..n).collect();
+            let worst_first: Vec<i64> = (0..n).rev().collect();
+            for order in [&best_first, &worst_first, &shuffled] {
+                let mut side = BookSide::new(is_bid);
+                // depth d below the best: px 1_000_000 - d on the bid side, + d on the ask side.
+                let px = |d: i64| if is_bid { 1_000_000 - d } else { 1_000_000 + d };
+                for &d in order.iter() {
+                    side.set(px(d), d + 1);
+                }
+                assert_eq!(side.len(), n as usize);
+                assert!(side.far_levels() >= (n as usize) - MAX_SPAN);
+                assert!(side.levels().map(|l| l.px).eq((0..n).map(px)));
+                assert_eq!(side.qty_at(px(n - 1)), n);
+                assert_eq!(side.top::<3>().as_slice()[2], Level { px: px(2), qty: 3 });
+                // Deleting from the top walks the window down into far, refilling it.
+                for d in 0..n - 1 {
+                    side.set(px(d), 0);
+                }
+                assert_eq!(
+                    side.best(),
+                    Some(Level {
+                        px: px(n - 1),
+                        qty: n
+                    })
+                );
+                assert_eq!(side.len(), 1);
+            }
         }
     }
 

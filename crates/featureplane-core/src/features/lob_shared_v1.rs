@@ -7,7 +7,7 @@
 
 use super::l1;
 use super::ofi;
-use super::rolling::{DecayedSum, Ema, IntWindow};
+use super::rolling::{cum_add, cum_saturated, cum_value, DecayedSum, Ema, IntWindow};
 use super::schema::*;
 use super::to_f64;
 use crate::book::{Level, TopLevels};
@@ -128,10 +128,10 @@ impl LobSharedV1 {
         } else {
             ofi::ofi(pb, pa, nb, na, DEPTH)
         };
-        self.ofi_cum = self.ofi_cum.wrapping_add(ofi1);
+        self.ofi_cum = cum_add(self.ofi_cum, ofi1);
         v.set_int(OFI_L1, ofi1);
         v.set_int(OFI_L5, ofi5);
-        v.set_int(OFI_L1_CUM, self.ofi_cum);
+        v.set_i64(OFI_L1_CUM, cum_value(self.ofi_cum));
         let ofi_real = to_f64(ofi1) * self.lot;
         v.set_f64(OFI_L1_EMA8, self.ofi_ema.update(ofi_real));
         v.set_f64(OFI_L1_DECAY_1S, self.ofi_decay.update(ofi_real, ts_ns));
@@ -204,14 +204,20 @@ impl LobSharedV1 {
     pub fn on_trade(&mut self, side: i8, px: i64, qty: i64, ts_ns: i64) {
         self.n_trade += 1;
         let signed = i128::from(side) * i128::from(qty);
-        self.signed_qty_cum = self.signed_qty_cum.wrapping_add(signed);
+        self.signed_qty_cum = cum_add(self.signed_qty_cum, signed);
         let v = &mut self.values;
         v.set_i64(LAST_TRADE_PX, px);
-        v.set_int(TRADE_SIGNED_QTY_CUM, self.signed_qty_cum);
+        v.set_i64(TRADE_SIGNED_QTY_CUM, cum_value(self.signed_qty_cum));
         v.set_f64(
             TFI_DECAY_1S,
             self.tfi.update(to_f64(signed) * self.lot, ts_ns),
         );
+    }
+
+    /// A cumulative sum has left i64 since the reset (its feature holds the bound, not ready).
+    #[inline]
+    pub fn saturated(&self) -> bool {
+        cum_saturated(self.ofi_cum) | cum_saturated(self.signed_qty_cum)
     }
 
     /// Warm-up-ready bits from the counters and the current book (gaps: the caller's job).
@@ -248,6 +254,12 @@ impl LobSharedV1 {
         }
         if self.n_trade >= 1 {
             mask |= TRADE_BITS;
+        }
+        if cum_saturated(self.ofi_cum) {
+            mask &= !(1 << OFI_L1_CUM);
+        }
+        if cum_saturated(self.signed_qty_cum) {
+            mask &= !(1 << TRADE_SIGNED_QTY_CUM);
         }
         mask
     }
@@ -299,5 +311,27 @@ mod tests {
         assert_eq!(s.values.i64(TRADE_SIGNED_QTY_CUM), 3);
         assert_eq!(s.values.i64(LAST_TRADE_PX), 12);
         assert_eq!(s.values.f64(TFI_DECAY_1S), 1.5);
+    }
+
+    #[test]
+    fn a_signed_size_sum_past_i64_saturates_and_is_not_ready() {
+        let big = crate::events::MAX_ABS_UNITS;
+        let mut s = LobSharedV1::new(1.0, 1.0);
+        // 2^15 buys of 2^48 lots reach 2^63: one past i64::MAX.
+        for _ in 0..1 << 15 {
+            s.on_trade(1, 10, big, 0);
+        }
+        assert_eq!(s.values.i64(TRADE_SIGNED_QTY_CUM), i64::MAX);
+        assert!(s.saturated());
+        assert_eq!(s.ready_mask() & (1 << TRADE_SIGNED_QTY_CUM), 0);
+        assert_ne!(s.ready_mask() & (1 << LAST_TRADE_PX), 0);
+        s.on_trade(-1, 10, big, 0);
+        assert_eq!(
+            s.values.i64(TRADE_SIGNED_QTY_CUM),
+            i64::MAX,
+            "stays at the bound"
+        );
+        s.reset();
+        assert!(!s.saturated());
     }
 }

@@ -76,6 +76,35 @@ impl DecayedSum {
     }
 }
 
+/// Bounds of a cumulative sum (`ofi_l1_cum`, `trade_signed_qty_cum`): one step past each end
+/// of i64. A sum that leaves i64 stops at the bound it crossed and stays there until the next
+/// reset: its feature holds the i64 bound, is never ready, and the frame carries
+/// `VALUE_SATURATED` (docs/features/trades.md). The reference (`rolling.cum_add`) does the same.
+pub const CUM_LOW: i128 = i64::MIN as i128 - 1;
+pub const CUM_HIGH: i128 = i64::MAX as i128 + 1;
+
+/// Whether a cumulative sum has left i64 (it then stays put).
+#[inline]
+pub fn cum_saturated(cum: i128) -> bool {
+    cum < i128::from(i64::MIN) || cum > i128::from(i64::MAX)
+}
+
+/// `cum + x`, saturated at [`CUM_LOW`] / [`CUM_HIGH`]; a saturated sum does not move.
+#[inline]
+pub fn cum_add(cum: i128, x: i128) -> i128 {
+    if cum_saturated(cum) {
+        cum
+    } else {
+        cum.saturating_add(x).clamp(CUM_LOW, CUM_HIGH)
+    }
+}
+
+/// The i64 a cumulative sum's feature holds: the sum, or the bound it crossed.
+#[inline]
+pub fn cum_value(cum: i128) -> i64 {
+    cum.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+}
+
 /// The last `N` integers with running sums of values and squares.
 ///
 /// Variance is `(n * S2 - S1^2) / n^2`, formed in integers before the one conversion to f64,
@@ -180,6 +209,25 @@ mod tests {
         s.update(8.0, 0);
         assert_eq!(s.update(0.0, 1_000_000_000), 4.0);
         assert_eq!(s.update(1.0, 0), 5.0);
+    }
+
+    #[test]
+    fn cumulative_sums_saturate_past_i64_and_stay() {
+        let top = i128::from(i64::MAX);
+        assert_eq!(cum_add(top - 1, 1), top);
+        assert!(!cum_saturated(top));
+        let past = cum_add(top, 5);
+        assert_eq!(past, CUM_HIGH);
+        assert!(cum_saturated(past));
+        assert_eq!(
+            cum_add(past, -100),
+            CUM_HIGH,
+            "a saturated sum does not come back"
+        );
+        assert_eq!(cum_value(past), i64::MAX);
+        assert_eq!(cum_add(i128::from(i64::MIN), -1), CUM_LOW);
+        assert_eq!(cum_value(CUM_LOW), i64::MIN);
+        assert_eq!(cum_add(0, -7), -7);
     }
 
     #[test]

@@ -149,8 +149,9 @@ impl Values {
         self.0[feature] = x as u64;
     }
 
-    /// An exact integer stored into an i64 column: values beyond i64 wrap (the reference's
-    /// batch path raises OverflowError there instead; see the crate docs).
+    /// An exact integer stored into an i64 column. Its callers (spread, mid, one message's
+    /// OFI) stay far inside i64 for rows within `events::MAX_ABS_UNITS`; the cast only keeps a
+    /// broken invariant from panicking.
     #[inline]
     pub fn set_int(&mut self, feature: usize, x: i128) {
         self.0[feature] = x as i64 as u64;

@@ -14,6 +14,9 @@ pub mod quality {
     pub const STALE_INPUT: u32 = 4;
     pub const OUT_OF_ORDER_INPUT: u32 = 8;
     pub const PARTIAL_FEATURES: u32 = 16;
+    /// A cumulative sum left i64 since the symbol's reset: its feature holds the i64 bound and
+    /// is not ready (docs/features/trades.md).
+    pub const VALUE_SATURATED: u32 = 32;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -1,0 +1,611 @@
+//! Entry points for coverage-guided fuzzing: each takes arbitrary bytes, drives one part of the
+//! core with them, and panics only when an invariant of the core breaks.
+//!
+//! The same functions run under `cargo fuzz` (the `fuzz/` crate at the workspace root, one
+//! target each, on a nightly toolchain) and, bounded, in `cargo test` on stable
+//! (`tests/fuzz_smoke.rs`: the checked-in seeds of `fuzz/corpus/` and deterministic mutations
+//! of them). docs/reliability.md lists them with the counts of the long runs.
+//!
+//! | target | input | invariants |
+//! |---|---|---|
+//! | [`binance`] | recorder capture text | the chain always returns, moves forward, and emits only rows the engine accepts |
+//! | [`events`] | raw 64-byte rows | `validate` equals a plain re-statement of the message model, error for error |
+//! | [`engine`] | generated rows and calls | an `Err` changes nothing; batch and per-message frames agree; books stay ordered; export/import continues exactly |
+//! | [`state`] | an exported state with fields overwritten | an import either fails and changes nothing, or round-trips and runs on |
+//! | [`fpf1`] | a typed frame | decoding never panics, and a decoded frame writes back to the same bytes |
+//!
+//! Every byte string is a valid input (missing bytes read as zero), so a fuzzer's mutations
+//! always reach the code under test.
+
+use crate::book::{BookSide, L2Book};
+use crate::engine::{Config, Engine, Grid};
+use crate::error::{Error, RowProblem};
+use crate::events::{
+    index, messages, rows_from_bytes, validate, EventRow, Kinds, ASK, BID, CLEAR, END_OF_MESSAGE,
+    LEVEL, MAX_ABS_UNITS, SNAPSHOT, TRADE,
+};
+use crate::features::rolling::{CUM_HIGH, CUM_LOW};
+use crate::frames::wire::{peek_header, read_fpf1, write_fpf1, FRAME_SIZE};
+use crate::frames::FrameColumns;
+use crate::sources::binance::{Chain, ChainConfig, Fed, Grid as DecimalGrid, Note, PlainOnly};
+use crate::state::{EngineState, MAX_COUNT};
+
+/// The schema hash the fuzzed engines write into typed frames.
+const HASH: u64 = 0x5eed_f00d_0000_0001;
+
+/// A cursor over the fuzzer's bytes; past the end every read is 0.
+struct Input<'a> {
+    data: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Input<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        Self { data, at: 0 }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.at >= self.data.len()
+    }
+
+    fn byte(&mut self) -> u8 {
+        let b = self.data.get(self.at).copied().unwrap_or(0);
+        self.at += 1;
+        b
+    }
+
+    fn u64(&mut self) -> u64 {
+        let mut word = [0u8; 8];
+        for b in &mut word {
+            *b = self.byte();
+        }
+        u64::from_le_bytes(word)
+    }
+
+    /// Uniform-ish in `0..n` (n > 0) from one byte.
+    fn below(&mut self, n: usize) -> usize {
+        usize::from(self.byte()) % n
+    }
+
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len())]
+    }
+
+    /// An integer biased to the edges the engine must survive.
+    fn edgy_i64(&mut self, near: i64) -> i64 {
+        const M: i64 = MAX_ABS_UNITS;
+        match self.byte() % 16 {
+            0 => 0,
+            1 => M,
+            2 => -M,
+            3 => M + 1,
+            4 => -M - 1,
+            5 => i64::MAX,
+            6 => i64::MIN,
+            7 => self.u64() as i64,
+            _ => near.saturating_add(i64::from(self.byte() as i8)),
+        }
+    }
+
+    /// An f64 biased to the values arithmetic gets wrong: NaNs of both signs, infinities, zeros.
+    fn edgy_f64(&mut self) -> f64 {
+        match self.byte() % 10 {
+            0 => f64::NAN,
+            1 => -f64::NAN,
+            2 => f64::INFINITY,
+            3 => f64::NEG_INFINITY,
+            4 => -0.0,
+            5 => f64::MAX,
+            6 => f64::MIN_POSITIVE / 4.0,
+            7 => f64::from_bits(self.u64()),
+            _ => f64::from(self.byte() as i8) / 4.0,
+        }
+    }
+
+    /// One event row; the fields lean towards valid rows with the edges mixed in.
+    fn row(&mut self, n_symbols: u32, mid: i64, seq: i64, ts: i64) -> EventRow {
+        let shape = self.byte();
+        let kind = match shape % 16 {
+            0..=6 => LEVEL,
+            7..=9 => TRADE,
+            10 => CLEAR,
+            11..=13 => SNAPSHOT,
+            _ => self.byte(),
+        };
+        let side = match self.byte() % 8 {
+            0..=2 => BID,
+            3..=5 => ASK,
+            6 => 0,
+            _ => self.byte() as i8,
+        };
+        let qty = match self.byte() % 8 {
+            0 => 0,
+            1 => MAX_ABS_UNITS,
+            2 => MAX_ABS_UNITS + 1,
+            3 => -1,
+            _ => i64::from(self.byte() % 50),
+        };
+        let symbol_id = match self.byte() % 16 {
+            15 => u32::from(self.byte()),
+            b => u32::from(b) % n_symbols.max(1),
+        };
+        EventRow {
+            kind,
+            side,
+            flags: u8::from(shape & 0x30 != 0x30) * END_OF_MESSAGE,
+            reserved: 0,
+            symbol_id,
+            seq: if shape & 0x40 != 0 {
+                seq
+            } else {
+                self.edgy_i64(seq)
+            },
+            first_seq: self.pick(&[-1, seq, seq - 1, seq + 1]),
+            prev_seq: self.pick(&[-1, seq - 1, seq - 2]),
+            source_ts_ns: if shape & 0x80 != 0 {
+                ts
+            } else {
+                self.edgy_i64(ts)
+            },
+            local_ts_ns: self.pick(&[0, ts, ts.saturating_add(1_000_000)]),
+            px: self.edgy_i64(mid),
+            qty,
+        }
+    }
+
+    /// Up to `max` rows taken as they are from the next 64-byte blocks (a seed's real rows);
+    /// the last row ends a message.
+    fn raw_rows(&mut self, max: usize) -> Vec<EventRow> {
+        let n = 1 + self.below(max);
+        let mut rows: Vec<EventRow> = (0..n)
+            .map(|_| {
+                let mut bytes = [0u8; 64];
+                for b in &mut bytes {
+                    *b = self.byte();
+                }
+                bytemuck::pod_read_unaligned(&bytes)
+            })
+            .collect();
+        if let Some(last) = rows.last_mut() {
+            last.flags |= END_OF_MESSAGE;
+        }
+        rows
+    }
+
+    /// Rows from the generator or, when the next byte says so, as they are (see `raw_rows`).
+    fn any_rows(&mut self, n_symbols: u32, max: usize) -> Vec<EventRow> {
+        if self.byte() % 4 == 0 {
+            self.raw_rows(max)
+        } else {
+            self.rows(n_symbols, max)
+        }
+    }
+
+    /// Up to `max` rows with a drifting mid, sequence and clock; the last row ends a message.
+    fn rows(&mut self, n_symbols: u32, max: usize) -> Vec<EventRow> {
+        let n = 1 + self.below(max);
+        let mut rows = Vec::with_capacity(n);
+        let (mut mid, mut seq, mut ts) = (1_000, 100, 1_000_000_000);
+        for _ in 0..n {
+            mid += i64::from(self.byte() as i8 % 3);
+            seq += i64::from(self.byte() % 3);
+            ts += i64::from(self.byte()) * 1_000_000;
+            rows.push(self.row(n_symbols, mid, seq, ts));
+        }
+        if let Some(last) = rows.last_mut() {
+            last.flags |= END_OF_MESSAGE;
+        }
+        rows
+    }
+}
+
+fn grids(n: usize) -> Vec<Grid> {
+    vec![
+        Grid {
+            tick: 0.01,
+            lot: 0.001,
+        };
+        n
+    ]
+}
+
+/// The state as text: `Debug` prints every f64 exactly and NaNs by their sign.
+fn text(state: &EngineState) -> String {
+    format!("{state:?}")
+}
+
+fn check_side(side: &BookSide) {
+    let levels: Vec<_> = side.levels().collect();
+    assert_eq!(levels.len(), side.len());
+    for pair in levels.windows(2) {
+        let ordered = if side.is_bid() {
+            pair[1].px < pair[0].px
+        } else {
+            pair[1].px > pair[0].px
+        };
+        assert!(ordered, "levels out of order: {pair:?}");
+    }
+    assert!(levels.iter().all(|l| l.qty > 0));
+    assert_eq!(side.best(), levels.first().copied());
+    assert_eq!(side.top::<5>().as_slice(), &levels[..levels.len().min(5)]);
+    for level in levels.iter().take(8) {
+        assert_eq!(side.qty_at(level.px), level.qty);
+    }
+}
+
+fn check_book(book: &L2Book) {
+    check_side(&book.bids);
+    check_side(&book.asks);
+}
+
+fn same_frames(batch: &FrameColumns, single: &[crate::Frame]) {
+    assert_eq!(batch.len(), single.len());
+    for (i, frame) in single.iter().enumerate() {
+        let from_batch = batch.frame(i);
+        assert_eq!(from_batch.values, frame.values, "frame {i}");
+        let mut header = from_batch.header;
+        header.input_index = frame.header.input_index;
+        assert_eq!(header, frame.header, "frame {i}");
+    }
+}
+
+// ----- targets -------------------------------------------------------------------------------
+
+/// Capture text through a Binance chain (USD-M or spot rules, any chunk size, skip or stop),
+/// then every emitted chunk through an engine.
+pub fn binance(data: &[u8]) {
+    let Some((&flags, text)) = data.split_first() else {
+        return;
+    };
+    let cfg = ChainConfig {
+        symbol: "BTCUSDT".into(),
+        symbol_id: 0,
+        usdm: flags & 1 != 0,
+        px: DecimalGrid { units: 1, exp: 1 },
+        qty: DecimalGrid { units: 1, exp: 3 },
+        chunk_rows: 1 + usize::from(flags >> 1 & 0x3f) * 8,
+        stop_on_skip: flags & 0x80 != 0,
+    };
+    let mut chain = Chain::new(cfg);
+    chain.start_file(0);
+    let mut engine = Engine::new(&grids(1), Config::default()).expect("valid grid");
+    let mut pos = 0;
+    // Every call consumes at least one line, so there are at most len + 1 calls.
+    for _ in 0..=text.len() + 1 {
+        let (next, fed) = chain.feed(text, pos, &mut PlainOnly);
+        assert!(next <= text.len() && (next > pos || next == text.len()));
+        let chunk = chain.take_chunk();
+        assert_eq!(
+            chunk.bbo.len(),
+            chunk.bbo_key.len() * crate::sources::binance::BOOK_TICKER_ROW
+        );
+        assert_eq!(chunk.ends.len(), chunk.key.len());
+        assert!(chunk.ends.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(
+            chunk.ends.last().map_or(0, |&e| e as usize),
+            chunk.events.len()
+        );
+        // The reader's rows are the message model's: the engine takes every one of them.
+        validate(&chunk.events, 1).expect("the chain emits valid rows");
+        engine
+            .process_batch(&chunk.events)
+            .expect("the engine takes the chain's rows");
+        for note in chain.take_notes() {
+            if let Note::Skip { start, end, .. } = note {
+                assert!(start <= end && end <= text.len());
+            }
+        }
+        pos = next;
+        // A skip with `stop_on_skip` stops the read, as the reader raises there.
+        if fed != Fed::ChunkFull || pos == text.len() {
+            break;
+        }
+    }
+    chain.finish();
+    check_book(engine.book(0).expect("symbol 0"));
+}
+
+/// The message model's rules, stated plainly (the reference's `events.validate`).
+fn validate_plainly(rows: &[EventRow], n_symbols: usize) -> Result<usize, Error> {
+    let Some(last) = rows.last() else {
+        return Ok(0);
+    };
+    if !last.ends_message() {
+        let start = rows
+            .iter()
+            .rposition(EventRow::ends_message)
+            .map_or(0, |i| i + 1);
+        return Err(Error::Unclosed {
+            start,
+            end: rows.len() - 1,
+        });
+    }
+    // The symbol of each row's message: the symbol of the next row that ends a message.
+    let mut message_symbol = vec![0u32; rows.len()];
+    let mut symbol = last.symbol_id;
+    for i in (0..rows.len()).rev() {
+        if rows[i].ends_message() {
+            symbol = rows[i].symbol_id;
+        }
+        message_symbol[i] = symbol;
+    }
+    type Rule<'r> = &'r dyn Fn(usize, &EventRow) -> bool;
+    let rules: [(RowProblem, Rule<'_>); 7] = [
+        (RowProblem::UnknownKind, &|_, r| !(1..=4).contains(&r.kind)),
+        (RowProblem::BadBookSide, &|_, r| {
+            (r.kind == LEVEL || r.kind == SNAPSHOT) && r.side != BID && r.side != ASK
+        }),
+        (RowProblem::BadTradeSide, &|_, r| {
+            r.kind == TRADE && !(-1..=1).contains(&r.side)
+        }),
+        (RowProblem::NegativeSize, &|_, r| r.qty < 0),
+        (RowProblem::OutOfRange, &|_, r| {
+            r.qty > MAX_ABS_UNITS || r.px > MAX_ABS_UNITS || r.px < -MAX_ABS_UNITS
+        }),
+        (RowProblem::UnknownSymbol, &|_, r| {
+            r.symbol_id as usize >= n_symbols
+        }),
+        (RowProblem::MixedSymbols, &|i, r| {
+            r.symbol_id != message_symbol[i]
+        }),
+    ];
+    for (problem, bad) in rules {
+        let hits: Vec<usize> = (0..rows.len()).filter(|&i| bad(i, &rows[i])).collect();
+        if let Some(&row) = hits.first() {
+            let r = &rows[row];
+            return Err(Error::BadRow {
+                problem,
+                row,
+                count: hits.len(),
+                kind: r.kind,
+                side: r.side,
+                symbol_id: r.symbol_id,
+                px: r.px,
+                qty: r.qty,
+            });
+        }
+    }
+    Ok(rows.iter().filter(|r| r.ends_message()).count())
+}
+
+/// Raw bytes as event rows (the first byte chooses the number of symbols): the fast validation
+/// must equal [`validate_plainly`], and the message spans must cover the rows.
+pub fn events(data: &[u8]) {
+    let Some((&first, bytes)) = data.split_first() else {
+        return;
+    };
+    let n_symbols = usize::from(first % 4);
+    let rows = match rows_from_bytes(bytes) {
+        Ok(rows) => rows,
+        Err(err) => {
+            assert_ne!(bytes.len() % 64, 0, "{err}");
+            return;
+        }
+    };
+    let got = validate(&rows, n_symbols);
+    assert_eq!(got, validate_plainly(&rows, n_symbols));
+    if got.is_ok() {
+        let spans = index(&rows, n_symbols).expect("validated");
+        let mut start = 0;
+        for span in &spans {
+            assert!(rows[span.end - 1].ends_message());
+            assert_eq!(span.kinds, Kinds::of(&rows[start..span.end]));
+            start = span.end;
+        }
+        assert_eq!(start, rows.len());
+    }
+}
+
+/// Generated rows and calls through an engine and its per-message twin.
+pub fn engine(data: &[u8]) {
+    let mut input = Input::new(data);
+    let n_symbols = 1 + input.below(3);
+    let config = Config {
+        stale_after_ns: input.pick(&[None, Some(0), Some(5_000_000)]),
+        schema_hash64: HASH,
+    };
+    let mut batch = Engine::new(&grids(n_symbols), config).expect("valid grids");
+    let mut single = batch.clone();
+    let mut books = Engine::new_book_only(&grids(n_symbols), config).expect("valid grids");
+    // Bounded work per input: a fuzzer's long inputs should not make one run slow.
+    for _ in 0..64 {
+        if input.is_empty() {
+            break;
+        }
+        match input.byte() % 8 {
+            0..=4 => {
+                let rows = input.any_rows(n_symbols as u32, 48);
+                let verdict = validate(&rows, n_symbols);
+                let before = verdict.is_err().then(|| text(&batch.export_state()));
+                match batch.process_batch(&rows) {
+                    Ok(out) => {
+                        assert!(verdict.is_ok());
+                        let mut frames = Vec::new();
+                        for (start, message) in messages(&rows) {
+                            let frame = single
+                                .process_message(message)
+                                .expect("a valid batch's messages are valid");
+                            if let Some(mut frame) = frame {
+                                frame.header.input_index += start as i64;
+                                frames.push(frame);
+                            }
+                        }
+                        same_frames(&out, &frames);
+                        let l1 = books.process_books(&rows).expect("valid rows");
+                        assert_eq!(l1.len(), out.len());
+                    }
+                    Err(err) => {
+                        assert_eq!(Err(err), verdict.map(|_| ()));
+                        assert_eq!(Some(text(&batch.export_state())), before);
+                        assert!(books.process_books(&rows).is_err());
+                    }
+                }
+            }
+            5 => {
+                let sid = input.byte() as u32 % (n_symbols as u32 + 1);
+                let a = batch.reset_symbol(sid);
+                assert_eq!(a.is_ok(), single.reset_symbol(sid).is_ok());
+                assert_eq!(a.is_ok(), books.reset_book(sid).is_ok());
+            }
+            _ => {
+                // A checkpoint in the middle: a fresh engine continues exactly.
+                let state = batch.export_state();
+                let mut fresh = Engine::new(&grids(n_symbols), config).expect("valid grids");
+                fresh
+                    .import_state(&state)
+                    .expect("an exported state imports");
+                assert_eq!(text(&fresh.export_state()), text(&state));
+                batch = fresh;
+            }
+        }
+        assert_eq!(text(&batch.export_state()), text(&single.export_state()));
+        assert_eq!(batch.counters(), books.counters());
+        for sid in 0..n_symbols as u32 {
+            check_book(batch.book(sid).expect("known symbol"));
+            assert_eq!(batch.book_stats(sid), books.book_stats(sid));
+        }
+    }
+}
+
+/// One field of a saved state overwritten with an edge value (`which` picks the field).
+fn overwrite(state: &mut EngineState, input: &mut Input<'_>) {
+    let Some(sym) = state.symbols.first_mut() else {
+        return;
+    };
+    let count = input.pick(&[0, 1, 8, 64, MAX_COUNT, MAX_COUNT + 1, u64::MAX]);
+    let wide = input.pick(&[
+        0,
+        -1,
+        i128::from(i64::MAX),
+        i128::from(i64::MIN),
+        CUM_HIGH,
+        CUM_LOW,
+        CUM_HIGH + 1,
+        2 * i128::from(MAX_ABS_UNITS),
+        4 * i128::from(MAX_ABS_UNITS) + 1,
+        i128::MAX,
+    ]);
+    let f = &mut sym.features;
+    match input.byte() % 24 {
+        0 => f.n_book = count,
+        1 => f.n_trade = count,
+        2 => {
+            f.n_mids = count;
+            let mids = count.min(64) as usize;
+            f.mids.resize(mids, wide);
+            f.mid_changes.resize(mids.saturating_sub(1).min(32), wide);
+        }
+        3 => f.ofi_ema.count = count,
+        4 => f.tfi.count = count,
+        5 => f.ofi_cum = wide,
+        6 => f.signed_qty_cum = wide,
+        7 => {
+            if let Some(m) = f.mids.first_mut() {
+                *m = wide;
+            }
+        }
+        8 => {
+            if let Some(m) = f.mid_changes.last_mut() {
+                *m = wide;
+            }
+        }
+        9 => f.ofi_ema.value = input.edgy_f64(),
+        10 => f.spread_ema.value = input.edgy_f64(),
+        11 => f.tfi.value = input.edgy_f64(),
+        12 => f.tfi.last_ts_ns = input.edgy_i64(0),
+        13 => {
+            let i = input.below(crate::features::schema::N_FEATURES);
+            f.values.0[i] = input.u64();
+        }
+        14 => f.has_bid = !f.has_bid,
+        15 => f.prev_bids.push(crate::book::Level {
+            px: input.edgy_i64(0),
+            qty: input.edgy_i64(1),
+        }),
+        16 => sym.book.bids.push(crate::book::Level {
+            px: input.edgy_i64(0),
+            qty: input.edgy_i64(1),
+        }),
+        17 => sym.book.asks.insert(
+            0,
+            crate::book::Level {
+                px: input.edgy_i64(0),
+                qty: input.edgy_i64(1),
+            },
+        ),
+        18 => sym.book.seq.book_seq = input.edgy_i64(0),
+        19 => sym.book.seq.last_source_ts_ns = Some(input.edgy_i64(0)),
+        20 => sym.book.messages_applied = count,
+        21 => state.counters.messages = count,
+        22 => sym.frame.quality_flags = input.u64() as u32,
+        _ => sym.book.untrusted = !sym.book.untrusted,
+    }
+}
+
+/// A state exported after generated rows, fields overwritten with edge values, imported into
+/// a fresh engine: refused with nothing changed, or taken, exported back unchanged, and run on
+/// alike by two engines.
+pub fn state(data: &[u8]) {
+    let mut input = Input::new(data);
+    let mut source = Engine::new(&grids(1), Config::default()).expect("valid grid");
+    let rows = input.any_rows(1, 32);
+    let _ = source.process_batch(&rows);
+    let mut state = source.export_state();
+    for _ in 0..1 + input.below(6) {
+        overwrite(&mut state, &mut input);
+    }
+    let mut target = Engine::new(&grids(1), Config::default()).expect("valid grid");
+    let _ = target.process_batch(&input.rows(1, 8));
+    let before = text(&target.export_state());
+    if target.import_state(&state).is_err() {
+        assert_eq!(text(&target.export_state()), before);
+        return;
+    }
+    assert_eq!(text(&target.export_state()), text(&state));
+    let mut twin = Engine::new(&grids(1), Config::default()).expect("valid grid");
+    twin.import_state(&state)
+        .expect("the same state imports twice");
+    for _ in 0..4 {
+        let rows = input.rows(1, 16);
+        match (target.process_batch(&rows), twin.process_batch(&rows)) {
+            (Ok(a), Ok(b)) => {
+                let frames: Vec<_> = (0..b.len()).map(|i| b.frame(i)).collect();
+                same_frames(&a, &frames);
+            }
+            (Err(a), Err(b)) => assert_eq!(a, b),
+            (a, b) => panic!("twins disagree: {:?} / {:?}", a.err(), b.err()),
+        }
+        check_book(target.book(0).expect("symbol 0"));
+    }
+}
+
+/// One buffer as an FPF1 frame, checked against its own schema hash (so the value checks are
+/// reached) and against another: decoding never panics, and a decoded frame writes back to the
+/// same bytes.
+pub fn fpf1(data: &[u8]) {
+    let own = data
+        .get(8..16)
+        .map_or(0, |h| u64::from_le_bytes(h.try_into().expect("8 bytes")));
+    let _ = peek_header(data);
+    for hash in [own, HASH] {
+        if let Ok(frame) = read_fpf1(data, hash) {
+            let mut out = [0u8; FRAME_SIZE];
+            assert_eq!(write_fpf1(&frame, hash, &mut out), Ok(FRAME_SIZE));
+            assert_eq!(&out[..], data);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_and_tiny_inputs_are_inputs() {
+        for target in [binance, events, engine, state, fpf1] {
+            target(&[]);
+            target(&[0]);
+            target(&[0xff; 7]);
+        }
+    }
+}
