@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--backend", choices=BACKENDS, default=None)
     replay.add_argument("--no-progress", action="store_true", help="no progress bar")
     replay.add_argument("--symbols", nargs="+", default=None, help="read only these symbols")
-    replay.add_argument("--market", choices=("usdm", "spot"), default=None)
+    replay.add_argument("--market", choices=("usdm", "coinm", "spot"), default=None)
     replay.add_argument(
         "--errors",
         choices=("skip", "raise"),

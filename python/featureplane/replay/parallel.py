@@ -27,7 +27,7 @@ from featureplane.engine.backends import resolve_backend
 from featureplane.engine.config import EngineConfig
 from featureplane.errors import ChainReplayError
 from featureplane.replay.chains import expand_inputs, output_paths, plan_chains
-from featureplane.replay.run import ReplaySummary, portable, replay_events
+from featureplane.replay.run import ReplaySummary, portable, replay_events, source_notes
 from featureplane.sources.format import Chain, SourceOptions
 from featureplane.sources.registry import open_source
 
@@ -82,6 +82,7 @@ def replay_chain(
         source_stats=lambda: portable(source.stats, source.files),
     )
     summary.source_summary = source.summary()
+    summary.notes = source_notes(source.stats)
     return summary
 
 
@@ -180,6 +181,8 @@ class ParallelSummary:
                 f"  {chain.name}: {len(chain.files)} file(s), {s.events} events, {s.frames} "
                 f"frames, {s.seconds:.2f} s -> {out}"
             )
+            # Each chain's skips and warnings: a run of many files must not hide them.
+            lines.extend(f"    {note}" for note in s.notes)
         return "\n".join(lines)
 
 

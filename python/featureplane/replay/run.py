@@ -10,7 +10,7 @@ import json
 import sys
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,8 @@ class ReplaySummary:
     """The engine's counters (duplicates, out_of_order, gaps, resets, ...)."""
     seconds: float
     source_summary: str = ""
+    notes: list[str] = field(default_factory=list)
+    """The source's skips and warnings, one line per reason (`source_notes`)."""
 
     @property
     def events_per_s(self) -> float:
@@ -167,6 +169,21 @@ def _progress(enabled: bool, total: int | None) -> Any:
     from tqdm import tqdm
 
     return tqdm(total=total, unit=" msg", unit_scale=True, file=sys.stderr, desc="replay")
+
+
+def source_notes(stats: Any) -> list[str]:
+    """One line per skip or warning reason of a source's stats, with its first example: what a
+    run that writes many files must still show."""
+    out: list[str] = []
+    examples: dict[str, list[str]] = getattr(stats, "examples", None) or {}
+    for title in ("skipped", "warnings"):
+        table = getattr(stats, title, None)
+        if not isinstance(table, dict):
+            continue
+        for reason, n in sorted(table.items()):
+            first = examples.get(reason, [""])[0]
+            out.append(f"{title} {reason}: {n}" + (f" (first: {first})" if first else ""))
+    return out
 
 
 def portable(obj: Any, paths: Sequence[str]) -> Any:

@@ -53,6 +53,7 @@ _COUNTS = (
     ("stale_dropped", "stale_dropped"),
     ("snapshots", "snapshots"),
     ("chain_gaps", "chain_gaps"),
+    ("chain_resets", "chain_resets"),
     ("seq_gaps", "seq_gaps"),
     ("empty_diffs_folded", "empty_diffs_folded"),
 )
@@ -169,6 +170,7 @@ class RustSymbolChain:
             qty_cache=GridCache(spec.size_grid, "size", positive=False),
         )
         self._applied: dict[str, int] = dict.fromkeys((name for name, _ in _COUNTS), 0)
+        self._ts_scale = 1
         self._reference: SymbolChain | None = None
 
     # ----- driving ------------------------------------------------------------------------
@@ -177,7 +179,8 @@ class RustSymbolChain:
         core, stats = self._core, self._stats
         for pos, info in enumerate(self._files):
             info.chain_pos = pos
-            core.start_file(pos)
+            core.start_file(pos, info.local_ts_scale)
+            self._ts_scale = info.local_ts_scale
             try:
                 for block in _read_ahead(iter_text_blocks(info.path, TEXT_BLOCK_BYTES)):
                     start = 0
@@ -212,7 +215,7 @@ class RustSymbolChain:
         unsynced = self._core.finish()
         if unsynced is None:
             return
-        n, file_pos, line = unsynced
+        n, file_pos, line, gap = unsynced
         report_unsynced(
             self._stats,
             self.symbol,
@@ -220,6 +223,7 @@ class RustSymbolChain:
             n,
             f"{self._files[file_pos].path}:{line}",
             self._on_missing_snapshot,
+            None if gap is None else f"{self._files[gap[0]].path}:{gap[1]}",
         )
 
     def _count(self) -> None:
@@ -258,6 +262,7 @@ class RustSymbolChain:
         capture = ref._reporter
         assert isinstance(capture, _Capture)
         capture.got = None
+        ref._ts_scale = self._ts_scale
         ref._line(raw, path, line)
         got = capture.got
         if got is None or got[0] != reason:
