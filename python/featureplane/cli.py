@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -115,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="raise",
         help="a symbol with depth diffs and no REST snapshot: stop (default) or drop its diffs",
     )
+    replay.add_argument(
+        "--messages-only",
+        action="store_true",
+        help="LOBSTER: read a message file without its orderbook file (no book feature ready)",
+    )
     replay.add_argument("--chunk-rows", type=int, default=None, metavar="N")
     replay.add_argument("--parser", choices=("auto", "rust", "python"), default="auto",
                         help="Binance line parser (auto: Rust where built)")  # fmt: skip
@@ -206,6 +212,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         chunk_rows=args.chunk_rows,
         parser=args.parser,
         instruments=tuple(args.instrument) if args.instrument else None,
+        messages_only=args.messages_only,
     )
     summary = replay_files(
         args.files,
@@ -314,8 +321,9 @@ def _instrument(text: str) -> InstrumentSpec:
     parts = text.split(":")
     if len(parts) != 3:
         raise argparse.ArgumentTypeError(f"expected SYMBOL:TICK:LOT, got {text!r}")
+    symbol, tick, lot = parts
     try:
-        return InstrumentSpec(*parts)
+        return InstrumentSpec(symbol, tick, lot)
     except (ValueError, ArithmeticError) as exc:
         raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
 
@@ -360,11 +368,31 @@ def format_schema(fs: FeatureSet) -> str:
     return "\n".join(out)
 
 
+# The library names its options as Python keywords; the command line names its own flags.
+_FLAGS = {
+    "on_missing_snapshot": "--on-missing-snapshot",
+    "market": "--market",
+    "parser": "--parser",
+    "errors": "--errors",
+}
+_KEYWORD = re.compile(r"\b(" + "|".join(_FLAGS) + r")='([^']*)'")
+_INSTRUMENTS = re.compile(r"\binstruments=(?!\w)")
+
+
+def cli_wording(text: str) -> str:
+    """A library message with its option keywords as this command's flags:
+    `on_missing_snapshot='skip'` -> `--on-missing-snapshot skip`, `instruments=` ->
+    `--instrument SYMBOL:TICK:LOT`."""
+    text = _KEYWORD.sub(lambda m: f"{_FLAGS[m[1]]} {m[2]}", text)
+    text = text.replace("messages_only=True", "--messages-only")
+    return _INSTRUMENTS.sub("--instrument SYMBOL:TICK:LOT", text)
+
+
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     if isinstance(exc, OSError) and exc.filename is not None and str(exc.filename) not in text:
         text = f"{exc.filename}: {text}"
-    return text
+    return cli_wording(text)
 
 
 if __name__ == "__main__":

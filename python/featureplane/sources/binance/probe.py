@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from os import PathLike, fspath
 from pathlib import Path
 from types import MappingProxyType
@@ -276,7 +276,7 @@ def resolve_instruments(
         if sym_market == "coinm":
             how += f"; {COINM_SIZES}"
         if spec.symbol != symbol:  # e.g. given as "btcusdt": the table is keyed by the feed's name
-            spec = InstrumentSpec(symbol, spec.tick_size, spec.lot_size, spec.venue)
+            spec = replace(spec, symbol=symbol)
         table.add(spec)
         specs[symbol] = spec
         stats.instruments[symbol] = f"{how}: tick {spec.tick_size}, lot {spec.lot_size}"

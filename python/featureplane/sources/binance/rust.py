@@ -34,7 +34,12 @@ from featureplane.sources.binance.stats import (
     FileInfo,
     SymbolSync,
 )
-from featureplane.sources.binance.sync import SymbolChain, count_chunk, report_unsynced
+from featureplane.sources.binance.sync import (
+    SymbolChain,
+    check_grid,
+    count_chunk,
+    report_unsynced,
+)
 
 Parser = Literal["auto", "rust", "python"]
 PARSERS = ("auto", "rust", "python")
@@ -212,6 +217,7 @@ class RustSymbolChain:
         yield chunk
 
     def _finish(self) -> None:
+        check_grid(self.sync, self._spec, self._files, self._stats)
         unsynced = self._core.finish()
         if unsynced is None:
             return
@@ -253,6 +259,8 @@ class RustSymbolChain:
             # line again (skips are rare): a disagreement stops the read, whichever line it is.
             # The detail is kept where it is used: raised, or among the first examples.
             detail = self._detail(block[at : int(last)], reason, path, line)
+            if reason == "off_grid":
+                self.sync.off_grid += 1
             wanted = self._reporter.raise_errors or len(examples.get(reason, ())) < MAX_EXAMPLES
             self._reporter.skip(reason, path, line, detail if wanted else "")
 

@@ -75,6 +75,8 @@ class SymbolSync:
     """Resets emitted at chain gaps (a CLEAR without sequence: the book waits for a snapshot)."""
     seq_gaps: int = 0
     """Breaks of continuity inside a file; left for the engine to flag as gaps."""
+    off_grid: int = 0
+    """Lines skipped as `off_grid` (a grid too coarse for the data is refused: see the docs)."""
     empty_diffs_folded: int = 0
     """Diffs without levels, folded into the next diff of the symbol (see the docs)."""
 

@@ -25,6 +25,7 @@ import orjson
 from featureplane.errors import (
     InvalidMessageError,
     OffGridError,
+    SourceFormatError,
     StreamDamageError,
     SyncError,
     UnreadableLineError,
@@ -78,6 +79,7 @@ class SymbolChain:
         self._builder = ChunkBuilder(symbol_id)
         self._bbo_rows, self._bbo_keys = self._builder.bbo, self._builder.b_key
         self.sync = stats.sync[symbol]
+        self._spec = spec
         self._px = GridCache(spec.price_grid, "price", positive=True)
         self._qty = GridCache(spec.size_grid, "size", positive=False)
         # Typed loosely on purpose: any JSON value may arrive; a non-string is refused inside.
@@ -135,7 +137,9 @@ class SymbolChain:
         yield chunk
 
     def _finish(self) -> None:
-        """End of the chain: diffs still waiting for a snapshot."""
+        """End of the chain: a grid too coarse for the data, diffs still waiting for a
+        snapshot."""
+        check_grid(self.sync, self._spec, self._files, self._stats)
         if not (self._awaiting and self._buffer):
             return
         first = self._buffer[0]
@@ -196,6 +200,8 @@ class SymbolChain:
             except (TypeError, IndexError) as exc:  # a level or field of an unexpected shape
                 reason, detail = "bad_message", f"{type(exc).__name__}: {exc}"
         # Reported outside the handlers: in raise mode the error must not chain the internal one.
+        if reason == "off_grid":
+            self.sync.off_grid += 1
         self._reporter.skip(reason, path, line, detail)
 
     def _dispatch(self, obj: dict[str, Any], local: int, path: str, line: int) -> None:
@@ -491,6 +497,36 @@ def count_chunk(chunk: Chunk, stats: BinanceStats, sync: SymbolSync) -> None:
     sync.diffs += n_diff
     sync.trades += n_trade
     sync.book_tickers += len(chunk.bbo)
+
+
+OFF_GRID_MAX_SHARE = 0.01
+"""Share of a symbol's lines that may be skipped as off grid before its grid is refused."""
+
+
+def check_grid(
+    sync: SymbolSync, spec: InstrumentSpec, files: list[FileInfo], stats: BinanceStats
+) -> None:
+    """Refuse a symbol whose grid is too coarse for its data.
+
+    Binance writes every price and size on the symbol's own grid, so off-grid lines are not
+    damage but a tick or lot coarser than the venue's: skipped, they would leave a book without
+    its snapshot or a file of trades alone. A symbol with off-grid lines and no snapshot read,
+    or with more than `OFF_GRID_MAX_SHARE` of its lines off grid, is a `SourceFormatError`
+    naming the grid and the option that fixes it.
+    """
+    off = sync.off_grid
+    lines = sum(info.lines for info in files)
+    if off == 0 or (sync.snapshots and off <= OFF_GRID_MAX_SHARE * lines):
+        return
+    first = stats.examples.get("off_grid", [""])[0]
+    why = "no REST snapshot could be read" if not sync.snapshots else "too many to be damage"
+    raise SourceFormatError(
+        files[0].path,
+        None,
+        f"{off} of {lines} lines of {sync.symbol} are off its grid (tick {spec.tick_size}, "
+        f"lot {spec.lot_size}) and {why}: the grid is too coarse for the data; give a finer "
+        f"tick or lot with instruments= (first: {first})",
+    )
 
 
 def report_unsynced(

@@ -248,13 +248,8 @@ class DatabentoReader(ReadOnce):
                 if len(out.lens) >= self.chunk_messages:
                     yield self._flush(out)
         self.stats.records = index
-        if decoder.leftover:
-            self._reporter.skip(
-                "truncated",
-                self.stats.path,
-                index,
-                f"{decoder.leftover} bytes after the last whole record",
-            )
+        if decoder.damage is not None:
+            self._reporter.skip("truncated", self.stats.path, index, decoder.damage)
         for inst in self._by_id.values():
             if inst.records:
                 if not inst.in_snapshot:
@@ -394,12 +389,16 @@ class DatabentoReader(ReadOnce):
             )
             return
         if reason is not None:
+            # Repaired in skip mode only: in raise mode the read stops here.
+            repaired = (
+                "" if self._reporter.raise_errors else " (repaired; see docs/sources/databento.md)"
+            )
             self._reporter.skip(
                 reason,
                 self.stats.path,
                 index,
                 f"record {index}: {action} order {rec.order_id} size {rec.size} "
-                f"at {rec.price}e-9 (repaired; see docs/sources/databento.md)",
+                f"at {rec.price}e-9{repaired}",
             )
 
     def _ticks(self, inst: _Instrument, price: int, index: int) -> int | None:
