@@ -265,6 +265,8 @@ def _cmd_parity(args: argparse.Namespace) -> int:
                 f"{item.name}: {report.frames_reference:,} frames x {len(report.columns)} "
                 f"columns, 0 mismatches"
             )
+        for note in item.notes:
+            print(f"  {note}")
     rate = mismatches / max(compared, 1)
     print(f"{METRIC} {rate:.6g} ({mismatches:,} of {compared:,} values)")
     return EXIT_OK if mismatches == 0 else EXIT_ERROR

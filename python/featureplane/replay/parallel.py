@@ -27,7 +27,8 @@ from featureplane.engine.backends import resolve_backend
 from featureplane.engine.config import EngineConfig
 from featureplane.errors import ChainReplayError
 from featureplane.replay.chains import expand_inputs, output_paths, plan_chains
-from featureplane.replay.run import ReplaySummary, portable, replay_events, source_notes
+from featureplane.replay.run import ReplaySummary, portable, replay_events
+from featureplane.sources._common import source_notes
 from featureplane.sources.format import Chain, SourceOptions
 from featureplane.sources.registry import open_source
 

@@ -171,21 +171,6 @@ def _progress(enabled: bool, total: int | None) -> Any:
     return tqdm(total=total, unit=" msg", unit_scale=True, file=sys.stderr, desc="replay")
 
 
-def source_notes(stats: Any) -> list[str]:
-    """One line per skip or warning reason of a source's stats, with its first example: what a
-    run that writes many files must still show."""
-    out: list[str] = []
-    examples: dict[str, list[str]] = getattr(stats, "examples", None) or {}
-    for title in ("skipped", "warnings"):
-        table = getattr(stats, title, None)
-        if not isinstance(table, dict):
-            continue
-        for reason, n in sorted(table.items()):
-            first = examples.get(reason, [""])[0]
-            out.append(f"{title} {reason}: {n}" + (f" (first: {first})" if first else ""))
-    return out
-
-
 def portable(obj: Any, paths: Sequence[str]) -> Any:
     """`obj` as JSON values (dates and decimals as strings) with every input path reduced to
     its base name, so the stored stats (and so the file's bytes) do not depend on the directory

@@ -181,7 +181,7 @@ class BinanceReader(ReadOnce):
                     path,
                     1,
                     f"local timestamps in {probe.local_ts_unit} (the first is "
-                    f"{probe.raw_first_local_ts}): read as ns x {probe.local_ts_scale}",
+                    f"{probe.raw_first_local_ts}): converted to ns (x {probe.local_ts_scale})",
                 )
             if probe.lines == 0:
                 if probe.damage is not None:
