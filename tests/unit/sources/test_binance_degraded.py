@@ -137,3 +137,15 @@ def test_a_few_off_grid_lines_after_a_snapshot_are_counted_skips(
     replay = read(write(tmp_path / "btc.gz", lines), parser)
     assert replay.stats.skipped == {"off_grid": 1}
     assert replay.stats.sync["BTCUSDT"].off_grid == 1
+
+
+def test_one_diff_off_a_grid_the_caller_gave_is_refused(tmp_path: Path, parser: str) -> None:
+    lines = [um_snapshot(T0, 100), um_diff(T0 + 1, 99, 105, 98)]
+    lines.append(um_diff(T0 + 2, 106, 107, 105, bids=[["61800.2", "1.0005"]]))
+    path = write(tmp_path / "btc.gz", lines)
+    # On the built-in grid (the venue's own) the line is damage: skipped, counted.
+    assert read(path, parser).stats.skipped == {"off_grid": 1}
+    # On the caller's grid it says the grid is wrong: every later frame would be a gap.
+    given = InstrumentSpec("BTCUSDT", "0.1", "0.001")
+    with pytest.raises(SourceFormatError, match="1 of them book lines: the grid is too coarse"):
+        read(path, parser, instruments=[given])

@@ -238,8 +238,9 @@ def resolve_instruments(
     market: Market | None,
     instruments: Instruments | None,
     stats: BinanceStats,
-) -> tuple[SymbolTable, dict[str, InstrumentSpec]]:
-    """The symbol table (caller's ids first) and the spec of every symbol read."""
+) -> tuple[SymbolTable, dict[str, InstrumentSpec], set[str]]:
+    """The symbol table (caller's ids first), the spec of every symbol read, and the symbols
+    whose grid the caller gave (the others come from the built-in table or the data)."""
     table = SymbolTable()
     given: dict[str, InstrumentSpec] = {}
     if isinstance(instruments, SymbolTable):
@@ -249,13 +250,16 @@ def resolve_instruments(
     elif instruments is not None:
         given = {spec.symbol.upper(): spec for spec in instruments}
     specs: dict[str, InstrumentSpec] = {}
+    given_by_caller: set[str] = set()
     for symbol, probes in groups.items():
         first = min(probes, key=lambda p: (p.first_local_ts or 0, p.index))
         sym_market = market_of(symbol, probes, market)
         if symbol in table:
             spec, how = table.spec(symbol), "caller's symbol table"
+            given_by_caller.add(symbol)
         elif symbol in given:
             spec, how = given[symbol], "caller's instruments"
+            given_by_caller.add(symbol)
         elif (sym_market, symbol) in BUILTIN_INSTRUMENTS:
             spec, how = BUILTIN_INSTRUMENTS[sym_market, symbol], f"built-in {sym_market} table"
         else:
@@ -280,4 +284,4 @@ def resolve_instruments(
         table.add(spec)
         specs[symbol] = spec
         stats.instruments[symbol] = f"{how}: tick {spec.tick_size}, lot {spec.lot_size}"
-    return table, specs
+    return table, specs, given_by_caller

@@ -137,7 +137,7 @@ class BinanceReader(ReadOnce):
         groups = self._group(expand_paths(paths), wanted)
         if wanted is not None and (missing := wanted - groups.keys()):
             raise UnknownSymbolError(f"symbol(s) {sorted(missing)} not found in the files")
-        self.symbols, specs = resolve_instruments(groups, market, instruments, self.stats)
+        self.symbols, specs, given = resolve_instruments(groups, market, instruments, self.stats)
         self._chains: list[SymbolChain | RustSymbolChain] = []
         self._ranks: list[int] = []
         self.parsers: dict[str, str] = {}
@@ -149,6 +149,7 @@ class BinanceReader(ReadOnce):
             for info in infos:
                 info.market = sym_market
             self.stats.sync[symbol] = SymbolSync(symbol, sym_market, [i.path for i in infos])
+            self.stats.sync[symbol].grid_given = symbol in given
             rust = use_rust(parser, specs[symbol])
             self.parsers[symbol] = "rust" if rust else "python"
             chain_cls = RustSymbolChain if rust else SymbolChain

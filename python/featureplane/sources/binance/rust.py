@@ -38,6 +38,7 @@ from featureplane.sources.binance.sync import (
     SymbolChain,
     check_grid,
     count_chunk,
+    count_off_grid,
     report_unsynced,
 )
 
@@ -260,7 +261,7 @@ class RustSymbolChain:
             # The detail is kept where it is used: raised, or among the first examples.
             detail = self._detail(block[at : int(last)], reason, path, line)
             if reason == "off_grid":
-                self.sync.off_grid += 1
+                count_off_grid(self.sync, block[at : int(last)])
             wanted = self._reporter.raise_errors or len(examples.get(reason, ())) < MAX_EXAMPLES
             self._reporter.skip(reason, path, line, detail if wanted else "")
 

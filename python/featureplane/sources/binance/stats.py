@@ -77,6 +77,10 @@ class SymbolSync:
     """Breaks of continuity inside a file; left for the engine to flag as gaps."""
     off_grid: int = 0
     """Lines skipped as `off_grid` (a grid too coarse for the data is refused: see the docs)."""
+    off_grid_book: int = 0
+    """Of them, diffs and snapshots (on a grid the caller gave, any is refused: see the docs)."""
+    grid_given: bool = False
+    """The tick and lot came from the caller (not the built-in table or the data's strings)."""
     empty_diffs_folded: int = 0
     """Diffs without levels, folded into the next diff of the symbol (see the docs)."""
 

@@ -201,7 +201,7 @@ class SymbolChain:
                 reason, detail = "bad_message", f"{type(exc).__name__}: {exc}"
         # Reported outside the handlers: in raise mode the error must not chain the internal one.
         if reason == "off_grid":
-            self.sync.off_grid += 1
+            count_off_grid(self.sync, raw)
         self._reporter.skip(reason, path, line, detail)
 
     def _dispatch(self, obj: dict[str, Any], local: int, path: str, line: int) -> None:
@@ -500,7 +500,17 @@ def count_chunk(chunk: Chunk, stats: BinanceStats, sync: SymbolSync) -> None:
 
 
 OFF_GRID_MAX_SHARE = 0.01
-"""Share of a symbol's lines that may be skipped as off grid before its grid is refused."""
+"""Share of a symbol's lines that may be skipped as off grid before its grid is refused..."""
+OFF_GRID_MIN = 100
+"""... once there are more than this many (a few bad lines of a short file are damage)."""
+_BOOK_LINE = (b"@depth", b'"lastUpdateId"', b'"depthUpdate"')
+
+
+def count_off_grid(sync: SymbolSync, raw: bytes | memoryview) -> None:
+    """Count a line skipped as off grid; a diff or snapshot also as a book line."""
+    sync.off_grid += 1
+    if any(mark in raw for mark in _BOOK_LINE):
+        sync.off_grid_book += 1
 
 
 def check_grid(
@@ -508,18 +518,29 @@ def check_grid(
 ) -> None:
     """Refuse a symbol whose grid is too coarse for its data.
 
-    Binance writes every price and size on the symbol's own grid, so off-grid lines are not
-    damage but a tick or lot coarser than the venue's: skipped, they would leave a book without
-    its snapshot or a file of trades alone. A symbol with off-grid lines and no snapshot read,
-    or with more than `OFF_GRID_MAX_SHARE` of its lines off grid, is a `SourceFormatError`
-    naming the grid and the option that fixes it.
+    Binance writes every price and size on the symbol's own grid, so off-grid lines are seldom
+    damage, and most often a tick or lot coarser than the venue's: skipped, they would leave a
+    book without its snapshot, a book with holes (every frame after a skipped diff is a gap) or
+    a file of trades alone. A `SourceFormatError` naming the grid and the option that fixes it
+    is raised for a symbol with off-grid lines and no snapshot read, with a diff or snapshot
+    off a grid the caller gave, or with more than `OFF_GRID_MIN` lines and
+    `OFF_GRID_MAX_SHARE` of its lines off grid. Otherwise they are counted skips (on the
+    built-in or inferred grid, which is the data's own, an off-grid value is damage).
     """
     off = sync.off_grid
     lines = sum(info.lines for info in files)
-    if off == 0 or (sync.snapshots and off <= OFF_GRID_MAX_SHARE * lines):
+    too_many = off > max(OFF_GRID_MAX_SHARE * lines, OFF_GRID_MIN)
+    caller_wrong = sync.grid_given and sync.off_grid_book > 0
+    if off == 0 or (sync.snapshots and not too_many and not caller_wrong):
         return
     first = stats.examples.get("off_grid", [""])[0]
-    why = "no REST snapshot could be read" if not sync.snapshots else "too many to be damage"
+    why = (
+        "no REST snapshot could be read"
+        if not sync.snapshots
+        else f"{sync.off_grid_book} of them book lines"
+        if sync.off_grid_book
+        else "too many to be damage"
+    )
     raise SourceFormatError(
         files[0].path,
         None,
