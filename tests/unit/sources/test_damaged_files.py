@@ -158,3 +158,15 @@ def test_a_seventh_column_is_accepted_and_a_changing_width_is_not(tmp_path: Path
     msg.write_text("\n".join([*rows[:2], rows[2].rsplit(",", 1)[0], *rows[3:]]) + "\n")
     with pytest.raises(SourceFormatError, match=r":3: expected 7 comma-separated fields, got 6"):
         read_lobster(msg, ob)
+
+
+def test_a_record_time_past_int64_is_a_bad_timestamp(tmp_path: Path) -> None:
+    from tests.unit.sources.test_databento_source import T0
+
+    late = mbo("A", "B", 1, 5, 2, recv=(1 << 63) - T0 + 5)  # ts_recv past int64 ns
+    path = write_dbn(tmp_path / "t.dbn", [mbo("A", "B", 0, 5, 1), late])
+    with pytest.raises(SourceFormatError, match=r"t\.dbn:1: bad_timestamp"):
+        read_databento(path)
+    replay = read_databento(path, errors="skip")
+    assert replay.stats.skipped == {"bad_timestamp": 1}
+    assert len(messages(replay.events)) == 1

@@ -71,6 +71,7 @@ DEFAULT_CHUNK_MESSAGES = 1 << 16
 SEQ_SHIFT = 16
 """`seq = sequence << SEQ_SHIFT | ordinal`: see `venue_sequence` and the docs."""
 _MAX_ORDINAL = (1 << SEQ_SHIFT) - 1
+_I64_MAX = (1 << 63) - 1  # DBN times are u64 ns; the event model's are int64
 
 _BOOK_SIDES = {"B": BID, "A": ASK}
 # On a T record `side` is the aggressor's side (Databento: "Bid for a buy order (or buy
@@ -298,6 +299,15 @@ class DatabentoReader(ReadOnce):
                     index,
                     f"record {index}: instrument_id {rec.instrument_id} is not in the symbology",
                 )
+            return
+        if rec.ts_event > _I64_MAX or rec.ts_recv > _I64_MAX:
+            # Past 2262 (or DBN's undefined time, 2^64 - 1): not a time the events can carry.
+            self._reporter.skip(
+                "bad_timestamp",
+                self.stats.path,
+                index,
+                f"record {index}: ts_event {rec.ts_event}, ts_recv {rec.ts_recv}: past int64 ns",
+            )
             return
         flags = rec.flags
         action = str(rec.action)
