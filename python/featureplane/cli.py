@@ -11,8 +11,9 @@
                            [--binary FILE] [--canary]
     featureplane backtest ab|run [--capture FILE] [--loop numba|python] [--out FILE]
 
-Bad input ends with exit code 1 and one line on stderr (`featureplane: error: ...`), never a
-traceback; a usage error exits with 2 as argparse does.
+Bad input ends with exit code 1 and one line on stderr (`featureplane: error: ...`, naming this
+command's flags where the library names its keywords), never a traceback; a usage error exits
+with 2 as argparse does.
 """
 
 from __future__ import annotations
@@ -142,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parity.add_argument(
         "files", nargs="*", type=Path, metavar="FILES",
-        help="Binance captures (.gz, read together) and LOBSTER archives (.zip)",
+        help="recorded files of any venue (Binance and tardis files read together)",
     )  # fmt: skip
     parity.add_argument("--generated", type=int, default=2, metavar="N",
                         help="simulated sessions with injected faults (default 2)")  # fmt: skip
