@@ -57,11 +57,27 @@ def test_a_zstd_frame_cut_at_a_record_boundary_is_truncated(tmp_path: Path) -> N
     assert len(messages(skipped.events)) == 20  # every record before the cut
 
 
-def test_a_header_the_decoder_panics_on_is_a_source_format_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("zstd", [False, True])
+@pytest.mark.parametrize(
+    "damage", ["panic_flag", "zeroed_header", "zeroed_length"], ids=lambda d: str(d)
+)
+def test_a_header_the_decoder_refuses_or_panics_on(tmp_path: Path, damage: str, zstd: bool) -> None:
     plain = bytearray(write_dbn(tmp_path / "p.dbn", [mbo("A", "B", 0, 5, 1)]).read_bytes())
-    plain[60] = 0xFF  # a header flag databento-dbn's decoder panics on (found by fuzzing)
-    bad = tmp_path / "bad.dbn"
-    bad.write_bytes(bytes(plain))
+    if damage == "panic_flag":
+        plain[60] = 0xFF  # a header flag databento-dbn's decoder panics on (found by fuzzing)
+    elif damage == "zeroed_header":
+        header = 8 + int.from_bytes(plain[4:8], "little")  # magic, version, length, metadata
+        plain[:header] = bytes(header)
+    else:
+        plain[4:8] = bytes(4)  # the metadata's length
+    data = bytes(plain)
+    if zstd:
+        sink = pa.BufferOutputStream()
+        with pa.CompressedOutputStream(sink, "zstd") as out:
+            out.write(data)
+        data = sink.getvalue().to_pybytes()
+    bad = tmp_path / ("bad.dbn.zst" if zstd else "bad.dbn")
+    bad.write_bytes(data)
     with pytest.raises(SourceFormatError, match="not a DBN file"):
         read_databento(bad)
 
