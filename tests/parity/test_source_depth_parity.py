@@ -25,8 +25,7 @@ DEEP = (1 << IMBALANCE_L5) | (1 << OFI_L5)
 DEPTHS = st.sampled_from([None, 0, 1, 4, 5, 10])
 
 
-@PARITY
-@settings(max_examples=max(EXAMPLES // 3, 20))
+@settings(PARITY, max_examples=max(EXAMPLES // 3, 20))
 @given(streams(), st.lists(DEPTHS, min_size=3, max_size=3))
 def test_backends_agree_on_shallow_sources(stream: Stream, depths: list[int | None]) -> None:
     specs = [replace(s, depth=d) for s, d in zip(stream.specs(), depths, strict=False)]
