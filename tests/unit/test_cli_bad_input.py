@@ -14,6 +14,7 @@ from tests.unit.test_cli import assert_one_line_error, run
 
 
 def test_library_keywords_become_flags() -> None:
+
     text = (
         "pass on_missing_snapshot='skip' to drop them; pass market='usdm' or market='spot'; "
         "use parser='python'; use errors='raise'; give instruments=; messages_only=True"

@@ -9,7 +9,6 @@ import pytest
 pytest.importorskip("hftbacktest")
 
 from featureplane.adapters.hftbacktest.adapter import HftBacktestAdapter
-from featureplane.adapters.hftbacktest.limits import LATEST_TS_NS, MAX_ROI_TICKS
 from featureplane.errors import OffGridError, SourceFormatError
 from featureplane.events import ASK, BID, concat, make_message
 from featureplane.instruments import InstrumentSpec, SymbolTable
@@ -19,6 +18,8 @@ from featureplane.strategy import BaseStrategy, StrategyRunner
 SPEC = InstrumentSpec("X", "0.1", "0.001")
 T0 = 1_700_000_000_000_000_000
 EXCH_EVENT, LOCAL_EVENT = 1 << 31, 1 << 30
+LATEST_TS_NS = 1 << 62  # limits.LATEST_TS_NS: checked against it below
+MAX_ROI_TICKS = 10**7  # limits.MAX_ROI_TICKS
 
 
 def feed(t0: int = T0, stray: int | None = None) -> np.ndarray:
@@ -54,6 +55,13 @@ def test_a_stray_bid_far_from_the_book_is_refused_without_roi() -> None:
     )
     stats = StrategyRunner(adapter.session(), Idle()).run()
     assert stats.last_ns >= T0 + 4000
+
+
+def test_the_limits_are_the_documented_ones() -> None:
+    from featureplane.adapters.hftbacktest import limits
+
+    assert (limits.LATEST_TS_NS, limits.MAX_ROI_TICKS) == (LATEST_TS_NS, MAX_ROI_TICKS)
+    assert limits.MAX_SPAN_TICKS == 10**8
 
 
 def test_an_roi_too_wide_to_allocate_is_refused() -> None:

@@ -14,7 +14,6 @@ import pytest
 from featureplane.errors import SourceFormatError
 from featureplane.instruments import InstrumentSpec
 from featureplane.sources.databento import read_databento
-from featureplane.sources.databento.dbn import zstd_damage
 from featureplane.sources.hftbacktest.reader import read_hftbacktest_events
 from featureplane.sources.lobster import read_lobster
 from featureplane.sources.tardis import read_tardis
@@ -41,6 +40,8 @@ def _zstd_cut_at_record(plain: bytes, keep: int) -> tuple[bytes, bytes]:
 
 
 def test_a_zstd_frame_cut_at_a_record_boundary_is_truncated(tmp_path: Path) -> None:
+    from featureplane.sources.databento.dbn import zstd_damage
+
     records = [mbo("A", "B", -i, 5, i + 1, flags=LAST, seq=i + 1) for i in range(40)]
     plain = write_dbn(tmp_path / "p.dbn", records).read_bytes()
     keep = len(plain) - 20 * len(bytes(records[0]))  # the first 20 records
