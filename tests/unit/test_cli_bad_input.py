@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from featureplane.cli import cli_wording
 from tests.unit.sources.test_binance_source import T0, um_diff, um_snapshot, write
 from tests.unit.sources.test_lobster_source import write_pair
 from tests.unit.test_cli import assert_one_line_error, run
 
 
 def test_library_keywords_become_flags() -> None:
+    from featureplane.cli import cli_wording
 
     text = (
         "pass on_missing_snapshot='skip' to drop them; pass market='usdm' or market='spot'; "
