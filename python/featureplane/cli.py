@@ -11,8 +11,9 @@
                            [--binary FILE] [--canary]
     featureplane backtest ab|run [--capture FILE] [--loop numba|python] [--out FILE]
 
-Bad input ends with exit code 1 and one line on stderr (`featureplane: error: ...`), never a
-traceback; a usage error exits with 2 as argparse does.
+Bad input ends with exit code 1 and one line on stderr (`featureplane: error: ...`, naming this
+command's flags where the library names its keywords), never a traceback; a usage error exits
+with 2 as argparse does.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -164,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--symbols", nargs="+", default=None, help="read only these symbols")
     replay.add_argument(
         "--market",
-        choices=("usdm", "spot"),
+        choices=("usdm", "coinm", "spot"),
         default=None,
         help="binance: the market of every file; default detected per file",
     )
@@ -180,6 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("raise", "skip"),
         default="raise",
         help="a symbol with depth diffs and no REST snapshot: stop (default) or drop its diffs",
+    )
+    replay.add_argument(
+        "--messages-only",
+        action="store_true",
+        help="LOBSTER: read a message file without its orderbook file (no book feature ready)",
     )
     replay.add_argument(
         "--chunk-rows",
@@ -224,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parity.add_argument(
         "files", nargs="*", type=Path, metavar="FILES",
-        help="Binance captures (.gz, read together) and LOBSTER archives (.zip)",
+        help="recorded files of any venue (Binance and tardis files read together)",
     )  # fmt: skip
     parity.add_argument("--generated", type=int, default=2, metavar="N",
                         help="simulated sessions with injected faults (default 2)")  # fmt: skip
@@ -311,6 +318,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         chunk_rows=args.chunk_rows,
         parser=args.parser,
         instruments=tuple(args.instrument) if args.instrument else None,
+        messages_only=args.messages_only,
     )
     summary = replay_files(
         args.files,
@@ -363,6 +371,8 @@ def _cmd_parity(args: argparse.Namespace) -> int:
                 f"{item.name}: {report.frames_reference:,} frames x {len(report.columns)} "
                 f"columns, 0 mismatches"
             )
+        for note in item.notes:
+            print(f"  {note}")
     rate = mismatches / max(compared, 1)
     print(f"{METRIC} {rate:.6g} ({mismatches:,} of {compared:,} values)")
     return EXIT_OK if mismatches == 0 else EXIT_ERROR
@@ -419,8 +429,9 @@ def _instrument(text: str) -> InstrumentSpec:
     parts = text.split(":")
     if len(parts) != 3:
         raise argparse.ArgumentTypeError(f"expected SYMBOL:TICK:LOT, got {text!r}")
+    symbol, tick, lot = parts
     try:
-        return InstrumentSpec(*parts)
+        return InstrumentSpec(symbol, tick, lot)
     except (ValueError, ArithmeticError) as exc:
         raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
 
@@ -465,11 +476,31 @@ def format_schema(fs: FeatureSet) -> str:
     return "\n".join(out)
 
 
+# The library names its options as Python keywords; the command line names its own flags.
+_FLAGS = {
+    "on_missing_snapshot": "--on-missing-snapshot",
+    "market": "--market",
+    "parser": "--parser",
+    "errors": "--errors",
+}
+_KEYWORD = re.compile(r"\b(" + "|".join(_FLAGS) + r")='([^']*)'")
+_INSTRUMENTS = re.compile(r"\binstruments=(?!\w)")
+
+
+def cli_wording(text: str) -> str:
+    """A library message with its option keywords as this command's flags:
+    `on_missing_snapshot='skip'` -> `--on-missing-snapshot skip`, `instruments=` ->
+    `--instrument SYMBOL:TICK:LOT`."""
+    text = _KEYWORD.sub(lambda m: f"{_FLAGS[m[1]]} {m[2]}", text)
+    text = text.replace("messages_only=True", "--messages-only")
+    return _INSTRUMENTS.sub("--instrument SYMBOL:TICK:LOT", text)
+
+
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     if isinstance(exc, OSError) and exc.filename is not None and str(exc.filename) not in text:
         text = f"{exc.filename}: {text}"
-    return text
+    return cli_wording(text)
 
 
 if __name__ == "__main__":

@@ -184,12 +184,21 @@ def _short(text: str) -> str:
 
 @dataclass(frozen=True)
 class InstrumentSpec:
-    """One tradable instrument: its name and its exact tick (price) and lot (size) grids."""
+    """One tradable instrument: its name, its exact tick (price) and lot (size) grids, and the
+    depth its source carries.
+
+    `depth` is the number of price levels per side the source describes exactly: None for a
+    full-depth feed (every level: Binance, tardis, Databento), N for a source that shows the
+    best N levels only (a LOBSTER level-N file), 0 for one whose book is not trustworthy at
+    all (a LOBSTER message file without its orderbook file). A feature that reads more levels
+    than the source carries is never ready on it (`featureplane.features.lob_shared_v1`).
+    """
 
     symbol: str
     tick_size: Decimal
     lot_size: Decimal
     venue: str = ""
+    depth: int | None = None
 
     def __init__(
         self,
@@ -197,11 +206,15 @@ class InstrumentSpec:
         tick_size: str | int | Decimal,
         lot_size: str | int | Decimal,
         venue: str = "",
+        depth: int | None = None,
     ) -> None:
+        if depth is not None and (type(depth) is not int or depth < 0):
+            raise InvalidMessageError(f"depth must be None or a non-negative int, got {depth!r}")
         object.__setattr__(self, "symbol", symbol)
         object.__setattr__(self, "tick_size", _as_decimal(tick_size))
         object.__setattr__(self, "lot_size", _as_decimal(lot_size))
         object.__setattr__(self, "venue", venue)
+        object.__setattr__(self, "depth", depth)
 
     @property
     def price_grid(self) -> Grid:
@@ -269,25 +282,36 @@ class InstrumentSpec:
         features."""
         return float(self.lot_size)
 
-    def to_json(self) -> dict[str, str]:
-        """The spec as JSON strings (tick and lot sizes exact, as decimal text)."""
-        return {
+    def to_json(self) -> dict[str, str | int]:
+        """The spec as JSON (tick and lot sizes exact, as decimal text; the source depth in
+        levels where the source has one)."""
+        out: dict[str, str | int] = {
             "symbol": self.symbol,
             "tick_size": str(self.tick_size),
             "lot_size": str(self.lot_size),
             "venue": self.venue,
         }
+        if self.depth is not None:  # a full-depth source writes what it always wrote
+            out["depth"] = self.depth
+        return out
 
     @classmethod
-    def from_json(cls, obj: dict[str, str]) -> InstrumentSpec:
-        """A spec from its `to_json` form ("venue" may be absent).
+    def from_json(cls, obj: dict[str, str | int]) -> InstrumentSpec:
+        """A spec from its `to_json` form ("venue" and "depth" may be absent).
 
         Raises
         ------
         InvalidMessageError
             A tick or lot size that is not a finite positive decimal.
         """
-        return cls(obj["symbol"], obj["tick_size"], obj["lot_size"], obj.get("venue", ""))
+        depth = obj.get("depth")
+        return cls(
+            str(obj["symbol"]),
+            str(obj["tick_size"]),
+            str(obj["lot_size"]),
+            str(obj.get("venue", "")),
+            None if depth is None else int(depth),
+        )
 
 
 _REPR_SYMBOLS = 20
@@ -371,12 +395,12 @@ class SymbolTable:
         """Every instrument spec, in id order."""
         return tuple(self._specs)
 
-    def to_json(self) -> list[dict[str, str]]:
+    def to_json(self) -> list[dict[str, str | int]]:
         """The specs in id order as `InstrumentSpec.to_json` dicts (ids are list positions)."""
         return [spec.to_json() for spec in self._specs]
 
     @classmethod
-    def from_json(cls, items: list[dict[str, str]]) -> SymbolTable:
+    def from_json(cls, items: list[dict[str, str | int]]) -> SymbolTable:
         """A table from its `to_json` form, with the same ids.
 
         Raises

@@ -7,7 +7,7 @@ use crate::book::lob::{BookStats, Counters, L1Columns, LobEngine};
 use crate::book::L2Book;
 use crate::error::{Error, Result};
 use crate::events::{index, index_into, EventRow, Kinds, NO_SEQ, ROW_SIZE, TRADE};
-use crate::features::lob_shared_v1::LobSharedV1;
+use crate::features::lob_shared_v1::{ready_limit, LobSharedV1};
 use crate::features::schema::{Values, DEPTH};
 use crate::frames::{quality, Frame, FrameColumns, FrameHeader};
 use crate::state::{
@@ -43,6 +43,8 @@ pub struct Grid {
 #[derive(Debug, Clone)]
 struct SymbolFeatures {
     state: LobSharedV1,
+    /// The features the source's depth can make ready ([`ready_limit`]).
+    ready_limit: u64,
     quality_flags: u32,
     ready_mask: u64,
     seq: i64,
@@ -54,6 +56,7 @@ impl SymbolFeatures {
     fn new(grid: Grid) -> Self {
         Self {
             state: LobSharedV1::new(grid.tick, grid.lot),
+            ready_limit: ready_limit(None),
             quality_flags: 0,
             ready_mask: 0,
             seq: NO_SEQ,
@@ -177,6 +180,14 @@ impl Engine {
 
     pub fn n_symbols(&self) -> usize {
         self.symbols.len()
+    }
+
+    /// The price levels per side the symbol's source carries (`None`: every level); features
+    /// reading more are never ready on it.
+    pub fn set_source_depth(&mut self, symbol_id: u32, depth: Option<u32>) -> Result<()> {
+        let i = self.check(symbol_id)?;
+        self.symbols[i].ready_limit = ready_limit(depth);
+        Ok(())
     }
 
     pub fn config(&self) -> Config {
@@ -303,11 +314,12 @@ impl Engine {
         if sym.state.saturated() {
             flags |= quality::VALUE_SATURATED;
         }
-        // An untrusted book makes every feature of the frame unready until a snapshot.
+        // An untrusted book makes every feature of the frame unready until a snapshot; a
+        // feature reading more levels than the source carries is never ready.
         let ready = if result.untrusted {
             0
         } else {
-            sym.state.ready_mask()
+            sym.state.ready_mask() & sym.ready_limit
         };
 
         sym.quality_flags = flags;
@@ -435,13 +447,17 @@ impl Engine {
             };
             let Some(saved) = state.symbols.get(i) else {
                 books.push(Default::default());
-                symbols.push(SymbolFeatures::new(grid));
+                symbols.push(SymbolFeatures {
+                    ready_limit: old.ready_limit,
+                    ..SymbolFeatures::new(grid)
+                });
                 continue;
             };
             books.push(saved.book.to_book(i)?);
             let frame = saved.frame;
             symbols.push(SymbolFeatures {
                 state: saved.features.to_kernel(grid.tick, grid.lot, i)?,
+                ready_limit: old.ready_limit,
                 quality_flags: frame.quality_flags,
                 ready_mask: frame.warmup_ready_mask,
                 seq: frame.seq,

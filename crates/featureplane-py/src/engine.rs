@@ -130,6 +130,13 @@ impl PyEngine {
         self.guard(|e| e.add_symbol(Grid { tick, lot }).map_err(to_py))
     }
 
+    /// The price levels per side a symbol's source carries (None: every level); features
+    /// reading more are never ready on it.
+    #[pyo3(signature = (symbol_id, depth))]
+    fn set_source_depth(&mut self, symbol_id: u32, depth: Option<u32>) -> PyResult<()> {
+        self.guard(|e| e.set_source_depth(symbol_id, depth).map_err(to_py))
+    }
+
     #[getter]
     fn n_symbols(&self) -> usize {
         self.engine.n_symbols()

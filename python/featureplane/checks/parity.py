@@ -127,23 +127,43 @@ class ParityInput:
     name: str
     symbols: SymbolTable
     events: np.ndarray
+    notes: list[str] = field(default_factory=list)
+    """The source's skips and warnings (`replay.run.source_notes`)."""
 
 
 def inputs_from_paths(paths: Iterable[Path]) -> Iterator[ParityInput]:
-    """Binance captures (`.gz`, all given together: chains and symbols as one stream) and
-    LOBSTER archives (`.zip`, each on its own)."""
-    from featureplane.sources import read_binance
-    from featureplane.sources.lobster import read_lobster
+    """Recorded files of any venue, each file's format detected from its content: the files of
+    a venue that merges (Binance, tardis) read together as one stream, the others chain by
+    chain (a LOBSTER archive, a DBN file, ...).
 
-    paths = list(paths)
-    binance = [p for p in paths if p.suffix != ".zip"]
-    if binance:
-        replay = read_binance(binance)
-        yield ParityInput("+".join(p.name for p in binance), replay.symbols, replay.events)
+    Raises
+    ------
+    SourceFormatError
+        A file of no known format, or an input of which nothing could be read: a parity check
+        over no frames would pass without checking anything.
+    """
+    from featureplane.errors import SourceFormatError
+    from featureplane.events import concat
+    from featureplane.sources._common import source_notes
+    from featureplane.sources.format import SourceOptions
+    from featureplane.sources.registry import REGISTRY, detect_format, open_source
+
+    by_format: dict[str, list[str]] = {}
     for path in paths:
-        if path.suffix == ".zip":
-            lob = read_lobster(path)
-            yield ParityInput(path.name, lob.symbols, lob.events)
+        by_format.setdefault(detect_format(path), []).append(str(path))
+    for fmt, members in by_format.items():
+        venue = REGISTRY[fmt]
+        chains = [list(c.files) for c in venue.plan(members, SourceOptions())]
+        runs = [[f for files in chains for f in files]] if venue.merges else chains
+        for files in runs:
+            source = open_source(fmt, files)
+            events = concat(list(source))
+            name = "+".join(Path(f).name for f in files)
+            if not len(events):
+                raise SourceFormatError(
+                    name, None, "nothing to compare: not one message could be read from it"
+                )
+            yield ParityInput(name, source.symbols, events, source_notes(source.stats))
 
 
 def generated_inputs(n_sessions: int, n_messages: int, seed: int) -> Iterator[ParityInput]:

@@ -28,11 +28,13 @@ from featureplane.engine.state import (
 from featureplane.errors import InvalidMessageError
 from featureplane.events import NO_SEQ, iter_messages, message_bounds, validate
 from featureplane.features.lob_shared_v1 import (
+    ALL_BITS,
     DEPTH,
     IS_F64,
     LOB_SHARED_V1,
     LobSharedV1State,
     changed_mask,
+    ready_limit,
 )
 from featureplane.features.rolling import DecayedSum, Ema, IntWindow
 from featureplane.frames.frame import FeatureUpdateFrameV1, FrameBatch, QualityFlag
@@ -43,9 +45,11 @@ from featureplane.schema import FeatureSet
 class SymbolFeatures:
     """A symbol's feature state plus the header of its last frame."""
 
-    def __init__(self, tick: float, lot: float) -> None:
+    def __init__(self, tick: float, lot: float, limit: int = ALL_BITS) -> None:
         self.tick = tick
         self.lot = lot
+        self.limit = limit
+        """Features the source's depth can make ready (`lob_shared_v1.ready_limit`)."""
         self.state = LobSharedV1State(tick, lot)
         self.quality_flags = 0
         self.ready_mask = 0
@@ -78,7 +82,8 @@ class ReferenceKernel:
         self.symbols.spec_of(sid)  # UnknownSymbolError for an id the table does not hold
         while len(self._features) <= sid:
             spec = self.symbols.spec_of(len(self._features))
-            self._features.append(SymbolFeatures(spec.tick_f64, spec.lot_f64))
+            limit = ready_limit(spec.depth)
+            self._features.append(SymbolFeatures(spec.tick_f64, spec.lot_f64, limit))
         return self._features[sid]
 
     def process(self, message: np.ndarray) -> FeatureUpdateFrameV1 | None:
@@ -126,8 +131,9 @@ class ReferenceKernel:
             flags |= QualityFlag.PARTIAL_FEATURES
         if state.saturated:
             flags |= QualityFlag.VALUE_SATURATED
-        # An untrusted book makes every feature of the frame unready until a snapshot.
-        ready = 0 if result.untrusted else state.ready_mask()
+        # An untrusted book makes every feature of the frame unready until a snapshot; a feature
+        # reading more levels than the source carries is never ready.
+        ready = 0 if result.untrusted else state.ready_mask() & sym.limit
 
         sym.quality_flags = int(flags)
         sym.ready_mask = ready
@@ -255,7 +261,7 @@ class ReferenceKernel:
         for sid, spec in enumerate(self.symbols.specs):
             book = self.lob._book_of(sid)
             self._symbol(sid)  # makes room for sid
-            sym = SymbolFeatures(spec.tick_f64, spec.lot_f64)
+            sym = SymbolFeatures(spec.tick_f64, spec.lot_f64, ready_limit(spec.depth))
             self._features[sid] = sym
             book.reset()
             book.messages_applied = 0

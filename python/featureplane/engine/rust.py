@@ -173,6 +173,8 @@ class RustKernel:
         for sid in range(len(self._names), n):
             spec = self.symbols.spec_of(sid)
             self._engine.add_symbol(spec.tick_f64, spec.lot_f64)
+            if spec.depth is not None:  # a source showing only its best levels
+                self._engine.set_source_depth(sid, spec.depth)
             self._names.append(spec.symbol)
         return True
 

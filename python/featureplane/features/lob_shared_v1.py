@@ -109,6 +109,23 @@ REGIME_WIDE_SPREAD = 4
 
 IS_F64 = tuple(spec.dtype == "f64" for spec in LOB_SHARED_V1.features)
 
+NEEDED_DEPTH: tuple[int, ...] = tuple(
+    DEPTH if i in (IMBALANCE_L5, OFI_L5) else 0 if spec.source_kind == "trade" else 1
+    for i, spec in enumerate(LOB_SHARED_V1.features)
+)
+"""Price levels per side each feature reads: the five-level features five, the other book
+features the best level, the trade features none."""
+ALL_BITS = (1 << len(_SPECS)) - 1
+
+
+def ready_limit(depth: int | None) -> int:
+    """The features a source carrying `depth` levels per side can make ready (all of them for
+    a full-depth source, `depth` None): a feature reading more levels than the source has would
+    be built from levels nobody keeps up to date, so its ready bit stays off."""
+    if depth is None:
+        return ALL_BITS
+    return sum(1 << i for i, needed in enumerate(NEEDED_DEPTH) if needed <= depth)
+
 
 def initial_values() -> list[int | float]:
     """Values before any input: 0 for integers, NaN for f64."""

@@ -29,6 +29,7 @@ from featureplane.engine.config import EngineConfig
 from featureplane.errors import ChainReplayError
 from featureplane.replay.chains import expand_inputs, output_paths, plan_chains
 from featureplane.replay.run import ReplaySummary, portable, replay_events
+from featureplane.sources._common import source_notes
 from featureplane.sources.format import Chain, SourceOptions
 from featureplane.sources.registry import open_source
 
@@ -86,6 +87,7 @@ def replay_chain(
         on_messages=on_messages,
     )
     summary.source_summary = source.summary()
+    summary.notes = source_notes(source.stats)
     return summary
 
 
@@ -212,6 +214,8 @@ class ParallelSummary:
                 f"  {chain.name}: {len(chain.files)} file(s), {s.events} events, {s.frames} "
                 f"frames, {s.seconds:.2f} s -> {out}"
             )
+            # Each chain's skips and warnings: a run of many files must not hide them.
+            lines.extend(f"    {note}" for note in s.notes)
         return "\n".join(lines)
 
 

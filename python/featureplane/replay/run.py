@@ -10,7 +10,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,8 @@ class ReplaySummary:
     """The engine's counters (duplicates, out_of_order, gaps, resets, ...)."""
     seconds: float
     source_summary: str = ""
+    notes: list[str] = field(default_factory=list)
+    """The source's skips and warnings, one line per reason (`source_notes`)."""
 
     @property
     def events_per_s(self) -> float:

@@ -66,6 +66,21 @@ class Reporter:
         self.stats.note(warnings, reason, _where(path, line), detail)
 
 
+def source_notes(stats: object) -> list[str]:
+    """One line per skip or warning reason of a source's stats, with its first example: what a
+    run that writes many files must still show."""
+    out: list[str] = []
+    examples: dict[str, list[str]] = getattr(stats, "examples", None) or {}
+    for title in ("skipped", "warnings"):
+        table = getattr(stats, title, None)
+        if not isinstance(table, dict):
+            continue
+        for reason, n in sorted(table.items()):
+            first = examples.get(reason, [""])[0]
+            out.append(f"{title} {reason}: {n}" + (f" (first: {first})" if first else ""))
+    return out
+
+
 def _where(path: str, line: int | None) -> str:
     return f"{path}:{line}" if line is not None else path
 

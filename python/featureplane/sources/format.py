@@ -136,6 +136,9 @@ class SourceOptions:
     instruments: tuple[InstrumentSpec, ...] | None = None
     """Tick and lot per symbol, overriding what a source infers or has built in; needed by
     hftbacktest arrays, which carry none (one instrument, or the one named like the file)."""
+    messages_only: bool = False
+    """lobster: read a message file without its orderbook file (refused otherwise): the book
+    is rebuilt from the messages alone, untrusted (depth 0: no book feature is ready)."""
 
 
 @dataclass(frozen=True)

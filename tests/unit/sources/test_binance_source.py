@@ -363,14 +363,48 @@ def test_chain_of_two_files_carries_the_book(tmp_path: Path) -> None:
     assert sync.chain_gaps == 0 and replay.stats.warnings == {}
 
 
-def test_chain_gap_is_counted(tmp_path: Path) -> None:
+def test_chain_gap_resets_the_book_and_resyncs_at_the_files_own_snapshot(tmp_path: Path) -> None:
     first = write(tmp_path / "a.gz", [um_snapshot(T0, 100), um_diff(T0 + 1, 99, 105, 98)])
-    second = write(tmp_path / "b.gz", [um_diff(T0 + 10, 120, 130, 119)])
+    # A day is missing: the next file starts past a hole, with its own snapshot a line late.
+    second = write(
+        tmp_path / "b.gz",
+        [
+            um_diff(T0 + 10, 120, 130, 119),  # stale for the snapshot at 131
+            um_diff(T0 + 11, 131, 135, 130),  # straddles it
+            um_snapshot(T0 + 12, 131),
+            um_diff(T0 + 13, 136, 140, 135),
+        ],
+    )
     replay = read_binance([first, second])
-    assert kinds_of(replay.events) == ["s", "d", "d"]  # emitted: the engine flags the gap
+    msgs = messages(replay.events)
+    # snapshot, diff | reset (a CLEAR alone, no sequence), snapshot, the straddling diff, diff
+    assert kinds_of(replay.events) == ["s", "d", "s", "s", "d", "d"]
+    reset = msgs[2]
+    assert len(reset) == 1 and reset["kind"][0] == CLEAR and reset["seq"][0] == -1
+    assert reset["local_ts_ns"][0] == T0 + 10  # at the first diff of the new file
+    assert [int(m["seq"][-1]) for m in msgs[3:]] == [131, 135, 140]
     assert replay.stats.warnings == {"chain_gap": 1}
     assert replay.stats.examples["chain_gap"][0].startswith(f"{second}:1")
-    assert replay.stats.sync["BTCUSDT"].chain_gaps == 1
+    sync = replay.stats.sync["BTCUSDT"]
+    assert (sync.chain_gaps, sync.chain_resets, sync.stale_dropped) == (1, 1, 1)
+    assert replay.stats.messages["snapshot"] == 2  # the reset is not a venue snapshot
+    # The new file read alone gives the same messages from its snapshot on.
+    alone = read_binance(second)
+    assert len(alone.events) == sum(len(m) for m in msgs[3:])
+    np.testing.assert_array_equal(alone.events, np.concatenate(msgs[3:]))
+
+
+def test_chain_gap_without_a_later_snapshot_is_a_book_without_snapshot(tmp_path: Path) -> None:
+    first = write(tmp_path / "a.gz", [um_snapshot(T0, 100), um_diff(T0 + 1, 99, 105, 98)])
+    second = write(
+        tmp_path / "b.gz", [um_diff(T0 + 10, 120, 130, 119), um_trade(T0 + 11, 7, m=False)]
+    )
+    with pytest.raises(SyncError, match=rf"after the chain gap at {second}:1.*'skip'"):
+        read_binance([first, second])
+    replay = read_binance([first, second], on_missing_snapshot="skip")
+    assert kinds_of(replay.events) == ["s", "d", "s", "t"]  # the trade is kept, after the reset
+    assert replay.stats.skipped == {"no_snapshot_diffs": 1}
+    assert replay.stats.warnings == {"chain_gap": 1}
 
 
 def test_spot_chain_continuity(tmp_path: Path) -> None:
@@ -378,7 +412,9 @@ def test_spot_chain_continuity(tmp_path: Path) -> None:
     good = write(tmp_path / "b.gz", [spot_diff(T0 + 10, 206, 210)])
     bad = write(tmp_path / "c.gz", [spot_diff(T0 + 10, 207, 210)])
     assert read_binance([first, good]).stats.warnings == {}
-    assert read_binance([first, bad]).stats.warnings == {"chain_gap": 1}
+    gap = read_binance([first, bad], on_missing_snapshot="skip")
+    assert gap.stats.warnings == {"chain_gap": 1}
+    assert gap.stats.skipped == {"no_snapshot_diffs": 1}
 
 
 def test_two_symbols_merge_by_local_time(tmp_path: Path) -> None:
@@ -525,7 +561,7 @@ def test_bad_arguments(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="errors"):
         read_binance(path, errors="ignore")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="market"):
-        read_binance(path, market="coinm")  # type: ignore[arg-type]
+        read_binance(path, market="options")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="on_missing_snapshot"):
         read_binance(path, on_missing_snapshot="warn")  # type: ignore[arg-type]
 

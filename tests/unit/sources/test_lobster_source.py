@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -178,7 +179,7 @@ def test_scenario_rows_hand_checked(tmp_path: Path) -> None:
     assert (d.refill_unseen, d.refill_changed, d.stale_removed, d.refill_messages) == (2, 1, 1, 3)
     assert (d.out_of_window, d.clamped) == (0, 0)
     assert stats.first_ts_ns == t[0] and stats.last_ts_ns == t[10]
-    assert replay.symbols.spec("TEST") == InstrumentSpec("TEST", "0.005", "1", "NASDAQ")
+    assert replay.symbols.spec("TEST") == InstrumentSpec("TEST", "0.005", "1", "NASDAQ", depth=2)
     assert "11 rows" in stats.summary()
 
 
@@ -272,9 +273,17 @@ def test_zip_without_a_message_file(tmp_path: Path) -> None:
 # ----- variants ---------------------------------------------------------------------------------
 
 
+def test_message_file_alone_is_refused_and_names_the_option(tmp_path: Path) -> None:
+    msg, _ = write_pair(tmp_path)
+    with pytest.raises(SourceFormatError, match=r"no orderbook file.*messages_only=True") as err:
+        read_lobster(msg)
+    assert err.value.path == str(msg)
+
+
 def test_messages_only_starts_empty_and_clamps(tmp_path: Path) -> None:
     msg, _ = write_pair(tmp_path)
-    replay = read_lobster(msg)
+    replay = read_lobster(msg, messages_only=True)
+    assert replay.symbols.spec("TEST").depth == 0  # no book feature is ever ready
     got = messages_of(replay.events)
     assert got[0][:3] == (1, 1, NO_SEQ)  # no snapshot: the first book message opens the stream
     assert got[0][4] == [(LEVEL, BID, 20000, 50)]
@@ -320,7 +329,7 @@ def test_explicit_instrument_date_and_utc(tmp_path: Path) -> None:
     first = replay.events[0]
     assert int(first["source_ts_ns"]) == (1_704_153_600 + 34200) * 10**9 + 1
     assert int(replay.events[1]["px"]) == 10000  # $100.00 in cents
-    assert replay.symbols.spec("XYZ") == spec
+    assert replay.symbols.spec("XYZ") == replace(spec, depth=2)  # the orderbook's N levels
 
 
 def test_half_penny_price_off_a_cent_grid(tmp_path: Path) -> None:
@@ -354,7 +363,7 @@ def test_values_at_and_beyond_the_bound(tmp_path: Path) -> None:
     top = 2**48  # events.MAX_ABS_UNITS
     msg = tmp_path / MSG_NAME
     msg.write_text(f"34200,1,1,{top},{top},1\n34201,4,1,{top},{top},1\n")
-    replay = read_lobster(msg, instrument=unit)
+    replay = read_lobster(msg, instrument=unit, messages_only=True)
     validate(replay.events, len(replay.symbols))
     assert [rows for *_, rows in messages_of(replay.events)] == [
         [(LEVEL, BID, top, top)],
@@ -368,7 +377,7 @@ def test_values_at_and_beyond_the_bound(tmp_path: Path) -> None:
     ):
         msg.write_text(f"34200,1,1,{top},{top},1\n{second}\n")
         with pytest.raises(SourceFormatError) as err:
-            read_lobster(msg, instrument=unit)
+            read_lobster(msg, instrument=unit, messages_only=True)
         assert (err.value.path, err.value.line) == (str(msg), 2)
         assert reason in err.value.reason
 

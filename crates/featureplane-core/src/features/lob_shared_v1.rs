@@ -36,6 +36,22 @@ const BOTH_BITS: u64 = bits(&[SPREAD, MID, MICROPRICE, IMBALANCE_L1, IMBALANCE_L
 const OFI_BITS: u64 = bits(&[OFI_L1, OFI_L1_CUM, OFI_L5, OFI_L1_DECAY_1S]);
 const L1_EMA_BITS: u64 = bits(&[SPREAD_EMA8, IMBALANCE_L1_EMA8]);
 const TRADE_BITS: u64 = bits(&[LAST_TRADE_PX, TRADE_SIGNED_QTY_CUM, TFI_DECAY_1S]);
+const ALL_BITS: u64 = (1 << N_FEATURES) - 1;
+/// The features that read [`DEPTH`] levels per side; every other book feature reads one.
+const DEEP_BITS: u64 = bits(&[IMBALANCE_L5, OFI_L5]);
+
+/// The features a source carrying `depth` price levels per side can make ready (every one for
+/// a full-depth source, `None`): a feature reading more levels than the source has would be
+/// built from levels nobody keeps up to date, so its ready bit stays off. The reference's
+/// `lob_shared_v1.ready_limit`.
+pub fn ready_limit(depth: Option<u32>) -> u64 {
+    match depth {
+        None => ALL_BITS,
+        Some(0) => TRADE_BITS,
+        Some(d) if (d as usize) < DEPTH => ALL_BITS & !DEEP_BITS,
+        Some(_) => ALL_BITS,
+    }
+}
 
 /// The crate-visible fields are saved and restored by [`crate::state`] (which depends on this
 /// module, never the other way round); elsewhere only the methods below change them.
@@ -300,6 +316,15 @@ mod tests {
         assert_eq!(s.values.u32(BOOK_REGIME), REGIME_ONE_SIDED);
         assert!(s.values.f64(MICROPRICE).is_nan());
         assert_eq!(s.ready_mask(), 1 << BOOK_REGIME | BID_BITS);
+    }
+
+    #[test]
+    fn a_shallow_source_never_readies_the_deeper_features() {
+        assert_eq!(ready_limit(None), ALL_BITS);
+        assert_eq!(ready_limit(Some(5)), ALL_BITS);
+        assert_eq!(ready_limit(Some(1)) & DEEP_BITS, 0);
+        assert_eq!(ready_limit(Some(4)) | DEEP_BITS, ALL_BITS);
+        assert_eq!(ready_limit(Some(0)), TRADE_BITS);
     }
 
     #[test]

@@ -114,9 +114,14 @@ impl PyBinanceChain {
         }
     }
 
-    /// The next file of the chain starts (position `pos`, 0 the first).
-    fn start_file(&mut self, pos: u32) -> PyResult<()> {
-        self.guard(|c| c.start_file(pos))
+    /// The next file of the chain starts (position `pos`, 0 the first); its local timestamps
+    /// are in units of `local_ts_scale` ns (1000: an older recorder's microseconds).
+    #[pyo3(signature = (pos, local_ts_scale = 1))]
+    fn start_file(&mut self, pos: u32, local_ts_scale: u32) -> PyResult<()> {
+        self.guard(|c| {
+            c.start_file(pos);
+            c.set_local_ts_scale(local_ts_scale);
+        })
     }
 
     /// Read the lines of `block` from byte `start`; returns `(next start, status)` with
@@ -208,10 +213,12 @@ impl PyBinanceChain {
         Ok(out)
     }
 
-    /// End of the chain: `(diffs, file_pos, line)` of diffs that never met a snapshot (they
-    /// are dropped), or None.
-    fn finish(&mut self) -> PyResult<Option<(usize, u32, u64)>> {
-        self.guard(|c| c.finish().map(|u| (u.diffs, u.file, u.line)))
+    /// End of the chain: `(diffs, file_pos, line, gap)` of diffs that never met a snapshot
+    /// (they are dropped), `gap` the `(file_pos, line)` of the chain gap they wait since, or
+    /// None.
+    #[allow(clippy::type_complexity)]
+    fn finish(&mut self) -> PyResult<Option<(usize, u32, u64, Option<(u32, u64)>)>> {
+        self.guard(|c| c.finish().map(|u| (u.diffs, u.file, u.line, u.gap)))
     }
 
     /// Lines read from the current file.
@@ -235,6 +242,7 @@ impl PyBinanceChain {
         d.set_item("straddled", c.straddled)?;
         d.set_item("last_u", c.last_u)?;
         d.set_item("chain_gaps", c.chain_gaps)?;
+        d.set_item("chain_resets", c.chain_resets)?;
         d.set_item("seq_gaps", c.seq_gaps)?;
         d.set_item("empty_diffs_folded", c.empty_diffs_folded)?;
         Ok(d)

@@ -34,6 +34,7 @@ from featureplane.adapters.hftbacktest.features import (
     PrecomputedFeatures,
     StreamingFeatures,
 )
+from featureplane.adapters.hftbacktest.limits import MAX_SPAN_TICKS, check_feed
 from featureplane.adapters.hftbacktest.session import BacktestSession, SessionMarket
 from featureplane.engine.facade import FeatureEngine
 from featureplane.errors import HftbacktestMissingError, SourceFormatError
@@ -119,6 +120,16 @@ class HftBacktestAdapter:
         unbounded `HashMapMarketDepthBacktest`.
     feature_set
         Feature set of the engine.
+    max_span_ticks
+        Widest price range a side may span on the HashMap book (`roi` None): hftbacktest walks
+        it tick by tick for the next best price (`featureplane.adapters.hftbacktest.limits`).
+
+    Raises
+    ------
+    SourceFormatError
+        A feed hftbacktest would hang on: times past 2^62 ns, or a side spanning more than
+        `max_span_ticks` without `roi` (see `limits.check_feed`); bad rows (also the
+        exchange-only ones hftbacktest replays) as `read_hftbacktest_events` says.
     """
 
     def __init__(
@@ -133,6 +144,7 @@ class HftBacktestAdapter:
         execution: ExecutionModel | None = None,
         roi: tuple[float, float] | None = None,
         feature_set: str | FeatureSet = DEFAULT_FEATURE_SET_ID,
+        max_span_ticks: int = MAX_SPAN_TICKS,
     ) -> None:
         require_hftbacktest()
         data = to_hftbacktest_events(events, symbols, symbol)
@@ -145,6 +157,7 @@ class HftBacktestAdapter:
             execution,
             roi,
             feature_set,
+            max_span_ticks,
         )
 
     @classmethod
@@ -159,6 +172,7 @@ class HftBacktestAdapter:
         execution: ExecutionModel | None = None,
         roi: tuple[float, float] | None = None,
         feature_set: str | FeatureSet = DEFAULT_FEATURE_SET_ID,
+        max_span_ticks: int = MAX_SPAN_TICKS,
     ) -> HftBacktestAdapter:
         """An adapter over an hftbacktest event array (after `correct_event_order`).
 
@@ -185,6 +199,7 @@ class HftBacktestAdapter:
             execution,
             roi,
             feature_set,
+            max_span_ticks,
         )
         return self
 
@@ -198,6 +213,7 @@ class HftBacktestAdapter:
         execution: ExecutionModel | None,
         roi: tuple[float, float] | None,
         feature_set: str | FeatureSet,
+        max_span_ticks: int,
     ) -> None:
         if feature_mode not in FEATURE_MODES:
             raise ValueError(f"feature_mode must be one of {FEATURE_MODES}, got {feature_mode!r}")
@@ -205,6 +221,7 @@ class HftBacktestAdapter:
             raise ValueError(f"feature_feed must be one of {FEATURE_FEEDS}, got {feature_feed!r}")
         if roi is not None and not roi[0] < roi[1]:
             raise ValueError(f"roi must be (low, high) prices with low < high, got {roi}")
+        check_feed(data, instrument.tick_f64, roi, max_span_ticks)
         self.data = data
         """The array hftbacktest replays; every session keeps it alive."""
         self.instrument = instrument

@@ -28,6 +28,7 @@ from featureplane.sources._chunks import BOOK_TICKER_DTYPE, merge_chunks
 from featureplane.sources._common import Instruments, PathArg, ReadOnce, Reporter
 from featureplane.sources.binance.probe import (
     BUILTIN_INSTRUMENTS,
+    FUTURES,
     MARKETS,
     Market,
     Probe,
@@ -87,7 +88,8 @@ class BinanceReader(ReadOnce):
     symbols
         Read only these symbols (case-insensitive); default every symbol found.
     market
-        `"usdm"` or `"spot"` for every file; default: detected per file from its streams.
+        `"usdm"`, `"coinm"` or `"spot"` for every file; default: detected per file from its
+        streams.
     instruments
         Tick and lot per symbol: a `SymbolTable` (its ids are kept), a mapping symbol -> spec or
         specs. Default: the built-in table, else the precision of the first price/size strings.
@@ -126,7 +128,7 @@ class BinanceReader(ReadOnce):
                 f"on_missing_snapshot must be 'skip' or 'raise', got {on_missing_snapshot!r}"
             )
         if market is not None and market not in MARKETS:
-            raise ValueError(f"market must be 'usdm', 'spot' or None, got {market!r}")
+            raise ValueError(f"market must be 'usdm', 'coinm', 'spot' or None, got {market!r}")
         if chunk_rows < 1:
             raise ValueError("chunk_rows must be positive")
         self.stats = BinanceStats()
@@ -135,7 +137,7 @@ class BinanceReader(ReadOnce):
         groups = self._group(expand_paths(paths), wanted)
         if wanted is not None and (missing := wanted - groups.keys()):
             raise UnknownSymbolError(f"symbol(s) {sorted(missing)} not found in the files")
-        self.symbols, specs = resolve_instruments(groups, market, instruments, self.stats)
+        self.symbols, specs, given = resolve_instruments(groups, market, instruments, self.stats)
         self._chains: list[SymbolChain | RustSymbolChain] = []
         self._ranks: list[int] = []
         self.parsers: dict[str, str] = {}
@@ -147,6 +149,7 @@ class BinanceReader(ReadOnce):
             for info in infos:
                 info.market = sym_market
             self.stats.sync[symbol] = SymbolSync(symbol, sym_market, [i.path for i in infos])
+            self.stats.sync[symbol].grid_given = symbol in given
             rust = use_rust(parser, specs[symbol])
             self.parsers[symbol] = "rust" if rust else "python"
             chain_cls = RustSymbolChain if rust else SymbolChain
@@ -155,7 +158,7 @@ class BinanceReader(ReadOnce):
                     symbol=symbol,
                     symbol_id=self.symbols.id_of(symbol),
                     spec=specs[symbol],
-                    usdm=sym_market == "usdm",
+                    usdm=sym_market in FUTURES,
                     files=infos,
                     stats=self.stats,
                     reporter=self._reporter,
@@ -170,9 +173,17 @@ class BinanceReader(ReadOnce):
         groups: dict[str, list[Probe]] = {}
         for index, path in enumerate(paths):
             probe = probe_file(path, index)
-            self.stats.files.append(
-                FileInfo(path, probe.symbol, probe.market, probe.first_local_ts)
-            )
+            info = FileInfo(path, probe.symbol, probe.market, probe.first_local_ts)
+            info.local_ts_unit, info.local_ts_scale = probe.local_ts_unit, probe.local_ts_scale
+            self.stats.files.append(info)
+            if probe.local_ts_scale != 1:
+                self._reporter.warn(
+                    "local_ts_unit",
+                    path,
+                    1,
+                    f"local timestamps in {probe.local_ts_unit} (the first is "
+                    f"{probe.raw_first_local_ts}): converted to ns (x {probe.local_ts_scale})",
+                )
             if probe.lines == 0:
                 if probe.damage is not None:
                     self._reporter.skip(probe.damage.reason, path, 1, probe.damage.detail)

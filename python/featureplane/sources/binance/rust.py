@@ -34,7 +34,13 @@ from featureplane.sources.binance.stats import (
     FileInfo,
     SymbolSync,
 )
-from featureplane.sources.binance.sync import SymbolChain, count_chunk, report_unsynced
+from featureplane.sources.binance.sync import (
+    SymbolChain,
+    check_grid,
+    count_chunk,
+    count_off_grid,
+    report_unsynced,
+)
 
 Parser = Literal["auto", "rust", "python"]
 PARSERS = ("auto", "rust", "python")
@@ -53,6 +59,7 @@ _COUNTS = (
     ("stale_dropped", "stale_dropped"),
     ("snapshots", "snapshots"),
     ("chain_gaps", "chain_gaps"),
+    ("chain_resets", "chain_resets"),
     ("seq_gaps", "seq_gaps"),
     ("empty_diffs_folded", "empty_diffs_folded"),
 )
@@ -169,6 +176,7 @@ class RustSymbolChain:
             qty_cache=GridCache(spec.size_grid, "size", positive=False),
         )
         self._applied: dict[str, int] = dict.fromkeys((name for name, _ in _COUNTS), 0)
+        self._ts_scale = 1
         self._reference: SymbolChain | None = None
 
     # ----- driving ------------------------------------------------------------------------
@@ -177,7 +185,8 @@ class RustSymbolChain:
         core, stats = self._core, self._stats
         for pos, info in enumerate(self._files):
             info.chain_pos = pos
-            core.start_file(pos)
+            core.start_file(pos, info.local_ts_scale)
+            self._ts_scale = info.local_ts_scale
             try:
                 for block in _read_ahead(iter_text_blocks(info.path, TEXT_BLOCK_BYTES)):
                     start = 0
@@ -209,10 +218,11 @@ class RustSymbolChain:
         yield chunk
 
     def _finish(self) -> None:
+        check_grid(self.sync, self._spec, self._files, self._stats)
         unsynced = self._core.finish()
         if unsynced is None:
             return
-        n, file_pos, line = unsynced
+        n, file_pos, line, gap = unsynced
         report_unsynced(
             self._stats,
             self.symbol,
@@ -220,6 +230,7 @@ class RustSymbolChain:
             n,
             f"{self._files[file_pos].path}:{line}",
             self._on_missing_snapshot,
+            None if gap is None else f"{self._files[gap[0]].path}:{gap[1]}",
         )
 
     def _count(self) -> None:
@@ -249,6 +260,8 @@ class RustSymbolChain:
             # line again (skips are rare): a disagreement stops the read, whichever line it is.
             # The detail is kept where it is used: raised, or among the first examples.
             detail = self._detail(block[at : int(last)], reason, path, line)
+            if reason == "off_grid":
+                count_off_grid(self.sync, block[at : int(last)])
             wanted = self._reporter.raise_errors or len(examples.get(reason, ())) < MAX_EXAMPLES
             self._reporter.skip(reason, path, line, detail if wanted else "")
 
@@ -258,6 +271,7 @@ class RustSymbolChain:
         capture = ref._reporter
         assert isinstance(capture, _Capture)
         capture.got = None
+        ref._ts_scale = self._ts_scale
         ref._line(raw, path, line)
         got = capture.got
         if got is None or got[0] != reason:

@@ -22,7 +22,7 @@ SKIP_REASONS = (
 )
 """Every reason a line, message or file is skipped (see docs/sources/binance.md)."""
 
-WARNING_REASONS = ("sync_not_straddled", "chain_gap", "empty_file")
+WARNING_REASONS = ("sync_not_straddled", "chain_gap", "empty_file", "local_ts_unit")
 """Reasons counted where nothing is dropped but something deserves a look."""
 
 
@@ -36,6 +36,10 @@ class FileInfo:
     first_local_ts_ns: int | None
     chain_pos: int = -1
     """Position in its symbol's chain (0 = first); -1 when the file was not read."""
+    local_ts_unit: str = "ns"
+    """The unit of the file's local timestamps: "ns", or an older recorder's "us" or "ms",
+    converted to ns as they are read (also in `warnings["local_ts_unit"]`)."""
+    local_ts_scale: int = 1
     lines: int = 0
     truncated: bool = False
 
@@ -67,8 +71,16 @@ class SymbolSync:
     last_u: int | None = None
     chain_gaps: int = 0
     """Breaks of continuity at a file boundary of the chain (also in warnings['chain_gap'])."""
+    chain_resets: int = 0
+    """Resets emitted at chain gaps (a CLEAR without sequence: the book waits for a snapshot)."""
     seq_gaps: int = 0
     """Breaks of continuity inside a file; left for the engine to flag as gaps."""
+    off_grid: int = 0
+    """Lines skipped as `off_grid` (a grid too coarse for the data is refused: see the docs)."""
+    off_grid_book: int = 0
+    """Of them, diffs and snapshots (on a grid the caller gave, any is refused: see the docs)."""
+    grid_given: bool = False
+    """The tick and lot came from the caller (not the built-in table or the data's strings)."""
     empty_diffs_folded: int = 0
     """Diffs without levels, folded into the next diff of the symbol (see the docs)."""
 

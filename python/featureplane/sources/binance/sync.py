@@ -25,6 +25,7 @@ import orjson
 from featureplane.errors import (
     InvalidMessageError,
     OffGridError,
+    SourceFormatError,
     StreamDamageError,
     SyncError,
     UnreadableLineError,
@@ -78,6 +79,7 @@ class SymbolChain:
         self._builder = ChunkBuilder(symbol_id)
         self._bbo_rows, self._bbo_keys = self._builder.bbo, self._builder.b_key
         self.sync = stats.sync[symbol]
+        self._spec = spec
         self._px = GridCache(spec.price_grid, "price", positive=True)
         self._qty = GridCache(spec.size_grid, "size", positive=False)
         # Typed loosely on purpose: any JSON value may arrive; a non-string is refused inside.
@@ -87,6 +89,7 @@ class SymbolChain:
         self._qty_peek: Callable[[Any], int | None] = dict.get.__get__(self._qty)
         self._kinds: dict[str, int] = {}
         self._rel = -(1 << 62)  # running max of local timestamps: the merge key
+        self._ts_scale = 1  # the current file's local timestamps times this are ns
         # Sync state.
         self._awaiting = True  # no snapshot yet: diffs are buffered
         self._buffer: list[Diff] = []
@@ -95,6 +98,7 @@ class SymbolChain:
         self._last_u: int | None = None
         self._carry: tuple[int, int] | None = None  # (U, prev) of folded empty diffs
         self._boundary = False  # a new file of the chain started, no diff emitted from it yet
+        self._gap_at: str | None = None  # where a chain gap reset the book (None: at the start)
 
     # ----- driving ------------------------------------------------------------------------
 
@@ -105,6 +109,7 @@ class SymbolChain:
         for pos, info in enumerate(self._files):
             info.chain_pos = pos
             self._boundary = pos > 0
+            self._ts_scale = info.local_ts_scale
             path = info.path
             line = 0
             try:
@@ -132,7 +137,9 @@ class SymbolChain:
         yield chunk
 
     def _finish(self) -> None:
-        """End of the chain: diffs still waiting for a snapshot."""
+        """End of the chain: a grid too coarse for the data, diffs still waiting for a
+        snapshot."""
+        check_grid(self.sync, self._spec, self._files, self._stats)
         if not (self._awaiting and self._buffer):
             return
         first = self._buffer[0]
@@ -143,6 +150,7 @@ class SymbolChain:
             len(self._buffer),
             f"{first.path}:{first.line}",
             self._on_missing_snapshot,
+            self._gap_at,
         )
         self._buffer = []
 
@@ -154,7 +162,7 @@ class SymbolChain:
         if sp <= 0 or not head.isdigit():
             self._reporter.skip("bad_line", path, line, "not '<local_ts_ns> <json>'")
             return
-        local = local_ts(head)
+        local = local_ts(head) * self._ts_scale
         if local > I64_MAX:
             self._reporter.skip("bad_line", path, line, "local timestamp out of the int64 range")
             return
@@ -192,6 +200,8 @@ class SymbolChain:
             except (TypeError, IndexError) as exc:  # a level or field of an unexpected shape
                 reason, detail = "bad_message", f"{type(exc).__name__}: {exc}"
         # Reported outside the handlers: in raise mode the error must not chain the internal one.
+        if reason == "off_grid":
+            count_off_grid(self.sync, raw)
         self._reporter.skip(reason, path, line, detail)
 
     def _dispatch(self, obj: dict[str, Any], local: int, path: str, line: int) -> None:
@@ -329,17 +339,9 @@ class SymbolChain:
             continuous = diff.prev == self._last_u if self._usdm else diff.first == self._last_u + 1
             if not continuous:
                 if self._boundary:
-                    sync.chain_gaps += 1
-                    self._reporter.warn(
-                        "chain_gap",
-                        diff.path,
-                        diff.line,
-                        f"{self.symbol}: first diff of the file (U={diff.first}, "
-                        f"pu={diff.prev if self._usdm else None}) does not continue "
-                        f"u={self._last_u} of the previous file",
-                    )
-                else:
-                    sync.seq_gaps += 1
+                    self._chain_gap(diff)
+                    return
+                sync.seq_gaps += 1
         self._boundary = False
         self._last_u = diff.last
         sync.last_u = diff.last
@@ -362,6 +364,39 @@ class SymbolChain:
         b.px.extend(diff.px)
         b.qty.extend(diff.qty)
         b.message(n, diff.last, first, prev, diff.src, diff.local, self._rel)
+
+    def _chain_gap(self, diff: Diff) -> None:
+        """A file's first diff does not continue the previous file: the book is lost.
+
+        A reset (one CLEAR row, no sequence) empties the book in the engine, so no frame mixes
+        the old file's levels with the new file's, and the chain waits for a snapshot again,
+        as at its start: this diff and the next ones are buffered until a snapshot line
+        (usually the new file's own) syncs them by the rule above.
+        """
+        sync = self.sync
+        sync.chain_gaps += 1
+        sync.chain_resets += 1
+        self._reporter.warn(
+            "chain_gap",
+            diff.path,
+            diff.line,
+            f"{self.symbol}: first diff of the file (U={diff.first}, "
+            f"pu={diff.prev if self._usdm else None}) does not continue "
+            f"u={self._last_u} of the previous file; the book is reset and waits for a snapshot",
+        )
+        b = self._builder
+        b.kind.append(CLEAR)
+        b.side.append(0)
+        b.px.append(0)
+        b.qty.append(0)
+        b.message(1, NO_SEQ, NO_SEQ, NO_SEQ, diff.src, diff.local, self._rel)
+        self._awaiting = True
+        self._boundary = False
+        self._last_u = None
+        self._carry = None
+        self._gap_at = f"{diff.path}:{diff.line}"
+        self._buffer = [diff]
+        sync.buffered_diffs += 1
 
     def _snapshot(self, d: dict[str, Any], local: int, path: str, line: int) -> None:
         lid = int_field(d, "lastUpdateId")
@@ -390,6 +425,7 @@ class SymbolChain:
         self._last_u = None
         if self._awaiting:
             self._awaiting = False
+            self._gap_at = None
             buffered, self._buffer = self._buffer, []
             for diff in buffered:
                 self._accept(diff)
@@ -446,11 +482,14 @@ class SymbolChain:
 def count_chunk(chunk: Chunk, stats: BinanceStats, sync: SymbolSync) -> None:
     """Count the messages of a chunk about to be yielded (both parsers count here)."""
     # Counting per chunk keeps the per-line path free of counter updates.
-    kinds = np.bincount(chunk.events["kind"][chunk.ends - 1], minlength=SNAPSHOT + 1)
+    last = chunk.events[chunk.ends - 1]
+    kinds = np.bincount(last["kind"], minlength=SNAPSHOT + 1)
     n_diff, n_trade = int(kinds[LEVEL]), int(kinds[TRADE])
+    # The reset of a chain gap is a CLEAR without a sequence: not a snapshot of the venue.
+    n_reset = int(np.count_nonzero((last["kind"] == CLEAR) & (last["seq"] < 0)))
     stats.messages["diff"] += n_diff
     stats.messages["trade"] += n_trade
-    stats.messages["snapshot"] += int(kinds[CLEAR] + kinds[SNAPSHOT])
+    stats.messages["snapshot"] += int(kinds[CLEAR] + kinds[SNAPSHOT]) - n_reset
     stats.read["trade"] += n_trade  # trades are never held back or dropped
     stats.read["book_ticker"] += len(chunk.bbo)
     stats.book_tickers += len(chunk.bbo)
@@ -460,6 +499,57 @@ def count_chunk(chunk: Chunk, stats: BinanceStats, sync: SymbolSync) -> None:
     sync.book_tickers += len(chunk.bbo)
 
 
+OFF_GRID_MAX_SHARE = 0.01
+"""Share of a symbol's lines that may be skipped as off grid before its grid is refused..."""
+OFF_GRID_MIN = 100
+"""... once there are more than this many (a few bad lines of a short file are damage)."""
+_BOOK_LINE = (b"@depth", b'"lastUpdateId"', b'"depthUpdate"')
+
+
+def count_off_grid(sync: SymbolSync, raw: bytes | memoryview) -> None:
+    """Count a line skipped as off grid; a diff or snapshot also as a book line."""
+    sync.off_grid += 1
+    if any(mark in raw for mark in _BOOK_LINE):
+        sync.off_grid_book += 1
+
+
+def check_grid(
+    sync: SymbolSync, spec: InstrumentSpec, files: list[FileInfo], stats: BinanceStats
+) -> None:
+    """Refuse a symbol whose grid is too coarse for its data.
+
+    Binance writes every price and size on the symbol's own grid, so off-grid lines are seldom
+    damage, and most often a tick or lot coarser than the venue's: skipped, they would leave a
+    book without its snapshot, a book with holes (every frame after a skipped diff is a gap) or
+    a file of trades alone. A `SourceFormatError` naming the grid and the option that fixes it
+    is raised for a symbol with off-grid lines and no snapshot read, with a diff or snapshot
+    off a grid the caller gave, or with more than `OFF_GRID_MIN` lines and
+    `OFF_GRID_MAX_SHARE` of its lines off grid. Otherwise they are counted skips (on the
+    built-in or inferred grid, which is the data's own, an off-grid value is damage).
+    """
+    off = sync.off_grid
+    lines = sum(info.lines for info in files)
+    too_many = off > max(OFF_GRID_MAX_SHARE * lines, OFF_GRID_MIN)
+    caller_wrong = sync.grid_given and sync.off_grid_book > 0
+    if off == 0 or (sync.snapshots and not too_many and not caller_wrong):
+        return
+    first = stats.examples.get("off_grid", [""])[0]
+    why = (
+        "no REST snapshot could be read"
+        if not sync.snapshots
+        else f"{sync.off_grid_book} of them book lines"
+        if sync.off_grid_book
+        else "too many to be damage"
+    )
+    raise SourceFormatError(
+        files[0].path,
+        None,
+        f"{off} of {lines} lines of {sync.symbol} are off its grid (tick {spec.tick_size}, "
+        f"lot {spec.lot_size}) and {why}: the grid is too coarse for the data; give a finer "
+        f"tick or lot with instruments= (first: {first})",
+    )
+
+
 def report_unsynced(
     stats: BinanceStats,
     symbol: str,
@@ -467,9 +557,19 @@ def report_unsynced(
     n: int,
     first_where: str,
     on_missing_snapshot: str,
+    gap_at: str | None = None,
 ) -> None:
-    """`n` diffs of a chain never met a snapshot: raise `SyncError`, or count them dropped."""
-    detail = f"{n} depth diff(s) of {symbol} and no REST snapshot in {', '.join(paths)}"
+    """`n` diffs of a chain never met a snapshot: raise `SyncError`, or count them dropped.
+
+    `gap_at` names the chain gap that reset the book, when the diffs wait since one.
+    """
+    if gap_at is None:
+        detail = f"{n} depth diff(s) of {symbol} and no REST snapshot in {', '.join(paths)}"
+    else:
+        detail = (
+            f"{n} depth diff(s) of {symbol} after the chain gap at {gap_at} and no REST "
+            f"snapshot after it in {', '.join(paths)}"
+        )
     if on_missing_snapshot == "raise":
         raise SyncError(f"{detail} (pass on_missing_snapshot='skip' to drop them)")
     stats.note(stats.skipped, "no_snapshot_diffs", first_where, detail, n=n)

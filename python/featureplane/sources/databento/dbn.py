@@ -6,6 +6,7 @@ by hand. `featureplane.sources.databento.reader` builds messages on top.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from decimal import Decimal
@@ -55,11 +56,14 @@ def builtin_spec(symbol: str) -> InstrumentSpec | None:
 
 
 class DbnRecords:
-    """Decoded records of a DBN file, list by list, after the metadata; then `leftover`."""
+    """Decoded records of a DBN file, list by list, after the metadata; then `damage`."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         self.leftover = 0
+        self.damage: str | None = None
+        """Why the file ends early (a zstd frame cut short, bytes of an unfinished record), or
+        None: set once the records are read."""
         self.metadata: Metadata | None = None
 
     def __iter__(self) -> Iterator[list[Any]]:
@@ -75,6 +79,13 @@ class DbnRecords:
                     records = decoder.write_and_decode(data)
                 except DBNError as exc:
                     raise SourceFormatError(self.path, None, f"not a DBN file: {exc}") from None
+                except BaseException as exc:
+                    # The decoder panics on some malformed headers; pyo3 raises that as a
+                    # PanicException (a BaseException): still a file that is not DBN.
+                    if type(exc).__name__ != "PanicException":
+                        raise
+                    reason = f"not a DBN file: the decoder failed ({exc})"
+                    raise SourceFormatError(self.path, None, reason) from None
                 if records and self.metadata is None:
                     first = records[0]
                     if not isinstance(first, Metadata):
@@ -87,6 +98,72 @@ class DbnRecords:
         if self.metadata is None:
             raise SourceFormatError(self.path, None, "no DBN metadata (empty or not DBN)")
         self.leftover = len(decoder.buffer())
+        # A zstd stream cut at a block boundary decodes to whole records: only its frames tell
+        # that it ends early.
+        cut = zstd_damage(self.path) if compression == _ZSTD else None
+        if self.leftover:
+            tail = f"{self.leftover} bytes after the last whole record"
+            cut = f"{cut}; {tail}" if cut else tail
+        self.damage = cut
+
+
+ZSTD_FRAME_MAGIC = 0xFD2FB528
+_SKIPPABLE = range(0x184D2A50, 0x184D2A60)
+
+
+def zstd_damage(path: str) -> str | None:
+    """Why the zstd frames of `path` do not end where the file does, or None when every frame
+    is complete.
+
+    Only the frame and block headers are read (RFC 8878, sections 3.1.1 and 3.1.2), not the
+    data: a stream cut at a block boundary decompresses without an error, and its last frame
+    then lacks its last block (or its checksum).
+    """
+    size = os.path.getsize(path)
+    pos = 0
+    with open(path, "rb") as f:
+
+        def read(at: int, n: int) -> bytes:
+            f.seek(at)
+            return f.read(n)
+
+        while pos < size:
+            head = read(pos, 6)
+            if len(head) < 4:
+                return f"the zstd stream ends inside a frame header at byte {pos}"
+            magic = int.from_bytes(head[:4], "little")
+            if magic in _SKIPPABLE:
+                if len(head) < 8 and len(read(pos, 8)) < 8:
+                    return f"the zstd stream ends inside a skippable frame at byte {pos}"
+                pos += 8 + int.from_bytes(read(pos + 4, 4), "little")
+                if pos > size:
+                    return "the zstd stream ends inside a skippable frame"
+                continue
+            if magic != ZSTD_FRAME_MAGIC:
+                return f"no zstd frame at byte {pos}"
+            if len(head) < 5:
+                return f"the zstd stream ends inside a frame header at byte {pos}"
+            fhd = head[4]
+            single = (fhd >> 5) & 1
+            checksum = (fhd >> 2) & 1
+            fcs = (1 if single else 0, 2, 4, 8)[fhd >> 6]
+            pos += 5 + (0 if single else 1) + (0, 1, 2, 4)[fhd & 3] + fcs
+            last = 0
+            while not last:
+                block = read(pos, 3)
+                if len(block) < 3:
+                    return "the zstd stream ends before its frame's last block"
+                value = int.from_bytes(block, "little")
+                last, kind, n = value & 1, (value >> 1) & 3, value >> 3
+                if kind == 3:
+                    return f"a reserved zstd block type at byte {pos}"
+                pos += 3 + (1 if kind == 1 else n)
+                if pos > size:
+                    return "the zstd stream ends inside a block"
+            pos += 4 * checksum
+            if pos > size:
+                return "the zstd stream ends inside its frame checksum"
+    return None
 
 
 def decimal_px(price: int) -> str:

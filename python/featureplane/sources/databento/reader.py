@@ -71,6 +71,7 @@ DEFAULT_CHUNK_MESSAGES = 1 << 16
 SEQ_SHIFT = 16
 """`seq = sequence << SEQ_SHIFT | ordinal`: see `venue_sequence` and the docs."""
 _MAX_ORDINAL = (1 << SEQ_SHIFT) - 1
+_I64_MAX = (1 << 63) - 1  # DBN times are u64 ns; the event model's are int64
 
 _BOOK_SIDES = {"B": BID, "A": ASK}
 # On a T record `side` is the aggressor's side (Databento: "Bid for a buy order (or buy
@@ -248,13 +249,8 @@ class DatabentoReader(ReadOnce):
                 if len(out.lens) >= self.chunk_messages:
                     yield self._flush(out)
         self.stats.records = index
-        if decoder.leftover:
-            self._reporter.skip(
-                "truncated",
-                self.stats.path,
-                index,
-                f"{decoder.leftover} bytes after the last whole record",
-            )
+        if decoder.damage is not None:
+            self._reporter.skip("truncated", self.stats.path, index, decoder.damage)
         for inst in self._by_id.values():
             if inst.records:
                 if not inst.in_snapshot:
@@ -303,6 +299,15 @@ class DatabentoReader(ReadOnce):
                     index,
                     f"record {index}: instrument_id {rec.instrument_id} is not in the symbology",
                 )
+            return
+        if rec.ts_event > _I64_MAX or rec.ts_recv > _I64_MAX:
+            # Past 2262 (or DBN's undefined time, 2^64 - 1): not a time the events can carry.
+            self._reporter.skip(
+                "bad_timestamp",
+                self.stats.path,
+                index,
+                f"record {index}: ts_event {rec.ts_event}, ts_recv {rec.ts_recv}: past int64 ns",
+            )
             return
         flags = rec.flags
         action = str(rec.action)
@@ -394,12 +399,16 @@ class DatabentoReader(ReadOnce):
             )
             return
         if reason is not None:
+            # Repaired in skip mode only: in raise mode the read stops here.
+            repaired = (
+                "" if self._reporter.raise_errors else " (repaired; see docs/sources/databento.md)"
+            )
             self._reporter.skip(
                 reason,
                 self.stats.path,
                 index,
                 f"record {index}: {action} order {rec.order_id} size {rec.size} "
-                f"at {rec.price}e-9 (repaired; see docs/sources/databento.md)",
+                f"at {rec.price}e-9{repaired}",
             )
 
     def _ticks(self, inst: _Instrument, price: int, index: int) -> int | None:

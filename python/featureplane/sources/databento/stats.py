@@ -15,6 +15,7 @@ SKIP_REASONS = (
     "bad_side",
     "unknown_action",
     "unknown_instrument",
+    "bad_timestamp",
     "truncated",
 )
 """Every reason a record is skipped (with `errors="raise"`: refused); see the docs."""

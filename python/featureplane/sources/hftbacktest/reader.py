@@ -14,6 +14,8 @@ Exchange-only rows are duplicates of local rows and are skipped.
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from decimal import Decimal
 from os import fspath
@@ -44,7 +46,12 @@ from featureplane.sources._common import EventArray, PathArg, SourceData
 
 GRID_TOLERANCE = 1e-6
 """Largest |px / tick - round(px / tick)| (in ticks; the same for sizes in lots) read as on the
-grid. f64 prices of a decimal grid land within ~1e-10 ticks of it; anything further is off grid."""
+grid, for values up to about 10^9 steps. f64 prices of a decimal grid land within ~1e-10 ticks
+of it; anything further is off grid. Larger values carry the f64 rounding of their magnitude:
+the tolerance grows to `ULPS_TOLERANCE` units in the last place of `px / tick` (a spot size of
+200 BTC is 2e10 lots of 1e-8, whose f64 quotient is only good to ~4e-6 lots)."""
+ULPS_TOLERANCE = 4
+"""f64 roundings of a value and of its quotient by the step, with room to spare."""
 
 # hftbacktest's format (hftbacktest.types, 2.4.4). The reader needs these numbers without
 # importing hftbacktest (numba, polars): a reader of its arrays does not need its engine.
@@ -59,6 +66,8 @@ _BUY_EVENT = 1 << 29
 _SELL_EVENT = 1 << 28
 _KIND_MASK = 0xFF
 _FIELDS = ("ev", "exch_ts", "local_ts", "px", "qty")
+_NPZ_DAMAGE = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
+"""What `np.load` raises on an empty, cut short or corrupt file."""
 
 # Kind groups: consecutive rows of one group and one local timestamp form a message.
 _GROUP_DEPTH, _GROUP_TRADE, _GROUP_SNAPSHOT = 0, 1, 2
@@ -158,6 +167,7 @@ def read_hftbacktest_events(
             None,
             "no LOCAL_EVENT row: flag the rows with hftbacktest.data.correct_event_order first",
         )
+    _check_exchange_rows(source, array, ev, exch & ~local, instrument)
     index = np.flatnonzero(local)
     kind = (ev[index] & _KIND_MASK).astype(np.int64)
     known = np.isin(kind, list(_GROUP_OF_KIND))
@@ -304,16 +314,45 @@ def _load(data: npt.NDArray[Any] | PathArg) -> tuple[str, npt.NDArray[Any]]:
     else:
         source = fspath(data)
         try:
-            with np.load(source, allow_pickle=False) as npz:
-                array = npz["data"]
-        except (OSError, ValueError, KeyError) as exc:
-            raise SourceFormatError(source, None, f"not an .npz with key 'data': {exc}") from None
+            # Opened here: np.load leaves the file open when it is not a readable archive.
+            with open(source, "rb") as f:
+                loaded = np.load(f, allow_pickle=False)
+                if not isinstance(loaded, np.lib.npyio.NpzFile):  # an .npy, whatever its name
+                    raise ValueError(f"a single {type(loaded).__name__}, not an archive")
+                with loaded as npz:
+                    array = npz["data"]
+        except (*_NPZ_DAMAGE, KeyError) as exc:
+            reason = f"not an .npz with key 'data' ({type(exc).__name__}: {exc})"
+            raise SourceFormatError(source, None, reason) from None
     names = array.dtype.names or ()
     if missing := [f for f in _FIELDS if f not in names]:
         raise SourceFormatError(source, None, f"not hftbacktest events: no field(s) {missing}")
     if array.ndim != 1:
         raise SourceFormatError(source, None, f"expected a 1-d array, got shape {array.shape}")
     return source, array
+
+
+def _check_exchange_rows(
+    source: str,
+    array: npt.NDArray[Any],
+    ev: npt.NDArray[Any],
+    exch_only: npt.NDArray[Any],
+    instrument: InstrumentSpec,
+) -> None:
+    """The exchange-only rows are not read, but hftbacktest's simulator replays them: they get
+    the checks of the local rows (sides, finite prices and sizes on the grid, no negative
+    size), so bad values never reach it through the rows featureplane leaves out."""
+    index = np.flatnonzero(exch_only)
+    kind = (ev[index] & _KIND_MASK).astype(np.int64)
+    known = np.isin(kind, list(_GROUP_OF_KIND))
+    index, kind = index[known], kind[known]
+    if not len(index):
+        return
+    _sides(source, index, kind, ev[index] & (_BUY_EVENT | _SELL_EVENT))
+    book = kind != _DEPTH_CLEAR_EVENT
+    rows = array[index[book]]
+    _units(source, index[book], rows["px"], instrument.tick_f64, "px")
+    _units(source, index[book], rows["qty"], instrument.lot_f64, "qty")
 
 
 def _refuse(
@@ -347,7 +386,8 @@ def _units(
     x = values.astype(np.float64) / step
     _refuse(source, index, ~np.isfinite(x), f"{what} is not finite")
     units = np.copysign(np.floor(np.abs(x) + 0.5), x)
-    off = np.abs(x - units) > GRID_TOLERANCE
+    tolerance = np.maximum(GRID_TOLERANCE, ULPS_TOLERANCE * np.spacing(np.abs(x)))
+    off = np.abs(x - units) > tolerance
     if off.any():
         i = int(np.flatnonzero(off)[0])
         raise OffGridError(

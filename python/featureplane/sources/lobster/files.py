@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -45,6 +46,9 @@ DUMMY_ASK_PX = 9999999999
 """Padding of an empty ask level in the orderbook file (its size is 0)."""
 DUMMY_BID_PX = -9999999999
 """Padding of an empty bid level in the orderbook file (its size is 0)."""
+
+ZIP_DAMAGE = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError)
+"""What reading a damaged (cut short, corrupt) or unsupported zip archive raises."""
 
 PRICE_UNIT = Fraction(1, 10000)
 """A LOBSTER price integer is dollars x 10000."""
@@ -127,8 +131,11 @@ def lobster_zip_members(archive: str | PathLike[str]) -> tuple[ZipMember, ZipMem
         The archive holds no message file, or several.
     """
     path = fspath(archive)
-    with zipfile.ZipFile(path) as zf:
-        names = zf.namelist()
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+    except ZIP_DAMAGE as exc:
+        raise SourceFormatError(path, None, f"not a readable zip archive ({exc})") from None
     named = [(n, parse_lobster_name(n)) for n in names]
     messages = [n for n, p in named if p is not None and p.kind == "message"]
     if len(messages) != 1:
@@ -157,8 +164,14 @@ def iter_lines(source: LobsterPath, block_bytes: int = 1 << 20) -> Iterator[byte
     member's `readline` is Python code).
     """
     if isinstance(source, ZipMember):
-        with zipfile.ZipFile(source.archive) as zf, zf.open(source.member) as f:
-            yield from _split_blocks(f, block_bytes)
+        try:
+            with zipfile.ZipFile(source.archive) as zf, zf.open(source.member) as f:
+                yield from _split_blocks(f, block_bytes)
+        except ZIP_DAMAGE as exc:
+            # A cut or corrupt archive: the lines before the damage are out already; the read
+            # stops here, naming the member.
+            reason = f"the zip member is damaged ({exc})"
+            raise SourceFormatError(str(source), None, reason) from None
     else:
         with open(source, "rb") as f:
             yield from _split_blocks(f, block_bytes)

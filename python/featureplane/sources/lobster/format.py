@@ -24,16 +24,21 @@ _NAME = re.compile(r"_(message|orderbook)_\d+\.csv$")
 
 
 def sniff(peek: Peek) -> bool:
-    """A zip with a `*_message_N.csv` member, or a CSV of numeric columns: 6 (a message file),
-    or 4 per level in a file named like an orderbook file."""
+    """A zip with a `*_message_N.csv` member, or a CSV of numeric columns: 6 (a message file;
+    newer exports add a 7th, attribution column), or 4 per level in a file named like an
+    orderbook file."""
     if peek.container == "zip":
         with zipfile.ZipFile(peek.path) as zf:
             names = [parse_lobster_name(n) for n in zf.namelist()]
         return any(n is not None and n.kind == "message" for n in names)
     row = peek.csv_row()
-    numeric = bool(row) and all(_NUMBER.match(c.strip()) for c in row)
+    numeric = bool(row) and all(_NUMBER.match(c.strip()) for c in row[:6])
     named = _NAME.search(peek.path.name.removesuffix(".gz")) is not None
-    return numeric and (len(row) == 6 or (named and len(row) % 4 == 0))
+    if not numeric:
+        return False
+    if len(row) == 7:  # a message file of a newer export: named like one
+        return named
+    return len(row) == 6 or (named and len(row) % 4 == 0 and all(_NUMBER.match(c) for c in row))
 
 
 def plan(files: Sequence[str], options: SourceOptions) -> list[Chain]:
@@ -85,6 +90,7 @@ def open_files(files: Sequence[str], options: SourceOptions) -> OpenedSource:
         orderbook,
         instrument=given[0] if given else None,
         errors=FORMAT.errors(options),
+        messages_only=options.messages_only,
     )
     return OpenedSource("lobster", reader, reader.symbols, reader.stats, list(files))
 

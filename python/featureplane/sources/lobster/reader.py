@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from dataclasses import replace
 from os import PathLike, fspath
 from pathlib import Path
 
@@ -116,8 +117,12 @@ class LobsterReader(ReadOnce):
         file, and its orderbook file unless `orderbook` is given.
     orderbook
         The orderbook CSV. With it the stream starts with a snapshot and is reconciled with
-        the file after every message (see `depth_refill`); without it the book starts empty
-        and only the messages build it (an approximation: LOBSTER files start mid-session).
+        the file after every message (see `depth_refill`). Without it the book cannot be
+        rebuilt (LOBSTER files start mid-session): refused unless `messages_only`.
+    messages_only
+        Read a message file without its orderbook file: the book starts empty and only the
+        messages build it, an approximation that is crossed most of the time. The instrument's
+        `depth` is then 0, so no book feature is ever ready (the trade features are).
     instrument
         Tick and lot; default tick 0.005 (`DEFAULT_TICK`), lot 1 share, named after the ticker.
     symbols
@@ -136,6 +141,10 @@ class LobsterReader(ReadOnce):
         "raise" only: the option every venue takes, with the order-level venues' default. A
         LOBSTER stream has no skip mode, because a message left out corrupts every later level
         of the book; "skip" is refused rather than silently ignored.
+
+    The instrument's `depth` (`InstrumentSpec.depth`) is the N levels the orderbook file shows
+    when the stream is reconciled with it, else 0: features reading more levels than that are
+    never ready.
     """
 
     def __init__(
@@ -150,6 +159,7 @@ class LobsterReader(ReadOnce):
         depth_refill: bool = True,
         chunk_messages: int = DEFAULT_CHUNK_MESSAGES,
         errors: ErrorMode = "raise",
+        messages_only: bool = False,
     ) -> None:
         if errors != "raise":
             raise ValueError(
@@ -165,6 +175,15 @@ class LobsterReader(ReadOnce):
             orderbook = orderbook if orderbook is not None else in_zip
         self.messages = msg_src
         self.orderbook = orderbook
+        if orderbook is None and not messages_only:
+            raise SourceFormatError(
+                source_name(msg_src),
+                None,
+                "no orderbook file: a LOBSTER message file alone cannot rebuild the book (the "
+                "file starts mid-session and shows only changes to its visible levels; read so, "
+                "95% of the GOOG sample's frames are crossed); give the orderbook file, or pass "
+                "messages_only=True to read it with an untrusted book (no book feature ready)",
+            )
         name = parse_lobster_name(base_name(msg_src))
         date = trading_date if trading_date is not None else (name.date if name else None)
         if date is None:
@@ -172,7 +191,12 @@ class LobsterReader(ReadOnce):
                 source_name(msg_src), None, "no trading date in the file name; pass trading_date"
             )
         ticker = name.ticker if name else Path(base_name(msg_src)).stem
-        self.instrument = instrument or InstrumentSpec(ticker, DEFAULT_TICK, "1", "NASDAQ")
+        reconciled = orderbook is not None and depth_refill
+        depth = _orderbook_levels(orderbook) if reconciled and orderbook is not None else 0
+        spec = instrument or InstrumentSpec(ticker, DEFAULT_TICK, "1", "NASDAQ")
+        if spec.depth is None or spec.depth > depth:
+            spec = replace(spec, depth=depth)
+        self.instrument = spec
         self.symbols = symbols if symbols is not None else SymbolTable()
         self.symbol_id = self.symbols.add(self.instrument)
         self.scale = Scale.of(self.instrument)
@@ -224,9 +248,12 @@ class LobsterReader(ReadOnce):
         last_ts = -1
         width = 0
         line = 0
+        columns = 0
         for raw in iter_lines(self.messages):
             line += 1
-            typ, sign, px, size, ts = _parse_message(raw, line, epoch, msg_fail)
+            if not columns:  # 6, or 7 in newer exports: every row as many as the first
+                columns = stats.message_columns = raw.count(b",") + 1
+            typ, sign, px, size, ts = _parse_message(raw, line, epoch, msg_fail, columns)
             by_type[typ] = by_type.get(typ, 0) + 1
             if ts < last_ts:
                 stats.ts_backwards += 1
@@ -365,6 +392,7 @@ def read_lobster(
     tz: str | None = DEFAULT_TZ,
     depth_refill: bool = True,
     errors: ErrorMode = "raise",
+    messages_only: bool = False,
 ) -> LobsterReplay:
     """Read a LOBSTER file pair into one event array; see `LobsterReader` for parameters.
 
@@ -382,6 +410,7 @@ def read_lobster(
         tz=tz,
         depth_refill=depth_refill,
         errors=errors,
+        messages_only=messages_only,
     )
     return reader.read()
 
@@ -396,6 +425,7 @@ def iter_lobster(
     depth_refill: bool = True,
     chunk_messages: int = DEFAULT_CHUNK_MESSAGES,
     errors: ErrorMode = "raise",
+    messages_only: bool = False,
 ) -> LobsterReader:
     """A reader to iterate for event chunks; its `symbols` is ready at once, `stats` at the end."""
     return LobsterReader(
@@ -407,17 +437,34 @@ def iter_lobster(
         depth_refill=depth_refill,
         chunk_messages=chunk_messages,
         errors=errors,
+        messages_only=messages_only,
     )
 
 
-def _parse_message(raw: bytes, line: int, epoch: int, fail: Fail) -> tuple[int, int, int, int, int]:
-    """(type, direction, price, size, ts_ns) of a message row, checked."""
+def _orderbook_levels(orderbook: LobsterPath) -> int:
+    """N, the levels per side of an orderbook file: from its name, else its first row."""
+    name = parse_lobster_name(base_name(orderbook))
+    if name is not None:
+        return name.levels
+    first = next(iter_lines(orderbook), b"")
+    return (first.count(b",") + 1) // 4 if first else 0
+
+
+def _parse_message(
+    raw: bytes, line: int, epoch: int, fail: Fail, columns: int = 6
+) -> tuple[int, int, int, int, int]:
+    """(type, direction, price, size, ts_ns) of a message row, checked.
+
+    Newer LOBSTER exports write a 7th column (the order's attribution, the market participant
+    id NASDAQ publishes for some orders): it does not change the book and is not read.
+    """
     parts = raw.split(b",")
-    if len(parts) != 6:
-        raise fail(line, f"expected 6 comma-separated fields, got {len(parts)}")
+    if len(parts) != columns or columns not in (6, 7):
+        want = columns if columns in (6, 7) else "6 (or 7)"
+        raise fail(line, f"expected {want} comma-separated fields, got {len(parts)}")
     try:
         ts = epoch + parse_seconds_ns(parts[0])
-        typ, _order_id, size, px, sign = (int(p) for p in parts[1:])
+        typ, _order_id, size, px, sign = (int(p) for p in parts[1:6])
     except ValueError as exc:
         raise fail(line, f"not a LOBSTER message row ({exc})") from None
     if not 1 <= typ <= HALT:

@@ -34,6 +34,8 @@ class LobsterStats:
     depth_refill: bool
     levels: int | None = None
     """N, the orderbook file's levels per side (None without an orderbook file)."""
+    message_columns: int = 6
+    """Columns of the message file: 6, or 7 in newer exports (the 7th is not read)."""
     rows: int = 0
     """Message rows read."""
     by_type: dict[int, int] = field(default_factory=dict)
@@ -58,7 +60,8 @@ class LobsterStats:
         return (
             f"{self.message_path}: {self.rows} rows ({types}); {self.messages} messages "
             f"({self.book_messages} book, {self.trade_only_messages} trade-only), "
-            f"{self.trades} trades, {len(self.halts)} halt rows; snapshot "
+            f"{self.trades} trades, {len(self.halts)} halt rows; source depth "
+            f"{self.instrument.depth} level(s); snapshot "
             f"{self.snapshot_levels[0]}x{self.snapshot_levels[1]} levels; depth refill "
             f"{d.refill_unseen} unseen + {d.refill_changed} changed levels in "
             f"{d.refill_messages} messages, {d.stale_removed} stale removed, "

@@ -51,6 +51,8 @@ CACHE_LIMIT = 1 << 20
 """Parsed price/amount strings kept per symbol before the cache starts over."""
 US = 1000
 """tardis timestamps are microseconds since the epoch; events carry nanoseconds."""
+MAX_TS_NS = (1 << 63) - 1
+"""A timestamp in ns must fit the event model's int64."""
 
 DAMAGE = (StreamDamageError, csv.Error, UnicodeDecodeError)
 """What reading a cut-short gzip, corrupt bytes or a broken CSV raises."""
@@ -61,17 +63,35 @@ Message = tuple[int, int, int, int, int, int, list[Row]]
 """(merge key, file rank, ordinal, symbol id, source ts ns, local ts ns, rows)."""
 
 
-def text_lines(path: str) -> Generator[str, None, None]:
+def text_lines(path: str, undecodable: set[int] | None = None) -> Generator[str, None, None]:
     """The lines of a gzip or plain file as text, streamed.
 
     `iter_line_blocks` keeps every complete line before a cut-short or corrupt gzip stream and
-    then raises `StreamDamage` (`gzip.open` would lose the lines in its buffer).
+    then raises `StreamDamage` (`gzip.open` would lose the lines in its buffer). A line that is
+    not UTF-8 comes out empty, its number (1-based) added to `undecodable`: one bad byte costs
+    its own line, never the block of lines decoded with it.
     """
+    line = 0
     for block in iter_line_blocks(path):
-        text = b"\n".join(block).decode("utf-8")
+        try:
+            text = b"\n".join(block).decode("utf-8")
+        except UnicodeDecodeError:
+            text = "\n".join(_decoded(block, line, undecodable))
+        line += len(block)
         if "\r" in text:
             text = text.replace("\r\n", "\n")
         yield from text.split("\n")
+
+
+def _decoded(block: list[bytes], line: int, undecodable: set[int] | None) -> Iterator[str]:
+    """The lines of a block that failed to decode, one by one; an undecodable one as ""."""
+    for i, raw in enumerate(block, start=line + 1):
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError:
+            if undecodable is not None:
+                undecodable.add(i)
+            yield ""
 
 
 def file_kind(path: str, header: list[str] | None) -> str:
@@ -190,6 +210,7 @@ class FileParser:
         self.states: dict[str, SymbolState | None] = {}
         self.ordinal = 0
         self.key = -1  # running maximum of local_ts: keeps the merge key monotone per file
+        self._undecodable: set[int] = set()
 
     def messages(self) -> Iterator[Message]:
         info = self.info
@@ -203,7 +224,9 @@ class FileParser:
         snap = False
         read = 0  # rows read since the counters were last brought up to date
         reader = None
-        lines = text_lines(info.path)
+        undecodable: set[int] = set()
+        lines = text_lines(info.path, undecodable)
+        self._undecodable = undecodable
         try:
             reader = csv.reader(lines)
             next(reader, None)  # the header, checked by the probe
@@ -233,6 +256,8 @@ class FileParser:
                             kind = (SNAPSHOT if r_snap else LEVEL) if book else TRADE
                             out = (kind, side, px, qty)
                             r_src, r_local = int(ts) * US, int(local_ts) * US
+                            if r_src > MAX_TS_NS or r_local > MAX_TS_NS:
+                                st = None  # `_row` reports it
                         else:
                             st = None
                 if st is None:
@@ -273,6 +298,9 @@ class FileParser:
         """One data row checked and scaled, or None when it is skipped."""
         path = self.info.path
         skip = self.reporter.skip
+        if not row and line in self._undecodable:
+            skip("undecodable", path, line, "the line is not UTF-8 text")
+            return None
         if len(row) != 8:
             skip("columns", path, line, f"{len(row)} columns, expected 8")
             return None
@@ -288,6 +316,11 @@ class FileParser:
             return None
         if not (ts.isdecimal() and local_ts.isdecimal()):
             skip("non_numeric", path, line, f"timestamps {ts!r}, {local_ts!r}")
+            return None
+        src, local = int(ts) * US, int(local_ts) * US
+        if src > MAX_TS_NS or local > MAX_TS_NS:
+            what = f"timestamps {ts!r}, {local_ts!r}"
+            skip("out_of_range", path, line, f"{what} are beyond int64 in ns")
             return None
         if book:
             snap = FLAGS.get(flag)
@@ -333,7 +366,7 @@ class FileParser:
             skip(reason, path, line, f"amount {qty_text!r}")
             return None
         kind = (SNAPSHOT if snap else LEVEL) if book else TRADE
-        return st, snap, int(ts) * US, int(local_ts) * US, (kind, side, px, qty)
+        return st, snap, src, local, (kind, side, px, qty)
 
     def _state(self, symbol: str, exchange: str, line: int) -> SymbolState | None:
         if self.wanted is not None and symbol not in self.wanted:

@@ -9,6 +9,7 @@ from featureplane.sources._common import MAX_EXAMPLES, SkipStats
 SKIP_REASONS = (
     "bad_header",
     "columns",
+    "undecodable",
     "non_numeric",
     "bad_flag",
     "unknown_side",

@@ -3,8 +3,9 @@
 //! The rule and every counter are the reference's (`featureplane.sources.binance_sync`):
 //! diffs wait for the first REST snapshot, stale ones are dropped, the first one applied must
 //! straddle the snapshot (counted, still emitted, when it does not), continuity is checked
-//! across file boundaries (`chain_gap`) and inside files (`seq_gaps`), and a diff without levels
-//! is folded into the next one. Trades and book tickers go out in file order as they come.
+//! across file boundaries (`chain_gap`: the book is reset and waits for a snapshot again) and
+//! inside files (`seq_gaps`), and a diff without levels is folded into the next one. Trades and
+//! book tickers go out in file order as they come.
 
 use super::decimal::{Grid, Resolve};
 use super::json::{self, Node};
@@ -60,6 +61,8 @@ pub struct Counters {
     pub straddled: Option<bool>,
     pub last_u: Option<i64>,
     pub chain_gaps: u64,
+    /// Resets emitted at chain gaps (a CLEAR row without a sequence).
+    pub chain_resets: u64,
     pub seq_gaps: u64,
     pub empty_diffs_folded: u64,
 }
@@ -96,6 +99,8 @@ pub struct Unsynced {
     pub diffs: usize,
     pub file: u32,
     pub line: u64,
+    /// The chain gap (file, line) that reset the book, when the diffs wait since one.
+    pub gap: Option<(u32, u64)>,
 }
 
 struct Diff {
@@ -119,6 +124,8 @@ pub struct Chain {
     rel: i64,
     file: u32,
     line: u64,
+    /// Local timestamps of the current file times this are ns (1, or 1000 for microseconds).
+    ts_scale: u128,
     // Sync state.
     awaiting: bool,
     buffer: Vec<Diff>,
@@ -127,6 +134,7 @@ pub struct Chain {
     last_u: Option<i64>,
     carry: Option<(i64, i64)>,
     boundary: bool,
+    gap_at: Option<(u32, u64)>,
 }
 
 impl Chain {
@@ -142,6 +150,7 @@ impl Chain {
             rel: -(1 << 62), // below any local time: the running max starts at the first line
             file: 0,
             line: 0,
+            ts_scale: 1,
             awaiting: true,
             buffer: Vec::new(),
             first_pending: false,
@@ -149,6 +158,7 @@ impl Chain {
             last_u: None,
             carry: None,
             boundary: false,
+            gap_at: None,
         }
     }
 
@@ -157,6 +167,13 @@ impl Chain {
         self.file = pos;
         self.line = 0;
         self.boundary = pos > 0;
+        self.ts_scale = 1;
+    }
+
+    /// The current file's local timestamps are in units of `scale` ns (an older recorder's
+    /// microseconds: 1000); each is multiplied, and one past int64 is a `bad_line`.
+    pub fn set_local_ts_scale(&mut self, scale: u32) {
+        self.ts_scale = u128::from(scale.max(1));
     }
 
     /// Lines read from the current file.
@@ -220,6 +237,7 @@ impl Chain {
             diffs: self.buffer.len(),
             file: first.file,
             line: first.line,
+            gap: self.gap_at,
         };
         self.buffer.clear();
         Some(out)
@@ -231,12 +249,16 @@ impl Chain {
         if sp == 0 || !head.iter().all(u8::is_ascii_digit) {
             return Err(Reason::BadLine);
         }
+        // Digits past int64 stop the fold early; the file's unit (ns, or us/ms of an older
+        // recorder) scales the value to ns, which must fit int64 too.
         let local = head
             .iter()
             .try_fold(0u128, |v, &d| {
                 let v = v * 10 + u128::from(d - b'0');
                 (v <= I64_MAX).then_some(v)
             })
+            .map(|v| v * self.ts_scale)
+            .filter(|&v| v <= I64_MAX)
             .ok_or(Reason::BadLine)? as i64;
         self.rel = self.rel.max(local);
         let doc = json::parse(&raw[sp + 1..], &mut self.tape).map_err(|_| Reason::BadJson)?;
@@ -398,21 +420,19 @@ impl Chain {
             };
             if !continuous {
                 if self.boundary {
-                    self.counters.chain_gaps += 1;
-                    let pu = if usdm {
-                        prev.to_string()
-                    } else {
-                        "None".into()
+                    let diff = Diff {
+                        head,
+                        local,
+                        px: px.to_vec(),
+                        qty: qty.to_vec(),
+                        n_bids,
+                        file,
+                        line,
                     };
-                    let detail = format!(
-                        "{}: first diff of the file (U={first}, pu={pu}) does not continue \
-                         u={last_u} of the previous file",
-                        self.cfg.symbol
-                    );
-                    self.warn(Warning::ChainGap, file, line, detail);
-                } else {
-                    self.counters.seq_gaps += 1;
+                    self.chain_gap(diff, last_u);
+                    return;
                 }
+                self.counters.seq_gaps += 1;
             }
         }
         self.boundary = false;
@@ -434,6 +454,37 @@ impl Chain {
         self.close(px.len(), last, first, prev, src, local);
     }
 
+    /// A file's first diff does not continue the previous file: the book is lost. A reset (one
+    /// CLEAR row, no sequence) empties it in the engine, so no frame mixes the two files'
+    /// levels, and the chain waits for a snapshot again, as at its start.
+    fn chain_gap(&mut self, diff: Diff, last_u: i64) {
+        self.counters.chain_gaps += 1;
+        self.counters.chain_resets += 1;
+        let DiffHead {
+            first, prev, src, ..
+        } = diff.head;
+        let pu = if self.cfg.usdm {
+            prev.to_string()
+        } else {
+            "None".into()
+        };
+        let detail = format!(
+            "{}: first diff of the file (U={first}, pu={pu}) does not continue u={last_u} of \
+             the previous file; the book is reset and waits for a snapshot",
+            self.cfg.symbol
+        );
+        self.warn(Warning::ChainGap, diff.file, diff.line, detail);
+        self.push_row(CLEAR, 0, 0, 0);
+        self.close(1, NO_SEQ, NO_SEQ, NO_SEQ, src, diff.local);
+        self.awaiting = true;
+        self.boundary = false;
+        self.last_u = None;
+        self.carry = None;
+        self.gap_at = Some((diff.file, diff.line));
+        self.buffer = vec![diff];
+        self.counters.buffered_diffs += 1;
+    }
+
     fn snapshot(&mut self, lid: i64, src: i64, local: i64) {
         self.counters.snapshots_read += 1;
         let levels = std::mem::take(&mut self.levels);
@@ -453,6 +504,7 @@ impl Chain {
         self.last_u = None;
         if self.awaiting {
             self.awaiting = false;
+            self.gap_at = None;
             for d in std::mem::take(&mut self.buffer) {
                 self.accept(d.head, d.local, &d.px, &d.qty, d.n_bids, (d.file, d.line));
             }
@@ -588,6 +640,101 @@ mod tests {
     }
 
     #[test]
+    fn a_chain_gap_resets_the_book_and_resyncs_at_the_next_snapshot() {
+        let mut c = chain(1 << 20, false);
+        let level = r#"[["61800.2","3.000"]]"#;
+        feed_all(
+            &mut c,
+            &[SNAPSHOT_LINE.to_string(), diff(6, 100, 104, 99, level)].concat(),
+        );
+        c.start_file(1);
+        // The next file starts past a hole and carries its own snapshot (L = 300) a line late.
+        let snapshot = SNAPSHOT_LINE.replace("\"lastUpdateId\":100", "\"lastUpdateId\":300");
+        let text = [
+            diff(10, 290, 299, 289, level), // the gap: reset, then buffered (stale at 300)
+            diff(11, 300, 305, 299, level), // buffered, straddles 300
+            snapshot,
+            diff(13, 306, 310, 305, level),
+        ]
+        .concat();
+        feed_all(&mut c, &text);
+        let chunk = c.take_chunk();
+        assert_eq!(chunk.ends, vec![3, 4, 5, 8, 9, 10]);
+        let reset = chunk.events[4];
+        assert_eq!(
+            (reset.kind, reset.seq, reset.first_seq),
+            (CLEAR, NO_SEQ, NO_SEQ)
+        );
+        assert_eq!((reset.local_ts_ns, reset.source_ts_ns), (10, 1_000_000));
+        assert_eq!((chunk.events[8].seq, chunk.events[8].first_seq), (305, 300));
+        let n = c.counters();
+        assert_eq!((n.chain_gaps, n.chain_resets, n.seq_gaps), (1, 1, 0));
+        assert_eq!((n.stale_dropped, n.snapshots), (1, 2));
+        let notes = c.take_notes();
+        assert!(matches!(
+            notes.as_slice(),
+            [Note::Warn {
+                reason: Warning::ChainGap,
+                file: 1,
+                line: 1,
+                ..
+            }]
+        ));
+        assert_eq!(c.finish(), None);
+    }
+
+    #[test]
+    fn a_chain_gap_without_a_later_snapshot_leaves_its_diffs_unsynced() {
+        let mut c = chain(1 << 20, false);
+        let level = r#"[["61800.2","3.000"]]"#;
+        feed_all(
+            &mut c,
+            &[SNAPSHOT_LINE.to_string(), diff(6, 100, 104, 99, level)].concat(),
+        );
+        c.start_file(1);
+        feed_all(
+            &mut c,
+            &[
+                diff(10, 290, 299, 289, level),
+                diff(11, 300, 305, 299, level),
+            ]
+            .concat(),
+        );
+        let unsynced = c.finish();
+        assert_eq!(
+            unsynced,
+            Some(Unsynced {
+                diffs: 2,
+                file: 1,
+                line: 1,
+                gap: Some((1, 1))
+            })
+        );
+    }
+
+    #[test]
+    fn local_timestamps_of_an_older_recorder_are_scaled_to_ns() {
+        let mut c = chain(1 << 20, false);
+        c.set_local_ts_scale(1000);
+        let text = SNAPSHOT_LINE.replacen('5', "1723161255000000", 1);
+        feed_all(&mut c, &text);
+        assert_eq!(
+            c.take_chunk().events[0].local_ts_ns,
+            1_723_161_255_000_000_000
+        );
+        // Past int64 once scaled: not a timestamp.
+        let text = SNAPSHOT_LINE.replacen('5', "9223372036854776", 1);
+        feed_all(&mut c, &text);
+        assert!(matches!(
+            c.take_notes().as_slice(),
+            [Note::Skip {
+                reason: Reason::BadLine,
+                ..
+            }]
+        ));
+    }
+
+    #[test]
     fn unsynced_diffs_are_reported_at_the_end() {
         let mut c = chain(1 << 20, false);
         feed_all(&mut c, &diff(1, 1, 2, 0, "[]"));
@@ -596,7 +743,8 @@ mod tests {
             Some(Unsynced {
                 diffs: 1,
                 file: 0,
-                line: 1
+                line: 1,
+                gap: None
             })
         );
         assert_eq!(c.finish(), None);
