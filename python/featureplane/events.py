@@ -41,6 +41,7 @@ __all__ = [
     "SNAPSHOT",
     "TRADE",
     "UNKNOWN_SIDE",
+    "check_array",
     "concat",
     "empty",
     "iter_messages",
