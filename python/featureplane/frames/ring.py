@@ -223,8 +223,12 @@ class RingWriter:
 
     def subscribe(self, engine: FeatureEngine) -> Subscription:
         """Publish every frame `engine` pushes from now on (`FeatureEngine.on_features`)."""
+
+        def publish(frame: FeatureUpdateFrameV1) -> None:
+            self.publish(frame)
+
         return engine.on_features(
-            self.publish,
+            publish,
             feature_set_id=self.feature_set.feature_set_id,
             schema_hash=self.feature_set.schema_hash,
         )
