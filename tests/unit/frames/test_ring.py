@@ -134,9 +134,11 @@ def test_refusals(name: str, batch: FrameBatch) -> None:
             writer.publish(records[0].tobytes()[:-8])
     # A ring of one symbol refuses a frame of symbol id 1.
     one = SymbolTable([InstrumentSpec("BTCUSDT", "0.1", "0.001")])
-    with RingWriter(name, one, capacity=8) as single:
-        with pytest.raises(UnknownSymbolError, match="symbol id 1"):
-            single.publish(records[records["symbol_id"] == 1][:1].tobytes())
+    with (
+        RingWriter(name, one, capacity=8) as single,
+        pytest.raises(UnknownSymbolError, match="symbol id 1"),
+    ):
+        single.publish(records[records["symbol_id"] == 1][:1].tobytes())
     with pytest.raises(ValueError, match="capacity"):
         RingWriter(name, SYMBOLS, capacity=1000)
     with pytest.raises(ValueError, match="ring name"):

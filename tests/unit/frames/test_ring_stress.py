@@ -4,7 +4,8 @@ torn or misplaced frame, and every frame is either received or counted lost.
 
 Bounded here (200,000 frames); the long run is a documented command (docs/transport.md):
 
-    FP_RING_STRESS_FRAMES=10000000 .venv/bin/python -m pytest -q tests/unit/frames/test_ring_stress.py
+    FP_RING_STRESS_FRAMES=10000000 \\
+        .venv/bin/python -m pytest -q tests/unit/frames/test_ring_stress.py
 """
 
 from __future__ import annotations
