@@ -16,9 +16,11 @@ from multiprocessing.synchronize import Event
 import numpy as np
 
 from featureplane.features.lob_shared_v1 import LOB_SHARED_V1
+from featureplane.frames.frame import FeatureUpdateFrameV1
 from featureplane.frames.ring import RingReader, RingWriter
 from featureplane.frames.wire import frame_batch_dtype
 from featureplane.instruments import InstrumentSpec, SymbolTable
+from featureplane.strategy.base import BaseStrategy
 
 DEADLINE_S = 120.0
 """No worker loop runs longer than this, whatever happens to the writer."""
@@ -146,3 +148,13 @@ def publish_capture(
     for i in range(0, len(records), 1024):
         writer.publish_records(records[i : i + 1024])
     writer.close(unlink=False)
+
+
+class CountingStrategy(BaseStrategy):
+    """A strategy for `featureplane strategy attach` tests: pushes and decisions counted."""
+
+    def __init__(self) -> None:
+        self.pushed = 0
+
+    def on_features(self, frame: FeatureUpdateFrameV1) -> None:
+        self.pushed += 1

@@ -198,3 +198,40 @@ def test_a_subscribed_writer_publishes_what_the_engine_pushes(name: str) -> None
             engine.process(message)
         sub.cancel()
         assert reader.read().records.tobytes() == want.tobytes()
+
+
+def test_cli_reports_a_stale_ring_and_runs_a_strategy_on_one(
+    name: str, batch: FrameBatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from featureplane.cli import main
+
+    records = batch_to_records(batch)
+    ctx = mp.get_context("spawn")
+    ready = ctx.Event()
+    writer = ctx.Process(
+        target=ring_workers.publish_capture, args=(name, records, SYMBOLS.to_json(), ready)
+    )
+    writer.start()
+    assert ready.wait(60)
+    argv = ["strategy", "attach", "--ring", name, "--symbol", "ETHUSDT", "--start", "oldest"]
+    code = main([*argv, "--strategy", "tests.support.ring_workers:CountingStrategy"])
+    writer.join(60)
+    assert code == 0
+    stats = json.loads(capsys.readouterr().out)
+    eth = int((records["symbol_id"] == 1).sum())
+    assert (stats["frames_read"], stats["frames_symbol"], stats["lost"]) == (len(records), eth, 0)
+    assert stats["frames_pushed"] == eth and stats["decisions"] > 0
+    assert main(["ring", "status", name]) == 0  # closed, not stale
+    assert json.loads(capsys.readouterr().out)["state"] == "closed"
+    child = ctx.Process(target=ring_workers.crash_after_publishing, args=(name, records[:0]))
+    child.start()
+    child.join(60)
+    assert main(["ring", "status", name]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert (report["state"], report["writer_pid"]) == ("crashed", child.pid)
+    assert main(["ring", "status", name, "--remove-stale"]) == 0
+    capsys.readouterr()
+    assert main(["ring", "status", name]) == 1
+    assert "no ring" in capsys.readouterr().out
