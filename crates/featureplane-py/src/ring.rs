@@ -57,10 +57,7 @@ pub fn ring_probe<'py>(py: Python<'py>, name: &str) -> PyResult<Option<Bound<'py
 
 /// Remove the ring `name` if its writer is gone; its status then, or None when absent.
 #[pyfunction]
-pub fn ring_remove_stale<'py>(
-    py: Python<'py>,
-    name: &str,
-) -> PyResult<Option<Bound<'py, PyDict>>> {
+pub fn ring_remove_stale<'py>(py: Python<'py>, name: &str) -> PyResult<Option<Bound<'py, PyDict>>> {
     match remove_stale(name).map_err(to_py)? {
         Some(s) => Ok(Some(status_to_py(py, &s)?)),
         None => Ok(None),
@@ -143,7 +140,9 @@ impl PyRingWriter {
     /// Publish frames back to back (n x frame_size bytes); the first one's position.
     fn publish_batch(&mut self, py: Python<'_>, frames: &Bound<'_, PyAny>) -> PyResult<u64> {
         let inner = &mut self.inner;
-        with_bytes(frames, |b| py.detach(|| inner.publish_batch(b)).map_err(to_py))
+        with_bytes(frames, |b| {
+            py.detach(|| inner.publish_batch(b)).map_err(to_py)
+        })
     }
 
     fn heartbeat(&self) {
