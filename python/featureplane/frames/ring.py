@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from featureplane._rust import use_rust
-from featureplane.errors import SchemaMismatchError
+from featureplane.errors import SchemaMismatchError, TransportError
 from featureplane.frames.frame import FeatureUpdateFrameV1, FrameBatch
 from featureplane.frames.wire import codec_for, frame_batch_dtype
 from featureplane.instruments import SymbolTable
@@ -423,3 +423,26 @@ class RingReader:
 
     def status(self) -> RingStatus:
         return RingStatus(**self._ring.status())
+
+    def close(self) -> None:
+        """Detach: the reader's entry in the reader table is freed at once (also when the
+        reader is garbage collected); any later call raises `TransportError`."""
+        self._ring = _Detached()
+
+    def __enter__(self) -> RingReader:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class _Detached:
+    """What a closed reader holds instead of its ring."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise TransportError("this ring reader is closed")

@@ -235,3 +235,12 @@ def test_cli_reports_a_stale_ring_and_runs_a_strategy_on_one(
     capsys.readouterr()
     assert main(["ring", "status", name]) == 1
     assert "no ring" in capsys.readouterr().out
+
+
+def test_a_closed_reader_frees_its_entry(name: str) -> None:
+    with RingWriter(name, SYMBOLS, capacity=8) as writer:
+        with RingReader(name) as reader:
+            assert [r.pid for r in writer.readers()] == [os.getpid()]
+        assert writer.readers() == []
+        with pytest.raises(TransportError, match="closed"):
+            reader.read()
