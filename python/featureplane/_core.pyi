@@ -266,7 +266,7 @@ def ring_bench_write_paced(
 
 # (frames, lost, wrong, latencies_ns, elapsed_ns)
 def ring_bench_read_latencies(
-    reader: RingReader, n: int, timeout_ns: int
+    reader: RingReader, n: int, timeout_ns: int, spin_ns: int
 ) -> tuple[int, int, int, npt.NDArray[np.uint64], int]: ...
 def ring_bench_write_flood(writer: RingWriter, template: bytes, n: int, batch: int) -> int: ...
 

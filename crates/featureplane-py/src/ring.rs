@@ -331,16 +331,25 @@ pub fn ring_bench_write_paced(
         .map_err(to_py)
 }
 
-/// Read `n` frames one at a time, spinning: (frames, lost, wrong, latencies_ns, elapsed_ns).
+/// Read `n` frames one at a time, spinning `spin_ns` in each wait, then parked:
+/// (frames, lost, wrong, latencies_ns, elapsed_ns).
 #[pyfunction]
 pub fn ring_bench_read_latencies<'py>(
     py: Python<'py>,
     mut reader: PyRefMut<'_, PyRingReader>,
     n: u64,
     timeout_ns: u64,
+    spin_ns: u64,
 ) -> (u64, u64, u64, Bound<'py, PyArray1<u64>>, u64) {
     let r = &mut reader.inner;
-    let got = py.detach(|| bench::read_latencies(r, n, Duration::from_nanos(timeout_ns)));
+    let got = py.detach(|| {
+        bench::read_latencies(
+            r,
+            n,
+            Duration::from_nanos(timeout_ns),
+            Duration::from_nanos(spin_ns),
+        )
+    });
     (
         got.frames,
         got.lost,

@@ -82,21 +82,28 @@ class TransportTable:
     def format(self) -> str:
         base = next((r for r in self.rows if r.correct and r.latency_us), None)
         head = (
-            f"{'transport':<22}{'p50 us':>9}{'p99 us':>9}{'p99.9 us':>10}{'Mframes/s':>11}"
-            f"{'lost':>10}{'p50 x':>8}{'tput x':>8}  check"
+            f"{'transport':<24}{'p50 us':>11}{'p99 us':>11}{'p99.9 us':>11}{'Mframes/s':>11}"
+            f"{'lost':>12}{'p50 x':>9}{'tput x':>8}  check"
         )
         lines = ["frame transports, writer process -> reader process (240-byte frames)", head]
         for r in self.rows:
             if r.note.startswith("skipped"):
-                lines.append(f"{r.transport:<22}{r.note}")
+                lines.append(f"{r.transport:<24}{r.note}")
                 continue
             lat = r.latency_us
             p50x = lat["p50"] / base.latency_us["p50"] if base and lat else float("nan")
+            if not lat:
+                lines.append(
+                    f"{r.transport:<24}{'-':>11}{'-':>11}{'-':>11}{r.frames_per_s / 1e6:>11.2f}"
+                    f"{'-':>12}{'-':>9}{r.frames_per_s / base.frames_per_s if base else 0:>8.3f}"
+                    f"  {'ok' if r.correct else 'WRONG'} {r.note}"
+                )
+                continue
             tpx = r.frames_per_s / base.frames_per_s if base and base.frames_per_s else 0.0
             lines.append(
-                f"{r.transport:<22}{lat.get('p50', 0):>9.2f}{lat.get('p99', 0):>9.2f}"
-                f"{lat.get('p99.9', 0):>10.2f}{r.frames_per_s / 1e6:>11.2f}{r.lost:>10,}"
-                f"{p50x:>8.1f}{tpx:>8.3f}  {'ok' if r.correct else 'WRONG'} {r.note}".rstrip()
+                f"{r.transport:<24}{lat.get('p50', 0):>11.2f}{lat.get('p99', 0):>11.2f}"
+                f"{lat.get('p99.9', 0):>11.2f}{r.frames_per_s / 1e6:>11.2f}{r.lost:>12,}"
+                f"{p50x:>9.1f}{tpx:>8.3f}  {'ok' if r.correct else 'WRONG'} {r.note}".rstrip()
             )
         lines.append("ratios against the first row (ring, core loops): latency x slower, tput x")
         return "\n".join(lines)
@@ -147,10 +154,10 @@ def _ring_reader(name: str) -> Any:
 def _core_ring_reader(name: str, mode: str, n: int, ready: Event, out: Any) -> None:
     reader = _ring_reader(name)
     ready.set()
-    if mode == "latency":
-        got, lost, wrong, lat, _ = _core().ring_bench_read_latencies(
-            reader, n, int(TIMEOUT_S * 1e9)
-        )
+    if mode in ("latency", "parked"):
+        timeout = int(TIMEOUT_S * 1e9)
+        spin = timeout if mode == "latency" else 0
+        got, lost, wrong, lat, _ = _core().ring_bench_read_latencies(reader, n, timeout, spin)
         out.put((got, lost, wrong, np.asarray(lat), 0))
     else:
         got, lost, wrong, elapsed = _core().ring_bench_read_flood(
@@ -169,7 +176,7 @@ def _core_ring(ctx: Any, mode: str, n: int, interval_ns: int) -> tuple[Any, ...]
         ready.wait(TIMEOUT_S)
         time.sleep(0.05)
         template = frames(0, 1).tobytes()
-        if mode == "latency":
+        if mode in ("latency", "parked"):
             _core().ring_bench_write_paced(writer, template, n, interval_ns)
         else:
             _core().ring_bench_write_flood(writer, template, n, BATCH)
@@ -384,6 +391,38 @@ def _run_python(ctx: Any, kind: str, mode: str, n: int, interval_ns: int, url: s
             proc.kill()
 
 
+# ----- the ring's own ceiling: writer alone, then a batch reader alone ----------------------
+
+
+def _ring_alone(rounds: int) -> tuple[float, float, bool]:
+    """Frames per second of `publish_records` filling a 65,536-slot ring, then of a batch
+    reader draining it (8,192 a read), in this process, one after the other: what each side
+    does with a core to itself. Best of `rounds`; checks every frame read."""
+    from featureplane.frames.ring import RingReader, RingWriter
+
+    name = f"fp-bench-alone-{os.getpid()}"
+    n = 1 << 16
+    rec = frames(0, n)
+    best_w = best_r = 0.0
+    ok = True
+    with RingWriter(name, SYMBOLS, capacity=n) as writer:
+        reader = RingReader(name, batch=8192)
+        for k in range(rounds):
+            rec["seq"] = np.arange(k * n, (k + 1) * n)
+            t0 = time.perf_counter()
+            writer.publish_records(rec)
+            best_w = max(best_w, n / (time.perf_counter() - t0))
+            got = 0
+            t0 = time.perf_counter()
+            while len(read := reader.read()):
+                ok &= bool((read.records["seq"] == read.positions.astype(np.int64)).all())
+                got += len(read)
+            best_r = max(best_r, got / (time.perf_counter() - t0))
+            ok &= got == n
+        reader.close()
+    return best_w, best_r, ok
+
+
 # ----- redis-server for the bus row ------------------------------------------------------
 
 
@@ -425,6 +464,7 @@ class _Redis:
 
 TRANSPORTS = (
     "ring (core loops)",
+    "ring (parked reader)",
     "ring (Python API)",
     "multiprocessing.Queue",
     "pipe",
@@ -462,6 +502,16 @@ def run(quick: bool = False, progress: Callable[[str], None] | None = None) -> T
             if kind == "ring (core loops)":
                 lat = _core_ring(ctx, "latency", n_lat, interval)
                 tput = _core_ring(ctx, "throughput", n_tp, 0)
+            elif kind == "ring (parked reader)":
+                # The same loops, the reader parked on the futex between frames (no spinning).
+                lat = _core_ring(ctx, "parked", n_lat, interval)
+                row.latency_us = _percentiles(np.asarray(lat[3])[n_lat // 100 :])
+                row.sent = row.received = n_lat
+                row.received, row.lost = lat[0], lat[1]
+                row.correct = lat[2] == 0 and lat[0] + lat[1] == n_lat
+                row.note = "latency only"
+                rows.append(row)
+                continue
             else:
                 lat = _run_python(ctx, kind, "latency", n_lat, interval, redis.url)
                 tput = _run_python(ctx, kind, "throughput", n_tp, 0, redis.url)
@@ -480,6 +530,10 @@ def run(quick: bool = False, progress: Callable[[str], None] | None = None) -> T
             rows.append(row)
             if progress:
                 progress(TransportTable(rows).format())
+        wrote, read, ok = _ring_alone(5 if quick else 20)
+        rows.append(Row("ring writer alone", frames_per_s=wrote, correct=ok, note="one process"))
+        rows.append(Row("ring batch reader alone", frames_per_s=read, correct=ok,
+                        note="one process, 8,192 frames a read"))  # fmt: skip
     finally:
         redis.stop()
     return TransportTable(rows)

@@ -357,8 +357,9 @@ class RingReader:
         self, max_frames: int | None = None, *, timeout: float = 0.0, spin: float = 0.0
     ) -> RingRead:
         """The next frames (up to `max_frames`, at most the batch size), waiting up to
-        `timeout` seconds for one (spinning the first `spin` seconds: lowest latency, one core
-        busy). An empty read means nothing arrived in time, or `closed`."""
+        `timeout` seconds for one: spinning the first `spin` seconds (lowest latency, a core
+        busy), then parked on the ring's futex until the writer publishes (no CPU used).
+        An empty read means nothing arrived in time, or `closed`."""
         n = len(self._buf) if max_frames is None else min(max_frames, len(self._buf))
         start, got, lost, closed = self._ring.read_into(
             self._bytes, n, int(timeout * 1e9), int(spin * 1e9)

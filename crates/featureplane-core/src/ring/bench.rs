@@ -54,9 +54,15 @@ pub struct Received {
     pub elapsed_ns: u64,
 }
 
-/// Read frames one at a time, spinning, until `n` are accounted for (received or lost), the
-/// ring closes, or `timeout` passes; records each frame's latency.
-pub fn read_latencies(reader: &mut RingReader, n: u64, timeout: Duration) -> Received {
+/// Read frames one at a time until `n` are accounted for (received or lost), the ring
+/// closes, or `timeout` passes; records each frame's latency. Each wait spins for `spin`
+/// (the whole wait: `timeout`), then parks on the ring's futex.
+pub fn read_latencies(
+    reader: &mut RingReader,
+    n: u64,
+    timeout: Duration,
+    spin: Duration,
+) -> Received {
     let mut out = vec![0u8; reader.frame_size()];
     let mut got = Received {
         latencies_ns: Vec::with_capacity(n as usize),
@@ -64,7 +70,7 @@ pub fn read_latencies(reader: &mut RingReader, n: u64, timeout: Duration) -> Rec
     };
     let t0 = Instant::now();
     while got.frames + got.lost < n && t0.elapsed() < timeout {
-        let r = reader.read_wait(&mut out, 1, timeout, timeout);
+        let r = reader.read_wait(&mut out, 1, timeout, spin);
         let now = now_ns();
         got.lost += r.lost;
         if r.frames == 1 {

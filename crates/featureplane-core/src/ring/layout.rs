@@ -6,7 +6,8 @@
 //! frame words relaxed between the two stamps of their slot's seqlock.
 //!
 //! ```text
-//! 0      header          512 B   static words, then the cursor and the heartbeat on lines of their own
+//! 0      header          512 B   static words, then the cursor, heartbeat, waiters and futex
+//!                                words on lines of their own
 //! 512    reader table    64 B x max_readers   pid, start, position, lost, gaps, attached_ns
 //! ...    metadata        meta_cap B            opaque bytes (the Python layer: JSON symbols)
 //! ...    latest table    stride x max_symbols  each symbol's last frame (a slot)
@@ -43,13 +44,19 @@ pub const FEATURE_SET_ID_BYTES: usize = 64;
 pub const W_CURSOR: usize = 24;
 /// Wall-clock ns of the writer's last publish or heartbeat: its own cache line.
 pub const W_HEARTBEAT: usize = 32;
+/// Readers parked in a futex wait (the writer wakes them only when this is not 0): its own
+/// cache line.
+pub const W_WAITERS: usize = 40;
+/// The futex word readers park on (its low 32 bits): the writer bumps it before a wake.
+pub const W_FUTEX: usize = 48;
 pub const HEADER_BYTES: usize = 512;
 
 // The cursor and the heartbeat sit on cache lines of their own inside the header (a reader
 // polling the cursor never shares a line with the static words or the heartbeat).
 const _: () = assert!(W_CURSOR * WORD % CACHE_LINE == 0);
 const _: () = assert!(W_HEARTBEAT * WORD % CACHE_LINE == 0);
-const _: () = assert!(W_HEARTBEAT * WORD + CACHE_LINE <= HEADER_BYTES);
+const _: () = assert!(W_WAITERS * WORD % CACHE_LINE == 0 && W_FUTEX * WORD % CACHE_LINE == 0);
+const _: () = assert!(W_FUTEX * WORD + CACHE_LINE <= HEADER_BYTES);
 const _: () = assert!(W_FEATURE_SET_ID * WORD + FEATURE_SET_ID_BYTES <= W_CURSOR * WORD);
 
 // Reader entry words (offset from the entry's first word).

@@ -1,11 +1,12 @@
 //! A reader of a ring: attaches by name, checks the schema, copies frames out in batches,
 //! learns exactly what it lost when the writer lapped it, and publishes its position.
 
-use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::fence;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 use std::time::{Duration, Instant};
 
 use super::layout::*;
-use super::shm::Segment;
+use super::shm::{self, Segment};
 use super::slot::{self, Read};
 use super::status::{self, alive, now_ns, RingStatus, WriterState};
 use crate::error::{Error, Result, RingProblem};
@@ -39,6 +40,10 @@ pub struct ReadOutcome {
     /// The writer closed the ring and the reader has read everything.
     pub closed: bool,
 }
+
+/// Longest single futex sleep: a lost wake (a writer that crashed mid-publish) costs at most
+/// this much.
+const PARK_MAX: Duration = Duration::from_millis(10);
 
 /// Tries of the last-frame table's seqlock before giving a symbol up for this call.
 const LATEST_TRIES: usize = 100_000;
@@ -325,8 +330,9 @@ impl RingReader {
     }
 
     /// [`RingReader::read`], waiting up to `timeout` for at least one frame (or a loss, or the
-    /// end): spinning for `spin` first (lowest latency, one core busy), then sleeping 50 us
-    /// at a time.
+    /// end): spinning for `spin` first (lowest latency, a core busy), then parked on the
+    /// ring's futex until the writer publishes (no core used; a wake costs the writer a
+    /// syscall while a reader is parked).
     pub fn read_wait(
         &mut self,
         out: &mut [u8],
@@ -359,9 +365,28 @@ impl RingReader {
                     }
                 }
             } else {
-                std::thread::sleep(Duration::from_micros(50).min(timeout - waited));
+                self.park(PARK_MAX.min(timeout - waited));
             }
         }
+    }
+
+    /// Sleep on the ring's futex until the writer publishes or closes (or `timeout`).
+    ///
+    /// The waiter count goes up before the cursor is checked again, with a SeqCst fence
+    /// between, pairing with the writer's fence between its cursor store and its load of the
+    /// count: a publish either sees this waiter (and wakes it) or is seen by the check below
+    /// (and no sleep happens). Each sleep is bounded anyway, so nothing hangs.
+    fn park(&self, timeout: Duration) {
+        let w = self.seg.words();
+        w[W_WAITERS].fetch_add(1, SeqCst);
+        let seq = w[W_FUTEX].load(SeqCst) as u32;
+        fence(SeqCst);
+        let idle =
+            w[W_CURSOR].load(SeqCst) <= self.position && w[W_STATE].load(Acquire) != STATE_CLOSED;
+        if idle {
+            shm::futex_wait(&w[W_FUTEX], seq, timeout);
+        }
+        w[W_WAITERS].fetch_sub(1, Release);
     }
 
     /// Each symbol's newest frame older than the reader's position, from the last-frame

@@ -3,11 +3,11 @@
 
 use std::fs;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicU64;
-use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
+use std::sync::atomic::{fence, AtomicU64};
 
 use super::layout::*;
-use super::shm::Segment;
+use super::shm::{self, Segment};
 use super::slot;
 use super::status::{self, alive, now_ns, ring_path, RingStatus, WriterState};
 use crate::error::{Error, FrameProblem, Result, RingProblem};
@@ -151,6 +151,7 @@ impl RingWriter {
         self.position += 1;
         w[W_CURSOR].store(self.position, Release);
         w[W_HEARTBEAT].store(now_ns(), Relaxed);
+        wake_parked(w);
         Ok(position)
     }
 
@@ -206,6 +207,7 @@ impl RingWriter {
         self.touched.clear();
         self.position = position;
         w[W_CURSOR].store(position, Release);
+        wake_parked(w);
     }
 
     /// Mark the writer alive while it has nothing to publish (a quiet market).
@@ -244,6 +246,7 @@ impl RingWriter {
         if !self.closed {
             self.closed = true;
             self.seg.words()[W_STATE].store(STATE_CLOSED, Release);
+            wake_parked(self.seg.words());
         }
         if unlink {
             // Only our own segment: a later writer may have taken the name after a close.
@@ -337,6 +340,20 @@ impl Drop for RingWriter {
     /// segment for them; a process that dies without dropping it leaves a stale segment.
     fn drop(&mut self) {
         let _ = self.close(false);
+    }
+}
+
+/// Wake the readers parked on the futex, if any (one load when none is: the common case of
+/// spinning or busy readers costs the writer nothing more).
+///
+/// The SeqCst fence pairs with the reader's (`RingReader::park`): either the writer sees the
+/// reader's waiter count, or the reader sees the new cursor before it sleeps.
+#[inline(always)]
+fn wake_parked(w: &[AtomicU64]) {
+    fence(SeqCst);
+    if w[W_WAITERS].load(Relaxed) != 0 {
+        w[W_FUTEX].fetch_add(1, Release);
+        shm::futex_wake(&w[W_FUTEX]);
     }
 }
 
