@@ -99,13 +99,18 @@ class TransportTable:
                     f"  {'ok' if r.correct else 'WRONG'} {r.note}"
                 )
                 continue
-            tpx = r.frames_per_s / base.frames_per_s if base and base.frames_per_s else 0.0
+            tput, tpx = "-", "-"
+            if r.frames_per_s and base and base.frames_per_s:
+                tput = f"{r.frames_per_s / 1e6:.2f}"
+                tpx = f"{r.frames_per_s / base.frames_per_s:.3f}"
             lines.append(
                 f"{r.transport:<24}{lat.get('p50', 0):>11.2f}{lat.get('p99', 0):>11.2f}"
-                f"{lat.get('p99.9', 0):>11.2f}{r.frames_per_s / 1e6:>11.2f}{r.lost:>12,}"
-                f"{p50x:>9.1f}{tpx:>8.3f}  {'ok' if r.correct else 'WRONG'} {r.note}".rstrip()
+                f"{lat.get('p99.9', 0):>11.2f}{tput:>11}{r.lost:>12,}"
+                f"{p50x:>9.3g}{tpx:>8}  {'ok' if r.correct else 'WRONG'} {r.note}".rstrip()
             )
-        lines.append("ratios against the first row (ring, core loops): latency x slower, tput x")
+        lines.append(
+            "p50 x, tput x: this row over the first (ring, core loops): latency and throughput"
+        )
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, Any]:
