@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
+from tests.support.redis_server import running_redis
 from tests.support.rust import require_rust
 
 
@@ -15,6 +17,14 @@ def backend(request: pytest.FixtureRequest) -> str:
     if name == "rust":
         require_rust("engine")
     return name
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server on 127.0.0.1, started for the test session and stopped after it."""
+    workdir: Path = tmp_path_factory.mktemp("redis")
+    with running_redis(workdir) as url:
+        yield url
 
 
 _REPORT: list[str] = []

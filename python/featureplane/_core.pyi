@@ -13,8 +13,16 @@ __all__ = [
     "FRAME_RECORD_SIZE",
     "BinanceChain",
     "Engine",
+    "RingReader",
+    "RingWriter",
     "SyntheticFeed",
     "__version__",
+    "ring_bench_read_flood",
+    "ring_bench_read_latencies",
+    "ring_bench_write_flood",
+    "ring_bench_write_paced",
+    "ring_probe",
+    "ring_remove_stale",
 ]
 
 __version__: str
@@ -164,3 +172,106 @@ class BinanceChain:
     def lines(self) -> int: ...
     def counters(self) -> dict[str, Any]: ...
     def _debug_panic(self) -> None: ...
+
+# ----- the shared-memory frame ring (featureplane_core::ring; Python: frames.ring) -----------
+
+_Bytes = bytes | npt.NDArray[np.uint8]
+
+def ring_probe(name: str) -> dict[str, Any] | None:
+    """The ring's status (the fields of `frames.ring.RingStatus`), None when absent."""
+
+def ring_remove_stale(name: str) -> dict[str, Any] | None: ...
+
+@final
+class RingWriter:
+    """The one writer of a ring (featureplane_core::ring::RingWriter)."""
+
+    def __new__(
+        cls,
+        name: str,
+        *,
+        capacity: int,
+        max_symbols: int,
+        max_readers: int,
+        frame_size: int,
+        feature_set_id: str,
+        schema_hash64: int,
+        meta: bytes,
+        replace_stale: bool = True,
+    ) -> RingWriter: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def cursor(self) -> int: ...
+    @property
+    def capacity(self) -> int: ...
+    @property
+    def closed(self) -> bool: ...
+    def replaced(self) -> dict[str, Any] | None: ...
+    def status(self) -> dict[str, Any]: ...
+    def publish(self, frame: _Bytes) -> int: ...
+    def publish_batch(self, frames: _Bytes) -> int: ...
+    def heartbeat(self) -> None: ...
+    # (pid, position, lag, lost, gaps, attached_ns, alive) per attached reader.
+    def readers(self) -> list[tuple[int, int, int, int, int, int, bool]]: ...
+    def close(self, unlink: bool = True) -> None: ...
+
+@final
+class RingReader:
+    """A reader of a ring (featureplane_core::ring::RingReader)."""
+
+    def __new__(
+        cls,
+        name: str,
+        *,
+        feature_set_id: str,
+        schema_hash64: int,
+        frame_size: int,
+        start: str = "live",
+        allow_stale: bool = False,
+    ) -> RingReader: ...
+    # (start, frames, lost, closed)
+    def read_into(
+        self, out: npt.NDArray[np.uint8], max_frames: int, timeout_ns: int = 0, spin_ns: int = 0
+    ) -> tuple[int, int, int, bool]: ...
+    def latest_into(self, out: npt.NDArray[np.uint8]) -> int: ...
+    def meta(self) -> bytes: ...
+    def status(self) -> dict[str, Any]: ...
+    def writer_alive(self) -> bool: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def position(self) -> int: ...
+    @property
+    def cursor(self) -> int: ...
+    @property
+    def lag(self) -> int: ...
+    @property
+    def lost(self) -> int: ...
+    @property
+    def gaps(self) -> int: ...
+    @property
+    def registered(self) -> bool: ...
+    @property
+    def capacity(self) -> int: ...
+    @property
+    def max_symbols(self) -> int: ...
+    @property
+    def frame_size(self) -> int: ...
+    @property
+    def epoch(self) -> int: ...
+
+def ring_bench_write_paced(
+    writer: RingWriter, template: bytes, n: int, interval_ns: int
+) -> None: ...
+
+# (frames, lost, wrong, latencies_ns, elapsed_ns)
+def ring_bench_read_latencies(
+    reader: RingReader, n: int, timeout_ns: int, spin_ns: int
+) -> tuple[int, int, int, npt.NDArray[np.uint64], int]: ...
+def ring_bench_write_flood(writer: RingWriter, template: bytes, n: int, batch: int) -> int: ...
+
+# (frames, lost, wrong, elapsed_ns)
+def ring_bench_read_flood(
+    reader: RingReader, batch: int, timeout_ns: int
+) -> tuple[int, int, int, int]: ...

@@ -10,6 +10,10 @@
     featureplane perf-gate --baseline FILE [--config FILE] [--write-baseline FILE]
                            [--binary FILE] [--canary]
     featureplane backtest ab|run [--capture FILE] [--loop numba|python] [--out FILE]
+    featureplane ring status NAME [--remove-stale]
+    featureplane strategy attach --ring NAME --symbol SYMBOL --strategy MODULE:CLASS
+                         [--decision-interval-ms MS] [--start live|oldest]
+    featureplane bench --transport [--quick] [--json OUT]
 
 Bad input ends with exit code 1 and one line on stderr (`featureplane: error: ...`, naming this
 command's flags where the library names its keywords), never a traceback; a usage error exits
@@ -257,6 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--quick", action="store_true", help="a fast smoke run")
     bench.add_argument("--scaling", action="store_true",
                        help="scaling curves and a 100M-event session")  # fmt: skip
+    bench.add_argument("--transport", action="store_true",
+                       help="frame transports side by side: ring, queue, pipe, bus")  # fmt: skip
     bench.add_argument("--json", type=Path, default=None, metavar="OUT",
                        help="write the figures as JSON")  # fmt: skip
     bench.add_argument("--chart", type=Path, default=None, metavar="OUT.png",
@@ -290,6 +296,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     backtest_cli.configure(backtest, _Formatter)
     backtest.set_defaults(run=_cmd_backtest)
+
+    ring = sub.add_parser("ring", help="shared-memory frame rings: status, stale segments")
+    ring_sub = ring.add_subparsers(dest="ring_command", required=True, metavar="COMMAND")
+    status = ring_sub.add_parser("status", help="a ring's writer, cursor and readers")
+    status.add_argument("name")
+    status.add_argument("--remove-stale", action="store_true",
+                        help="remove the segment if its writer is gone")  # fmt: skip
+    status.set_defaults(run=_cmd_ring_status)
+
+    strategy = sub.add_parser("strategy", help="run a strategy in this process on a frame ring")
+    strategy_sub = strategy.add_subparsers(
+        dest="strategy_command", required=True, metavar="COMMAND"
+    )
+    attach = strategy_sub.add_parser("attach", help="attach to a ring by name and run a strategy")
+    attach.add_argument("--ring", required=True, metavar="NAME")
+    attach.add_argument("--symbol", required=True)
+    attach.add_argument("--strategy", required=True, metavar="MODULE:CLASS",
+                        help="a BaseStrategy subclass, built with no arguments")  # fmt: skip
+    attach.add_argument("--decision-interval-ms", type=float, default=100.0, metavar="MS")
+    attach.add_argument("--start", choices=("live", "oldest"), default="live")
+    attach.set_defaults(run=_cmd_strategy_attach)
     return parser
 
 
@@ -387,6 +414,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     if args.runs < 1:
         raise ValueError("--runs must be >= 1")
+    if args.transport:
+        from featureplane.bench import transport
+
+        table = transport.run(quick=args.quick, progress=_print_block)
+        print(table.format())
+        if args.json:
+            args.json.write_text(json.dumps(table.to_json(), indent=2))
+        return EXIT_OK if table.correct else EXIT_ERROR
     if args.scaling:
         from featureplane.bench import scaling
 
@@ -422,6 +457,40 @@ def _cmd_perf_gate(args: argparse.Namespace) -> int:
 
     ok = gate.run(args.config, args.baseline, args.write_baseline, args.binary, args.canary)
     return EXIT_OK if ok else EXIT_ERROR
+
+
+def _cmd_ring_status(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from featureplane.frames import ring
+
+    found = ring.remove_stale(args.name) if args.remove_stale else ring.probe(args.name)
+    if found is None:
+        print(f"no ring named {args.name!r}")
+        return EXIT_ERROR
+    print(json.dumps({"removed": args.remove_stale, **asdict(found)}, indent=2))
+    return EXIT_ERROR if found.stale and not args.remove_stale else EXIT_OK
+
+
+def _cmd_strategy_attach(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from featureplane.strategy.ring import load_strategy, run_on_ring
+
+    if args.decision_interval_ms <= 0:
+        raise ValueError("--decision-interval-ms must be positive")
+    stats = run_on_ring(
+        args.ring,
+        load_strategy(args.strategy),
+        args.symbol,
+        decision_interval_ns=int(args.decision_interval_ms * 1e6),
+        start=args.start,
+    )
+    summary = asdict(stats)
+    summary.pop("decision_ns")
+    summary["gap_frames"] = len(summary["gap_frames"])
+    print(json.dumps(summary, indent=2))
+    return EXIT_OK
 
 
 def _instrument(text: str) -> InstrumentSpec:

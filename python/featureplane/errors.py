@@ -141,3 +141,25 @@ class NumbaLoopError(BacktestError):
 
 class RustBackendWarning(RuntimeWarning):
     """The Rust backend was asked for (or is the default) but is not available."""
+
+
+class TransportError(FeatureplaneError):
+    """Frames cannot be carried to or from another process (a ring segment that is not a ring,
+    an operating-system refusal, a ring used after its writer closed it)."""
+
+
+class RingNotFoundError(TransportError, FileNotFoundError):
+    """No shared-memory frame ring of that name (`/dev/shm/<name>`)."""
+
+
+class RingBusyError(TransportError):
+    """A live writer already holds the ring name (one writer per ring)."""
+
+
+class StaleRingError(TransportError):
+    """The ring's writer is gone (crashed or killed) without closing the ring; the message
+    names its pid and the age of its last heartbeat."""
+
+
+class BusError(TransportError, ConnectionError):
+    """The message bus cannot be reached, or refused a command."""

@@ -114,6 +114,14 @@ pub enum ErrorClass {
     InvalidArgument,
     /// A typed frame of another layout or schema (`SchemaMismatchError`).
     SchemaMismatch,
+    /// A shared-memory ring that cannot be used: a bad layout, an I/O error (`TransportError`).
+    Transport,
+    /// No ring segment of that name (`RingNotFoundError`).
+    RingNotFound,
+    /// The name is held by a live writer (`RingBusyError`).
+    RingBusy,
+    /// The ring's writer is gone without closing it (`StaleRingError`).
+    StaleRing,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -143,6 +151,95 @@ pub enum Error {
     Frame(FrameProblem),
     /// A buffer too small for the typed frame to be written into it.
     FrameBuffer { bytes: usize, need: usize },
+    /// A shared-memory frame ring refused an operation (`crate::ring`).
+    Ring(RingProblem),
+}
+
+/// Why a shared-memory frame ring refused an operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RingProblem {
+    /// A ring name that is not a plain file name (letters, digits, `.`, `_`, `-`).
+    BadName(String),
+    /// A ring shape out of its domain (capacity not a power of two, ...).
+    BadSpec(String),
+    NotFound {
+        name: String,
+    },
+    /// A live writer (pid) holds the name.
+    Busy {
+        name: String,
+        pid: u64,
+    },
+    /// The writer (pid) is gone without closing the ring.
+    Stale {
+        name: String,
+        pid: u64,
+        heartbeat_age_ns: u64,
+    },
+    /// The segment is not a ring of this layout (magic, version, size).
+    Layout {
+        name: String,
+        what: String,
+    },
+    /// The ring carries another feature set, schema or frame size.
+    Schema {
+        name: String,
+        what: String,
+    },
+    /// A frame for a symbol id beyond the ring's last-frame table.
+    SymbolId {
+        symbol_id: u32,
+        max_symbols: usize,
+    },
+    /// Publishing into a ring this writer closed.
+    Closed {
+        name: String,
+    },
+    /// The operating system refused (create, open, map).
+    Io {
+        name: String,
+        what: String,
+    },
+}
+
+impl fmt::Display for RingProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BadName(name) => write!(
+                f,
+                "ring name {name:?} must be 1-200 of [A-Za-z0-9._-], not starting with '.'"
+            ),
+            Self::BadSpec(what) => f.write_str(what),
+            Self::NotFound { name } => write!(f, "no frame ring named {name:?} (/dev/shm/{name})"),
+            Self::Busy { name, pid } => {
+                write!(
+                    f,
+                    "frame ring {name:?} is held by a live writer (pid {pid})"
+                )
+            }
+            Self::Stale {
+                name,
+                pid,
+                heartbeat_age_ns,
+            } => write!(
+                f,
+                "frame ring {name:?} is stale: its writer (pid {pid}) is gone without closing it; \
+                 last heartbeat {:.3} s ago",
+                *heartbeat_age_ns as f64 / 1e9
+            ),
+            Self::Layout { name, what } => write!(f, "{name:?} is not a frame ring: {what}"),
+            Self::Schema { name, what } => write!(f, "frame ring {name:?}: {what}"),
+            Self::SymbolId {
+                symbol_id,
+                max_symbols,
+            } => write!(
+                f,
+                "symbol id {symbol_id} is beyond the ring's {max_symbols} symbols"
+            ),
+            Self::Closed { name } => write!(f, "frame ring {name:?} is closed"),
+            Self::Io { name, what } => write!(f, "frame ring {name:?}: {what}"),
+        }
+    }
 }
 
 impl Error {
@@ -151,6 +248,17 @@ impl Error {
             Self::UnknownSymbol { .. } => ErrorClass::UnknownSymbol,
             Self::InvalidArgument(_) | Self::FrameBuffer { .. } => ErrorClass::InvalidArgument,
             Self::Frame(_) => ErrorClass::SchemaMismatch,
+            Self::Ring(problem) => match problem {
+                RingProblem::BadName(_) | RingProblem::BadSpec(_) => ErrorClass::InvalidArgument,
+                RingProblem::NotFound { .. } => ErrorClass::RingNotFound,
+                RingProblem::Busy { .. } => ErrorClass::RingBusy,
+                RingProblem::Stale { .. } => ErrorClass::StaleRing,
+                RingProblem::Schema { .. } => ErrorClass::SchemaMismatch,
+                RingProblem::SymbolId { .. } => ErrorClass::UnknownSymbol,
+                RingProblem::Layout { .. }
+                | RingProblem::Closed { .. }
+                | RingProblem::Io { .. } => ErrorClass::Transport,
+            },
             _ => ErrorClass::InvalidMessage,
         }
     }
@@ -199,6 +307,7 @@ impl fmt::Display for Error {
                 f,
                 "a typed frame needs a buffer of {need} bytes, got {bytes}"
             ),
+            Self::Ring(problem) => problem.fmt(f),
         }
     }
 }

@@ -6,9 +6,9 @@
 //! [`sources`] (venue captures) -> [`events`] (64-byte rows) -> [`book`] (the
 //! [`book::sequencing`] rules, the L2 book, [`book::lob`] per symbol) -> [`features`] ->
 //! [`frames`] (columns, or FPF1 typed frames on the wire: [`frames::wire`]), driven per
-//! message by [`engine::Engine`]. [`state`] is a saved engine state;
-//! [`synthetic`] a deterministic feed for tests and benchmarks; [`fuzz`] the entry points the
-//! fuzzers drive (docs/reliability.md).
+//! message by [`engine::Engine`]; [`ring`] carries FPF1 frames to other processes through
+//! shared memory. [`state`] is a saved engine state; [`synthetic`] a deterministic feed for
+//! tests and benchmarks; [`fuzz`] the entry points the fuzzers drive (docs/reliability.md).
 //!
 //! # Exactness
 //!
@@ -28,6 +28,7 @@ pub mod events;
 pub mod features;
 pub mod frames;
 pub mod fuzz;
+pub mod ring;
 pub mod sources;
 pub mod state;
 pub mod synthetic;

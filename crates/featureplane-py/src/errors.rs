@@ -12,6 +12,10 @@ import_exception!(featureplane.errors, FeatureplaneError);
 import_exception!(featureplane.errors, InvalidMessageError);
 import_exception!(featureplane.errors, SchemaMismatchError);
 import_exception!(featureplane.errors, UnknownSymbolError);
+import_exception!(featureplane.errors, TransportError);
+import_exception!(featureplane.errors, RingNotFoundError);
+import_exception!(featureplane.errors, RingBusyError);
+import_exception!(featureplane.errors, StaleRingError);
 
 pub fn to_py(err: Error) -> PyErr {
     let msg = err.to_string();
@@ -20,6 +24,10 @@ pub fn to_py(err: Error) -> PyErr {
         ErrorClass::UnknownSymbol => UnknownSymbolError::new_err(msg),
         ErrorClass::InvalidArgument => PyValueError::new_err(msg),
         ErrorClass::SchemaMismatch => SchemaMismatchError::new_err(msg),
+        ErrorClass::Transport => TransportError::new_err(msg),
+        ErrorClass::RingNotFound => RingNotFoundError::new_err(msg),
+        ErrorClass::RingBusy => RingBusyError::new_err(msg),
+        ErrorClass::StaleRing => StaleRingError::new_err(msg),
     }
 }
 

@@ -1,11 +1,13 @@
 //! Thin PyO3 bindings: convert, call the core, convert back. No feature logic lives here.
 //! Files mirror the core: `engine` (the pyclass), `frames` (columns and values out),
-//! `state` (saved engine state), `sources::binance` (the recorder-file parser), `synthetic`
+//! `state` (saved engine state), `ring` (the shared-memory frame ring), `sources::binance`
+//! (the recorder-file parser), `synthetic`
 //! (the benchmark feed); `errors` maps core errors and panics to Python exceptions.
 
 mod engine;
 mod errors;
 mod frames;
+mod ring;
 mod sources;
 mod state;
 mod synthetic;
@@ -35,5 +37,13 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<engine::PyEngine>()?;
     m.add_class::<sources::binance::PyBinanceChain>()?;
     m.add_class::<synthetic::PySyntheticFeed>()?;
+    m.add_class::<ring::PyRingWriter>()?;
+    m.add_class::<ring::PyRingReader>()?;
+    m.add_function(wrap_pyfunction!(ring::ring_probe, m)?)?;
+    m.add_function(wrap_pyfunction!(ring::ring_remove_stale, m)?)?;
+    m.add_function(wrap_pyfunction!(ring::ring_bench_write_paced, m)?)?;
+    m.add_function(wrap_pyfunction!(ring::ring_bench_read_latencies, m)?)?;
+    m.add_function(wrap_pyfunction!(ring::ring_bench_write_flood, m)?)?;
+    m.add_function(wrap_pyfunction!(ring::ring_bench_read_flood, m)?)?;
     Ok(())
 }
