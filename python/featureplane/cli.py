@@ -10,6 +10,10 @@
     featureplane perf-gate --baseline FILE [--config FILE] [--write-baseline FILE]
                            [--binary FILE] [--canary]
     featureplane backtest ab|run [--capture FILE] [--loop numba|python] [--out FILE]
+    featureplane venue serve CAPTURE... [--port 0] [--speed X|max] [--faults SPEC]
+    featureplane live --config FILE [--check] [--out FRAMES.parquet] [--record DIR]
+                      [--duration S]
+    featureplane live parity CAPTURE... [--faults SPEC]
 
 Bad input ends with exit code 1 and one line on stderr (`featureplane: error: ...`), never a
 traceback; a usage error exits with 2 as argparse does.
@@ -26,6 +30,7 @@ from pathlib import Path
 
 from featureplane import __version__
 from featureplane.backtest import cli as backtest_cli
+from featureplane.live import cli as live_cli
 from featureplane.engine.backends import BACKENDS
 from featureplane.errors import FeatureplaneError
 from featureplane.instruments import InstrumentSpec
@@ -178,6 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     backtest_cli.configure(backtest)
     backtest.set_defaults(run=_cmd_backtest)
+    venue = sub.add_parser("venue", help="the loopback venue: captures served as Binance does")
+    live_cli.configure_venue(venue)
+    live = sub.add_parser("live", help="the live runtime (venue feed -> features -> strategies)")
+    live_cli.configure_live(live)
     return parser
 
 
