@@ -139,7 +139,9 @@ class BinanceFeed:
     ) -> None:
         self.config = config
         self.on_data = on_data
-        self.on_health = on_health or (lambda sid, state: None)
+        self.on_health = on_health
+        self.health_log: list[tuple[float, str, str]] = []
+        """(monotonic time, symbol, "stale" | "fresh") of every watchdog change."""
         self.symbols: dict[str, LiveSymbol] = {}
         self.by_id: dict[int, LiveSymbol] = {}
         streams: list[str] = []
@@ -360,7 +362,7 @@ class BinanceFeed:
         self._symbol_seen[live.symbol] = time.monotonic()
         if live.symbol in self._stale:
             self._stale.discard(live.symbol)
-            self.on_health(live.symbol_id, "fresh")
+            self._health(live, "fresh")
         epoch = live.epoch
         released = live.on_message(c.kind, c.msg_id, ts, raw)
         if released is not None:
@@ -470,7 +472,12 @@ class BinanceFeed:
                     continue
                 if now - seen > cfg.symbol_stale_s:
                     self._stale.add(symbol)
-                    self.on_health(live.symbol_id, "stale")
+                    self._health(live, "stale")
+
+    def _health(self, live: LiveSymbol, state: str) -> None:
+        self.health_log.append((time.monotonic(), live.symbol, state))
+        if self.on_health is not None:
+            self.on_health(live.symbol_id, state)
 
     def stale(self, symbol: str) -> bool:
         return symbol in self._stale

@@ -92,6 +92,18 @@ class _Subscriber:
         self.closing = False
 
 
+@dataclass(frozen=True)
+class SnapshotServed:
+    """A depth snapshot the venue answered: where in the stream, which kind, what."""
+
+    symbol: str
+    index: int
+    """The capture line it was served before (the symbol's next diff, or the recorded line)."""
+    kind: str
+    """recorded | fresh | old | new."""
+    body: bytes
+
+
 @dataclass
 class _SnapshotRequest:
     limit: int
@@ -153,6 +165,7 @@ class LoopbackVenue:
         self._books = {s: VenueBook(s, m) for s, m in self.capture.markets.items()}
         self._recorded: dict[str, bytes] = {}
         self._last_served: dict[str, bytes] = {}
+        self.snapshot_log: list[SnapshotServed] = []
         self._pending: dict[str, list[_SnapshotRequest]] = {}
         self._request_seen: dict[str, asyncio.Event] = {}
         self._subs: list[_Subscriber] = []
@@ -321,7 +334,7 @@ class LoopbackVenue:
         requests = self._pending.pop(symbol, [])
         if requests:
             self.stats.snapshots["recorded"] += len(requests)
-            await self._serve(symbol, [(r, line.raw) for r in requests])
+            await self._serve(symbol, [(r, line.raw, "recorded") for r in requests], line.index)
 
     async def _fresh_point(self, line: CaptureLine) -> None:
         """Just before `line` (a diff of its symbol): answer the symbol's waiting requests."""
@@ -332,7 +345,7 @@ class LoopbackVenue:
             return
         del self._pending[symbol]
         ids = diff_ids(line.raw)
-        answers: list[tuple[_SnapshotRequest, bytes]] = []
+        answers: list[tuple[_SnapshotRequest, bytes, str]] = []
         old = self.faults.due("snapshot-old", line.index, symbol)
         new = self.faults.due("snapshot-new", line.index, symbol)
         for req in requests:
@@ -342,16 +355,19 @@ class LoopbackVenue:
                 body = self._last_served.get(symbol) or self._recorded.get(symbol)
                 if body is None:
                     body = book.snapshot_json(book.last_update_id, req.limit)
+                kind = "old"
             elif new is not None:
                 new.done = True
                 self.stats.snapshots["new"] += 1
                 body = self._ahead(symbol, new.count, req.limit)
+                kind = "new"
             else:
                 self.stats.snapshots["fresh"] += 1
                 lid = straddling_id(book.market, ids[0]) if ids else book.last_update_id
                 body = book.snapshot_json(lid, req.limit)
-            answers.append((req, body))
-        await self._serve(symbol, answers)
+                kind = "fresh"
+            answers.append((req, body, kind))
+        await self._serve(symbol, answers, line.index)
 
     def _ahead(self, symbol: str, n: int, limit: int) -> bytes:
         """A snapshot `n` diffs ahead of the stream (the book as the exchange has it later)."""
@@ -363,13 +379,16 @@ class LoopbackVenue:
         lid = straddling_id(book.market, ids[0]) if ids else book.last_update_id
         return book.snapshot_json(lid, limit)
 
-    async def _serve(self, symbol: str, answers: list[tuple[_SnapshotRequest, bytes]]) -> None:
+    async def _serve(
+        self, symbol: str, answers: list[tuple[_SnapshotRequest, bytes, str]], index: int
+    ) -> None:
         """Answer snapshot requests, then hold the stream for the client's in-stream request."""
         seen = self._requests_received
-        for req, body in answers:
+        for req, body, kind in answers:
             if not req.future.done():
                 req.future.set_result(body)
             self._last_served[symbol] = body
+            self.snapshot_log.append(SnapshotServed(symbol, index, kind, body))
         await self._answer_requests()
         deadline = asyncio.get_running_loop().time() + self.barrier_timeout_s
         while self._requests_received == seen:
