@@ -77,6 +77,10 @@ class FeedConfig:
     receive_queue: int = 64
     """Messages websockets buffers per connection (beyond it: TCP backpressure)."""
     max_message_bytes: int = 1 << 23
+    receive_buffer_bytes: int = 0
+    """The socket's kernel receive buffer (SO_RCVBUF); 0: the OS default (autotuned). A
+    small one makes a slow client visible to the venue sooner instead of hiding seconds of
+    backlog in the kernel."""
     connect_timeout_s: float = 10.0
     ping_interval_s: float = 20.0
     reconnect_initial_s: float = 0.5
@@ -119,7 +123,10 @@ class FeedConfig:
         ):  # fmt: skip
             if not getattr(self, name) > 0:
                 problems.append(f"{path}.{name}: must be positive")
-        for name in ("ping_interval_s", "reconnect_jitter_s", "rotate_after_s", "max_reconnects"):
+        for name in (
+            "ping_interval_s", "reconnect_jitter_s", "rotate_after_s", "max_reconnects",
+            "receive_buffer_bytes",
+        ):  # fmt: skip
             if getattr(self, name) < 0:
                 problems.append(f"{path}.{name}: must not be negative")
         if self.reconnect_factor < 1:

@@ -6,7 +6,9 @@ the service's consumer applies it message by message to the `FeatureEngine` (or,
 books and trades and compute their own features) and delivers each applied message, with its
 frame, to the listeners (strategy runner, paper adapter, frame writer) in order.
 
-**The inbox is bounded** (`queue_max_messages`). An arrival that finds it full is not queued,
+**The inbox is bounded** (`queue_max_messages`; one release may carry a snapshot and the
+diffs held with it, so the inbox never holds more than the bound plus `max_held_diffs`
+messages). An arrival that finds it full is not queued,
 and that is never silent: the messages are counted (`overflow_messages`, per symbol), the
 symbol is resynced at once (the feed asks for a fresh snapshot, epoch-tagged), and from that
 point in the stream until the resync snapshot is applied every frame of the symbol carries
@@ -127,7 +129,11 @@ class MarketDataService:
         self._listeners: list[Listener] = []
         self._wake = asyncio.Event()
         self._gap_until: dict[int, int] = {}
-        """Symbols with lost input -> the epoch whose snapshot clears them."""
+        """Symbols with lost input -> the epoch whose snapshot clears them (from the loss on
+        in stream order)."""
+        self._lossy: set[int] = set()
+        """Symbols with lost input whose resync has been asked for (from the loss on in
+        arrival order)."""
         self._last_flags: dict[int, int] = {}
         self._last_ready: dict[int, int] = {}
         self.now_ns = 0
@@ -157,11 +163,12 @@ class MarketDataService:
         c = self.counters
         c.items_in += 1
         c.messages_in += n
-        if self._queued_messages + n > self.queue_max:
+        if self._queued_messages >= self.queue_max:
             c.overflow_items += 1
             c.overflow_messages += n
             c.overflow_by_symbol[self.symbols.name_of(data.symbol_id)] += n
-            self._lost_input(data.symbol_id)
+            events = data.released.events
+            self._lost_input(data.symbol_id, bool(np.any(events["kind"] == CLEAR)))
             return False
         self._inbox.append(data)
         self._queued_messages += n
@@ -170,9 +177,11 @@ class MarketDataService:
         self._wake.set()
         return True
 
-    def _lost_input(self, sid: int) -> None:
-        if sid in self._gap_until:
+    def _lost_input(self, sid: int, snapshot: bool) -> None:
+        # One resync per loss, unless what was lost is the very snapshot it waits for.
+        if sid in self._lossy and not snapshot:
             return
+        self._lossy.add(sid)
         epoch = self.feed.resync(sid, "service queue overflow") if self.feed is not None else 0
         # The mark goes into the stream where the loss happened: frames from here are gapped.
         self._inbox.append(_GapMark(sid, epoch))
@@ -275,6 +284,7 @@ class MarketDataService:
         need = self._gap_until[sid]
         if int(message["kind"][0]) == CLEAR and epoch >= need:
             del self._gap_until[sid]
+            self._lossy.discard(sid)
             return frame
         return replace(
             frame,

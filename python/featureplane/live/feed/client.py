@@ -29,10 +29,12 @@ import asyncio
 import contextlib
 import logging
 import random
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -43,7 +45,7 @@ from featureplane.errors import FeedError
 from featureplane.instruments import InstrumentSpec
 from featureplane.live.config import FeedConfig
 from featureplane.live.feed.chain import LiveChain
-from featureplane.live.feed.sync import LiveSymbol, Released, SyncState
+from featureplane.live.feed.sync import LiveSymbol, Released
 from featureplane.live.wire import (
     DEPTH_PATH,
     END_OF_STREAM,
@@ -213,8 +215,10 @@ class BinanceFeed:
                 if stop.is_set():
                     return None
             try:
+                sock = await self._socket() if cfg.receive_buffer_bytes else None
                 ws = await connect(
                     url,
+                    sock=sock,
                     compression=None,
                     proxy=None,
                     open_timeout=cfg.connect_timeout_s,
@@ -237,6 +241,25 @@ class BinanceFeed:
             self._next_cid += 1
             return conn
         return None
+
+    async def _socket(self) -> socket.socket:
+        """A connected TCP socket with the configured receive buffer."""
+        parts = urlsplit(self.config.ws_url)
+        host = parts.hostname or "127.0.0.1"
+        port = parts.port or (443 if parts.scheme == "wss" else 80)
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, kind, proto, _, addr = infos[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.config.receive_buffer_bytes)
+        sock.setblocking(False)
+        try:
+            await asyncio.wait_for(
+                asyncio.get_running_loop().sock_connect(sock, addr), self.config.connect_timeout_s
+            )
+        except BaseException:
+            sock.close()
+            raise
+        return sock
 
     def backoff(self, attempt: int) -> float:
         """Capped exponential backoff with additive jitter, in seconds."""
@@ -365,9 +388,10 @@ class BinanceFeed:
             self._health(live, "fresh")
         epoch = live.epoch
         released = live.on_message(c.kind, c.msg_id, ts, raw)
+        broke = live.epoch != epoch  # the message broke continuity: this symbol resyncs
         if released is not None:
             self.on_data(FeedData(live.symbol_id, epoch, released, wire_ns, time.perf_counter_ns()))
-        if live.epoch != epoch:  # the message broke continuity: this symbol resyncs
+        if broke:
             self._request(live)
 
     def _control(self, conn: _Conn, raw: bytes, ts: int, wire_ns: int) -> None:
@@ -391,11 +415,12 @@ class BinanceFeed:
                 self.counters.control_unknown += 1
             return
         live, epoch, body = parked
+        before = live.epoch
         released = live.apply_snapshot(epoch, ts, body)
         if released is not None:
             self.on_data(FeedData(live.symbol_id, epoch, released, wire_ns, time.perf_counter_ns()))
-        if live.state == SyncState.SYNCING and live.epoch != epoch:
-            self._request(live)  # the snapshot did not join the stream: try again
+        if live.epoch != before:
+            self._request(live)  # the first diff did not straddle it: sync again
 
     # ----- resync and snapshots -----------------------------------------------------------
 

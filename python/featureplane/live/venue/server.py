@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import threading
 import time
 from collections.abc import Iterable
@@ -52,6 +53,9 @@ from featureplane.live.wire import (
 log = logging.getLogger("featureplane.venue")
 
 _JSON = Headers([("Content-Type", "application/json")])
+WRITE_LIMIT = 1 << 20
+MAX_BEHIND_S = 0.05
+"""A paced venue further behind its schedule than this resumes the pace instead of bursting."""
 
 
 @dataclass
@@ -196,6 +200,9 @@ class LoopbackVenue:
             ping_interval=self.ping_interval_s,
             ping_timeout=self.ping_interval_s,
             max_queue=64,
+            # Backpressure above 1 MiB unsent: a `slow` fault's limit sits below it, so the
+            # venue cuts a slow client off before it would wait for it.
+            write_limit=WRITE_LIMIT,
             server_header="featureplane-venue",
         )
         sock = next(iter(self._server.sockets))
@@ -250,6 +257,8 @@ class LoopbackVenue:
         self._next_sid += 1
         self._subs.append(sub)
         self.stats.connections += 1
+        if self._slow is not None:
+            self._small_buffer(sub)
         self._subscribed.set()
         try:
             async for message in conn:
@@ -452,6 +461,9 @@ class LoopbackVenue:
             else:
                 await self._send(line)
             await self._answer_requests()
+            # A send under the write limit does not suspend: give the loop to the REST and
+            # request handlers at every line, or they would wait for the end of the capture.
+            await asyncio.sleep(0)
         for line in held.values():
             await self._send(line)
 
@@ -477,6 +489,10 @@ class LoopbackVenue:
         wait = self._t0 + (local_ts - self._ts0) / 1e9 / self.speed - loop.time()
         if wait > 0:
             await asyncio.sleep(wait)
+        elif wait < -MAX_BEHIND_S:
+            # Held up by a client that does not read: go on at the recorded pace from here
+            # rather than burst the backlog at once.
+            self._t0, self._ts0 = loop.time(), local_ts
 
     def _repace(self) -> None:
         self._ts0 = None
@@ -504,7 +520,11 @@ class LoopbackVenue:
             await self._shutdown_notice()
         if (f := self.faults.due("slow", line.index)) is not None:
             f.done = True
+            if f.count >= WRITE_LIMIT:
+                raise VenueError(f"slow: the limit must be below {WRITE_LIMIT} bytes")
             self._slow = f
+            for sub in self._subs:
+                self._small_buffer(sub)
         if self.max_connection_s is not None:
             now = time.monotonic()
             for sub in list(self._subs):
@@ -513,6 +533,16 @@ class LoopbackVenue:
                     self.stats.rotations += 1
                     asyncio.create_task(sub.conn.close(1000, "connection lifetime reached"))
         return lost
+
+    def _small_buffer(self, sub: _Subscriber) -> None:
+        """An exchange keeps little per client: the kernel's send buffer too (else it hides
+        megabytes of a slow client's backlog from the `slow` rule)."""
+        assert self._slow is not None
+        transport = getattr(sub.conn, "transport", None)
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self._slow.count)
 
     async def _shutdown_notice(self) -> None:
         """`serverShutdown` to every connection; they close after the grace, and the market
