@@ -79,6 +79,7 @@ def run_live(
     feed: dict[str, Any] | None = None,
     service: dict[str, Any] | None = None,
     strategies: tuple[Any, ...] = (),
+    risk: Any = None,
     record: bool = False,
     hook: Any = None,
 ) -> LiveRun:
@@ -93,6 +94,8 @@ def run_live(
             )
         if strategies:
             config = dataclasses.replace(config, strategies=strategies)
+        if risk is not None:
+            config = dataclasses.replace(config, risk=risk)
         boot = SystemBootstrapper(config, out=out, record_dir=tmp / "rec" if record else None)
         registry = boot.build()
         if hook is not None:

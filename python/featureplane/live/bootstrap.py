@@ -26,6 +26,7 @@ from featureplane.live.config import LiveConfig
 from featureplane.live.feed.client import BinanceFeed
 from featureplane.live.feed.record import Recorder
 from featureplane.live.latency import LatencyRecorder
+from featureplane.live.risk import watch_kill_file
 from featureplane.live.service import MarketDataService, MarketUpdate
 from featureplane.live.sink import FrameFileSink
 
@@ -197,6 +198,12 @@ class SystemBootstrapper:
         service_task = asyncio.create_task(service.run(service_stop), name="service")
         for runner in reg.runners():
             runner.start()
+        kill_file = self.config.risk.kill_switch_file
+        watcher = (
+            asyncio.create_task(watch_kill_file(kill_file, reg.get("risk"), service.post_control))
+            if kill_file and "risk" in reg
+            else None
+        )
         stopping = asyncio.create_task(stop.wait())
         ended_by = "stop"
         try:
@@ -217,6 +224,8 @@ class SystemBootstrapper:
                 ended_by = "signal or stop"
         finally:
             stopping.cancel()
+            if watcher is not None:
+                watcher.cancel()
             feed_stop.set()
             with contextlib.suppress(Exception):
                 await feed_task

@@ -57,6 +57,12 @@ def configure_live(parser: argparse.ArgumentParser) -> None:
     parity.add_argument("--faults", default=None, metavar="SPEC")
     parity.add_argument("--json", type=Path, default=None, metavar="OUT")
     parity.set_defaults(run=cmd_parity)
+    kill = sub.add_parser("kill", help="pull (or, with --reset, release) a running run's kill switch")
+    kill.add_argument("--config", dest="kill_config", type=Path, required=True, metavar="FILE")
+    kill.add_argument("--by", required=True, help="who pulls or resets it (audited)")
+    kill.add_argument("--reason", default="manual kill switch")
+    kill.add_argument("--reset", action="store_true")
+    kill.set_defaults(run=cmd_kill)
 
 
 def cmd_venue(args: argparse.Namespace) -> int:
@@ -139,3 +145,20 @@ def cmd_parity(args: argparse.Namespace) -> int:
         args.json.write_text(json.dumps(out, indent=2))
     sys.stdout.flush()
     return EXIT_OK if report.ok else EXIT_ERROR
+
+
+def cmd_kill(args: argparse.Namespace) -> int:
+    from featureplane.live.config import load_config
+    from featureplane.live.risk import request_kill, request_reset
+
+    config = load_config(args.kill_config)
+    path = config.risk.kill_switch_file
+    if not path:
+        raise FeatureplaneError(f"{args.kill_config}: [risk] kill_switch_file is not set")
+    if args.reset:
+        request_reset(path, args.by)
+        print(f"kill switch reset requested by {args.by} ({path}.reset)")
+    else:
+        request_kill(path, args.by, args.reason)
+        print(f"kill switch pulled by {args.by}: {args.reason} ({path})")
+    return EXIT_OK

@@ -194,6 +194,9 @@ class RiskConfig:
     max_open_orders: int = 4
     audit_log: str = ""
     """A JSON-lines file of every refusal and state change ("" keeps them in memory only)."""
+    kill_switch_file: str = ""
+    """Where `featureplane live kill` leaves its order for the running process ("": no
+    file switch; the API `RiskEngine.kill` always works)."""
 
     def _check(self, problems: list[str], path: str) -> None:
         for name in ("max_position_lots", "max_open_orders"):
@@ -371,16 +374,19 @@ def _build(cls: type, data: Any, path: str, problems: list[str]) -> Any:
         if key not in by_key:
             problems.append(f"{_join(path, key)}: unknown key (known: {', '.join(by_key)})")
     values: dict[str, Any] = {}
-    before = len(problems)
+    failed = False  # a value that could not be built (a range problem still builds)
     for key, f in by_key.items():
         if key not in data:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 problems.append(f"{_join(path, key)}: missing")
+                failed = True
             continue
         value = _value(hints[f.name], data[key], _join(path, key), problems)
-        if value is not _BAD:
+        if value is _BAD:
+            failed = True
+        else:
             values[f.name] = value
-    if len(problems) > before:
+    if failed:
         return None
     try:
         obj = cls(**values)

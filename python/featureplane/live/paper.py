@@ -288,8 +288,8 @@ class PaperOrderAdapter:
 
     def _arrive(self, order: PaperOrder, now: int) -> None:
         l1 = self.book.get_l1_scaled(self.symbol)
-        best_opp_px = l1.ask_px if order.side == Side.BUY else l1.bid_px
-        best_opp_qty = l1.ask_qty if order.side == Side.BUY else l1.bid_qty
+        best_opp_px = (l1.ask_px if order.side == Side.BUY else l1.bid_px) or 0
+        best_opp_qty = (l1.ask_qty if order.side == Side.BUY else l1.bid_qty) or 0
         if order.order_type == OrderType.MARKET:
             marketable = best_opp_qty > 0
             price = best_opp_px

@@ -108,12 +108,12 @@ class RiskEngine:
         return n
 
     def reset_kill(self, by: str, reason: str = "reset") -> None:
-        """Release the kill switch (a person's act: `by` names them); the state stays HALTED
-        until set ACTIVE."""
+        """Release the kill switch (a person's act: `by` names them); trading is ACTIVE again."""
         if not by:
             raise PermissionError("a kill switch reset names the person who resets it")
         self.killed = False
         self.record(AuditRecord(self.clock(), "reset", reason, by=by))
+        self.set_state(TradingState.ACTIVE, "kill switch reset", by=by)
 
     # ----- the checks ---------------------------------------------------------------------
 
@@ -269,12 +269,12 @@ class RiskGate:
 
 def frame_health(flags: int, ready: int, syncing: bool, stale: bool, gapped: bool) -> str:
     """Why a symbol is unhealthy, from its feed state and its last frame ("" if healthy)."""
+    if gapped or flags & QualityFlag.GAP_DETECTED:
+        return "gap"
     if syncing:
         return "syncing"
     if stale:
         return "stale"
-    if gapped or flags & QualityFlag.GAP_DETECTED:
-        return "gap"
     if flags & QualityFlag.STATE_RESET:
         return "reset"
     if flags & QualityFlag.STALE_INPUT:
@@ -286,3 +286,48 @@ def frame_health(flags: int, ready: int, syncing: bool, stale: bool, gapped: boo
 
 def wall_ns() -> int:
     return time.time_ns()
+
+
+# ----- the kill switch file ----------------------------------------------------------------
+
+
+def request_kill(path: str | Path, by: str, reason: str) -> None:
+    """Ask a running live process to engage its kill switch (`featureplane live kill`)."""
+    if not by:
+        raise PermissionError("the kill switch names the person who pulls it")
+    Path(path).write_text(json.dumps({"by": by, "reason": reason}))
+
+
+def request_reset(path: str | Path, by: str) -> None:
+    """Ask it to release the kill switch: the order file goes, a reset file names the person."""
+    if not by:
+        raise PermissionError("a kill switch reset names the person who resets it")
+    Path(path).unlink(missing_ok=True)
+    Path(f"{path}.reset").write_text(json.dumps({"by": by}))
+
+
+async def watch_kill_file(
+    path: str | Path, risk: RiskEngine, post: Callable[[Callable[[], None]], None],
+    period_s: float = 0.1,
+) -> None:
+    """Poll the kill switch file; its orders run as control (before the next market data)."""
+    import asyncio
+
+    kill, reset = Path(path), Path(f"{path}.reset")
+    while True:
+        await asyncio.sleep(period_s)
+        if not risk.killed and kill.exists():
+            order = _read_order(kill)
+            post(lambda o=order: risk.kill(o.get("reason", "kill switch file"), o.get("by", "?")))
+        elif risk.killed and reset.exists() and not kill.exists():
+            order = _read_order(reset)
+            reset.unlink(missing_ok=True)
+            post(lambda o=order: risk.reset_kill(o.get("by", ""), "kill switch file reset"))
+
+
+def _read_order(path: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_text() or "{}")
+    except (OSError, ValueError):
+        return {"reason": f"unreadable {path.name}", "by": "?"}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}

@@ -92,7 +92,8 @@ class LiveMarket:
 
     def l1(self) -> L1:
         b = self._service.book.get_l1_scaled(self.symbol)
-        return L1(int(b.bid_px), int(b.bid_qty), int(b.ask_px), int(b.ask_qty))
+        # The book's L1 says None for an empty side; the strategy's says qty 0.
+        return L1(b.bid_px or 0, b.bid_qty or 0, b.ask_px or 0, b.ask_qty or 0)
 
     def levels(self, side: int, n: int) -> Levels:
         if side not in (1, -1):
@@ -224,7 +225,7 @@ class LiveStrategyRunner:
 
     def _mid2(self, symbol: str) -> int | None:
         l1 = self.service.book.get_l1_scaled(symbol)
-        if l1.bid_qty <= 0 or l1.ask_qty <= 0:
+        if not l1.bid_qty or not l1.ask_qty or l1.bid_px is None or l1.ask_px is None:
             return None
         return int(l1.bid_px) + int(l1.ask_px)
 

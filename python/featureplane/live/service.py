@@ -266,9 +266,22 @@ class MarketDataService:
                 c.frames += 1
             else:
                 assert lob is not None
-                if not lob.apply(message).applied:
+                result = lob.apply(message)
+                if not result.applied:
                     c.messages_dropped_by_engine += 1
                     continue
+                # The legacy path has no frames: its health comes from the book's own rules.
+                flags = (
+                    (int(QualityFlag.GAP_DETECTED) if result.untrusted else 0)
+                    | (int(QualityFlag.STATE_RESET) if result.reset else 0)
+                    | (int(QualityFlag.OUT_OF_ORDER_INPUT) if result.out_of_order else 0)
+                )
+                l1 = lob.get_l1_scaled(sid)
+                two_sided = bool(l1.bid_qty) and bool(l1.ask_qty)
+                if not two_sided:
+                    flags |= int(QualityFlag.PARTIAL_FEATURES)
+                self._last_flags[sid] = flags
+                self._last_ready[sid] = int(two_sided)
             c.messages_applied += 1
             framed = time.perf_counter_ns()
             update = MarketUpdate(sid, message, frame, self.now_ns, int(message["local_ts_ns"][-1]))
