@@ -17,6 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from featureplane.errors import FeatureplaneError
+from featureplane.live import loop
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -121,7 +122,7 @@ def cmd_live(args: argparse.Namespace) -> int:
         )
         return EXIT_OK
     boot = SystemBootstrapper(config, out=args.out, record_dir=args.record)
-    summary = asyncio.run(boot.run(duration_s=args.duration))
+    summary = loop.run(boot.run(duration_s=args.duration))
     print(summary.format())
     if args.json:
         args.json.write_text(json.dumps(asdict(summary), indent=2, default=str))

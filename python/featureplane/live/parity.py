@@ -33,6 +33,7 @@ import numpy as np
 from featureplane.engine.facade import FeatureEngine
 from featureplane.frames.frame import FrameBatch
 from featureplane.frames.parquet import read_feature_file
+from featureplane.live import loop
 from featureplane.live.bootstrap import LiveSummary, SystemBootstrapper
 from featureplane.live.config import FeedConfig, InstrumentConfig, LiveConfig
 from featureplane.live.venue.server import LoopbackVenue, VenueThread
@@ -211,7 +212,7 @@ def live_parity(
         venue = LoopbackVenue(captures, faults=faults)
         with VenueThread(venue):
             config = live_config_for(venue)
-            summary = asyncio.run(run_live_session(config, out, duration_s=duration_s))
+            summary = loop.run(run_live_session(config, out, duration_s=duration_s))
         live = read_feature_file(out).to_batch()
     research = research_batch(captures)
     report = compare_batches(name or ", ".join(Path(c).name for c in captures), live, research)

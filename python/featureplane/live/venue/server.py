@@ -432,6 +432,8 @@ class LoopbackVenue:
             return
         held: dict[str, CaptureLine] = {}  # a reordered diff, sent after its symbol's next one
         lost = 0
+        sent = 0
+        wanted = self._wanted_streams()
         for line in self.capture.lines():
             self.stats.lines += 1
             lost += await self._line_faults(line)
@@ -448,6 +450,10 @@ class LoopbackVenue:
                 continue
             if not self._subs and not await self._await_subscriber():
                 return
+            if line.stream not in wanted:
+                wanted = self._wanted_streams()  # subscriptions may have changed
+                if line.stream not in wanted:
+                    continue  # nobody reads it: no pacing, no send
             await self._pace(line.local_ts)
             if line.kind == Kind.DIFF:
                 late = held.pop(line.symbol, None)
@@ -460,12 +466,18 @@ class LoopbackVenue:
                     await self._send(late)
             else:
                 await self._send(line)
-            await self._answer_requests()
+            if not self._requests.empty():
+                await self._answer_requests()
             # A send under the write limit does not suspend: give the loop to the REST and
-            # request handlers at every line, or they would wait for the end of the capture.
-            await asyncio.sleep(0)
+            # request handlers after every line sent, or they would wait for the end.
+            if sent != self.stats.messages_sent or line.index % 256 == 0:
+                sent = self.stats.messages_sent
+                await asyncio.sleep(0)
         for line in held.values():
             await self._send(line)
+
+    def _wanted_streams(self) -> set[str | None]:
+        return {s for sub in self._subs for s in sub.streams}
 
     async def _await_subscriber(self) -> bool:
         self._subscribed.clear()
