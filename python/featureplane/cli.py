@@ -30,10 +30,10 @@ from pathlib import Path
 
 from featureplane import __version__
 from featureplane.backtest import cli as backtest_cli
-from featureplane.live import cli as live_cli
 from featureplane.engine.backends import BACKENDS
 from featureplane.errors import FeatureplaneError
 from featureplane.instruments import InstrumentSpec
+from featureplane.live import cli as live_cli
 from featureplane.schema import (
     DEFAULT_FEATURE_SET_ID,
     FLAG_EXACT,
@@ -162,11 +162,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="scaling curves and a 100M-event session")  # fmt: skip
     bench.add_argument("--json", type=Path, default=None, metavar="OUT")
     bench.add_argument("--chart", type=Path, default=None, metavar="OUT.png")
-    bench.add_argument("--live", action="store_true",
-                       help="live path on the loopback venue: latency per stage, throughput")  # fmt: skip
+    bench.add_argument(
+        "--live", action="store_true",
+        help="live path on the loopback venue: latency per stage, throughput",
+    )  # fmt: skip
     bench.add_argument("--live-captures", nargs="+", type=Path, default=None, metavar="FILE")
-    bench.add_argument("--soak", action="store_true",
-                       help="with --live: every capture, --rounds times, faults, memory sampled")  # fmt: skip
+    bench.add_argument(
+        "--soak", action="store_true",
+        help="with --live: every capture, --rounds times, faults, memory sampled",
+    )  # fmt: skip
     bench.add_argument("--speed", type=float, default=10.0, help="soak: x real time")
     bench.add_argument("--faults", default=None, metavar="SPEC", help="soak: venue faults")
     bench.add_argument("--rounds", type=int, default=3, help="soak: rounds over the captures")
@@ -294,16 +298,17 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
         if args.soak:
             kwargs = {"faults": args.faults} if args.faults else {}
-            result: live.Soak | live.LiveBench = live.soak(
+            outcome: live.Soak | live.LiveBench = live.soak(
                 args.rounds, args.speed, captures=args.live_captures, progress=_print_block,
                 **kwargs,
             )  # fmt: skip
         else:
-            result = live.run(args.live_captures, progress=_print_block)
-        print(result.format())
+            outcome = live.run(args.live_captures, progress=_print_block)
+        print(outcome.format())
         if args.json:
-            live.write_json(result, args.json)
-        return EXIT_OK if not isinstance(result, live.LiveBench) or result.correct else EXIT_ERROR
+            live.write_json(outcome, args.json)
+        ok = not isinstance(outcome, live.LiveBench) or outcome.correct
+        return EXIT_OK if ok else EXIT_ERROR
     if args.scaling:
         from featureplane.bench import scaling
 

@@ -59,7 +59,8 @@ def _equal_after_last_snapshot(
     applied = {orjson.loads(b)["lastUpdateId"] for b in _applied_bodies(run, symbol)}
     served = [
         s for s in run.venue.snapshot_log
-        if s.symbol == symbol and s.kind != "recorded" and orjson.loads(s.body)["lastUpdateId"] in applied
+        if s.symbol == symbol and s.kind != "recorded"
+        and orjson.loads(s.body)["lastUpdateId"] in applied
     ]  # fmt: skip
     assert served, f"{symbol} never resynced"
     last = served[-1]
@@ -90,7 +91,9 @@ def _sync(run: LiveRun, symbol: str) -> dict[str, int]:
     return counters
 
 
-def test_gap_resyncs_that_symbol_only(usdm: list[Path], research: FrameBatch, tmp_path: Path) -> None:
+def test_gap_resyncs_that_symbol_only(
+    usdm: list[Path], research: FrameBatch, tmp_path: Path
+) -> None:
     run = run_live(usdm, tmp_path, venue={"faults": f"drop@{AT}:BTCUSDT"})
     assert run.venue.stats.dropped == 1
     btc, eth = _sync(run, "BTCUSDT"), _sync(run, "ETHUSDT")
@@ -118,7 +121,9 @@ def test_gap_resyncs_that_symbol_only(usdm: list[Path], research: FrameBatch, tm
     assert _equal_after_last_snapshot(run, usdm, "BTCUSDT", tmp_path) > 500
 
 
-def test_duplicate_is_dropped_and_counted(usdm: list[Path], research: FrameBatch, tmp_path: Path) -> None:
+def test_duplicate_is_dropped_and_counted(
+    usdm: list[Path], research: FrameBatch, tmp_path: Path
+) -> None:
     run = run_live(usdm, tmp_path, venue={"faults": f"dup@{AT}:BTCUSDT"})
     assert run.venue.stats.duplicated == 1
     assert _sync(run, "BTCUSDT")["duplicates"] == 1
@@ -134,7 +139,9 @@ def test_reorder_is_a_gap_then_a_late_message(usdm: list[Path], tmp_path: Path) 
     _equal_after_last_snapshot(run, usdm, "BTCUSDT", tmp_path)
 
 
-def test_disconnect_reconnects_and_resyncs_every_symbol(usdm: list[Path], research: FrameBatch, tmp_path: Path) -> None:
+def test_disconnect_reconnects_and_resyncs_every_symbol(
+    usdm: list[Path], research: FrameBatch, tmp_path: Path
+) -> None:
     run = run_live(usdm, tmp_path, venue={"faults": f"disconnect@{AT}:40"}, feed=FAST_RECONNECT)
     assert run.venue.stats.disconnects == 1 and run.venue.stats.lost_lines == 40
     assert run.summary.feed["reconnects"] == 1
@@ -156,8 +163,12 @@ def test_stall_goes_stale_then_recovers(usdm: list[Path], tmp_path: Path) -> Non
     assert run.summary.feed["reconnects"] >= 1
 
 
-def test_server_shutdown_rotates_without_a_resync(usdm: list[Path], research: FrameBatch, tmp_path: Path) -> None:
-    run = run_live(usdm, tmp_path, venue={"faults": f"shutdown@{AT}"}, feed={"rotation_overlap_s": 0.2})
+def test_server_shutdown_rotates_without_a_resync(
+    usdm: list[Path], research: FrameBatch, tmp_path: Path
+) -> None:
+    run = run_live(
+        usdm, tmp_path, venue={"faults": f"shutdown@{AT}"}, feed={"rotation_overlap_s": 0.2}
+    )
     assert run.venue.stats.shutdowns == 1
     assert run.summary.feed["server_shutdowns"] == 1 and run.summary.feed["rotations"] == 1
     for symbol in ("BTCUSDT", "ETHUSDT"):
@@ -165,7 +176,9 @@ def test_server_shutdown_rotates_without_a_resync(usdm: list[Path], research: Fr
     _equal("server shutdown", run.batch, research)
 
 
-def test_rotation_before_the_venue_cut(usdm: list[Path], research: FrameBatch, tmp_path: Path) -> None:
+def test_rotation_before_the_venue_cut(
+    usdm: list[Path], research: FrameBatch, tmp_path: Path
+) -> None:
     run = run_live(
         usdm, tmp_path, venue={"speed": 15.0, "max_connection_s": 1.2},
         feed={"rotate_after_s": 0.6, "rotation_overlap_s": 0.1},
@@ -196,7 +209,9 @@ def _first_src(research: FrameBatch) -> int:
     return int(research.columns["source_ts_ns"][0])
 
 
-def test_slow_consumer_overflows_into_gaps_and_resyncs(usdm: list[Path], research: FrameBatch, tmp_path: Path) -> None:
+def test_slow_consumer_overflows_into_gaps_and_resyncs(
+    usdm: list[Path], research: FrameBatch, tmp_path: Path
+) -> None:
     bound = 256
     hook = _slow_while(_first_src(research) + 8_000_000_000, 0.002)
     run = run_live(
@@ -213,12 +228,15 @@ def test_slow_consumer_overflows_into_gaps_and_resyncs(usdm: list[Path], researc
         assert lost > 0 and _sync(run, symbol)["resyncs"] >= 2, symbol
         assert _equal_after_last_snapshot(run, usdm, symbol, tmp_path, until_gap=True) > 100
     # Every message was either applied or counted lost: received = applied + lost + dropped.
-    assert s["messages_in"] == s["messages_applied"] + s["overflow_messages"] + s[
-        "messages_dropped_by_engine"
-    ]
+    assert (
+        s["messages_in"]
+        == s["messages_applied"] + s["overflow_messages"] + s["messages_dropped_by_engine"]
+    )
 
 
-def test_venue_drops_a_slow_consumer(usdm: list[Path], research: FrameBatch, tmp_path: Path) -> None:
+def test_venue_drops_a_slow_consumer(
+    usdm: list[Path], research: FrameBatch, tmp_path: Path
+) -> None:
     hook = _slow_while(_first_src(research) + 10_000_000_000, 0.003)
     run = run_live(
         usdm, tmp_path, venue={"faults": "slow@0:65536"},

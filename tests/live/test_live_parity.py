@@ -15,13 +15,20 @@ import pytest
 
 from featureplane.cli import main
 from featureplane.frames.parquet import read_feature_file
-from featureplane.live.parity import DIFFERENT_BY_DESIGN, compare_batches, live_parity, research_batch
+from featureplane.live.parity import (
+    DIFFERENT_BY_DESIGN,
+    compare_batches,
+    live_parity,
+    research_batch,
+)
 from tests.support.live import SPOT, USDM, captures, run_live, slice_captures
 
 pytestmark = pytest.mark.realdata
 
 
-@pytest.mark.parametrize(("name", "which"), [("usdm BTCUSDT+ETHUSDT", USDM), ("spot BTCUSDT chain", SPOT)])
+@pytest.mark.parametrize(
+    ("name", "which"), [("usdm BTCUSDT+ETHUSDT", USDM), ("spot BTCUSDT chain", SPOT)]
+)
 def test_live_equals_research_on_full_captures(
     name: str, which: list[tuple[str, str]], tmp_path: Path, report: Callable[[str], None]
 ) -> None:

@@ -100,7 +100,9 @@ def test_kill_switch_from_the_cli_stops_everything(tmp_path: Path) -> None:
     paths = slice_captures(captures(USDM), tmp_path / "cap", 30)
     kill_file = tmp_path / "KILL"
     config_file = tmp_path / "kill.toml"
-    config_file.write_text(f"[[symbols]]\nsymbol = 'BTCUSDT'\n[risk]\nkill_switch_file = '{kill_file}'\n")
+    config_file.write_text(
+        f"[[symbols]]\nsymbol = 'BTCUSDT'\n[risk]\nkill_switch_file = '{kill_file}'\n"
+    )
     pulled: list[int] = []
 
     def hook(registry: ServiceRegistry) -> None:

@@ -105,7 +105,9 @@ def run_live(
     return LiveRun(summary, read_feature_file(out).to_batch(), v, registry, config)
 
 
-def reference_after(paths: Sequence[Path], symbol: str, index: int, body: bytes, tmp: Path) -> FrameBatch:
+def reference_after(
+    paths: Sequence[Path], symbol: str, index: int, body: bytes, tmp: Path
+) -> FrameBatch:
     """Research frames of `symbol` from a snapshot `body` served before capture line `index`:
     research replay of that snapshot followed by the symbol's lines from `index` on."""
     lines = [

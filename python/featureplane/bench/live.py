@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from featureplane.live.config import FeedConfig, InstrumentConfig, LiveConfig, S
 from featureplane.live.latency import LatencyRecorder, StageSummary, format_summary
 from featureplane.live.parity import compare_batches, research_batch
 from featureplane.live.venue.capture import Capture
+from featureplane.live.wire import Market
 
 SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 DEFAULT_CAPTURES = [
@@ -50,6 +51,7 @@ ALL_CAPTURES = [
     SHARED / "binance-spot-btcusdt-20240808-09" / "btcusdt_20240808.gz",
     SHARED / "binance-spot-btcusdt-20240808-09" / "btcusdt_20240809.gz",
 ]
+SOAK_FAULTS = "drop@3000,dup@6000,reorder@9000,stall@12000:1,disconnect@15000:50,shutdown@20000"
 MM = StrategyConfig(
     "mm", "featureplane.strategy.examples.imbalance_mm:FeatureImbalanceMM", ("BTCUSDT",)
 )
@@ -121,13 +123,15 @@ class VenueProcess:
         return out
 
 
-def _config(markets: dict[str, str], port: int, strategies: tuple[StrategyConfig, ...]) -> LiveConfig:
+def _config(
+    markets: Mapping[str, Market], port: int, strategies: tuple[StrategyConfig, ...]
+) -> LiveConfig:
     feed = FeedConfig(
         ws_url=f"ws://127.0.0.1:{port}", rest_url=f"http://127.0.0.1:{port}",
         exit_on_end_of_stream=True, rotate_after_s=0.0, max_reconnects=5,
         connection_stale_s=30.0, symbol_stale_s=30.0,
     )  # fmt: skip
-    symbols = tuple(InstrumentConfig(s, m) for s, m in markets.items())  # type: ignore[arg-type]
+    symbols = tuple(InstrumentConfig(s, m) for s, m in markets.items())
     wanted = tuple(s for s in strategies if s.symbols[0] in markets)
     return LiveConfig(symbols=symbols, feed=feed, strategies=wanted)
 
@@ -239,13 +243,16 @@ class Soak:
 def soak(
     rounds: int = 3,
     speed: float = 10.0,
-    faults: str = "drop@3000,dup@6000,reorder@9000,stall@12000:1,disconnect@15000:50,shutdown@20000",
+    faults: str = SOAK_FAULTS,
     captures: Sequence[str | Path] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> Soak:
     """The soak (see the module doc): every capture group, `rounds` times, faults each time."""
     say = progress or (lambda text: None)
-    groups = [[p] for p in (captures or [])] or [DEFAULT_CAPTURES, ALL_CAPTURES[2:]]
+    groups: list[list[Path]] = [[Path(p)] for p in (captures or [])] or [
+        DEFAULT_CAPTURES,
+        ALL_CAPTURES[2:],
+    ]
     rss: list[float] = []
     start = time.perf_counter()
     recorded = 0.0

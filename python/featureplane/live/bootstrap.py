@@ -153,8 +153,11 @@ class SystemBootstrapper:
             batch_max=cfg.service.batch_max,
             latency=self.latency,
         )
-        instruments = [(spec, table.id_of(spec.symbol), s.market) for spec, s in zip(specs, cfg.symbols, strict=True)]
-        feed = BinanceFeed(cfg.feed, instruments, service.offer)
+        instruments = [
+            (spec, table.id_of(spec.symbol), s.market)
+            for spec, s in zip(specs, cfg.symbols, strict=True)
+        ]
+        feed = BinanceFeed(cfg.feed, instruments, service.offer_data)
         service.feed = feed
         service.listen(self._count_flags)
         reg.register("config", cfg)
@@ -280,7 +283,7 @@ def _install_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> li
     """SIGINT and SIGTERM set `stop` (the main thread only: elsewhere signals are not ours)."""
     if threading.current_thread() is not threading.main_thread():
         return []
-    installed = []
+    installed: list[int] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)

@@ -1,10 +1,10 @@
 """The `featureplane venue` and `featureplane live` commands.
 
-    featureplane venue serve CAPTURE... [--host 127.0.0.1] [--port 0] [--speed X|max]
-                             [--faults SPEC] [--max-connection-s S] [--ping-interval-s S]
-    featureplane live --config FILE [--check] [--out FRAMES.parquet] [--record DIR]
-                      [--duration S]
-    featureplane live parity CAPTURE... [--faults SPEC] [--json OUT]
+featureplane venue serve CAPTURE... [--host 127.0.0.1] [--port 0] [--speed X|max]
+                         [--faults SPEC] [--max-connection-s S] [--ping-interval-s S]
+featureplane live --config FILE [--check] [--out FRAMES.parquet] [--record DIR]
+                  [--duration S]
+featureplane live parity CAPTURE... [--faults SPEC] [--json OUT]
 """
 
 from __future__ import annotations
@@ -43,8 +43,10 @@ def configure_venue(parser: argparse.ArgumentParser) -> None:
 
 def configure_live(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, default=None, metavar="FILE")
-    parser.add_argument("--check", action="store_true",
-                        help="validate the config (and import the strategies); connect nothing")  # fmt: skip
+    parser.add_argument(
+        "--check", action="store_true",
+        help="validate the config (and import the strategies); connect nothing",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=None, metavar="FRAMES.parquet")
     parser.add_argument("--record", type=Path, default=None, metavar="DIR")
     parser.add_argument("--duration", type=float, default=None, metavar="S")
@@ -58,7 +60,9 @@ def configure_live(parser: argparse.ArgumentParser) -> None:
     parity.add_argument("--faults", default=None, metavar="SPEC")
     parity.add_argument("--json", type=Path, default=None, metavar="OUT")
     parity.set_defaults(run=cmd_parity)
-    kill = sub.add_parser("kill", help="pull (or, with --reset, release) a running run's kill switch")
+    kill = sub.add_parser(
+        "kill", help="pull (or, with --reset, release) a running run's kill switch"
+    )
     kill.add_argument("--config", dest="kill_config", type=Path, required=True, metavar="FILE")
     kill.add_argument("--by", required=True, help="who pulls or resets it (audited)")
     kill.add_argument("--reason", default="manual kill switch")

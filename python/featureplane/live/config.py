@@ -25,6 +25,15 @@ from featureplane.errors import ConfigError
 from featureplane.instruments import InstrumentSpec
 from featureplane.live.wire import MARKETS, SNAPSHOT_LIMITS, Market
 
+
+def _positive(obj: object, names: tuple[str, ...], problems: list[str], path: str) -> None:
+    problems.extend(f"{path}.{n}: must be positive" for n in names if not getattr(obj, n) > 0)
+
+
+def _not_negative(obj: object, names: tuple[str, ...], problems: list[str], path: str) -> None:
+    problems.extend(f"{path}.{n}: must not be negative" for n in names if getattr(obj, n) < 0)
+
+
 _BUILTIN: dict[tuple[str, str], tuple[str, str]] = {
     ("usdm", "BTCUSDT"): ("0.1", "0.001"),
     ("usdm", "ETHUSDT"): ("0.01", "0.001"),
@@ -110,25 +119,16 @@ class FeedConfig:
             problems.append(f"{path}.rest_url: {self.rest_url!r} is not an http(s) URL")
         if self.snapshot_limit not in SNAPSHOT_LIMITS:
             problems.append(f"{path}.snapshot_limit: one of {SNAPSHOT_LIMITS}")
-        for name in (
+        _positive(self, (
             "max_held_diffs", "receive_queue", "max_message_bytes", "snapshot_retries",
-            "max_snapshots_per_minute",
-        ):  # fmt: skip
-            if getattr(self, name) <= 0:
-                problems.append(f"{path}.{name}: must be positive")
-        for name in (
-            "connect_timeout_s", "reconnect_initial_s", "reconnect_max_s", "connection_stale_s",
-            "symbol_stale_s", "snapshot_timeout_s", "snapshot_retry_initial_s",
-            "snapshot_retry_max_s",
-        ):  # fmt: skip
-            if not getattr(self, name) > 0:
-                problems.append(f"{path}.{name}: must be positive")
-        for name in (
+            "max_snapshots_per_minute", "connect_timeout_s", "reconnect_initial_s",
+            "reconnect_max_s", "connection_stale_s", "symbol_stale_s", "snapshot_timeout_s",
+            "snapshot_retry_initial_s", "snapshot_retry_max_s",
+        ), problems, path)  # fmt: skip
+        _not_negative(self, (
             "ping_interval_s", "reconnect_jitter_s", "rotate_after_s", "max_reconnects",
             "receive_buffer_bytes",
-        ):  # fmt: skip
-            if getattr(self, name) < 0:
-                problems.append(f"{path}.{name}: must not be negative")
+        ), problems, path)  # fmt: skip
         if self.reconnect_factor < 1:
             problems.append(f"{path}.reconnect_factor: must be >= 1")
         if self.rotate_after_s and self.rotation_overlap_s >= self.rotate_after_s:
@@ -157,9 +157,7 @@ class ServiceConfig:
     """Messages processed before the loop is given back to the network."""
 
     def _check(self, problems: list[str], path: str) -> None:
-        for name in ("queue_max_messages", "batch_max"):
-            if getattr(self, name) <= 0:
-                problems.append(f"{path}.{name}: must be positive")
+        _positive(self, ("queue_max_messages", "batch_max"), problems, path)
 
 
 @dataclass(frozen=True)
@@ -199,12 +197,10 @@ class RiskConfig:
     file switch; the API `RiskEngine.kill` always works)."""
 
     def _check(self, problems: list[str], path: str) -> None:
-        for name in ("max_position_lots", "max_open_orders"):
-            if getattr(self, name) <= 0:
-                problems.append(f"{path}.{name}: must be positive")
-        for name in ("max_notional", "max_orders_per_s", "price_band_bps"):
-            if not getattr(self, name) > 0:
-                problems.append(f"{path}.{name}: must be positive")
+        _positive(self, (
+            "max_position_lots", "max_open_orders", "max_notional", "max_orders_per_s",
+            "price_band_bps",
+        ), problems, path)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -273,17 +269,19 @@ class LiveConfig:
         names = [s.symbol for s in self.symbols]
         if not names:
             problems.append("symbols: at least one [[symbols]] table")
-        for dup in sorted({n for n in names if names.count(n) > 1}):
-            problems.append(f"symbols: {dup} listed twice")
+        dups = sorted({n for n in names if names.count(n) > 1})
+        problems.extend(f"symbols: {dup} listed twice" for dup in dups)
         known = set(names)
         seen: set[str] = set()
         for i, s in enumerate(self.strategies):
             if s.name in seen:
                 problems.append(f"strategies[{i}].name: {s.name!r} used twice")
             seen.add(s.name)
-            for sym in s.symbols:
-                if sym not in known:
-                    problems.append(f"strategies[{i}].symbols: {sym} is not in [[symbols]]")
+            problems.extend(
+                f"strategies[{i}].symbols: {sym} is not in [[symbols]]"
+                for sym in s.symbols
+                if sym not in known
+            )
 
     @property
     def config_hash(self) -> str:
@@ -370,9 +368,10 @@ def _build(cls: type, data: Any, path: str, problems: list[str]) -> Any:
         return None
     hints = typing.get_type_hints(cls)
     by_key = {_RENAMED.get(f.name, f.name): f for f in fields(cls)}
-    for key in data:
-        if key not in by_key:
-            problems.append(f"{_join(path, key)}: unknown key (known: {', '.join(by_key)})")
+    known = ", ".join(by_key)
+    problems.extend(
+        f"{_join(path, k)}: unknown key (known: {known})" for k in data if k not in by_key
+    )
     values: dict[str, Any] = {}
     failed = False  # a value that could not be built (a range problem still builds)
     for key, f in by_key.items():

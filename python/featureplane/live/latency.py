@@ -77,9 +77,9 @@ class LatencyRecorder:
 def format_summary(rows: list[StageSummary]) -> str:
     head = f"{'stage':<18}{'n':>10}{'p50 us':>10}{'p99 us':>10}{'p99.9 us':>10}{'max us':>10}"
     lines = [head, "-" * len(head)]
-    for r in rows:
-        lines.append(
-            f"{r.stage:<18}{r.n:>10,}{r.p50_us:>10.1f}{r.p99_us:>10.1f}{r.p999_us:>10.1f}"
-            f"{r.max_us:>10.1f}"
-        )
+    lines.extend(
+        f"{r.stage:<18}{r.n:>10,}{r.p50_us:>10.1f}{r.p99_us:>10.1f}{r.p999_us:>10.1f}"
+        f"{r.max_us:>10.1f}"
+        for r in rows
+    )
     return "\n".join(lines)

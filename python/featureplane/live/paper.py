@@ -198,7 +198,9 @@ class PaperOrderAdapter:
         order.pending = True
 
     def open_orders(self) -> list[OpenOrder]:
-        return [o.snapshot() for o in sorted(self.orders.values(), key=lambda o: o.order_id) if o.active]
+        return [
+            o.snapshot() for o in sorted(self.orders.values(), key=lambda o: o.order_id) if o.active
+        ]
 
     def position(self) -> int:
         return self._position
@@ -300,7 +302,10 @@ class PaperOrderAdapter:
             )
         order.pending = False
         if not marketable:
-            if order.order_type == OrderType.MARKET or order.tif in (TimeInForce.IOC, TimeInForce.FOK):
+            if order.order_type == OrderType.MARKET or order.tif in (
+                TimeInForce.IOC,
+                TimeInForce.FOK,
+            ):
                 self._finish(order, OrderStatus.EXPIRED)
                 return
             order.working = True

@@ -20,7 +20,6 @@ interleaving of symbols is compared on its own (`order_equal`).
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -141,7 +140,9 @@ def _names(batch: FrameBatch) -> list[str]:
     return [batch.symbols.name_of(int(i)) for i in ids]
 
 
-def _compare_symbol(sym: str, live: FrameBatch, research: FrameBatch, skip: set[str]) -> SymbolParity:
+def _compare_symbol(
+    sym: str, live: FrameBatch, research: FrameBatch, skip: set[str]
+) -> SymbolParity:
     n = min(len(live), len(research))
     out = SymbolParity(sym, len(live), len(research), 0)
     bad = np.zeros(n, dtype=bool)
@@ -173,7 +174,7 @@ def _compare_symbol(sym: str, live: FrameBatch, research: FrameBatch, skip: set[
 def live_config_for(venue: LoopbackVenue, **feed: Any) -> LiveConfig:
     """A config that trades nothing and reads every symbol of a venue's captures."""
     symbols = tuple(InstrumentConfig(s, m) for s, m in venue.capture.markets.items())
-    base = {
+    base: dict[str, Any] = {
         "ws_url": venue.ws_url,
         "rest_url": venue.rest_url,
         "exit_on_end_of_stream": True,

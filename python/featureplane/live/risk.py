@@ -4,17 +4,18 @@ Every order call of a strategy goes through a `RiskGate` (an `OrderAdapter` in f
 real one). A submit or modify is checked, in this order, and refused with the first reason
 that applies; cancels always pass:
 
-| reason | rule |
-|---|---|
-| `KILL_SWITCH` | the kill switch is on (until a person resets it) |
-| `TRADING_HALTED` | state HALTED |
-| `TRADING_STATE_REDUCING` | state REDUCING and the order would not reduce the position |
-| `SYMBOL_UNHEALTHY:<why>` | the symbol is syncing, stale, gapped, reset, or its features are not ready, and the order would add exposure |
-| `MAX_OPEN_ORDERS` | open orders of the symbol at the limit |
-| `MAX_ORDER_RATE` | more than `max_orders_per_s` order calls in the last second of the runner's clock |
-| `NO_REFERENCE_PRICE` / `PRICE_BAND` | no mid, or the price further than `price_band_bps` from it |
-| `MAX_POSITION` | position plus open same-side size plus the order beyond `max_position_lots` |
-| `MAX_NOTIONAL` | that size times the price beyond `max_notional` |
+- `KILL_SWITCH`: the kill switch is on (until a person resets it);
+- `TRADING_HALTED`: state HALTED;
+- `TRADING_STATE_REDUCING`: state REDUCING and the order would not reduce the position;
+- `SYMBOL_UNHEALTHY:<why>`: the symbol is gapped, syncing, stale, reset, or its features are
+  not ready, and the order would add exposure;
+- `MAX_OPEN_ORDERS`: open orders of the symbol at the limit;
+- `MAX_ORDER_RATE`: `max_orders_per_s` orders accepted in the last second of the clock;
+- `NO_REFERENCE_PRICE` / `PRICE_BAND`: no mid, or the price further than `price_band_bps`
+  from it;
+- `MAX_POSITION`: position plus open same-side size plus the order beyond
+  `max_position_lots`;
+- `MAX_NOTIONAL`: that size times the price beyond `max_notional`.
 
 A refusal is never an exception in the strategy: the order gets an id and comes back REJECTED
 (an order response), and the audit log records it with its reason, as it records every state
@@ -23,6 +24,7 @@ change and every use of the kill switch.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections import deque
@@ -66,7 +68,9 @@ class AuditRecord:
 class RiskEngine:
     """Limits and state shared by every strategy of a run (see the module doc)."""
 
-    def __init__(self, config: RiskConfig, clock: Callable[[], int], lot: Callable[[str], float]) -> None:
+    def __init__(
+        self, config: RiskConfig, clock: Callable[[], int], lot: Callable[[str], float]
+    ) -> None:
         self.config = config
         self.clock = clock
         self.lot = lot
@@ -307,22 +311,40 @@ def request_reset(path: str | Path, by: str) -> None:
 
 
 async def watch_kill_file(
-    path: str | Path, risk: RiskEngine, post: Callable[[Callable[[], None]], None],
+    path: str | Path,
+    risk: RiskEngine,
+    post: Callable[[Callable[[], None]], None],
     period_s: float = 0.1,
 ) -> None:
     """Poll the kill switch file; its orders run as control (before the next market data)."""
     import asyncio
 
     kill, reset = Path(path), Path(f"{path}.reset")
+    posted = False  # an order posted and not yet run: post it once
+
+    def pull(order: dict[str, str]) -> None:
+        nonlocal posted
+        posted = False
+        if not risk.killed:
+            risk.kill(order.get("reason", "kill switch file"), order.get("by", "?"))
+
+    def release(order: dict[str, str]) -> None:
+        nonlocal posted
+        posted = False
+        risk.reset_kill(order.get("by", ""), "kill switch file reset")
+
     while True:
         await asyncio.sleep(period_s)
+        if posted:
+            continue
         if not risk.killed and kill.exists():
-            order = _read_order(kill)
-            post(lambda o=order: risk.kill(o.get("reason", "kill switch file"), o.get("by", "?")))
+            posted = True
+            post(functools.partial(pull, _read_order(kill)))
         elif risk.killed and reset.exists() and not kill.exists():
+            posted = True
             order = _read_order(reset)
             reset.unlink(missing_ok=True)
-            post(lambda o=order: risk.reset_kill(o.get("by", ""), "kill switch file reset"))
+            post(functools.partial(release, order))
 
 
 def _read_order(path: Path) -> dict[str, str]:

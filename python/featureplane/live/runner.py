@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import inspect
 import time
 from collections import deque
@@ -68,7 +69,8 @@ def build_strategy(config: StrategyConfig) -> BaseStrategy:
 
 def _params_type(cls: type, hint: Any) -> Any:
     try:
-        hints = inspect.get_annotations(cls.__init__, eval_str=True)
+        init = next(k.__dict__["__init__"] for k in cls.__mro__ if "__init__" in k.__dict__)
+        hints = inspect.get_annotations(init, eval_str=True)
     except Exception:  # an annotation that does not evaluate: take a dict
         return None
     hint = hints.get("params", hint)
@@ -207,7 +209,7 @@ class LiveStrategyRunner:
             risk.on_cancel_all(paper.cancel_all)
             gate = RiskGate(
                 risk, paper, strategy=name, symbol=symbol, tick=spec.tick_f64,
-                health=self.health, mid_ticks2=lambda s=symbol: self._mid2(s),
+                health=self.health, mid_ticks2=functools.partial(self._mid2, symbol),
             )  # fmt: skip
             features = LiveFeatures(service, symbol) if service.engine is not None else None
             peers[symbol] = StrategyContext(

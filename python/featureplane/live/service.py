@@ -187,6 +187,10 @@ class MarketDataService:
         self._inbox.append(_GapMark(sid, epoch))
         self._wake.set()
 
+    def offer_data(self, data: FeedData) -> None:
+        """`offer`, for a feed's `on_data` (a refusal is already counted and handled)."""
+        self.offer(data)
+
     @property
     def queued(self) -> int:
         return self._queued_messages
@@ -288,7 +292,9 @@ class MarketDataService:
             for listener in self._listeners:
                 listener(update)
             if self.latency is not None:
-                self.latency.add(data.wire_ns, data.parsed_ns, dequeued, framed, time.perf_counter_ns())
+                self.latency.add(
+                    data.wire_ns, data.parsed_ns, dequeued, framed, time.perf_counter_ns()
+                )
 
     def _gapped(
         self, sid: int, epoch: int, message: np.ndarray, frame: FeatureUpdateFrameV1

@@ -103,7 +103,9 @@ def classify(raw: bytes) -> Classified:
     return Classified(kind, symbol, stream, msg_id)
 
 
-def stream_names(symbol: str, market: Market, trades: bool = True, book_ticker: bool = False) -> list[str]:
+def stream_names(
+    symbol: str, market: Market, trades: bool = True, book_ticker: bool = False
+) -> list[str]:
     """The combined-stream names a live symbol subscribes to."""
     s = symbol.lower()
     names = [f"{s}@{DEPTH_STREAM[market]}"]

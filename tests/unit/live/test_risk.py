@@ -7,9 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from featureplane.live.config import RiskConfig
-from featureplane.live.risk import RiskEngine, TradingState, frame_health, request_kill, request_reset
 from featureplane.frames.frame import QualityFlag
+from featureplane.live.config import RiskConfig
+from featureplane.live.risk import (
+    RiskEngine,
+    TradingState,
+    frame_health,
+    request_kill,
+    request_reset,
+)
 from featureplane.strategy.orders import OpenOrder, OrderStatus, Side
 
 MID2 = 2001  # bid 1000, ask 1001, in half ticks
@@ -22,10 +28,20 @@ def engine(**kw: object) -> tuple[RiskEngine, list[int]]:
     return RiskEngine(cfg, lambda: clock[0], lambda s: 0.001), clock
 
 
-def check(risk: RiskEngine, side: Side = Side.BUY, px: int = 1000, qty: int = 1, position: int = 0,
-          orders: list[OpenOrder] | None = None, health: str = "", mid2: int | None = MID2) -> str:  # fmt: skip
-    return risk.check(strategy="s", symbol="X", side=side, px=px, qty=qty, position=position,
-                      open_orders=orders or [], mid_ticks2=mid2, tick=0.1, health=health)  # fmt: skip
+def check(
+    risk: RiskEngine,
+    side: Side = Side.BUY,
+    px: int = 1000,
+    qty: int = 1,
+    position: int = 0,
+    orders: list[OpenOrder] | None = None,
+    health: str = "",
+    mid2: int | None = MID2,
+) -> str:
+    return risk.check(
+        strategy="s", symbol="X", side=side, px=px, qty=qty, position=position,
+        open_orders=orders or [], mid_ticks2=mid2, tick=0.1, health=health,
+    )  # fmt: skip
 
 
 def order(oid: int, side: Side, qty: int) -> OpenOrder:

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from featureplane import _rust
 from featureplane.events import EVENT_DTYPE
 from featureplane.instruments import InstrumentSpec
 from featureplane.live.wire import Market

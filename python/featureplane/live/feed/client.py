@@ -264,7 +264,9 @@ class BinanceFeed:
     def backoff(self, attempt: int) -> float:
         """Capped exponential backoff with additive jitter, in seconds."""
         cfg = self.config
-        base = min(cfg.reconnect_max_s, cfg.reconnect_initial_s * cfg.reconnect_factor ** (attempt - 1))
+        base = min(
+            cfg.reconnect_max_s, cfg.reconnect_initial_s * cfg.reconnect_factor ** (attempt - 1)
+        )
         return base + random.uniform(0.0, cfg.reconnect_jitter_s)
 
     def _install(self, conn: _Conn) -> None:
@@ -485,9 +487,15 @@ class BinanceFeed:
             await asyncio.sleep(period)
             now = time.monotonic()
             conn = self._current
-            if conn is not None and not conn.retiring and now - conn.last_msg > cfg.connection_stale_s:
+            if (
+                conn is not None
+                and not conn.retiring
+                and now - conn.last_msg > cfg.connection_stale_s
+            ):
                 self.counters.stale_connections += 1
-                log.warning("connection %d silent for %.1f s: closing it", conn.cid, now - conn.last_msg)
+                log.warning(
+                    "connection %d silent for %.1f s: closing it", conn.cid, now - conn.last_msg
+                )
                 transport = getattr(conn.ws, "transport", None)
                 if transport is not None:
                     transport.abort()

@@ -14,7 +14,6 @@ import gzip
 import time
 from os import PathLike
 from pathlib import Path
-from typing import IO
 
 from featureplane.live.wire import Market
 
@@ -27,15 +26,16 @@ class Recorder:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.markets = markets
         self.start_ts = time.time_ns()
-        self._files: dict[str, IO[bytes]] = {}
+        self._files: dict[str, gzip.GzipFile] = {}
         self.lines = 0
         self.paths: list[Path] = []
 
-    def _file(self, symbol: str) -> IO[bytes]:
+    def _file(self, symbol: str) -> gzip.GzipFile:
         f = self._files.get(symbol)
         if f is None:
             path = self.dir / f"{self.markets[symbol]}-{symbol.lower()}-{self.start_ts}.gz"
-            f = gzip.open(path, "wb", compresslevel=6)
+            # Held open for the session (closed by `close`), not per write.
+            f = gzip.open(path, "wb", compresslevel=6)  # noqa: SIM115
             self._files[symbol] = f
             self.paths.append(path)
         return f

@@ -137,7 +137,9 @@ class LiveSymbol:
 
     # ----- stream -------------------------------------------------------------------------
 
-    def on_message(self, kind: Kind, msg_id: int | None, local_ts: int, raw: bytes) -> Released | None:
+    def on_message(
+        self, kind: Kind, msg_id: int | None, local_ts: int, raw: bytes
+    ) -> Released | None:
         """One stream message of this symbol, in stream order."""
         c = self.counters
         c.received += 1

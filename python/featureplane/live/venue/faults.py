@@ -4,17 +4,19 @@ A spec is a comma-separated list of items `NAME@AT[:ARG[:ARG]]`, where `AT` is t
 line in the merged capture stream (`Capture.lines`, 0-based), so a fault lands on the same
 message in every run:
 
-| item | what the venue does |
-|---|---|
-| `drop@N[:SYMBOL]` | does not send the first depth diff at or after line N (a gap) |
-| `dup@N[:SYMBOL]` | sends that diff twice |
-| `reorder@N[:SYMBOL]` | sends that diff after the symbol's next diff |
-| `disconnect@N[:SKIP]` | cuts every connection (no close frame) before line N; the next SKIP lines are lost (the market moves on), then it waits for a new connection |
-| `stall@N:SECONDS` | sends nothing for SECONDS before line N (connections stay open) |
-| `shutdown@N` | sends `serverShutdown` before line N and closes the connections after a grace |
-| `slow@N:BYTES` | from line N on, never waits for a client: a connection with more than BYTES unsent is closed (1008), as an exchange drops a slow consumer |
-| `snapshot-old@N:SYMBOL` | the first snapshot of SYMBOL asked for at or after line N is an older one |
-| `snapshot-new@N:SYMBOL:M` | the first fresh snapshot of SYMBOL at or after line N is taken M diffs ahead of the stream |
+- `drop@N[:SYMBOL]`: the first depth diff at or after line N is not sent (a gap);
+- `dup@N[:SYMBOL]`: that diff is sent twice;
+- `reorder@N[:SYMBOL]`: that diff is sent after the symbol's next diff;
+- `disconnect@N[:SKIP]`: every connection is cut (no close frame) before line N; the next SKIP
+  lines are lost (the market moves on), then the market waits for a new connection;
+- `stall@N:SECONDS`: nothing is sent for SECONDS before line N (connections stay open);
+- `shutdown@N`: `serverShutdown` before line N, the connections closed after a grace;
+- `slow@N:BYTES`: from line N on the venue never waits for a client: a connection with more
+  than BYTES unsent is closed (1008), as an exchange drops a slow consumer;
+- `snapshot-old@N:SYMBOL`: the first snapshot of SYMBOL asked for at or after line N is an
+  older one;
+- `snapshot-new@N:SYMBOL:M`: the first fresh snapshot of SYMBOL at or after line N is taken M
+  diffs ahead of the stream.
 """
 
 from __future__ import annotations

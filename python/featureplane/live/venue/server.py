@@ -180,6 +180,7 @@ class LoopbackVenue:
         self._next_sid = 0
         self._slow: Fault | None = None
         self._server: Server | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._pump_task: asyncio.Task[None] | None = None
         self.finished = asyncio.Event()
         self._t0 = 0.0
@@ -252,7 +253,7 @@ class LoopbackVenue:
         return _error(404, -1000, f"no such path {path}")
 
     async def _handler(self, conn: ServerConnection) -> None:
-        path, _, query = (conn.request.path if conn.request else "").partition("?")
+        _, _, query = (conn.request.path if conn.request else "").partition("?")
         sub = _Subscriber(self._next_sid, conn, set(_streams(query)))
         self._next_sid += 1
         self._subs.append(sub)
@@ -326,9 +327,7 @@ class LoopbackVenue:
         return Response(200, "OK", _JSON, body)
 
     def _wants_depth(self, symbol: str) -> bool:
-        return any(
-            stream_kind(s) == (symbol, Kind.DIFF) for sub in self._subs for s in sub.streams
-        )
+        return any(stream_kind(s) == (symbol, Kind.DIFF) for sub in self._subs for s in sub.streams)
 
     async def _recorded_point(self, line: CaptureLine) -> None:
         """The capture's own REST snapshot line: the book starts here, requests are answered."""
@@ -476,6 +475,11 @@ class LoopbackVenue:
         for line in held.values():
             await self._send(line)
 
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)  # held until done: the loop keeps only weak references
+        task.add_done_callback(self._tasks.discard)
+
     def _wanted_streams(self) -> set[str | None]:
         return {s for sub in self._subs for s in sub.streams}
 
@@ -543,7 +547,7 @@ class LoopbackVenue:
                 if not sub.closing and now - sub.opened > self.max_connection_s:
                     sub.closing = True
                     self.stats.rotations += 1
-                    asyncio.create_task(sub.conn.close(1000, "connection lifetime reached"))
+                    self._spawn(sub.conn.close(1000, "connection lifetime reached"))
         return lost
 
     def _small_buffer(self, sub: _Subscriber) -> None:
@@ -577,7 +581,7 @@ class LoopbackVenue:
                 with contextlib.suppress(Exception):
                     await s.conn.close(1001, "server shutdown")
 
-        asyncio.create_task(close_later(old))
+        self._spawn(close_later(old))
         self._repace()
 
     async def _diff_faults(self, line: CaptureLine, held: dict[str, CaptureLine]) -> bool:
@@ -609,7 +613,7 @@ class LoopbackVenue:
                     # The exchange's rule for a client that does not keep up: cut it off.
                     self.stats.slow_disconnects += 1
                     self._subs.remove(sub)
-                    asyncio.create_task(sub.conn.close(1008, "slow consumer"))
+                    self._spawn(sub.conn.close(1008, "slow consumer"))
                     continue
             try:
                 await sub.conn.send(line.raw, text=True)
