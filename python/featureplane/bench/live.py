@@ -136,7 +136,7 @@ def _config(
     return LiveConfig(symbols=symbols, feed=feed, strategies=wanted)
 
 
-def _session(
+def _live_run(
     paths: list[Path], speed: float | None, latency: LatencyRecorder, tmp: Path
 ) -> tuple[Any, Any]:
     venue = VenueProcess(paths, *(("--speed", str(speed)) if speed else ()))
@@ -162,10 +162,10 @@ def run(
     say = progress or (lambda text: None)
     with tempfile.TemporaryDirectory() as tmp:
         flood = LatencyRecorder()
-        summary, live = _session(paths, None, flood, Path(tmp))
+        summary, live = _live_run(paths, None, flood, Path(tmp))
         say(summary.format())
         paced = LatencyRecorder()
-        paced_summary, paced_live = _session(paths, latency_speed, paced, Path(tmp))
+        paced_summary, paced_live = _live_run(paths, latency_speed, paced, Path(tmp))
         say(paced_summary.format())
     t0 = time.perf_counter()
     research = research_batch(paths)

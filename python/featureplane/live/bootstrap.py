@@ -110,7 +110,7 @@ class SystemBootstrapper:
     out
         Write every frame to this feature file.
     record_dir
-        Record the session here (overrides `[recording]`).
+        Record the run here (overrides `[recording]`).
     latency
         Record per-stage times (the benchmark).
     """

@@ -110,7 +110,7 @@ class FeedConfig:
     snapshot_retry_max_s: float = 3.0
     max_snapshots_per_minute: int = 60
     exit_on_end_of_stream: bool = False
-    """End the session when the venue closes with "end of stream" (the loopback venue)."""
+    """End the run when the venue closes with "end of stream" (the loopback venue)."""
 
     def _check(self, problems: list[str], path: str) -> None:
         if not self.ws_url.startswith(("ws://", "wss://")):

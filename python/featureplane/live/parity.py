@@ -1,4 +1,4 @@
-"""Live equals research: the frames of a live session against research replay's.
+"""Live equals research: the frames of a live run against research replay's.
 
 `live_parity` serves captures from a loopback venue at max speed, runs the live path on them
 into a feature file, replays the same captures with research replay, and compares the two
@@ -187,7 +187,7 @@ def live_config_for(venue: LoopbackVenue, **feed: Any) -> LiveConfig:
     return LiveConfig(symbols=symbols, feed=FeedConfig(**base))
 
 
-async def run_live_session(
+async def run_live(
     config: LiveConfig,
     out: str | PathLike[str],
     *,
@@ -213,7 +213,7 @@ def live_parity(
         venue = LoopbackVenue(captures, faults=faults)
         with VenueThread(venue):
             config = live_config_for(venue)
-            summary = loop.run(run_live_session(config, out, duration_s=duration_s))
+            summary = loop.run(run_live(config, out, duration_s=duration_s))
         live = read_feature_file(out).to_batch()
     research = research_batch(captures)
     report = compare_batches(name or ", ".join(Path(c).name for c in captures), live, research)

@@ -1,11 +1,11 @@
-"""Recording a live session in the recorder format research replay reads.
+"""Recording a live run in the recorder format research replay reads.
 
 One gzip file per symbol, `<dir>/<market>-<symbol>-<start_ts_ns>.gz`, one line per message the
 live path applied, `<local_ts_ns> <json>`, in the order it applied them: the stream messages as
 they came off the wire, each REST snapshot where it joined the stream (its marker), the diffs
 held during a sync right after their snapshot (each with its own receive time). Research
 replay of a recording (`featureplane replay DIR`) therefore feeds its parser the same lines in
-the same order as the live session did, and gives the same frames.
+the same order as the live run did, and gives the same frames.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class Recorder:
         f = self._files.get(symbol)
         if f is None:
             path = self.dir / f"{self.markets[symbol]}-{symbol.lower()}-{self.start_ts}.gz"
-            # Held open for the session (closed by `close`), not per write.
+            # Held open for the run (closed by `close`), not per write.
             f = gzip.open(path, "wb", compresslevel=6)  # noqa: SIM115
             self._files[symbol] = f
             self.paths.append(path)
