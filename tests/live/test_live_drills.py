@@ -180,11 +180,13 @@ def test_rotation_before_the_venue_cut(
     usdm: list[Path], research: FrameBatch, tmp_path: Path
 ) -> None:
     run = run_live(
-        usdm, tmp_path, venue={"speed": 15.0, "max_connection_s": 1.2},
+        usdm, tmp_path, venue={"speed": 10.0, "max_connection_s": 1.5},
         feed={"rotate_after_s": 0.6, "rotation_overlap_s": 0.1},
     )  # fmt: skip
     assert run.summary.feed["rotations"] >= 2
-    assert run.venue.stats.rotations == 0  # the client always left before the cut
+    # The client always moved on before the cut: the venue never cut the connection in use
+    # (it may cut one the client is retiring, on a slow machine), so no reconnect.
+    assert run.summary.feed["reconnects"] == 0
     for symbol in ("BTCUSDT", "ETHUSDT"):
         assert _sync(run, symbol)["resyncs"] == 1
     _equal("rotation", run.batch, research)

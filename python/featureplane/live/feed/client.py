@@ -294,6 +294,9 @@ class BinanceFeed:
                 if stopping in done:
                     return True
                 if current.reader in done:
+                    failure = current.reader.exception()
+                    if failure is not None:
+                        raise failure  # a bug, not the network: stop, do not hide it
                     healthy = time.monotonic() - current.opened >= cfg.reconnect_reset_s
                     self._conns.remove(current)
                     if self.ended:
