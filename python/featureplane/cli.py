@@ -14,6 +14,10 @@
     featureplane strategy attach --ring NAME --symbol SYMBOL --strategy MODULE:CLASS
                          [--decision-interval-ms MS] [--start live|oldest]
     featureplane bench --transport [--quick] [--json OUT]
+    featureplane venue serve CAPTURE... [--port 0] [--speed X|max] [--faults SPEC]
+    featureplane live --config FILE [--check] [--out FRAMES.parquet] [--record DIR]
+                      [--duration S]
+    featureplane live parity CAPTURE... [--faults SPEC]
 
 Bad input ends with exit code 1 and one line on stderr (`featureplane: error: ...`, naming this
 command's flags where the library names its keywords), never a traceback; a usage error exits
@@ -36,6 +40,7 @@ from featureplane.backtest import cli as backtest_cli
 from featureplane.engine.backends import BACKENDS
 from featureplane.errors import FeatureplaneError
 from featureplane.instruments import InstrumentSpec
+from featureplane.live import cli as live_cli
 from featureplane.schema import (
     DEFAULT_FEATURE_SET_ID,
     FLAG_EXACT,
@@ -267,6 +272,18 @@ def build_parser() -> argparse.ArgumentParser:
                        help="write the figures as JSON")  # fmt: skip
     bench.add_argument("--chart", type=Path, default=None, metavar="OUT.png",
                        help="draw the matrix as a chart")  # fmt: skip
+    bench.add_argument(
+        "--live", action="store_true",
+        help="live path on the loopback venue: latency per stage, throughput",
+    )  # fmt: skip
+    bench.add_argument("--live-captures", nargs="+", type=Path, default=None, metavar="FILE")
+    bench.add_argument(
+        "--soak", action="store_true",
+        help="with --live: every capture, --rounds times, faults, memory sampled",
+    )  # fmt: skip
+    bench.add_argument("--speed", type=float, default=10.0, help="soak: x real time")
+    bench.add_argument("--faults", default=None, metavar="SPEC", help="soak: venue faults")
+    bench.add_argument("--rounds", type=int, default=3, help="soak: rounds over the captures")
     bench.set_defaults(run=_cmd_bench)
 
     gate = sub.add_parser(
@@ -317,6 +334,11 @@ def build_parser() -> argparse.ArgumentParser:
     attach.add_argument("--decision-interval-ms", type=float, default=100.0, metavar="MS")
     attach.add_argument("--start", choices=("live", "oldest"), default="live")
     attach.set_defaults(run=_cmd_strategy_attach)
+
+    venue = sub.add_parser("venue", help="the loopback venue: captures served as Binance does")
+    live_cli.configure_venue(venue)
+    live = sub.add_parser("live", help="the live runtime (venue feed -> features -> strategies)")
+    live_cli.configure_live(live)
     return parser
 
 
@@ -422,6 +444,22 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         if args.json:
             args.json.write_text(json.dumps(table.to_json(), indent=2))
         return EXIT_OK if table.correct else EXIT_ERROR
+    if args.live:
+        from featureplane.bench import live
+
+        if args.soak:
+            kwargs = {"faults": args.faults} if args.faults else {}
+            outcome: live.Soak | live.LiveBench = live.soak(
+                args.rounds, args.speed, captures=args.live_captures, progress=_print_block,
+                **kwargs,
+            )  # fmt: skip
+        else:
+            outcome = live.run(args.live_captures, progress=_print_block)
+        print(outcome.format())
+        if args.json:
+            live.write_json(outcome, args.json)
+        ok = not isinstance(outcome, live.LiveBench) or outcome.correct
+        return EXIT_OK if ok else EXIT_ERROR
     if args.scaling:
         from featureplane.bench import scaling
 

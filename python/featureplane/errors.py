@@ -23,8 +23,11 @@ work::
     ├── FeaturesUnavailableError (LookupError) a feature read in a run without features
     ├── OrderError (ValueError)                an order call refused or that cannot be sent
     │   └── NotStartedError                    an order before the backtest's first step
-    └── BacktestError (RuntimeError)           hftbacktest failed, or a session used after its end
-        └── NumbaLoopError                     a compiled backtest loop stopped early
+    ├── BacktestError (RuntimeError)           hftbacktest failed, or a session used after its end
+    │   └── NumbaLoopError                     a compiled backtest loop stopped early
+    ├── ConfigError (ValueError)               a live config file with errors (all of them listed)
+    ├── VenueError (ValueError)                a loopback venue that cannot serve its captures
+    └── FeedError (ConnectionError)            a venue feed that cannot connect or stay in sync
 
     RustBackendWarning (RuntimeWarning)        the Rust backend is missing; Python runs instead
 """
@@ -163,3 +166,21 @@ class StaleRingError(TransportError):
 
 class BusError(TransportError, ConnectionError):
     """The message bus cannot be reached, or refused a command."""
+
+
+class ConfigError(FeatureplaneError, ValueError):
+    """A live configuration with errors; `problems` lists every one, each with its key path."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        n = len(self.problems)
+        super().__init__(f"{source}: {n} error{'s' if n != 1 else ''}: " + "; ".join(problems))
+
+
+class VenueError(FeatureplaneError, ValueError):
+    """The loopback venue cannot serve what it was given (no capture, a bad fault spec)."""
+
+
+class FeedError(FeatureplaneError, ConnectionError):
+    """A venue feed that cannot connect, or cannot get a symbol in sync, within its limits."""

@@ -8,6 +8,7 @@ that computes its own signals from depth (`levels`) needs no feature engine at a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -86,6 +87,10 @@ class StrategyContext:
         Where order calls go.
     features
         Point-in-time features, or None in a run without them.
+    peers
+        The contexts of the other symbols of a strategy that trades several (the live
+        runner shares one mapping between them); `for_symbol` reaches them, and the feature
+        getters take any of their symbols.
     """
 
     def __init__(
@@ -94,11 +99,29 @@ class StrategyContext:
         market: MarketData,
         orders: OrderAdapter,
         features: FeatureReader | None = None,
+        peers: Mapping[str, StrategyContext] | None = None,
     ) -> None:
         self.symbol = symbol
         self._market = market
         self._orders = orders
         self._features = features
+        self._peers: Mapping[str, StrategyContext] = peers if peers is not None else {}
+
+    # ----- symbols ------------------------------------------------------------------------
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        """Every symbol this context reaches: its own first."""
+        return (self.symbol, *(s for s in self._peers if s != self.symbol))
+
+    def for_symbol(self, symbol: str) -> StrategyContext:
+        """The context of another symbol of the same strategy."""
+        if symbol == self.symbol:
+            return self
+        peer = self._peers.get(symbol)
+        if peer is None:
+            raise UnknownSymbolError(f"this context trades {self.symbols}, not {symbol!r}")
+        return peer
 
     # ----- features (pull) ----------------------------------------------------------------
 
@@ -110,6 +133,8 @@ class StrategyContext:
 
     def _reader(self, symbol: str) -> FeatureReader:
         if symbol != self.symbol:
+            if symbol in self._peers:
+                return self._peers[symbol]._reader(symbol)
             raise UnknownSymbolError(f"this context trades {self.symbol!r}, not {symbol!r}")
         if self._features is None:
             raise FeaturesUnavailableError(
