@@ -276,7 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--live", action="store_true",
         help="live path on the loopback venue: latency per stage, throughput",
     )  # fmt: skip
-    bench.add_argument("--live-captures", nargs="+", type=Path, default=None, metavar="FILE")
+    bench.add_argument("--live-captures", nargs="+", type=Path, default=None, metavar="FILE",
+                       help="captures for --live (default: the Binance samples)")  # fmt: skip
     bench.add_argument(
         "--soak", action="store_true",
         help="with --live: every capture, --rounds times, faults, memory sampled",
@@ -314,30 +315,55 @@ def build_parser() -> argparse.ArgumentParser:
     backtest_cli.configure(backtest, _Formatter)
     backtest.set_defaults(run=_cmd_backtest)
 
-    ring = sub.add_parser("ring", help="shared-memory frame rings: status, stale segments")
+    ring = sub.add_parser(
+        "ring",
+        help="shared-memory frame rings: status, stale segments",
+        **_help("""
+  featureplane ring status fp-btc                 # writer, cursor, readers and their lag
+  featureplane ring status fp-btc --remove-stale  # clean up after a crashed writer"""),
+    )
     ring_sub = ring.add_subparsers(dest="ring_command", required=True, metavar="COMMAND")
     status = ring_sub.add_parser("status", help="a ring's writer, cursor and readers")
-    status.add_argument("name")
+    status.add_argument("name", help="the ring's name (/dev/shm/<name>)")
     status.add_argument("--remove-stale", action="store_true",
                         help="remove the segment if its writer is gone")  # fmt: skip
     status.set_defaults(run=_cmd_ring_status)
 
-    strategy = sub.add_parser("strategy", help="run a strategy in this process on a frame ring")
+    strategy = sub.add_parser("strategy", help="run a strategy in this process on a frame ring",
+                              **_help("""
+  featureplane strategy attach --ring fp-btc --symbol BTCUSDT \\
+      --strategy featureplane.strategy.examples:FeatureImbalanceMM"""))  # fmt: skip
     strategy_sub = strategy.add_subparsers(
         dest="strategy_command", required=True, metavar="COMMAND"
     )
     attach = strategy_sub.add_parser("attach", help="attach to a ring by name and run a strategy")
-    attach.add_argument("--ring", required=True, metavar="NAME")
-    attach.add_argument("--symbol", required=True)
+    attach.add_argument("--ring", required=True, metavar="NAME", help="the ring to attach to")
+    attach.add_argument("--symbol", required=True, help="the symbol the strategy trades")
     attach.add_argument("--strategy", required=True, metavar="MODULE:CLASS",
                         help="a BaseStrategy subclass, built with no arguments")  # fmt: skip
-    attach.add_argument("--decision-interval-ms", type=float, default=100.0, metavar="MS")
-    attach.add_argument("--start", choices=("live", "oldest"), default="live")
+    attach.add_argument("--decision-interval-ms", type=float, default=100.0, metavar="MS",
+                        help="the strategy's decision interval")  # fmt: skip
+    attach.add_argument(
+        "--start",
+        choices=("live", "oldest"),
+        default="live",
+        help="from the newest frame, or the oldest the ring still holds",
+    )
     attach.set_defaults(run=_cmd_strategy_attach)
 
-    venue = sub.add_parser("venue", help="the loopback venue: captures served as Binance does")
+    venue = sub.add_parser("venue", help="the loopback venue: captures served as Binance does",
+                           **_help("""
+  featureplane venue serve btcusdt.gz ethusdt.gz --speed max   # prints the port it bound
+  featureplane venue serve btcusdt.gz --speed 10 --faults drop@500"""))  # fmt: skip
     live_cli.configure_venue(venue)
-    live = sub.add_parser("live", help="the live runtime (venue feed -> features -> strategies)")
+    live = sub.add_parser(
+        "live",
+        help="the live runtime (venue feed -> features -> strategies)",
+        **_help("""
+  featureplane live --config examples/live/loopback.toml --check
+  featureplane live --config run.toml --out frames.parquet --duration 60
+  featureplane live parity btcusdt.gz ethusdt.gz       # live equals research replay"""),
+    )
     live_cli.configure_live(live)
     return parser
 

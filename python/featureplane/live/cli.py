@@ -26,7 +26,13 @@ EXIT_ERROR = 1
 def configure_venue(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="venue_command", required=True, metavar="COMMAND")
     serve = sub.add_parser("serve", help="serve captures as a Binance-like venue on loopback")
-    serve.add_argument("captures", nargs="+", type=Path, metavar="CAPTURE")
+    serve.add_argument(
+        "captures",
+        nargs="+",
+        type=Path,
+        metavar="CAPTURE",
+        help="Binance recorder captures (USD-M or spot), served together",
+    )
     serve.add_argument("--host", default="127.0.0.1", help="a loopback address")
     serve.add_argument("--port", type=int, default=0, help="0: a free port (printed)")
     serve.add_argument("--speed", default="max",
@@ -35,38 +41,63 @@ def configure_venue(parser: argparse.ArgumentParser) -> None:
                        help="e.g. 'drop@500,stall@3000:2' (docs/live.md)")  # fmt: skip
     serve.add_argument("--max-connection-s", type=float, default=None,
                        help="close connections older than this (the 24 h cut, scaled)")  # fmt: skip
-    serve.add_argument("--ping-interval-s", type=float, default=20.0)
-    serve.add_argument("--barrier-timeout-s", type=float, default=2.0)
-    serve.add_argument("--wait-for-client-s", type=float, default=300.0)
+    serve.add_argument("--ping-interval-s", type=float, default=20.0,
+                       help="seconds between websocket pings")  # fmt: skip
+    serve.add_argument(
+        "--barrier-timeout-s",
+        type=float,
+        default=2.0,
+        help="at max speed: how long to wait for the client to drain a message",
+    )
+    serve.add_argument("--wait-for-client-s", type=float, default=300.0,
+                       help="stop serving when no client comes within this time")  # fmt: skip
     serve.set_defaults(run=cmd_venue)
 
 
 def configure_live(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, default=None, metavar="FILE")
+    parser.add_argument("--config", type=Path, default=None, metavar="FILE",
+                        help="the live TOML config (examples/live/)")  # fmt: skip
     parser.add_argument(
         "--check", action="store_true",
         help="validate the config (and import the strategies); connect nothing",
     )  # fmt: skip
-    parser.add_argument("--out", type=Path, default=None, metavar="FRAMES.parquet")
-    parser.add_argument("--record", type=Path, default=None, metavar="DIR")
-    parser.add_argument("--duration", type=float, default=None, metavar="S")
+    parser.add_argument("--out", type=Path, default=None, metavar="FRAMES.parquet",
+                        help="write every frame to a feature file")  # fmt: skip
+    parser.add_argument("--record", type=Path, default=None, metavar="DIR",
+                        help="record the venue messages as replayable captures")  # fmt: skip
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="S",
+        help="stop after this many seconds (default: until the feed ends)",
+    )
     parser.add_argument("--json", type=Path, default=None, metavar="OUT", help="the summary")
     parser.set_defaults(run=cmd_live)
     sub = parser.add_subparsers(dest="live_command", required=False, metavar="COMMAND")
     parity = sub.add_parser(
         "parity", help="loopback venue + live path vs research replay (exit 1 on a mismatch)"
     )
-    parity.add_argument("captures", nargs="+", type=Path, metavar="CAPTURE")
-    parity.add_argument("--faults", default=None, metavar="SPEC")
-    parity.add_argument("--json", type=Path, default=None, metavar="OUT")
+    parity.add_argument(
+        "captures",
+        nargs="+",
+        type=Path,
+        metavar="CAPTURE",
+        help="captures served by a loopback venue and replayed for research",
+    )
+    parity.add_argument("--faults", default=None, metavar="SPEC",
+                        help="venue faults to inject (docs/live.md)")  # fmt: skip
+    parity.add_argument("--json", type=Path, default=None, metavar="OUT",
+                        help="write the comparison as JSON")  # fmt: skip
     parity.set_defaults(run=cmd_parity)
     kill = sub.add_parser(
         "kill", help="pull (or, with --reset, release) a running run's kill switch"
     )
-    kill.add_argument("--config", dest="kill_config", type=Path, required=True, metavar="FILE")
+    kill.add_argument("--config", dest="kill_config", type=Path, required=True, metavar="FILE",
+                      help="the config of the run whose switch to pull")  # fmt: skip
     kill.add_argument("--by", required=True, help="who pulls or resets it (audited)")
-    kill.add_argument("--reason", default="manual kill switch")
-    kill.add_argument("--reset", action="store_true")
+    kill.add_argument("--reason", default="manual kill switch", help="recorded in the audit log")
+    kill.add_argument("--reset", action="store_true", help="release the switch (a person's act)")
     kill.set_defaults(run=cmd_kill)
 
 

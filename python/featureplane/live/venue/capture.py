@@ -133,7 +133,10 @@ class Capture:
         self._chains: list[_ChainReader] = []
         for symbol, probes in groups.items():
             chain = sorted(probes, key=lambda p: (p.first_local_ts or 0, p.index))
-            market: Market = market_of(symbol, chain, None)
+            found = market_of(symbol, chain, None)
+            if found == "coinm":
+                raise VenueError(f"{symbol}: COIN-M captures are not served (USD-M and spot are)")
+            market: Market = found
             self.markets[symbol] = market
             self.files[symbol] = [p.path for p in chain]
             rank = min(p.index for p in probes)
