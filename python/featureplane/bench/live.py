@@ -9,7 +9,7 @@ checked: the live frames equal research replay's (`featureplane.live.parity`), o
 benchmark reports `correct = false`.
 
     featureplane bench --live [--capture FILE ...] [--json OUT]
-    featureplane bench --live --soak [--speed 10] [--faults SPEC] [--rounds N]
+    featureplane bench --live --soak [--speed 15] [--faults SPEC] [--rounds N]
 
 The soak replays every capture `--rounds` times at `--speed` x real time with faults, through
 one live process that stays up (the venue restarts between rounds, the live side reconnects),
