@@ -77,6 +77,12 @@ def _ok(events: np.ndarray, n_symbols: int) -> None:
     archive=0,
     cut=300,
 )
+@example(  # a time past int64 ns (found by the long run): once a raw OverflowError
+    messages=b"342000000000001,1,11,50,1000000,1\n34200.5,4,5,100,1000200,-1\n",
+    book=b"",
+    archive=1,
+    cut=0,
+)
 def test_lobster(messages: bytes, book: bytes, archive: int, cut: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         msg, ob = Path(tmp) / MSG_NAME, Path(tmp) / OB_NAME

@@ -55,6 +55,7 @@ DEFAULT_CHUNK_MESSAGES = 1 << 16
 """Messages per chunk yielded by `LobsterReader` (memory stays bounded by this)."""
 
 _BEYOND = f"beyond {MAX_ABS_UNITS} (2^48)"
+_I64_MAX = (1 << 63) - 1
 """The event model's bound on |px| ticks and qty lots (`events.MAX_ABS_UNITS`)."""
 
 
@@ -465,6 +466,8 @@ def _parse_message(
     try:
         ts = epoch + parse_seconds_ns(parts[0])
         typ, _order_id, size, px, sign = (int(p) for p in parts[1:6])
+        if ts > _I64_MAX:  # the event model's times are int64 ns (until 2262)
+            raise ValueError(f"time {parts[0].decode(errors='replace')!r} is past int64 ns")
     except ValueError as exc:
         raise fail(line, f"not a LOBSTER message row ({exc})") from None
     if not 1 <= typ <= HALT:
