@@ -78,6 +78,9 @@ LOB_SHARED_V1 = FeatureSet(
 )
 register_feature_set(LOB_SHARED_V1)
 
+# The schema position of each feature, as plain ints: column `BID_PX` of
+# `FeatureArrays.matrix`, bit `1 << BID_PX` of a ready mask. numba reads module-level ints as
+# compile-time constants, so `@njit` code indexes with them at no cost (docs/numba.md).
 (
     BID_PX,
     ASK_PX,

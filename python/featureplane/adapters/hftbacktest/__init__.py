@@ -1,7 +1,8 @@
 """hftbacktest integration: hftbacktest simulates execution, featureplane feeds the strategy.
 
 - `adapter`: `HftBacktestAdapter`, the execution model, the install check;
-- `features`: streaming and precomputed feature feeds, point in time;
+- `features`: streaming and precomputed feature feeds, point in time; `FeatureArrays` with
+  `feature_index` / `ready_bits` for numba loops (docs/numba.md);
 - `session`: `BacktestSession`, the strategy's market data, orders and account in a backtest.
 """
 
@@ -13,12 +14,22 @@ from featureplane.adapters.hftbacktest.adapter import (
     quiet_numba,
     require_hftbacktest,
 )
+from featureplane.adapters.hftbacktest.features import (
+    EXACT_FLOAT_LIMIT,
+    FeatureArrays,
+    feature_index,
+    ready_bits,
+)
 
 __all__ = [
+    "EXACT_FLOAT_LIMIT",
     "FEATURE_MODES",
     "INSTALL_HINT",
     "ExecutionModel",
+    "FeatureArrays",
     "HftBacktestAdapter",
+    "feature_index",
     "quiet_numba",
+    "ready_bits",
     "require_hftbacktest",
 ]

@@ -9,12 +9,14 @@ hftbacktest's own wake-ups.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from featureplane.engine.facade import FeatureEngine
+from featureplane.errors import UnknownSymbolError
 from featureplane.events import TRADE, message_bounds
 from featureplane.frames.frame import FeatureUpdateFrameV1, FeatureView, FrameBatch, Value
 from featureplane.schema import FeatureSet
@@ -160,14 +162,52 @@ class PrecomputedFeatures:
         )
 
 
+EXACT_FLOAT_LIMIT = 2**53
+"""Integers of magnitude up to this are exact in `FeatureArrays.matrix` (float64)."""
+
+
+def feature_index(feature_set: FeatureSet, feature: int | str) -> int:
+    """Schema position of a feature, a plain int for a numba `@njit` function to close over.
+
+    numba reads a global or closed-over int as a compile-time constant, so
+    `matrix[row, BID_PX]` with `BID_PX = feature_index(fs, "bid_px")` costs what a literal
+    does. Raises `UnknownSymbolError` for a name or id not in the set.
+    """
+    return feature_set.index(feature)
+
+
+def ready_bits(feature_set: FeatureSet, *features: int | str) -> int:
+    """The ready-mask bits of `features`, as an int64 value for `FeatureArrays.ready_i64`.
+
+    A row is ready for them when `ready_i64[row] & bits == bits`. The bits are returned in
+    int64 two's complement (bit 63 negative) because numba mixes uint64 with int64 into float64;
+    with both sides int64 the test stays integer.
+    """
+    mask = 0
+    for feature in features:
+        mask |= 1 << feature_set.index(feature)
+    return mask - 2**64 if mask >= 2**63 else mask
+
+
 @dataclass(frozen=True)
 class FeatureArrays:
-    """Precomputed frames as plain arrays for a numba `@njit` loop (as-of by local time)."""
+    """Precomputed frames as plain arrays for a numba `@njit` loop (as-of by local time).
+
+    Row `i` is frame `i` of the batch, in local-time order. numba takes the arrays, not the
+    object: pass `matrix` (every feature, float64, columns in schema order) or one typed
+    column (`column(name)`), with `local_ts_ns` and `ready_i64`, and index columns by a
+    constant from `feature_index` (or the module constants of a feature set, such as
+    `featureplane.features.lob_shared_v1.BID_PX`). Values are in frame units: scaled
+    integers (ticks, lots, half ticks for `mid`) and f64 features in real units.
+    """
 
     local_ts_ns: npt.NDArray[np.int64]
     ready: npt.NDArray[np.uint64]
     flags: npt.NDArray[np.uint32]
     values: dict[str, npt.NDArray[Any]]
+    """Typed columns by name (int64, float64 or uint32 as the schema says)."""
+    feature_set: FeatureSet | None = None
+    """The schema of the columns (None only for arrays built by hand before it existed)."""
 
     @classmethod
     def from_batch(cls, batch: FrameBatch) -> FeatureArrays:
@@ -178,4 +218,55 @@ class FeatureArrays:
             np.ascontiguousarray(c["warmup_ready_mask"]),
             np.ascontiguousarray(c["quality_flags"]),
             {k: np.ascontiguousarray(v) for k, v in batch.values.items()},
+            batch.feature_set,
         )
+
+    def __len__(self) -> int:
+        return len(self.local_ts_ns)
+
+    @cached_property
+    def matrix(self) -> npt.NDArray[np.float64]:
+        """Every feature as one C-contiguous float64 array: rows = frames, columns = features
+        in schema order (`values` order).
+
+        Integer features become float64, exact while their magnitude is at most 2**53
+        (`EXACT_FLOAT_LIMIT`; prices in ticks and sizes in lots are far below). Built once, on
+        first use.
+        """
+        out = np.empty((len(self.local_ts_ns), len(self.values)), dtype=np.float64)
+        for j, column in enumerate(self.values.values()):
+            out[:, j] = column
+        return out
+
+    @cached_property
+    def ready_i64(self) -> npt.NDArray[np.int64]:
+        """`ready` viewed as int64 (the same bits): with `ready_bits`, numba tests readiness in
+        integers, where uint64 & int64 would become float64."""
+        return self.ready.view(np.int64)
+
+    @property
+    def columns(self) -> tuple[npt.NDArray[Any], ...]:
+        """The typed columns in schema order."""
+        return tuple(self.values.values())
+
+    def index(self, feature: int | str) -> int:
+        """Schema position of a feature (see `feature_index`); by name needs `feature_set`."""
+        if self.feature_set is not None:
+            return feature_index(self.feature_set, feature)
+        names = list(self.values)
+        if isinstance(feature, str) and feature in names:
+            return names.index(feature)
+        if isinstance(feature, int) and 0 <= feature < len(names):
+            return feature
+        raise UnknownSymbolError(f"feature {feature!r} is not in these arrays")
+
+    def column(self, feature: int | str) -> npt.NDArray[Any]:
+        """One feature's typed column, by name or schema position."""
+        return self.columns[self.index(feature)]
+
+    def ready_bits(self, *features: int | str) -> int:
+        """The ready-mask bits of `features` for `ready_i64` (see `ready_bits`)."""
+        mask = 0
+        for feature in features:
+            mask |= 1 << self.index(feature)
+        return mask - 2**64 if mask >= 2**63 else mask
