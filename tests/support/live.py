@@ -85,7 +85,9 @@ def run_live(
 ) -> LiveRun:
     """Serve `paths` from a loopback venue, run the live path on them into a feature file."""
     out = tmp / "live.parquet"
-    v = LoopbackVenue(paths, **(venue or {}))
+    # A long barrier: on a loaded machine the client's answer to a snapshot may take seconds,
+    # and the venue must not move on (the snapshot would land elsewhere than the recorder's).
+    v = LoopbackVenue(paths, **{"barrier_timeout_s": 30.0, **(venue or {})})
     with VenueThread(v):
         config = live_config_for(v, **(feed or {}))
         if service:

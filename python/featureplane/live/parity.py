@@ -210,7 +210,9 @@ def live_parity(
     research replay of the same captures (see the module doc)."""
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         out = Path(tmp) / "live.parquet"
-        venue = LoopbackVenue(captures, faults=faults)
+        # The client always answers the snapshot barrier; a long bound keeps a loaded machine
+        # from moving the snapshot (the comparison would then see a different sync point).
+        venue = LoopbackVenue(captures, faults=faults, barrier_timeout_s=30.0)
         with VenueThread(venue):
             config = live_config_for(venue)
             summary = loop.run(run_live(config, out, duration_s=duration_s))
