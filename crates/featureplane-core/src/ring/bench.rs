@@ -19,8 +19,12 @@ fn field(frame: &[u8], at: std::ops::Range<usize>) -> u64 {
     super::slot::le_word(&frame[at])
 }
 
-/// Publish `n` frames made from `template` one at a time, one every `interval_ns` (busy
-/// waiting), each stamped with its index (`seq`) and send time (`local_ts_ns`).
+/// Publish `n` frames made from `template` one at a time, about one every `interval_ns`,
+/// each stamped with its index (`seq`) and send time (`local_ts_ns`).
+///
+/// The writer sleeps between frames, as a writer fed by a socket waits for its next message:
+/// it leaves its core to others, and the reader's latency is measured from the moment a
+/// frame is stamped, however late the sleep ends.
 pub fn write_paced(
     writer: &mut RingWriter,
     template: &[u8],
@@ -31,8 +35,8 @@ pub fn write_paced(
     let t0 = Instant::now();
     for i in 0..n {
         let due = Duration::from_nanos(i * interval_ns);
-        while t0.elapsed() < due {
-            std::hint::spin_loop();
+        if let Some(wait) = due.checked_sub(t0.elapsed()) {
+            std::thread::sleep(wait);
         }
         frame[SEQ].copy_from_slice(&(i as i64).to_le_bytes());
         frame[LOCAL_TS].copy_from_slice(&now_ns().to_le_bytes());
