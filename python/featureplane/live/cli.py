@@ -142,7 +142,8 @@ def cmd_venue(args: argparse.Namespace) -> int:
 
 def cmd_live(args: argparse.Namespace) -> int:
     from featureplane.live.bootstrap import SystemBootstrapper
-    from featureplane.live.config import check_strategies, load_config
+    from featureplane.live.config import load_config
+    from featureplane.live.runner import check_strategies
 
     if args.config is None:
         raise FeatureplaneError("featureplane live needs --config FILE (or the parity command)")

@@ -320,26 +320,6 @@ def parse_config(data: Mapping[str, Any], source: str = "<config>") -> LiveConfi
     return typing.cast(LiveConfig, config)
 
 
-def check_strategies(config: LiveConfig) -> None:
-    """Import every strategy class and build its parameters (what `--check` adds).
-
-    Raises
-    ------
-    ConfigError
-        Every class that does not import or take its parameters.
-    """
-    from featureplane.live.runner import build_strategy
-
-    problems: list[str] = []
-    for i, s in enumerate(config.strategies):
-        try:
-            build_strategy(s)
-        except Exception as exc:  # reported, with the others, as a config problem
-            problems.append(f"strategies[{i}] ({s.name}): {type(exc).__name__}: {exc}")
-    if problems:
-        raise ConfigError("strategies", problems)
-
-
 def import_object(spec: str) -> Any:
     """`module:Name` -> the object."""
     module, _, name = spec.partition(":")

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from featureplane.errors import ConfigError
 from featureplane.events import CLEAR, LEVEL, SNAPSHOT, TRADE
 from featureplane.frames.frame import FeatureView, QualityFlag, Value
 from featureplane.live.config import LiveConfig, StrategyConfig, import_object
@@ -360,4 +361,22 @@ def build_runners(config: LiveConfig, registry: Any) -> None:
         registry.register(f"runner:{s.name}", runner)
 
 
-__all__ = ["LiveStrategyRunner", "Side", "build_runners", "build_strategy"]
+__all__ = ["LiveStrategyRunner", "Side", "build_runners", "build_strategy", "check_strategies"]
+
+
+def check_strategies(config: LiveConfig) -> None:
+    """Import every strategy class and build its parameters (what `--check` adds).
+
+    Raises
+    ------
+    ConfigError
+        Every class that does not import or take its parameters.
+    """
+    problems: list[str] = []
+    for i, s in enumerate(config.strategies):
+        try:
+            build_strategy(s)
+        except Exception as exc:  # reported, with the others, as a config problem
+            problems.append(f"strategies[{i}] ({s.name}): {type(exc).__name__}: {exc}")
+    if problems:
+        raise ConfigError("strategies", problems)

@@ -9,7 +9,8 @@ import pytest
 
 from featureplane.cli import main
 from featureplane.errors import ConfigError
-from featureplane.live.config import LiveConfig, check_strategies, load_config, parse_config
+from featureplane.live.config import LiveConfig, load_config, parse_config
+from featureplane.live.runner import check_strategies
 from featureplane.strategy.examples.imbalance_mm import FeatureImbalanceMM, ImbalanceMMParams
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "live" / "loopback.toml"
