@@ -5,6 +5,7 @@ resyncs, and equal again to research replay from the resync snapshot on."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,11 +13,14 @@ from pathlib import Path
 import numpy as np
 import orjson
 import pytest
+from websockets.asyncio.client import connect
 
 from featureplane.frames.frame import FrameBatch, QualityFlag
 from featureplane.live.bootstrap import ServiceRegistry
 from featureplane.live.parity import compare_batches, research_batch
 from featureplane.live.service import MarketUpdate
+from featureplane.live.venue.server import LoopbackVenue, VenueThread
+from featureplane.live.wire import combined_path
 from tests.support.live import (
     USDM,
     LiveRun,
@@ -267,3 +271,35 @@ def test_snapshot_newer_than_the_stream(usdm: list[Path], tmp_path: Path) -> Non
     btc = _sync(run, "BTCUSDT")
     assert btc["sync_failures"] == 0 and btc["resyncs"] == 2
     _equal_after_last_snapshot(run, usdm, "BTCUSDT", tmp_path)
+
+
+def test_max_speed_stays_within_its_lead_of_a_slow_reader(usdm: list[Path]) -> None:
+    """At max speed the pump runs ahead of its client by at most `max_lead` messages plus the
+    client's read queue and one socket read, however large the socket buffers: without the
+    bound it would push the whole slice into them while the client parsed its first lines."""
+    lead, queue, read = 64, 16, 200
+    venue = LoopbackVenue(usdm, max_lead=lead)
+
+    async def reader() -> tuple[int, int]:
+        streams = ["btcusdt@depth@0ms", "btcusdt@trade", "ethusdt@depth@0ms", "ethusdt@trade"]
+        url = f"ws://127.0.0.1:{venue.port}{combined_path(streams)}"
+        async with connect(url, max_queue=queue, compression=None) as ws:
+            for _ in range(read):
+                await asyncio.wait_for(ws.recv(), 10.0)
+            await asyncio.sleep(0.5)  # the pump runs on as far as it is let
+            ahead = venue.stats.messages_sent
+            got = read
+            while True:  # then read to the end: the pump goes on as the reader does
+                try:
+                    await asyncio.wait_for(ws.recv(), 10.0)
+                except Exception:
+                    break
+                got += 1
+        return ahead, got
+
+    with VenueThread(venue):
+        ahead, got = asyncio.run(reader())
+    assert got > 10 * (lead + queue + read)  # the slice is far longer than the bound
+    assert ahead <= read + 4 * (lead + queue), (ahead, read)
+    assert venue.stats.lead_waits >= got // lead - 1
+    assert venue.stats.lead_timeouts == 0

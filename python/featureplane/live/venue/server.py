@@ -6,6 +6,14 @@ market pump walks the merged capture (`Capture.lines`, research replay's order) 
 line's JSON, byte for byte, to every connection subscribed to its stream: paced by the recorded
 local times (`speed` x real time) or as fast as the slowest client reads (`speed=None`).
 
+"As fast as the client reads" needs a bound: kernel and library buffers would otherwise let the
+pump run megabytes ahead of a client that still parses, and a snapshot the client asks for
+would then be served far later in the stream than the client's need (or after its end). At max
+speed the pump pings each connection every `max_lead` messages and waits for the pong, which the
+client's websocket library sends only once it has read that far (it stops reading while its
+queue of unconsumed messages is full): the client is never more than `max_lead` messages plus
+its own queue behind.
+
 Snapshots join the stream where they belong. A depth request waits for its symbol's snapshot
 point: the capture's REST snapshot line (served byte for byte), or, once the venue keeps a
 book of the symbol, the moment before the symbol's next diff (the book then, see
@@ -78,6 +86,9 @@ class VenueStats:
         default_factory=lambda: {"recorded": 0, "fresh": 0, "old": 0, "new": 0}
     )
     barrier_timeouts: int = 0
+    lead_waits: int = 0
+    """Pings the max-speed pump waited on (the client's read position, see the module doc)."""
+    lead_timeouts: int = 0
     requests_answered: int = 0
     finished: bool = False
 
@@ -86,7 +97,7 @@ class VenueStats:
 
 
 class _Subscriber:
-    __slots__ = ("closing", "conn", "opened", "sid", "streams")
+    __slots__ = ("closing", "conn", "opened", "sid", "streams", "unacked")
 
     def __init__(self, sid: int, conn: ServerConnection, streams: set[str]) -> None:
         self.sid = sid
@@ -94,6 +105,8 @@ class _Subscriber:
         self.streams = streams
         self.opened = time.monotonic()
         self.closing = False
+        self.unacked = 0
+        """Messages sent since the last answered lead ping."""
 
 
 @dataclass(frozen=True)
@@ -102,9 +115,10 @@ class SnapshotServed:
 
     symbol: str
     index: int
-    """The capture line it was served before (the symbol's next diff, or the recorded line)."""
+    """The capture line it was served before (the symbol's next diff, or the recorded line); for
+    a final answer, the number of lines in the capture."""
     kind: str
-    """recorded | fresh | old | new."""
+    """recorded | fresh | old | new | final (answered at the end of the stream: the last book)."""
     body: bytes
 
 
@@ -137,6 +151,10 @@ class LoopbackVenue:
         Between `serverShutdown` and closing the connections it was sent on.
     wait_for_client_s
         How long the market waits for a subscriber (at start and after a cut) before it ends.
+    max_lead
+        At max speed, the messages a connection may be sent past its last answered ping (see
+        the module doc). Not applied under the `slow` fault, whose point is a client that
+        falls behind.
     """
 
     def __init__(
@@ -152,9 +170,12 @@ class LoopbackVenue:
         max_connection_s: float | None = None,
         shutdown_grace_s: float = 0.25,
         wait_for_client_s: float = 30.0,
+        max_lead: int = 256,
     ) -> None:
         if speed is not None and not speed > 0:
             raise VenueError(f"speed must be positive or None (max), got {speed}")
+        if max_lead < 1:
+            raise VenueError(f"max_lead must be at least 1, got {max_lead}")
         self.capture = Capture(captures)
         self.host = host
         self.port = port
@@ -165,6 +186,7 @@ class LoopbackVenue:
         self.max_connection_s = max_connection_s
         self.shutdown_grace_s = shutdown_grace_s
         self.wait_for_client_s = wait_for_client_s
+        self.max_lead = max_lead
         self.stats = VenueStats()
         self._books = {s: VenueBook(s, m) for s, m in self.capture.markets.items()}
         self._recorded: dict[str, bytes] = {}
@@ -424,7 +446,11 @@ class LoopbackVenue:
                 book = self._books[symbol]
                 for req in requests:
                     if not req.future.done():
-                        req.future.set_result(book.snapshot_json(book.last_update_id, req.limit))
+                        body = book.snapshot_json(book.last_update_id, req.limit)
+                        req.future.set_result(body)
+                        self.snapshot_log.append(
+                            SnapshotServed(symbol, self.stats.lines, "final", body)
+                        )
 
     async def _run_market(self) -> None:
         if not await self._await_subscriber():
@@ -618,9 +644,25 @@ class LoopbackVenue:
             try:
                 await sub.conn.send(line.raw, text=True)
                 self.stats.messages_sent += 1
+                sub.unacked += 1
+                if sub.unacked >= self.max_lead and self.speed is None and self._slow is None:
+                    await self._wait_for_reader(sub)
             except ConnectionClosed:
                 if sub in self._subs:
                     self._subs.remove(sub)
+
+    async def _wait_for_reader(self, sub: _Subscriber) -> None:
+        """Max speed: wait (bounded) until the client has read up to here (module doc)."""
+        sub.unacked = 0
+        self.stats.lead_waits += 1
+        try:
+            pong = await sub.conn.ping()
+            await asyncio.wait_for(pong, self.barrier_timeout_s)
+        except TimeoutError:
+            self.stats.lead_timeouts += 1
+            log.warning(
+                "client %d did not answer a ping in %.1f s", sub.sid, self.barrier_timeout_s
+            )
 
 
 def _streams(query: str) -> list[str]:
