@@ -82,8 +82,10 @@ def run_live(
     risk: Any = None,
     record: bool = False,
     hook: Any = None,
+    sections: dict[str, dict[str, Any]] | None = None,
 ) -> LiveRun:
-    """Serve `paths` from a loopback venue, run the live path on them into a feature file."""
+    """Serve `paths` from a loopback venue, run the live path on them into a feature file.
+    `sections` replaces fields of config sections (`{"ring": {"name": ...}}`)."""
     out = tmp / "live.parquet"
     # A long barrier: on a loaded machine the client's answer to a snapshot may take seconds,
     # and the venue must not move on (the snapshot would land elsewhere than the recorder's).
@@ -93,6 +95,10 @@ def run_live(
         if service:
             config = dataclasses.replace(
                 config, service=dataclasses.replace(config.service, **service)
+            )
+        for section, fields in (sections or {}).items():
+            config = dataclasses.replace(
+                config, **{section: dataclasses.replace(getattr(config, section), **fields)}
             )
         if strategies:
             config = dataclasses.replace(config, strategies=strategies)

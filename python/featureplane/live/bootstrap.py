@@ -33,7 +33,7 @@ from featureplane.live.sink import FrameFileSink
 
 class ServiceRegistry:
     """The services of a live run, by name (`config`, `symbols`, `service`, `feed`, `risk`,
-    `paper`, `runner:<name>`, `sink`, `recorder`)."""
+    `paper`, `runner:<name>`, `sink`, `recorder`, `ring`)."""
 
     def __init__(self) -> None:
         self._services: dict[str, Any] = {}
@@ -170,6 +170,14 @@ class SystemBootstrapper:
             sink = FrameFileSink(self.out, service.engine.feature_set, table)
             service.listen(sink)
             reg.register("sink", sink)
+        if cfg.ring.name:
+            if service.engine is None:
+                raise ValueError("[ring] publishes feature frames: feature_engine.enabled is false")
+            from featureplane.live.publish import RingPublisher  # the extension, only when asked
+
+            ring = RingPublisher(cfg.ring, service.engine.feature_set, table)
+            service.listen(ring)
+            reg.register("ring", ring)
         if self.record_dir is not None:
             recorder = Recorder(self.record_dir, {s.symbol: s.market for s in cfg.symbols})
             service.recorder = recorder
@@ -207,6 +215,11 @@ class SystemBootstrapper:
             if kill_file and "risk" in reg
             else None
         )
+        heartbeat = (
+            asyncio.create_task(_beat(reg.get("ring"), self.config.ring.heartbeat_s))
+            if "ring" in reg
+            else None
+        )
         stopping = asyncio.create_task(stop.wait())
         ended_by = "stop"
         try:
@@ -227,8 +240,9 @@ class SystemBootstrapper:
                 ended_by = "signal or stop"
         finally:
             stopping.cancel()
-            if watcher is not None:
-                watcher.cancel()
+            for task in (watcher, heartbeat):
+                if task is not None:
+                    task.cancel()
             feed_stop.set()
             with contextlib.suppress(Exception):
                 await feed_task
@@ -244,6 +258,8 @@ class SystemBootstrapper:
                     reg.get(name).close(self._info(service))
             if "recorder" in reg:
                 reg.get("recorder").close()
+            if "ring" in reg:
+                reg.get("ring").close()  # after the drain: readers get every frame, then the end
             for sig in signals:
                 loop.remove_signal_handler(sig)
         return self.summary(time.perf_counter() - start, ended_by)
@@ -277,6 +293,13 @@ class SystemBootstrapper:
             recorded=recorded,
             strategies={r.name: r.report() for r in reg.runners()},
         )
+
+
+async def _beat(ring: Any, period_s: float) -> None:
+    """The ring's heartbeat while the run lasts: a quiet market is not a dead writer."""
+    while True:
+        ring.heartbeat()
+        await asyncio.sleep(period_s)
 
 
 def _install_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> list[int]:

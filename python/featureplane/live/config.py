@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import importlib
 import json
+import re
 import tomllib
 import types
 import typing
@@ -180,6 +181,28 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True)
+class RingConfig:
+    """`[ring]`: publish every frame to a shared-memory frame ring of this name (docs/
+    transport.md); strategy processes attach by name. An empty name: no ring."""
+
+    name: str = ""
+    capacity: int = 1 << 16
+    """Slots, a power of two: how far a reader may fall behind before it loses frames."""
+    max_readers: int = 16
+    replace_stale: bool = True
+    """Replace a segment of this name left by a writer that died (else refuse to start)."""
+    unlink_on_close: bool = True
+    heartbeat_s: float = 0.5
+
+    def _check(self, problems: list[str], path: str) -> None:
+        if self.name and not re.fullmatch(r"[A-Za-z0-9._-]{1,200}", self.name):
+            problems.append(f"{path}.name: letters, digits, '.', '_', '-' only")
+        if self.capacity < 2 or self.capacity & (self.capacity - 1):
+            problems.append(f"{path}.capacity: a power of two, at least 2")
+        _positive(self, ("max_readers", "heartbeat_s"), problems, path)
+
+
+@dataclass(frozen=True)
 class RiskConfig:
     """`[risk]`: pre-trade limits, per symbol."""
 
@@ -260,6 +283,7 @@ class LiveConfig:
     service: ServiceConfig = ServiceConfig()
     recording: RecordingConfig = RecordingConfig()
     metrics: MetricsConfig = MetricsConfig()
+    ring: RingConfig = RingConfig()
     risk: RiskConfig = RiskConfig()
     paper: PaperConfig = PaperConfig()
     runner: RunnerConfig = RunnerConfig()
