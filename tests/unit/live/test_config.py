@@ -101,3 +101,15 @@ def test_not_toml(tmp_path: Path) -> None:
     path.write_text("[[symbols]\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(path)
+
+
+def test_ring_section_is_checked() -> None:
+    base = {"symbols": [{"symbol": "BTCUSDT", "tick": "0.1", "lot": "0.001"}]}
+    assert parse_config(base).ring.name == ""  # no ring unless named
+    ok = parse_config({**base, "ring": {"name": "fp.live-1", "capacity": 1024}})
+    assert (ok.ring.name, ok.ring.capacity) == ("fp.live-1", 1024)
+    bad = {**base, "ring": {"name": "a/b", "capacity": 1000, "heartbeat_s": 0}}
+    with pytest.raises(ConfigError) as info:
+        parse_config(bad)
+    text = str(info.value)
+    assert "ring.name" in text and "ring.capacity" in text and "ring.heartbeat_s" in text
