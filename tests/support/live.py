@@ -82,6 +82,7 @@ def run_live(
     risk: Any = None,
     record: bool = False,
     hook: Any = None,
+    sections: dict[str, Any] | None = None,
 ) -> LiveRun:
     """Serve `paths` from a loopback venue, run the live path on them into a feature file."""
     out = tmp / "live.parquet"
@@ -98,6 +99,8 @@ def run_live(
             config = dataclasses.replace(config, strategies=strategies)
         if risk is not None:
             config = dataclasses.replace(config, risk=risk)
+        if sections:  # whole config sections by name ([shadow], [canary], ...)
+            config = dataclasses.replace(config, **sections)
         boot = SystemBootstrapper(config, out=out, record_dir=tmp / "rec" if record else None)
         registry = boot.build()
         if hook is not None:
