@@ -38,11 +38,11 @@ from typing import Any
 
 from featureplane import __version__
 from featureplane.backtest import cli as backtest_cli
-from featureplane.rollout import cli as rollout_cli
 from featureplane.engine.backends import BACKENDS
 from featureplane.errors import FeatureplaneError
 from featureplane.instruments import InstrumentSpec
 from featureplane.live import cli as live_cli
+from featureplane.rollout import cli as rollout_cli
 from featureplane.schema import (
     DEFAULT_FEATURE_SET_ID,
     FLAG_EXACT,
@@ -373,6 +373,10 @@ def build_parser() -> argparse.ArgumentParser:
     canary = sub.add_parser(
         "canary",
         help="the canary gate: PROMOTE (0), HOLD (10) or ROLLBACK (20) from exported metrics",
+        **_help("""
+  featureplane canary evaluate --metrics canary.prom --criteria deploy/canary/criteria.toml
+  featureplane canary evaluate --metrics http://127.0.0.1:9464/metrics \\
+      --baseline http://127.0.0.1:9465/metrics --criteria deploy/canary/criteria.toml"""),
     )
     rollout_cli.configure(canary, _Formatter)
     return parser

@@ -57,8 +57,14 @@ def _sections(slices: Path | None, on_rollback: str) -> dict[str, Any]:
         StrategyConfig("feature", MM + "FeatureImbalanceMM", ("BTCUSDT",), params=params),
     )
     shadow = (
-        ShadowConfig(enabled=True, sample=1.0, window=64, queue_max=100_000,
-                     slice_dir=str(slices), max_slices=3)  # fmt: skip
+        ShadowConfig(
+            enabled=True,
+            sample=1.0,
+            window=64,
+            queue_max=100_000,
+            slice_dir=str(slices),
+            max_slices=3,
+        )
         if slices is not None
         else ShadowConfig()
     )
@@ -68,8 +74,9 @@ def _sections(slices: Path | None, on_rollback: str) -> dict[str, Any]:
         # refusals steer the other's decisions.
         "risk": RiskConfig(max_orders_per_s=1e6, max_open_orders=8),
         "shadow": shadow,
-        "canary": CanaryConfig(enabled=True, criteria=str(CRITERIA), interval_s=0.05,
-                               on_rollback=on_rollback),  # type: ignore[arg-type]  # fmt: skip
+        "canary": CanaryConfig(
+            enabled=True, criteria=str(CRITERIA), interval_s=0.05, on_rollback=on_rollback
+        ),
         "decision_parity": (DecisionParityConfig("legacy", "feature"),),
     }
 

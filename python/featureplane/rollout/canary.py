@@ -92,9 +92,11 @@ def parse_criteria(data: Mapping[str, Any], source: str = "<criteria>") -> Crite
     """Criteria from parsed TOML; every problem reported at once (`ConfigError`)."""
     problems: list[str] = []
     built: dict[str, Any] = {}
-    for key in data:
-        if key not in _SECTIONS:
-            problems.append(f"{key}: unknown section (known: {', '.join(_SECTIONS)})")
+    problems.extend(
+        f"{key}: unknown section (known: {', '.join(_SECTIONS)})"
+        for key in data
+        if key not in _SECTIONS
+    )
     for name, cls in _SECTIONS.items():
         table = data.get(name, {})
         if not isinstance(table, Mapping):

@@ -17,7 +17,8 @@ def configure(parser: argparse.ArgumentParser, formatter: type[argparse.HelpForm
         epilog=(
             "examples:\n"
             "  featureplane canary evaluate --metrics http://127.0.0.1:9464/metrics \\\n"
-            "      --baseline http://127.0.0.1:9465/metrics --criteria deploy/canary/criteria.toml\n"
+            "      --baseline http://127.0.0.1:9465/metrics \\\n"
+            "      --criteria deploy/canary/criteria.toml\n"
             "  featureplane canary evaluate --metrics canary.prom --criteria criteria.toml"
         ),
     )

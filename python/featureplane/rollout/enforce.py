@@ -21,11 +21,19 @@ person restarts the process) and counted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
-from featureplane.rollout.canary import NOT_EVALUATED, Criteria, Decision, Metrics, Verdict, evaluate
+from featureplane.rollout.canary import (
+    NOT_EVALUATED,
+    Criteria,
+    Decision,
+    Metrics,
+    Verdict,
+    evaluate,
+)
 
 log = logging.getLogger("featureplane.rollout")
 
@@ -114,10 +122,8 @@ class CanaryEnforcer:
     async def run(self, stop: asyncio.Event) -> None:
         """Evaluate every `interval_s` until `stop`."""
         while not stop.is_set():
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.interval_s)
-            except TimeoutError:
-                pass
             self.evaluate()
 
     @property

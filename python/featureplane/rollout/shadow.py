@@ -283,10 +283,10 @@ class ShadowParity:
         from featureplane.rollout.slice import save_slice
 
         opts = self.options
+        either = frame or ref
         log.warning(
             "shadow parity: %s differs from %s on %s (%s)",
-            serving, opts.reference, (frame or ref).symbol if (frame or ref) else "?",
-            ", ".join(bad),
+            serving, opts.reference, either.symbol if either else "?", ", ".join(bad),
         )  # fmt: skip
         if opts.slice_dir is None or len(self.slices) >= opts.max_slices:
             return
@@ -315,7 +315,8 @@ class ShadowParity:
             "reference", value=c.frames_compared,
         )  # fmt: skip
         yield CounterMetricFamily(
-            "featureplane_parity_mismatched_frames", "Frames that differ from the reference",
+            "featureplane_parity_mismatched_frames",
+            "Frames that differ from the reference",
             value=c.mismatched_frames,
         )
         per = CounterMetricFamily(

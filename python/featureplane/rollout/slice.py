@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import struct
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -85,13 +86,15 @@ def _frame_out(frame: FeatureUpdateFrameV1 | None) -> dict[str, Any] | None:
 def _value_out(v: int | float) -> int | float | str:
     # JSON has no NaN or infinity (and one NaN only): a non-finite float goes as its bits.
     if isinstance(v, float) and not np.isfinite(v):
-        return "f64:" + np.array([v]).view("<u8")[0].item().to_bytes(8, "big").hex()
+        bits: int = struct.unpack("<Q", struct.pack("<d", v))[0]
+        return f"f64:{bits:016x}"
     return v
 
 
 def _value_in(v: Any) -> int | float:
     if isinstance(v, str) and v.startswith("f64:"):
-        return float(np.array([int(v[4:], 16)], dtype="<u8").view("<f8")[0])
+        x: float = struct.unpack("<d", struct.pack("<Q", int(v[4:], 16)))[0]
+        return x
     return v  # type: ignore[no-any-return]
 
 
