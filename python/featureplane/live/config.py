@@ -258,7 +258,7 @@ class ShadowConfig:
     enabled: bool = False
     sample: float = 0.01
     """Fraction of messages compared (1: every message)."""
-    window: int = 64
+    window: int = 1024
     """Messages compared from each checkpoint of the serving engine."""
     queue_max: int = 4096
     """Bound of the queue to the shadow thread; when full the shadow drops and counts."""

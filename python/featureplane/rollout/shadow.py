@@ -89,7 +89,7 @@ class ShadowOptions:
     """
 
     sample: float = 0.01
-    window: int = 64
+    window: int = 1024
     queue_max: int = 4096
     slice_dir: str | PathLike[str] | None = None
     max_slices: int = 10
@@ -190,6 +190,11 @@ class ShadowParity:
     def _open(self, engine: FeatureEngine) -> None:
         self._open_next = False
         self._countdown = self._draw()
+        if self._queue.full():
+            # No checkpoint (it costs milliseconds) for a window the queue cannot take: the
+            # message wanted for a comparison is a drop, counted.
+            self.counters.queue_dropped += 1
+            return
         self._window_id += 1
         self._left = self.options.window
         self._put(("state", self._window_id, engine.export_state(), engine.backend))
