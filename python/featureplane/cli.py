@@ -18,6 +18,7 @@
     featureplane live --config FILE [--check] [--out FRAMES.parquet] [--record DIR]
                       [--duration S]
     featureplane live parity CAPTURE... [--faults SPEC]
+    featureplane canary evaluate --metrics URL|FILE --criteria FILE [--baseline URL|FILE]
 
 Bad input ends with exit code 1 and one line on stderr (`featureplane: error: ...`, naming this
 command's flags where the library names its keywords), never a traceback; a usage error exits
@@ -41,6 +42,7 @@ from featureplane.engine.backends import BACKENDS
 from featureplane.errors import FeatureplaneError
 from featureplane.instruments import InstrumentSpec
 from featureplane.live import cli as live_cli
+from featureplane.rollout import cli as rollout_cli
 from featureplane.schema import (
     DEFAULT_FEATURE_SET_ID,
     FLAG_EXACT,
@@ -236,19 +238,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="every backend vs the Python reference, frame by frame (exit 1 on drift)",
         **_help("""
   featureplane parity                                  # simulated sessions with faults
-  featureplane parity btcusdt.gz ethusdt.gz --verbose  # real captures, every column"""),
+  featureplane parity btcusdt.gz ethusdt.gz --verbose  # real captures, every column
+  featureplane parity parity-slices/slice-000003-...   # a shadow mismatch, replayed"""),
     )
     parity.add_argument(
         "files", nargs="*", type=Path, metavar="FILES",
-        help="recorded files of any venue (Binance and tardis files read together)",
+        help="recorded files of any venue (Binance and tardis files read together), or "
+        "parity slices saved by shadow parity (directories)",
     )  # fmt: skip
     parity.add_argument("--generated", type=int, default=2, metavar="N",
                         help="simulated sessions with injected faults (default 2)")  # fmt: skip
     parity.add_argument("--messages", type=int, default=20_000, metavar="N",
                         help="messages per simulated session")  # fmt: skip
     parity.add_argument("--seed", type=int, default=1, help="seed of the first simulated session")
-    parity.add_argument("--candidate", choices=BACKENDS, default="rust",
-                        help="the backend compared with the Python reference")  # fmt: skip
+    parity.add_argument("--candidate", choices=BACKENDS, default=None,
+                        help="the backend compared with the Python reference (default rust; "
+                        "a slice's own serving backend)")  # fmt: skip
     parity.add_argument("--verbose", action="store_true", help="every column, not only drift")
     parity.set_defaults(run=_cmd_parity)
 
@@ -365,6 +370,15 @@ def build_parser() -> argparse.ArgumentParser:
   featureplane live parity btcusdt.gz ethusdt.gz       # live equals research replay"""),
     )
     live_cli.configure_live(live)
+    canary = sub.add_parser(
+        "canary",
+        help="the canary gate: PROMOTE (0), HOLD (10) or ROLLBACK (20) from exported metrics",
+        **_help("""
+  featureplane canary evaluate --metrics canary.prom --criteria deploy/canary/criteria.toml
+  featureplane canary evaluate --metrics http://127.0.0.1:9464/metrics \\
+      --baseline http://127.0.0.1:9465/metrics --criteria deploy/canary/criteria.toml"""),
+    )
+    rollout_cli.configure(canary, _Formatter)
     return parser
 
 
@@ -429,14 +443,18 @@ def _cmd_parity(args: argparse.Namespace) -> int:
         inputs_from_paths,
     )
     from featureplane.engine.backends import resolve_backend
+    from featureplane.rollout.slice import is_slice
 
-    if resolve_backend(args.candidate) != args.candidate:
-        raise FeatureplaneError(f"the {args.candidate} backend is not built: nothing to compare")
-    inputs = [*inputs_from_paths(args.files), *generated_inputs(args.generated, args.messages,
-                                                                 args.seed)]  # fmt: skip
-    compared = mismatches = 0
+    slices = [f for f in args.files if is_slice(f)]
+    files = [f for f in args.files if not is_slice(f)]
+    candidate = args.candidate or "rust"
+    if resolve_backend(candidate) != candidate:
+        raise FeatureplaneError(f"the {candidate} backend is not built: nothing to compare")
+    compared, mismatches = _parity_slices(slices, args.candidate, args.verbose)
+    inputs = [*inputs_from_paths(files), *generated_inputs(args.generated, args.messages,
+                                                           args.seed)]  # fmt: skip
     for item in inputs:
-        report = check_events(item.name, item.symbols, item.events, candidate=args.candidate)
+        report = check_events(item.name, item.symbols, item.events, candidate=candidate)
         compared += report.compared
         mismatches += report.mismatches
         if args.verbose or not report.ok:
@@ -451,6 +469,29 @@ def _cmd_parity(args: argparse.Namespace) -> int:
     rate = mismatches / max(compared, 1)
     print(f"{METRIC} {rate:.6g} ({mismatches:,} of {compared:,} values)")
     return EXIT_OK if mismatches == 0 else EXIT_ERROR
+
+
+def _parity_slices(slices: list[Path], candidate: str | None, verbose: bool) -> tuple[int, int]:
+    """Replay shadow-parity slices; (values compared, mismatches)."""
+    from featureplane.checks.parity import format_report
+    from featureplane.rollout.slice import check_slice, load_slice
+
+    compared = mismatches = 0
+    for path in slices:
+        sl = load_slice(path)
+        out = check_slice(sl, candidate)
+        report = out.report
+        compared += report.compared
+        mismatches += report.mismatches
+        print(format_report(report) if verbose or not report.ok else
+              f"{report.input_name}: {report.frames_reference:,} frames, 0 mismatches")  # fmt: skip
+        print(
+            f"  recorded mismatch ({', '.join(sl.mismatched)}): "
+            f"{'reproduced' if out.reproduced else 'not reproduced'} "
+            f"(reference frame {'equal' if out.reference_reproduced else 'differs'}, "
+            f"{report.candidate} frame {'equal' if out.candidate_reproduced else 'differs'})"
+        )
+    return compared, mismatches
 
 
 def _cmd_backtest(args: argparse.Namespace) -> int:

@@ -27,7 +27,8 @@ work::
     │   └── NumbaLoopError                     a compiled backtest loop stopped early
     ├── ConfigError (ValueError)               a live config file with errors (all of them listed)
     ├── VenueError (ValueError)                a loopback venue that cannot serve its captures
-    └── FeedError (ConnectionError)            a venue feed that cannot connect or stay in sync
+    ├── FeedError (ConnectionError)            a venue feed that cannot connect or stay in sync
+    └── MetricsSourceError (ValueError)        a metrics URL or file the canary gate cannot read
 
     RustBackendWarning (RuntimeWarning)        the Rust backend is missing; Python runs instead
 """
@@ -184,3 +185,7 @@ class VenueError(FeatureplaneError, ValueError):
 
 class FeedError(FeatureplaneError, ConnectionError):
     """A venue feed that cannot connect, or cannot get a symbol in sync, within its limits."""
+
+
+class MetricsSourceError(FeatureplaneError, ValueError):
+    """A metrics URL or file the canary gate cannot read or parse (`featureplane canary`)."""

@@ -82,10 +82,11 @@ def run_live(
     risk: Any = None,
     record: bool = False,
     hook: Any = None,
-    sections: dict[str, dict[str, Any]] | None = None,
+    sections: dict[str, Any] | None = None,
 ) -> LiveRun:
     """Serve `paths` from a loopback venue, run the live path on them into a feature file.
-    `sections` replaces fields of config sections (`{"ring": {"name": ...}}`)."""
+    `sections` replaces config sections by name: a section object whole (`{"shadow":
+    ShadowConfig(...)}`), or a dict of some of its fields (`{"ring": {"name": ...}}`)."""
     out = tmp / "live.parquet"
     # A long barrier: on a loaded machine the client's answer to a snapshot may take seconds,
     # and the venue must not move on (the snapshot would land elsewhere than the recorder's).
@@ -96,10 +97,10 @@ def run_live(
             config = dataclasses.replace(
                 config, service=dataclasses.replace(config.service, **service)
             )
-        for section, fields in (sections or {}).items():
-            config = dataclasses.replace(
-                config, **{section: dataclasses.replace(getattr(config, section), **fields)}
-            )
+        for name, section in (sections or {}).items():
+            if isinstance(section, dict):  # some fields of the section
+                section = dataclasses.replace(getattr(config, name), **section)
+            config = dataclasses.replace(config, **{name: section})
         if strategies:
             config = dataclasses.replace(config, strategies=strategies)
         if risk is not None:

@@ -73,6 +73,8 @@ class LiveSummary:
     engine: dict[str, int]
     recorded: list[str] = field(default_factory=list)
     strategies: dict[str, Any] = field(default_factory=dict)
+    rollout: dict[str, Any] = field(default_factory=dict)
+    """Shadow parity, decision parity and canary counters (when configured)."""
 
     def format(self) -> str:
         flags = ", ".join(f"{k} {v}" for k, v in self.flag_counts.items())
@@ -95,6 +97,8 @@ class LiveSummary:
         lines.append("engine: " + ", ".join(f"{k} {v}" for k, v in sorted(self.engine.items())))
         for name, st in self.strategies.items():
             lines.append(f"strategy {name}: {st}")
+        for name, st in self.rollout.items():
+            lines.append(f"{name}: {st}")
         if self.recorded:
             lines.append("recorded: " + ", ".join(self.recorded))
         return "\n".join(lines)
@@ -183,6 +187,7 @@ class SystemBootstrapper:
             service.recorder = recorder
             reg.register("recorder", recorder)
         build_runners(cfg, reg)
+        _build_rollout(cfg, reg, service)
         self.registry = reg
         return reg
 
@@ -209,6 +214,14 @@ class SystemBootstrapper:
         service_task = asyncio.create_task(service.run(service_stop), name="service")
         for runner in reg.runners():
             runner.start()
+        if "shadow" in reg:
+            reg.get("shadow").start()
+        canary_stop = asyncio.Event()
+        canary = (
+            asyncio.create_task(reg.get("canary").run(canary_stop), name="canary")
+            if "canary" in reg
+            else None
+        )
         kill_file = self.config.risk.kill_switch_file
         watcher = (
             asyncio.create_task(watch_kill_file(kill_file, reg.get("risk"), service.post_control))
@@ -243,6 +256,10 @@ class SystemBootstrapper:
             for task in (watcher, heartbeat):
                 if task is not None:
                     task.cancel()
+            if canary is not None:
+                canary_stop.set()
+                with contextlib.suppress(Exception):
+                    await canary
             feed_stop.set()
             with contextlib.suppress(Exception):
                 await feed_task
@@ -253,6 +270,8 @@ class SystemBootstrapper:
             for runner in reg.runners():
                 runner.stop()
             service.drain()
+            if "shadow" in reg:
+                reg.get("shadow").close()
             for name in ("sink",):
                 if name in reg:
                     reg.get(name).close(self._info(service))
@@ -292,6 +311,7 @@ class SystemBootstrapper:
             engine=service.engine.counters if service.engine is not None else {},
             recorded=recorded,
             strategies={r.name: r.report() for r in reg.runners()},
+            rollout=_rollout_summary(reg),
         )
 
 
@@ -300,6 +320,59 @@ async def _beat(ring: Any, period_s: float) -> None:
     while True:
         ring.heartbeat()
         await asyncio.sleep(period_s)
+
+
+def _build_rollout(cfg: LiveConfig, reg: ServiceRegistry, service: MarketDataService) -> None:
+    """Shadow parity, decision parity and the canary gate, as the config asks."""
+    from featureplane.rollout.canary import load_criteria
+    from featureplane.rollout.decisions import DecisionParity
+    from featureplane.rollout.enforce import CanaryEnforcer
+    from featureplane.rollout.shadow import ShadowOptions, ShadowParity
+
+    engine = service.engine
+    sh = cfg.shadow
+    if sh.enabled and engine is not None:
+        options = ShadowOptions(
+            sample=sh.sample, window=sh.window, queue_max=sh.queue_max,
+            slice_dir=sh.slice_dir or None, max_slices=sh.max_slices, seed=sh.seed,
+        )  # fmt: skip
+        shadow = ShadowParity(engine.symbols, engine.feature_set, engine.config, options)
+        service.shadow = shadow
+        reg.register("shadow", shadow)
+    for pair in cfg.decision_parity:
+        legacy = reg.get(f"runner:{pair.legacy}").strategy
+        feature = reg.get(f"runner:{pair.feature}").strategy
+        parity = DecisionParity(
+            pair.feature, legacy, feature, features_on=lambda: service.engine is not None
+        )
+        service.listen(parity)  # after the runners: it sees the rows they appended
+        reg.register(f"decision_parity:{pair.feature}", parity)
+    ca = cfg.canary
+    if ca.enabled:
+        enforcer = CanaryEnforcer(
+            load_criteria(ca.criteria),
+            lambda: [reg.get(name) for name in reg],
+            service,
+            on_rollback=ca.on_rollback,
+            interval_s=ca.interval_s,
+        )
+        reg.register("canary", enforcer)
+
+
+def _rollout_summary(reg: ServiceRegistry) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if "shadow" in reg:
+        shadow = reg.get("shadow")
+        out["shadow parity"] = {**asdict(shadow.counters), "by_column": dict(shadow.mismatches)}
+    for name in reg:
+        if name.startswith("decision_parity:"):
+            p = reg.get(name)
+            out[name] = {"compared": p.compared, "mismatches": p.mismatches}
+    if "canary" in reg:
+        c = reg.get("canary")
+        out["canary"] = {"decision": c.decision, "rollbacks": c.rollbacks,
+                         "rolled_back_at_frame": c.rolled_back_at_frame}  # fmt: skip
+    return out
 
 
 def _install_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> list[int]:

@@ -274,6 +274,55 @@ class RunnerConfig:
 
 
 @dataclass(frozen=True)
+class ShadowConfig:
+    """`[shadow]`: shadow parity of the serving backend against the reference
+    (docs/rollout.md)."""
+
+    enabled: bool = False
+    sample: float = 0.01
+    """Fraction of messages compared (1: every message)."""
+    window: int = 1024
+    """Messages compared from each checkpoint of the serving engine."""
+    queue_max: int = 4096
+    """Bound of the queue to the shadow thread; when full the shadow drops and counts."""
+    slice_dir: str = "parity-slices"
+    """Where mismatch slices are saved ("": not saved)."""
+    max_slices: int = 10
+    seed: int = 0
+
+    def _check(self, problems: list[str], path: str) -> None:
+        _positive(self, ("sample", "window", "queue_max"), problems, path)
+        _not_negative(self, ("max_slices",), problems, path)
+
+
+@dataclass(frozen=True)
+class DecisionParityConfig:
+    """`[[decision_parity]]`: a legacy strategy and its feature twin (two `[[strategies]]`),
+    their decisions compared live."""
+
+    legacy: str
+    feature: str
+
+
+@dataclass(frozen=True)
+class CanaryConfig:
+    """`[canary]`: the canary gate, enforced by the runtime (docs/rollout.md)."""
+
+    enabled: bool = False
+    criteria: str = ""
+    """The criteria TOML file (`deploy/canary/criteria.toml` is an example)."""
+    interval_s: float = 5.0
+    on_rollback: Literal["reference", "legacy"] = "reference"
+    """"reference": move the engine to the Python reference, keeping its state; "legacy":
+    turn the feature path off."""
+
+    def _check(self, problems: list[str], path: str) -> None:
+        _positive(self, ("interval_s",), problems, path)
+        if self.enabled and not self.criteria:
+            problems.append(f"{path}.criteria: a criteria file is needed when enabled")
+
+
+@dataclass(frozen=True)
 class LiveConfig:
     """A whole live run."""
 
@@ -288,6 +337,9 @@ class LiveConfig:
     paper: PaperConfig = PaperConfig()
     runner: RunnerConfig = RunnerConfig()
     strategies: tuple[StrategyConfig, ...] = ()
+    shadow: ShadowConfig = ShadowConfig()
+    canary: CanaryConfig = CanaryConfig()
+    decision_parity: tuple[DecisionParityConfig, ...] = ()
 
     def _check(self, problems: list[str], path: str) -> None:
         names = [s.symbol for s in self.symbols]
@@ -306,6 +358,14 @@ class LiveConfig:
                 for sym in s.symbols
                 if sym not in known
             )
+        for i, d in enumerate(self.decision_parity):
+            problems.extend(
+                f"decision_parity[{i}].{key}: no strategy named {name!r}"
+                for key, name in (("legacy", d.legacy), ("feature", d.feature))
+                if name not in seen
+            )
+        if (self.shadow.enabled or self.canary.enabled) and not self.feature_engine.enabled:
+            problems.append("shadow, canary: need feature_engine.enabled")
 
     @property
     def config_hash(self) -> str:

@@ -105,6 +105,17 @@ class LiveMarket:
         return [(int(p), int(q)) for p, q in (bids if side == 1 else asks)]
 
 
+class _ServiceBook:
+    """The service's books as they are now: a backend switch or a fallback to the legacy path
+    replaces the book object, and the paper adapter must follow it."""
+
+    def __init__(self, service: MarketDataService) -> None:
+        self._service = service
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._service.book, name)
+
+
 class LiveFeatures:
     """A context's features: the engine's current view, with the service's gap mark."""
 
@@ -124,6 +135,10 @@ class LiveFeatures:
 
     def view(self) -> FeatureView:
         view = self._engine.get_feature_view(self.symbol)
+        if self._service.engine is None:
+            # The feature path was turned off mid-run (a canary rollback): nothing is ready.
+            flags = view.quality_flags | int(QualityFlag.PARTIAL_FEATURES)
+            return dataclasses.replace(view, quality_flags=flags, warmup_ready_mask=0)
         if self._service.gapped(self._sid):
             flags = view.quality_flags | int(QualityFlag.GAP_DETECTED)
             view = dataclasses.replace(view, quality_flags=flags, warmup_ready_mask=0)
@@ -203,7 +218,7 @@ class LiveStrategyRunner:
             sid = service.symbols.id_of(symbol)
             spec = service.symbols.spec(symbol)
             paper = PaperOrderAdapter(
-                symbol, sid, service.book, lambda: self.service.now_ns,
+                symbol, sid, _ServiceBook(service), lambda: self.service.now_ns,
                 latency_ns=latency_ns, on_response=self._control.append,
             )  # fmt: skip
             self.adapters[symbol] = paper

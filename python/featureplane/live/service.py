@@ -123,6 +123,9 @@ class MarketDataService:
         self.counters = ServiceCounters()
         self.feed: FeedControl | None = None
         self.recorder: Any = None
+        self.shadow: Any = None
+        """Shadow parity (`featureplane.rollout.shadow.ShadowParity`): when set, every message
+        goes through its `process(engine, message)`, which samples it for the comparison."""
         self._inbox: deque[FeedData | _GapMark] = deque()
         self._queued_messages = 0
         self._control: deque[Callable[[], None]] = deque()
@@ -250,6 +253,7 @@ class MarketDataService:
         self._queued_messages -= n
         start = 0
         engine, lob = self.engine, self._lob
+        shadow = self.shadow
         c = self.counters
         for end in ends.tolist():
             message = events[start:end]
@@ -259,7 +263,10 @@ class MarketDataService:
                 self.now_ns = src
             frame: FeatureUpdateFrameV1 | None = None
             if engine is not None:
-                frame = engine.process(message)
+                if shadow is None:
+                    frame = engine.process(message)
+                else:  # the shadow samples the message and its frame, off the hot path
+                    frame = shadow.process(engine, message)
                 if frame is None:
                     c.messages_dropped_by_engine += 1
                     continue
@@ -310,6 +317,18 @@ class MarketDataService:
             quality_flags=frame.quality_flags | int(QualityFlag.GAP_DETECTED),
             warmup_ready_mask=0,
         )
+
+    def disable_features(self) -> None:
+        """Turn the feature path off mid-run (the canary's legacy fallback): the books go on
+        in the reference's `LOBEngine`, with every level and sequence the engine held, and
+        the listeners get books and trades and no frames from the next message on."""
+        engine = self.engine
+        if engine is None:
+            return
+        engine.set_backend("python")  # the reference kernel's books are a LOBEngine
+        self._lob = engine.lob  # type: ignore[assignment]
+        self.engine = None
+        self.features = False
 
     # ----- health -------------------------------------------------------------------------
 
