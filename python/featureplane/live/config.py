@@ -142,9 +142,20 @@ class FeatureEngineConfig:
     enabled: bool = True
     """False: the legacy path (books and trades to strategies, no feature engine)."""
     feature_set: str = "lob_shared_v1"
+    """A registered set id or a declaration file (TOML; a relative path is taken from the
+    working directory), checked when the config is loaded."""
     backend: Literal["auto", "rust", "python"] = "auto"
     stale_after_ms: float = 0.0
     """The engine's STALE_INPUT rule (exchange-to-receive lag); 0: off."""
+
+    def _check(self, problems: list[str], path: str) -> None:
+        from featureplane.errors import FeatureSetDeclarationError, SchemaMismatchError
+        from featureplane.features.plan import resolve_feature_set
+
+        try:
+            resolve_feature_set(self.feature_set)
+        except (FeatureSetDeclarationError, SchemaMismatchError) as exc:
+            problems.append(f"{path}.feature_set: {exc}")
 
 
 @dataclass(frozen=True)
