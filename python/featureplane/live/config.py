@@ -149,12 +149,18 @@ class FeatureEngineConfig:
     """The engine's STALE_INPUT rule (exchange-to-receive lag); 0: off."""
 
     def _check(self, problems: list[str], path: str) -> None:
-        from featureplane.errors import FeatureSetDeclarationError, SchemaMismatchError
-        from featureplane.features.plan import resolve_feature_set
+        from featureplane.errors import (
+            FeatureSetDeclarationError,
+            ResearchOnlyError,
+            SchemaMismatchError,
+        )
+        from featureplane.features.plan import refuse_research_only, resolve_feature_set
 
         try:
-            resolve_feature_set(self.feature_set)
-        except (FeatureSetDeclarationError, SchemaMismatchError) as exc:
+            fs = resolve_feature_set(self.feature_set)
+            if self.enabled:
+                refuse_research_only(fs)
+        except (FeatureSetDeclarationError, SchemaMismatchError, ResearchOnlyError) as exc:
             problems.append(f"{path}.feature_set: {exc}")
 
 
