@@ -18,6 +18,7 @@
     featureplane live --config FILE [--check] [--out FRAMES.parquet] [--record DIR]
                       [--duration S]
     featureplane live parity CAPTURE... [--faults SPEC]
+    featureplane feature check FAMILY [--sessions N] [--messages N] [--seed N]
 
 Bad input ends with exit code 1 and one line on stderr (`featureplane: error: ...`, naming this
 command's flags where the library names its keywords), never a traceback; a usage error exits
@@ -360,6 +361,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     attach.set_defaults(run=_cmd_strategy_attach)
 
+    feature = sub.add_parser(
+        "feature", help="feature families: check one (parity fuzz and benchmark)",
+        **_help("""
+  featureplane feature check ema                # python half; rust where the plan kernel is built
+  featureplane feature check vwap --messages 20000"""),
+    )  # fmt: skip
+    feature_sub = feature.add_subparsers(dest="feature_command", required=True,
+                                         metavar="SUBCOMMAND")  # fmt: skip
+    fcheck = feature_sub.add_parser("check", help="a family's parity fuzz and benchmark")
+    fcheck.add_argument("family", metavar="FAMILY", help="a catalogue family (e.g. ema, vwap)")
+    fcheck.add_argument("--sessions", type=int, default=2, help="simulated sessions (faults)")
+    fcheck.add_argument("--messages", type=int, default=5_000, help="messages per session")
+    fcheck.add_argument("--seed", type=int, default=1, help="seed of the first session")
+    fcheck.set_defaults(run=_cmd_feature_check)
+
     venue = sub.add_parser("venue", help="the loopback venue: captures served as Binance does",
                            **_help("""
   featureplane venue serve btcusdt.gz ethusdt.gz --speed max   # prints the port it bound
@@ -475,6 +491,21 @@ def _cmd_parity(args: argparse.Namespace) -> int:
     rate = mismatches / max(compared, 1)
     print(f"{METRIC} {rate:.6g} ({mismatches:,} of {compared:,} values)")
     return EXIT_OK if mismatches == 0 else EXIT_ERROR
+
+
+def _cmd_feature_check(args: argparse.Namespace) -> int:
+    from featureplane.checks.family import check_family
+    from featureplane.features.catalogue import CATALOGUE
+
+    if args.family not in CATALOGUE:
+        raise FeatureplaneError(f"unknown family {args.family!r}; known: {sorted(CATALOGUE)}")
+    if not (1 <= args.sessions <= 100 and 100 <= args.messages <= 1_000_000):
+        raise ValueError("--sessions must be in [1, 100] and --messages in [100, 1000000]")
+    result = check_family(
+        args.family, sessions=args.sessions, messages=args.messages, seed=args.seed
+    )
+    print(result.format())
+    return EXIT_OK if result.ok else EXIT_ERROR
 
 
 def _cmd_backtest(args: argparse.Namespace) -> int:
