@@ -20,7 +20,9 @@ from featureplane.checks.parity import compare_batches
 from featureplane.engine.config import EngineConfig
 from featureplane.engine.facade import FeatureEngine
 from featureplane.engine.python import ReferenceKernel
+from featureplane.features.builtin import builtin_plan
 from featureplane.features.lob_shared_v1 import LOB_SHARED_V1
+from featureplane.features.plan import plan_of
 from featureplane.frames.frame import FrameBatch
 from featureplane.schema import FeatureSet
 
@@ -46,6 +48,28 @@ def _identical(a: FrameBatch, b: FrameBatch) -> bool:
     )
 
 
+def shared_features_agree(fs: FeatureSet, batch: FrameBatch, builtin: FrameBatch) -> bool | None:
+    """The check of a declared set's row: its outputs declared as lob_shared_v1 declares them
+    (same id, family, parameters and input) equal the specialised frames bit for bit; None
+    when the set shares none."""
+    plan, base = plan_of(fs), builtin_plan()
+    mine = {n.id: n for n in plan.nodes}
+    theirs = {n.id: n for n in base.nodes}
+
+    def same(node_id: str) -> bool:
+        a, b = mine.get(node_id), theirs.get(node_id)
+        if a is None or b is None or (a.family, dict(a.params)) != (b.family, dict(b.params)):
+            return False
+        if a.input is None or b.input is None:
+            return a.input is None and b.input is None
+        return same(plan.nodes[a.input].id) and plan.nodes[a.input].id == base.nodes[b.input].id
+
+    shared = [n.id for n in plan.nodes if n.output and n.id in builtin.values and same(n.id)]
+    if not shared or len(batch) != len(builtin):
+        return None if not shared else False
+    return all(batch.values[k].tobytes() == builtin.values[k].tobytes() for k in shared)
+
+
 def run_dataset(ds: Dataset, fs: FeatureSet, *, runs: int = 3, python_runs: int = 1) -> list[Row]:
     """The rows of the module docstring for `fs` on `ds`."""
     rows: list[Row] = []
@@ -57,7 +81,9 @@ def run_dataset(ds: Dataset, fs: FeatureSet, *, runs: int = 3, python_runs: int 
     declared = special if fs is LOB_SHARED_V1 else _py(ds, fs, fs.plan is None, python_runs)
     name = f"{fs.feature_set_id}: python generic plan"
     if fs is not LOB_SHARED_V1:
-        rows.append(_row(ds, name, declared, None, f"{len(fs)} features"))
+        ok = shared_features_agree(fs, declared.result, special.result)
+        rows.append(_row(ds, name, declared, ok,
+                         f"{len(fs)} features; those lob_shared_v1 shares checked"))  # fmt: skip
     if _rust.rust_available("engine"):
         rust = measure(
             lambda: FeatureEngine(ds.symbols, backend="rust").process_batch(ds.events), runs
