@@ -214,7 +214,7 @@ class LiveStrategyRunner:
             )  # fmt: skip
             features = LiveFeatures(service, symbol) if service.engine is not None else None
             peers[symbol] = StrategyContext(
-                symbol, LiveMarket(self, service, symbol), gate, features, peers
+                symbol, LiveMarket(self, service, symbol), gate, features, peers, spec
             )
         self.contexts = peers
         self.ctx = peers[symbols[0]]
