@@ -125,7 +125,7 @@ def test_cli_backtests_two_hftbacktest_arrays(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`featureplane backtest ab` over files of another venue (hftbacktest .npz), two symbols."""
-    args = ["backtest", "ab", "--loop", "numba", "--lead", "ETHUSDT", "--symbol", "BTCUSDT"]
+    args = ["backtest", "ab", "--loop", "python", "--lead", "ETHUSDT", "--symbol", "BTCUSDT"]
     for where, symbol, grid in ((BTC, "BTCUSDT", "0.1:0.001"), (ETH, "ETHUSDT", "0.01:0.001")):
         reader = iter_binance([_capture(where)], chunk_rows=100_000)
         events = concat([next(iter(reader))])  # the first 100k rows: a minute or two
