@@ -286,6 +286,7 @@ class LiveStrategyRunner:
             self._call("on_features", strategy.on_features, update.frame)  # type: ignore[attr-defined]
             self.stats.frames_pushed += 1
         kinds = update.message["kind"]
+        self.ctx.event_symbol = symbol  # the symbol of the market data hooks below
         if np.isin(kinds, _BOOK_KINDS).any():
             self._call("on_book", strategy.on_book)
             self.stats.book_calls += 1

@@ -14,9 +14,8 @@ pytest.importorskip("hftbacktest")
 from featureplane.adapters.hftbacktest import HftBacktestAdapter, MultiAssetAdapter
 from featureplane.engine.facade import FeatureEngine
 from featureplane.errors import UnknownSymbolError
-from featureplane.events import TRADE, concat
+from featureplane.events import TRADE
 from featureplane.frames.frame import FeatureUpdateFrameV1, FrameBatch, same_frame
-from featureplane.instruments import InstrumentSpec, SymbolTable
 from featureplane.sources.hftbacktest import read_hftbacktest_events
 from featureplane.strategy import BaseStrategy, StrategyRunner
 from featureplane.strategy.examples import FeatureImbalanceMM, ImbalanceMMParams
@@ -27,23 +26,8 @@ from featureplane.strategy.examples.cross_mm import (
 from tests.support import hbt_synthetic as syn
 
 MS = syn.MS
-LEAD = "LEADUSDT"
-SHIFT_NS = 250_000
-"""The lead's messages come a quarter millisecond after the traded symbol's."""
-
-
-def two_symbols() -> tuple[np.ndarray, SymbolTable]:
-    """The synthetic feed for `syn.SYMBOL`, and the same messages shifted for `LEAD` (id 1,
-    a finer tick: the same ticks are other prices)."""
-    first = syn.feed()
-    lead = first.copy()
-    lead["symbol_id"] = 1
-    lead["local_ts_ns"] += SHIFT_NS
-    lead["source_ts_ns"] += SHIFT_NS
-    table = SymbolTable(
-        [InstrumentSpec(syn.SYMBOL, "0.1", "0.001"), InstrumentSpec(LEAD, "0.01", "0.001")]
-    )
-    return concat([first, lead]), table
+LEAD = syn.LEAD
+two_symbols = syn.two_symbols
 
 
 def _multi(feed: str = "streaming", mode: str = "lob_feature") -> MultiAssetAdapter:
