@@ -45,6 +45,8 @@ range is read from one snapshot of the book instead. A call costs at most this m
 and one snapshot (about 0.9 us a tick and 0.3 ms for a 9,000-level book), where a walk of
 `MAX_SCAN_TICKS` ticks took about 90 ms."""
 _CHUNK_TICKS = 256
+_NO_TRADES = np.zeros(0, dtype=TRADE_DTYPE)
+_NO_TRADES.flags.writeable = False  # shared by every empty wake-up: nobody may fill it
 _BUY_EVENT = 1 << 29
 _SELL_EVENT = 1 << 28
 
@@ -131,8 +133,16 @@ class AssetSession:
     ) -> tuple[bool, np.ndarray, list[FeatureUpdateFrameV1]]:
         """Make the first `visible` messages of the feed visible at `now`: whether the book
         changed, the market trades since the last step, the new frames (when `push`)."""
-        book = bool(self.index.book_cum[visible] > self.index.book_cum[self.visible])
-        trades = self._take_trades()
+        index = self.index
+        book = bool(index.book_cum[visible] > index.book_cum[self.visible])
+        # hftbacktest records a trade when its clock reaches the trade's local time, the rule
+        # `visible` follows: without new trade rows its buffer has nothing new, and the two
+        # calls through its bindings (the most of a step's cost) are skipped. Were a trade
+        # recorded anyway, it stays in the buffer for the next read: late, never lost.
+        if index.trade_rows_cum[visible] > index.trade_rows_cum[self.visible]:
+            trades = self._take_trades()
+        else:
+            trades = _NO_TRADES
         feed = self.feed
         frames: list[FeatureUpdateFrameV1] = []
         if isinstance(feed, StreamingFeatures):
