@@ -16,6 +16,7 @@ from featureplane.engine.facade import FeatureEngine
 from featureplane.errors import UnknownSymbolError
 from featureplane.events import TRADE
 from featureplane.frames.frame import FeatureUpdateFrameV1, FrameBatch, same_frame
+from featureplane.instruments import InstrumentSpec
 from featureplane.sources.hftbacktest import read_hftbacktest_events
 from featureplane.strategy import BaseStrategy, StrategyRunner
 from featureplane.strategy.examples import FeatureImbalanceMM, ImbalanceMMParams
@@ -222,3 +223,11 @@ def test_bad_multi_asset_backtests_are_refused() -> None:
         multi.adapter(LEAD)
     with pytest.raises(UnknownSymbolError):
         MultiAssetAdapter.from_events(events, table, [syn.SYMBOL, "NOPE"])
+
+
+def test_default_assets_are_the_symbols_with_messages() -> None:
+    events, table = two_symbols()
+    table.add(InstrumentSpec("QUIETUSDT", "0.1", "0.001"))  # in the table, no message
+    multi = MultiAssetAdapter.from_events(events, table, feature_mode="stats_only")
+    assert multi.symbols == (syn.SYMBOL, LEAD)
+    assert multi.asset_no(LEAD) == 1

@@ -82,10 +82,13 @@ class MultiAssetAdapter:
     ) -> MultiAssetAdapter:
         """Assets from one event stream of several symbols (`read_binance` of several
         captures, an `open_source` of any venue): one per symbol of `trade_symbols` (default:
-        every symbol of the table, in id order). `execution` and `roi` may be per symbol."""
-        names = (
-            list(trade_symbols) if trade_symbols is not None else [s.symbol for s in symbols.specs]
-        )
+        every symbol with messages in `events`, in id order). `execution` and `roi` may be
+        per symbol."""
+        if trade_symbols is not None:
+            names = list(trade_symbols)
+        else:
+            present = set(np.unique(events["symbol_id"]).tolist())
+            names = [symbols.name_of(i) for i in sorted(present)]
         adapters = []
         for name in names:
             ex = execution.get(name) if isinstance(execution, Mapping) else execution
