@@ -56,9 +56,9 @@ def test_cross_market_maker_decides_identically_on_two_assets(
     btc, eth = _feed(both, "BTCUSDT"), _feed(both, "ETHUSDT")
     python = run_cross_ab(btc, eth, loop="python", feed="streaming", params=params, backend="rust")
     numba = run_cross_ab(btc, eth, loop="numba", feed="precomputed", params=params)
-    for report in (python, numba):
-        assert report.diff.match, report.format()
-        assert report.legacy.account == report.feature.account
+    for ab in (python, numba):
+        assert ab.diff.match, ab.format()
+        assert ab.legacy.account == ab.feature.account
     # The Python runner and the compiled loops make the same decisions too.
     assert np.array_equal(python.feature.decisions, numba.feature.decisions)
     decisions = python.feature.decisions
