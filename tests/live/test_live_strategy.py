@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ import pytest
 
 from featureplane.cli import main
 from featureplane.frames.parquet import read_feature_file
+from featureplane.instruments import InstrumentSpec
 from featureplane.live.bootstrap import ServiceRegistry
 from featureplane.live.config import LiveConfig, RiskConfig, StrategyConfig
 from featureplane.live.replay import drive_replay
@@ -58,6 +60,10 @@ class Pusher(BaseStrategy):
     def __init__(self) -> None:
         self.sent: list[tuple[int, int]] = []
         self.responses: list[int] = []
+        self.instrument: InstrumentSpec | None = None
+
+    def on_start(self) -> None:
+        self.instrument = self.ctx.instrument("BTCUSDT")
 
     def on_wakeup(self) -> None:
         l1 = self.ctx.l1()
@@ -94,6 +100,9 @@ def test_risk_refuses_a_gapped_symbol(tmp_path: Path) -> None:
     assert any(ts > gap_ts.max() for ts in accepted)
     paper = run.registry.get("runner:push").adapters["BTCUSDT"]
     assert paper.rejected == len(reasons)
+    # The live context carries the instrument, as the backtest's and the ring's do.
+    spec = run.registry.get("runner:push").strategy.instrument
+    assert spec == run.batch.symbols.spec("BTCUSDT") and spec.tick_size == Decimal("0.1")
 
 
 def test_kill_switch_from_the_cli_stops_everything(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ TIMEOUT_S = 120
 PLOTS = {
     "research_replay.ipynb": "research_replay.png",
     "custom_analysis.ipynb": "custom_imbalance.png",
+    "multi_asset_backtest.ipynb": "multi_asset_backtest.png",
 }
 
 
@@ -35,6 +36,15 @@ def test_every_notebook_is_listed_and_stored_without_outputs() -> None:
         code = [c for c in nb["cells"] if c["cell_type"] == "code"]
         assert code, name
         assert all(c["outputs"] == [] and c["execution_count"] is None for c in code), name
+
+
+def _needs_backtest() -> None:
+    pytest.importorskip("hftbacktest")
+    shared_data("binance-usdm-ethusdt-20240808")
+
+
+NEEDS = {"multi_asset_backtest.ipynb": _needs_backtest}
+"""What a notebook needs beyond the BTCUSDT capture."""
 
 
 @pytest.fixture
@@ -58,6 +68,8 @@ def kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 @pytest.mark.parametrize("name", sorted(PLOTS))
 def test_notebook_runs_and_writes_its_plot(name: str, kernel: str, tmp_path: Path) -> None:
     shared_data("binance-usdm-btcusdt-20240808")
+    if name in NEEDS:
+        NEEDS[name]()
     import nbformat
     from nbclient import NotebookClient
 

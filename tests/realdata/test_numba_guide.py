@@ -38,3 +38,6 @@ def test_the_numba_guide_runs(capsys: pytest.CaptureFixture[str]) -> None:
     # The guide's loop decided and traded on the real capture.
     assert int(namespace["n"]) > 100  # type: ignore[call-overload]
     assert int(namespace["orders"]) > 0  # type: ignore[call-overload]
+    # The two-asset loop read both symbols on the one clock.
+    assert re.search(r"two assets: \d+ decisions, \d+ orders", out)
+    assert int(namespace["n2"]) > 100  # type: ignore[call-overload]

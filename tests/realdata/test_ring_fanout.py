@@ -22,6 +22,7 @@ from featureplane.engine.facade import FeatureEngine
 from featureplane.frames.frame import FeatureUpdateFrameV1, FrameBatch, QualityFlag, same_frame
 from featureplane.frames.ring import RingWriter, probe, remove_stale
 from featureplane.frames.wire import batch_to_records
+from featureplane.instruments import InstrumentSpec
 from featureplane.sources import BinanceReplay, read_binance
 from featureplane.strategy.base import BaseStrategy
 from featureplane.strategy.ring import run_on_ring
@@ -134,6 +135,7 @@ class Recorder(BaseStrategy):
         self.decisions = 0
         self.final_mid: int | float | None = None
         self.pulls: list[tuple[int, float | int]] = []
+        self.instrument: InstrumentSpec | None = None
 
     def on_features(self, frame: FeatureUpdateFrameV1) -> None:
         self.pushed.append(frame)
@@ -145,6 +147,7 @@ class Recorder(BaseStrategy):
 
     def on_end(self) -> None:
         self.final_mid = self.ctx.get_feature("BTCUSDT", "mid")
+        self.instrument = self.ctx.instrument()
 
 
 def test_a_strategy_process_runs_pull_and_push_on_the_ring(
@@ -174,3 +177,5 @@ def test_a_strategy_process_runs_pull_and_push_on_the_ring(
     by_seq = {f.seq: f.values[5] for f in frames}
     assert all(by_seq.get(seq) == mid for seq, mid in strategy.pulls)
     assert strategy.final_mid == frames[-1].values[5]
+    # The ring's symbol table gives the context its instrument.
+    assert strategy.instrument == replay.symbols.spec("BTCUSDT")

@@ -70,3 +70,22 @@ def thin_feed() -> np.ndarray:
     """A thin book with levels hundreds to thousands of ticks apart: a snapshot, then one
     message of level changes (the best ask is deleted)."""
     return concat([_msg(1, snapshot=THIN_SNAPSHOT), _msg(2, levels=THIN_UPDATES)])
+
+
+LEAD = "LEADUSDT"
+SHIFT_NS = 250_000
+"""The lead's messages come a quarter millisecond after the traded symbol's."""
+
+
+def two_symbols() -> tuple[np.ndarray, SymbolTable]:
+    """The synthetic feed for `SYMBOL`, and the same messages shifted for `LEAD` (id 1,
+    a finer tick: the same ticks are other prices)."""
+    first = feed()
+    lead = first.copy()
+    lead["symbol_id"] = 1
+    lead["local_ts_ns"] += SHIFT_NS
+    lead["source_ts_ns"] += SHIFT_NS
+    table = SymbolTable(
+        [InstrumentSpec(SYMBOL, "0.1", "0.001"), InstrumentSpec(LEAD, "0.01", "0.001")]
+    )
+    return concat([first, lead]), table

@@ -88,6 +88,8 @@ class ABReport:
     legacy: StrategyOutcome
     feature: StrategyOutcome
     diff: DecisionDiff
+    lead: str | None = None
+    """The second symbol of a cross-asset A/B (`featureplane.backtest.cross`)."""
 
     def format(self) -> str:
         d = self.diff
@@ -97,7 +99,9 @@ class ABReport:
             else f"decisions DIFFER at row {d.first_mismatch} ({d.matching_rows:,} equal before)"
         )
         lines = [
-            f"A/B ({self.loop} loops; legacy stats_only vs feature lob_feature {self.feed})",
+            f"A/B ({self.loop} loops; legacy stats_only vs feature lob_feature {self.feed}"
+            + (f"; two assets, leaning on {self.lead}" if self.lead else "")
+            + ")",
             f"  {self.legacy.summary()}",
             f"  {self.feature.summary()}",
             f"  {verdict}",
@@ -106,7 +110,8 @@ class ABReport:
         return "\n".join(lines)
 
 
-def _final_mid(session: BacktestSession) -> float:
+def final_mid(session: BacktestSession) -> float:
+    """The final mid price of the session's first asset (0.0 without a two-sided book)."""
     l1 = session.l1()
     return (l1.bid_px + l1.ask_px) / 2 * session.tick if l1.has_bid and l1.has_ask else 0.0
 
@@ -137,7 +142,7 @@ def run_strategy(
         StrategyRunner(session, mm, decision_interval_ns=interval_ns).run()
         decisions = mm.decisions()
     wall = time.perf_counter() - t0
-    return StrategyOutcome(variant, decisions, session.account(), _final_mid(session), wall)
+    return StrategyOutcome(variant, decisions, session.account(), final_mid(session), wall)
 
 
 def run_ab(
@@ -277,6 +282,6 @@ def run_backtest(
     stats = StrategyRunner(session, rec, decision_interval_ns=interval_ns).run()
     wall = time.perf_counter() - t0
     outcome = StrategyOutcome(
-        variant, inner.decisions(), session.account(), _final_mid(session), wall
+        variant, inner.decisions(), session.account(), final_mid(session), wall
     )
     return BacktestRun(outcome, stats, rec.record, adapter)

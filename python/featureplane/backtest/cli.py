@@ -1,10 +1,16 @@
 """`featureplane backtest ab|run`: the command-line face of `featureplane.backtest.ab`.
 
-    featureplane backtest ab  [--capture FILE] [--loop numba|python] [--feed precomputed|streaming]
-    featureplane backtest run [--capture FILE] [--variant feature|legacy] [--out report.png|.html]
+    featureplane backtest ab  [--capture FILE ...] [--loop numba|python]
+                              [--feed precomputed|streaming] [--symbol SYM] [--lead SYM]
+    featureplane backtest run [--capture FILE ...] [--variant feature|legacy]
+                              [--out report.png|.html]
 
-Both read a Binance capture (default: the BTCUSDT USD-M sample beside the repository). `ab`
-exits with 1 when the legacy and feature strategies decide differently.
+Both read recorded files of any venue the source registry opens (Binance, LOBSTER, tardis,
+Databento, hftbacktest `.npz`; `--format` to name it, `--instrument SYM:TICK:LOT` where the
+files carry no grid), several at once (default: the BTCUSDT USD-M sample beside the
+repository). `ab --lead SYM` runs the cross-asset market maker on a two-asset backtest: it
+trades `--symbol` and leans on the lead's imbalance. `ab` exits with 1 when the legacy and
+feature strategies decide differently.
 """
 
 from __future__ import annotations
@@ -37,11 +43,27 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--capture",
         type=Path,
+        action="append",
         default=None,
         metavar="FILE",
-        help="a Binance capture (default: the BTCUSDT USD-M sample)",
+        help="a recorded file of any venue, a directory or a glob; repeat for several "
+        "(default: the BTCUSDT USD-M sample)",
     )
-    p.add_argument("--symbol", default=None, help="default: the capture's first symbol")
+    p.add_argument(
+        "--format",
+        choices=("auto", *_venues()),
+        default="auto",
+        help="the files' venue (default: detected from each file's content)",
+    )
+    p.add_argument(
+        "--instrument",
+        action="append",
+        type=_instrument,
+        default=None,
+        metavar="SYM:TICK:LOT",
+        help="tick and lot of a symbol whose files carry none (LOBSTER, hftbacktest .npz)",
+    )
+    p.add_argument("--symbol", default=None, help="the traded symbol; default: the first found")
     p.add_argument("--interval-ms", type=float, default=100.0, help="decision interval, ms")
     p.add_argument("--k-ticks", type=float, default=2.0, help="fair = mid + k * imbalance_l5")
     p.add_argument("--half-spread-ticks", type=float, default=0.5, help="quote half spread, ticks")
@@ -68,6 +90,18 @@ def _common(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
+def _venues() -> tuple[str, ...]:
+    from featureplane.sources.registry import VENUES
+
+    return VENUES
+
+
+def _instrument(text: str) -> object:
+    from featureplane.cli import _instrument as parse
+
+    return parse(text)
+
+
 def configure(parser: argparse.ArgumentParser, formatter: type[argparse.HelpFormatter]) -> None:
     """Add the `ab` and `run` subcommands to the `backtest` parser."""
     sub = parser.add_subparsers(dest="backtest_command", required=True, metavar="SUBCOMMAND")
@@ -89,6 +123,19 @@ def configure(parser: argparse.ArgumentParser, formatter: type[argparse.HelpForm
         choices=("precomputed", "streaming"),
         default=None,
         help="feature feed (default: precomputed for numba, streaming for python)",
+    )
+    ab.add_argument(
+        "--lead",
+        default=None,
+        metavar="SYM",
+        help="a second symbol of the files: a two-asset backtest where the market maker "
+        "trades --symbol and leans on the lead's imbalance_l5",
+    )
+    ab.add_argument(
+        "--k-lead-ticks",
+        type=float,
+        default=1.0,
+        help="with --lead: fair += k_lead * the lead's imbalance_l5 (ticks)",
     )
     run = sub.add_parser(
         "run",
@@ -133,8 +180,9 @@ def _ns(flag: str, ms: float, *, least: int) -> int:
 def main(args: argparse.Namespace) -> int:
     from featureplane.adapters.hftbacktest.adapter import ExecutionModel, FeatureFeed
     from featureplane.backtest.ab import run_ab, run_backtest
+    from featureplane.backtest.feeds import load_feeds, pick
     from featureplane.backtest.report import write_report
-    from featureplane.sources import read_binance
+    from featureplane.sources.format import SourceOptions
     from featureplane.strategy.examples import ImbalanceMMParams
 
     # Arguments first (cheap), then the capture.
@@ -151,18 +199,43 @@ def main(args: argparse.Namespace) -> int:
     from featureplane.features.plan import resolve_feature_set
 
     fs = resolve_feature_set(args.feature_set)
-    capture = args.capture or _default_capture()
-    if not capture.exists():
-        raise FileNotFoundError(f"no capture at {capture} (pass --capture FILE)")
-    replay = read_binance([capture])
-    if len(replay.events) == 0 or len(replay.symbols) == 0:
-        raise FeatureplaneError(f"no Binance messages in {capture}")
-    symbol = args.symbol or replay.symbols.name_of(0)
+    lead = getattr(args, "lead", None)
+    if lead is not None and not math.isfinite(args.k_lead_ticks):
+        raise ValueError(f"--k-lead-ticks must be finite, got {args.k_lead_ticks}")
+    captures = args.capture or [_default_capture()]
+    for capture in captures:
+        if not capture.exists() and not any(c in str(capture) for c in "*?["):
+            raise FileNotFoundError(f"no capture at {capture} (pass --capture FILE)")
+    options = SourceOptions(instruments=tuple(args.instrument) if args.instrument else None)
+    feeds = load_feeds(captures, format=args.format, options=options)
+    chosen = pick(feeds, [args.symbol, *([lead] if lead is not None else [])])
+    if lead is not None and len(chosen) != 2:
+        raise FeatureplaneError(f"--lead {lead} is the traded symbol: give another one")
+    traded = chosen[0]
+    symbol = traded.symbol
+    if lead is not None and fs.feature_set_id != "lob_shared_v1":
+        raise FeatureplaneError("--lead runs the cross-asset A/B on lob_shared_v1 only")
     if args.backtest_command == "ab":
         feed: FeatureFeed = args.feed or ("precomputed" if args.loop == "numba" else "streaming")
+        if lead is not None:
+            from featureplane.backtest.cross import run_cross_ab
+
+            report = run_cross_ab(
+                traded,
+                chosen[1],
+                k_lead_ticks=args.k_lead_ticks,
+                loop=args.loop,
+                feed=feed,
+                params=params,
+                interval_ns=interval,
+                execution=execution,
+                backend=args.backend,
+            )
+            print(report.format())
+            return 0 if report.diff.match else 1
         report = run_ab(
-            replay.events,
-            replay.symbols,
+            traded.events,
+            traded.symbols,
             symbol,
             loop=args.loop,
             feed=feed,
@@ -175,8 +248,8 @@ def main(args: argparse.Namespace) -> int:
         print(report.format())
         return 0 if report.diff.match else 1
     run = run_backtest(
-        replay.events,
-        replay.symbols,
+        traded.events,
+        traded.symbols,
         symbol,
         variant=args.variant,
         feed=args.feed,

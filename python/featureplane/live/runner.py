@@ -229,7 +229,7 @@ class LiveStrategyRunner:
             )  # fmt: skip
             features = LiveFeatures(service, symbol) if service.engine is not None else None
             peers[symbol] = StrategyContext(
-                symbol, LiveMarket(self, service, symbol), gate, features, peers
+                symbol, LiveMarket(self, service, symbol), gate, features, peers, spec
             )
         self.contexts = peers
         self.ctx = peers[symbols[0]]
@@ -301,6 +301,7 @@ class LiveStrategyRunner:
             self._call("on_features", strategy.on_features, update.frame)  # type: ignore[attr-defined]
             self.stats.frames_pushed += 1
         kinds = update.message["kind"]
+        self.ctx.event_symbol = symbol  # the symbol of the market data hooks below
         if np.isin(kinds, _BOOK_KINDS).any():
             self._call("on_book", strategy.on_book)
             self.stats.book_calls += 1

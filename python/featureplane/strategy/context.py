@@ -14,6 +14,7 @@ from typing import Protocol
 
 from featureplane.errors import FeaturesUnavailableError, UnknownSymbolError
 from featureplane.frames.frame import FeatureView, Value
+from featureplane.instruments import InstrumentSpec
 from featureplane.strategy.orders import OpenOrder, OrderAdapter, OrderType, TimeInForce
 
 Levels = list[tuple[int, int]]
@@ -89,8 +90,10 @@ class StrategyContext:
         Point-in-time features, or None in a run without them.
     peers
         The contexts of the other symbols of a strategy that trades several (the live
-        runner shares one mapping between them); `for_symbol` reaches them, and the feature
-        getters take any of their symbols.
+        runner and a multi-asset backtest share one mapping between them); `for_symbol`
+        reaches them, and the feature, book and instrument getters take any of their symbols.
+    instrument
+        The symbol's tick and lot (`instrument()`); every runner gives it.
     """
 
     def __init__(
@@ -100,12 +103,18 @@ class StrategyContext:
         orders: OrderAdapter,
         features: FeatureReader | None = None,
         peers: Mapping[str, StrategyContext] | None = None,
+        instrument: InstrumentSpec | None = None,
     ) -> None:
         self.symbol = symbol
         self._market = market
         self._orders = orders
         self._features = features
         self._peers: Mapping[str, StrategyContext] = peers if peers is not None else {}
+        self._instrument = instrument
+        self.event_symbol = symbol
+        """The symbol of the market data hook being called (`on_book`, `on_trade`): a venue
+        with several symbols calls those hooks once per symbol that changed, and sets this
+        first. Its own symbol otherwise."""
 
     # ----- symbols ------------------------------------------------------------------------
 
@@ -122,6 +131,19 @@ class StrategyContext:
         if peer is None:
             raise UnknownSymbolError(f"this context trades {self.symbols}, not {symbol!r}")
         return peer
+
+    def instrument(self, symbol: str | None = None) -> InstrumentSpec:
+        """Tick, lot and the px/qty conversions of a symbol (default: the context's own).
+
+        Raises
+        ------
+        UnknownSymbolError
+            A symbol the context does not reach, or a context built without instruments.
+        """
+        ctx = self.for_symbol(symbol) if symbol is not None else self
+        if ctx._instrument is None:
+            raise UnknownSymbolError(f"no instrument given for {ctx.symbol!r}")
+        return ctx._instrument
 
     # ----- features (pull) ----------------------------------------------------------------
 
@@ -170,12 +192,18 @@ class StrategyContext:
         """The venue's current time (local receive time in a backtest)."""
         return self._market.now_ns
 
-    def l1(self) -> L1:
-        """Best bid and ask of the venue's book, ticks and lots."""
+    def l1(self, symbol: str | None = None) -> L1:
+        """Best bid and ask of the venue's book of `symbol` (default: the context's own),
+        ticks and lots."""
+        if symbol is not None and symbol != self.symbol:
+            return self.for_symbol(symbol).l1()
         return self._market.l1()
 
-    def levels(self, side: int, n: int) -> Levels:
-        """The best `n` non-empty levels of one side of the venue's book (1 bid, -1 ask)."""
+    def levels(self, side: int, n: int, symbol: str | None = None) -> Levels:
+        """The best `n` non-empty levels of one side of the venue's book (1 bid, -1 ask) of
+        `symbol` (default: the context's own)."""
+        if symbol is not None and symbol != self.symbol:
+            return self.for_symbol(symbol).levels(side, n)
         return self._market.levels(side, n)
 
     # ----- orders -------------------------------------------------------------------------

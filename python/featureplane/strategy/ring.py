@@ -199,7 +199,8 @@ class RingVenue:
             if int(rec["symbol_id"]) == self.symbol_id:
                 self._state.record = rec.copy()
                 self.now_ns = _ts(rec)
-        return StrategyContext(self.symbol, self._state, self.orders, self._state)  # type: ignore[arg-type]
+        spec = self.reader.symbols.spec(self.symbol)
+        return StrategyContext(self.symbol, self._state, self.orders, self._state, instrument=spec)  # type: ignore[arg-type]
 
     def step(self, timeout_ns: int) -> Wakeup:
         deadline = self.now_ns + timeout_ns

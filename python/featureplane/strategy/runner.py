@@ -33,6 +33,17 @@ class WakeKind(IntEnum):
     ORDER_RESPONSE = 3
 
 
+@dataclass(frozen=True)
+class SymbolUpdate:
+    """What one symbol of a venue with several made visible in a step."""
+
+    symbol: str
+    book: bool
+    """Depth messages of the symbol were applied."""
+    trades: np.ndarray
+    """The symbol's market trades since the previous step (`TRADE_DTYPE`)."""
+
+
 @dataclass
 class Wakeup:
     """One step of a venue: why it woke, when, and what became visible."""
@@ -40,11 +51,15 @@ class Wakeup:
     kind: WakeKind
     now_ns: int
     book: bool
-    """Depth messages were applied."""
+    """Depth messages were applied (of the context's own symbol)."""
     trades: np.ndarray
-    """Market trades since the previous step (`TRADE_DTYPE`)."""
+    """Market trades since the previous step (`TRADE_DTYPE`; the context's own symbol)."""
     frames: list[FeatureUpdateFrameV1]
-    """Feature frames that became visible (only when push was asked for)."""
+    """Feature frames that became visible (only when push was asked for), of every symbol."""
+    updates: tuple[SymbolUpdate, ...] = ()
+    """A venue with several symbols: each symbol whose book changed or that traded, in the
+    venue's symbol order. When given, the runner dispatches these instead of `book` and
+    `trades`."""
 
 
 class Venue(Protocol):
@@ -52,7 +67,9 @@ class Venue(Protocol):
 
     def start(self, *, push: bool) -> StrategyContext:
         """Ready the venue for a run and give the strategy's context; `push` asks for the
-        frames of each step in `Wakeup.frames`."""
+        frames of each step in `Wakeup.frames`. The context carries each of its symbols'
+        instrument (`ctx.instrument(symbol)`: tick, lot, px/qty conversions), and reaches the
+        venue's other symbols (`ctx.for_symbol`)."""
         ...
 
     def step(self, timeout_ns: int) -> Wakeup:
@@ -142,12 +159,25 @@ class StrategyRunner:
         if wake.kind == WakeKind.END:
             # The venue takes no more orders: the last batch is for `on_end`, which sees it.
             return
-        if wake.book:
-            strategy.on_book()
-            stats.book_calls += 1
-        if len(wake.trades):
-            strategy.on_trade(wake.trades)
-            stats.trade_calls += 1
+        if wake.updates:
+            # Several symbols: the hooks once per symbol, `ctx.event_symbol` naming it.
+            ctx = strategy.ctx
+            for update in wake.updates:
+                ctx.event_symbol = update.symbol
+                if update.book:
+                    strategy.on_book()
+                    stats.book_calls += 1
+                if len(update.trades):
+                    strategy.on_trade(update.trades)
+                    stats.trade_calls += 1
+            ctx.event_symbol = ctx.symbol
+        else:
+            if wake.book:
+                strategy.on_book()
+                stats.book_calls += 1
+            if len(wake.trades):
+                strategy.on_trade(wake.trades)
+                stats.trade_calls += 1
         if wake.kind == WakeKind.ORDER_RESPONSE:
             strategy.on_order_response()
 

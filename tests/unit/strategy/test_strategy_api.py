@@ -257,14 +257,18 @@ def test_cli_backtest_refuses_bad_numbers(
 
 
 @pytest.mark.parametrize("text", ["", "not a capture\n{}\n"])
-def test_cli_backtest_refuses_a_capture_without_binance_messages(
+def test_cli_backtest_refuses_a_capture_without_messages(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
 ) -> None:
     capture = tmp_path / "capture.txt"
     capture.write_text(text)
     for command in ("ab", "run"):
+        # Of no venue the registry knows; named Binance, it holds no Binance stream.
         assert cli_main(["backtest", command, "--capture", str(capture)]) == 1
-        assert f"no Binance messages in {capture}" in capsys.readouterr().err
+        assert f"{capture}: unknown format (tried binance, lobster" in capsys.readouterr().err
+        args = ["backtest", command, "--capture", str(capture), "--format", "binance"]
+        assert cli_main(args) == 1
+        assert f"{capture}: no Binance stream found" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -3,7 +3,9 @@
 - `adapter`: `HftBacktestAdapter`, the execution model, the install check;
 - `features`: streaming and precomputed feature feeds, point in time; `FeatureArrays` with
   `feature_index` / `ready_bits` for numba loops (docs/numba.md);
-- `session`: `BacktestSession`, the strategy's market data, orders and account in a backtest.
+- `session`: `BacktestSession`, the strategy's market data, orders and account in a backtest;
+  `asset`: one asset of it;
+- `multi`: `MultiAssetAdapter`, several symbols in one backtest.
 """
 
 from featureplane.adapters.hftbacktest.adapter import (
@@ -20,6 +22,7 @@ from featureplane.adapters.hftbacktest.features import (
     feature_index,
     ready_bits,
 )
+from featureplane.adapters.hftbacktest.multi import MultiAssetAdapter
 
 __all__ = [
     "EXACT_FLOAT_LIMIT",
@@ -28,6 +31,7 @@ __all__ = [
     "ExecutionModel",
     "FeatureArrays",
     "HftBacktestAdapter",
+    "MultiAssetAdapter",
     "feature_index",
     "quiet_numba",
     "ready_bits",

@@ -260,7 +260,8 @@ class HftBacktestAdapter:
         """The precomputed frames as plain arrays for a numba loop."""
         return FeatureArrays.from_batch(self.frames())
 
-    def _feed(self) -> StreamingFeatures | PrecomputedFeatures | None:
+    def new_feed(self) -> StreamingFeatures | PrecomputedFeatures | None:
+        """A fresh feature feed for one session (None in stats_only)."""
         if self.feature_mode == "stats_only":
             return None
         if self.feature_feed == "precomputed":
@@ -269,9 +270,9 @@ class HftBacktestAdapter:
 
     # ----- hftbacktest --------------------------------------------------------------------
 
-    def new_backtest(self) -> Any:
-        """A fresh hftbacktest backtest over `data`. Prefer `session()`: a bare backtest holds
-        a raw pointer into `data`, so keep this adapter referenced while it is used."""
+    def backtest_asset(self) -> Any:
+        """hftbacktest's `BacktestAsset` of this feed: its data, grid and execution models
+        (with the range of interest when `roi` is set). It holds a raw pointer into `data`."""
         hbt = require_hftbacktest()
         ex = self.execution
         asset = hbt.BacktestAsset().data(self.data).linear_asset(ex.contract_size)
@@ -288,15 +289,18 @@ class HftBacktestAdapter:
         asset = asset.trading_value_fee_model(ex.maker_fee, ex.taker_fee)
         asset = asset.tick_size(self.tick).lot_size(self.lot)
         asset = asset.last_trades_capacity(self.trades_capacity)
-        with quiet_numba():
-            if self.roi is None:
-                return hbt.HashMapMarketDepthBacktest([asset])
+        if self.roi is not None:
             asset = asset.roi_lb(self.roi[0]).roi_ub(self.roi[1])
-            return hbt.ROIVectorMarketDepthBacktest([asset])
+        return asset
 
-    def session(self) -> BacktestSession:
-        """A fresh backtest run: the venue a `StrategyRunner` steps."""
-        market = SessionMarket(
+    def new_backtest(self) -> Any:
+        """A fresh hftbacktest backtest over `data`. Prefer `session()`: a bare backtest holds
+        a raw pointer into `data`, so keep this adapter referenced while it is used."""
+        return build_backtest([self.backtest_asset()], roi=self.roi is not None)
+
+    def market(self) -> SessionMarket:
+        """What a session needs of this feed (data, grid, messages, instrument)."""
+        return SessionMarket(
             self.data,
             self.symbol,
             self.tick,
@@ -304,11 +308,25 @@ class HftBacktestAdapter:
             self.messages,
             self.final_local_ts_ns,
             self.execution.contract_size,
+            self.instrument,
         )
-        return BacktestSession(market, self.new_backtest(), self._feed())
+
+    def session(self) -> BacktestSession:
+        """A fresh backtest run: the venue a `StrategyRunner` steps."""
+        return BacktestSession([self.market()], self.new_backtest(), [self.new_feed()])
 
     @property
     def final_local_ts_ns(self) -> int:
         """Local time of the feed's last message (the clock after the end of data)."""
         ts = self.messages.local_ts_ns
         return int(ts[-1]) if len(ts) else 0
+
+
+def build_backtest(assets: list[Any], *, roi: bool) -> Any:
+    """hftbacktest's backtest over `assets` (asset_no = position): `ROIVectorMarketDepthBacktest`
+    when they have ranges of interest, else `HashMapMarketDepthBacktest`."""
+    hbt = require_hftbacktest()
+    with quiet_numba():
+        if roi:
+            return hbt.ROIVectorMarketDepthBacktest(assets)
+        return hbt.HashMapMarketDepthBacktest(assets)

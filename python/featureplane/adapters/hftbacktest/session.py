@@ -1,116 +1,119 @@
-"""`BacktestSession`: one run of an `HftBacktestAdapter`, the venue a `StrategyRunner` steps.
+"""`BacktestSession`: one run of hftbacktest over one or several assets, the venue a
+`StrategyRunner` steps.
 
-It is the strategy's market (hftbacktest's clock and book), its order adapter (hftbacktest's
-order calls, in ticks and lots), and it advances the feature feed to hftbacktest's clock.
+It steps hftbacktest's one clock (`wait_next_feed` wakes on any asset's feed) and advances
+every asset's feature feed to it. Each asset is an `AssetSession` (its book, orders, account);
+the strategy's context is the first asset's, and reaches the others (`ctx.for_symbol`, and the
+feature, book and instrument getters by symbol). A one-asset session is the single-symbol
+backtest: the session's own market and order calls are its asset's.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
+from featureplane.adapters.hftbacktest.asset import (
+    INVALID_MAX,
+    INVALID_MIN,
+    MAX_SCAN_TICKS,
+    NEAR_TICKS,
+    AccountState,
+    AssetSession,
+    SessionMarket,
+    to_lots,
+)
 from featureplane.adapters.hftbacktest.features import PrecomputedFeatures, StreamingFeatures
-from featureplane.errors import BacktestError, NotStartedError, OrderError
+from featureplane.errors import BacktestError, NotStartedError, UnknownSymbolError
+from featureplane.frames.frame import FeatureUpdateFrameV1
 from featureplane.strategy.base import TRADE_DTYPE
 from featureplane.strategy.context import L1, Levels, StrategyContext
-from featureplane.strategy.orders import (
-    OpenOrder,
-    OrderStatus,
-    OrderType,
-    Side,
-    TimeInForce,
-    check_order_size,
-)
-from featureplane.strategy.runner import MAX_TIMEOUT_NS, WakeKind, Wakeup
+from featureplane.strategy.orders import OpenOrder, OrderType, TimeInForce
+from featureplane.strategy.runner import MAX_TIMEOUT_NS, SymbolUpdate, WakeKind, Wakeup
 
-if TYPE_CHECKING:
-    from featureplane.adapters.hftbacktest.features import MessageIndex
+__all__ = [
+    "ASSET",
+    "INVALID_MAX",
+    "INVALID_MIN",
+    "MAX_SCAN_TICKS",
+    "NEAR_TICKS",
+    "AccountState",
+    "AssetSession",
+    "BacktestSession",
+    "SessionMarket",
+    "to_lots",
+]
 
 ASSET = 0
-"""A session trades one asset: the adapter's symbol."""
-INVALID_MIN = -(2**63)
-"""hftbacktest's best bid tick of an empty bid side (its best ask is 2**63 - 1)."""
-INVALID_MAX = 2**63 - 1
-MAX_SCAN_TICKS = 100_000
-"""How far from the best price `levels` (and the numba legacy loop, which walks the book tick by
-tick) look: levels further than this many ticks from the best are not returned."""
-NEAR_TICKS = 256
-"""`levels` on a HashMap book first asks hftbacktest for the sizes of this many ticks from the
-best one by one (a dense top of book has its levels there); a side with fewer levels in that
-range is read from one snapshot of the book instead. A call costs at most this many binding calls
-and one snapshot (about 0.9 us a tick and 0.3 ms for a 9,000-level book), where a walk of
-`MAX_SCAN_TICKS` ticks took about 90 ms."""
-_CHUNK_TICKS = 256
-_BUY_EVENT = 1 << 29
-_SELL_EVENT = 1 << 28
-
-
-def to_lots(qty: float, lot: float) -> int:
-    """hftbacktest's f64 size as whole lots (sizes on the lot grid come back exactly)."""
-    return math.floor(qty / lot + 0.5)
-
-
-@dataclass(frozen=True)
-class AccountState:
-    """hftbacktest's state values: position in lots, money in quote currency; `contract_size`
-    is the asset's (`ExecutionModel.contract_size`), quote currency per unit of size and price."""
-
-    position: int
-    balance: float
-    fee: float
-    num_trades: int
-    trading_volume: float
-    trading_value: float
-
-    def equity(self, mid_px: float) -> float:
-        """Marked to `mid_px` (real price): balance + position value - fees."""
-        return self.balance + self.position_qty * mid_px * self.contract_size - self.fee
-
-    position_qty: float = 0.0
-    contract_size: float = 1.0
-
-
-@dataclass(frozen=True)
-class SessionMarket:
-    """What a session needs of its adapter: the one asset's data and grid, built by
-    `HftBacktestAdapter.session` (the session never reaches back into the adapter)."""
-
-    data: np.ndarray
-    """hftbacktest reads this array through a raw pointer: it must live while the run does."""
-    symbol: str
-    tick: float
-    lot: float
-    messages: MessageIndex
-    final_local_ts_ns: int
-    """Local time of the feed's last message (the clock after the end of data)."""
-    contract_size: float
+"""The asset of the session's own market and order calls: its first symbol."""
 
 
 class BacktestSession:
-    """One backtest run. Holds its market's data, so the event array outlives the backtest."""
+    """One backtest run. Holds its markets' data, so the event arrays outlive the backtest.
+
+    Parameters
+    ----------
+    markets
+        One per asset, in hftbacktest's asset order (`asset_no` = position); symbols unique.
+    hbt
+        The hftbacktest backtest over those assets.
+    feeds
+        Each asset's feature feed (None: no features for it).
+    """
 
     def __init__(
         self,
-        market: SessionMarket,
+        markets: Sequence[SessionMarket],
         hbt: Any,
-        feed: StreamingFeatures | PrecomputedFeatures | None,
+        feeds: Sequence[StreamingFeatures | PrecomputedFeatures | None],
     ) -> None:
-        self.market = market
-        self.data = market.data
+        if not markets or len(markets) != len(feeds):
+            raise ValueError("a session needs one feed (or None) for each of its markets")
+        symbols = [m.symbol for m in markets]
+        if len(set(symbols)) != len(symbols):
+            raise ValueError(f"a session trades each symbol once, got {symbols}")
         self.hbt = hbt
-        self.feed = feed
-        self.tick = market.tick
-        self.lot = market.lot
-        self._index = market.messages
+        self.assets = tuple(
+            AssetSession(self, i, m, f) for i, (m, f) in enumerate(zip(markets, feeds, strict=True))
+        )
+        self.symbols = tuple(symbols)
+        first = self.assets[ASSET]
+        self.market = first.market
+        self.data = first.market.data
+        self.feed = first.feed
+        self.tick = first.tick
+        self.lot = first.lot
+        self._final_ts = max(m.final_local_ts_ns for m in markets)
         self._now: int | None = None
-        self._visible = 0
         self._push = False
         self._next_order_id = 1
         self.ended = False
-        self.ctx = StrategyContext(market.symbol, self, self, feed)
+        peers: dict[str, StrategyContext] = {}
+        for a in self.assets:
+            peers[a.symbol] = StrategyContext(a.symbol, a, a, a.feed, peers, a.market.instrument)
+        self.contexts = peers
+        """The context of each symbol (the strategy is bound to the first)."""
+        self.ctx = peers[first.symbol]
+
+    def asset(self, symbol: str) -> AssetSession:
+        """The asset of `symbol`; `UnknownSymbolError` for a symbol not in the session."""
+        for a in self.assets:
+            if a.symbol == symbol:
+                return a
+        raise UnknownSymbolError(f"this backtest trades {self.symbols}, not {symbol!r}")
+
+    @property
+    def started(self) -> bool:
+        """The first step has been made (hftbacktest's clock has started)."""
+        return self._now is not None
+
+    def new_order_id(self) -> int:
+        """The next order id: the send order, unique across the session's assets."""
+        order_id = self._next_order_id
+        self._next_order_id += 1
+        return order_id
 
     # ----- Venue --------------------------------------------------------------------------
 
@@ -120,9 +123,14 @@ class BacktestSession:
         return self.ctx
 
     def step(self, timeout_ns: int) -> Wakeup:
-        """Wait for the next feed, an order response, or `timeout_ns` (clamped to
-        `MAX_TIMEOUT_NS`: hftbacktest overflows on larger values). The first step always
-        waits for the first feed."""
+        """Wait for the next feed (of any asset), an order response, or `timeout_ns`
+        (clamped to `MAX_TIMEOUT_NS`: hftbacktest overflows on larger values). The first step
+        always waits for the first feed.
+
+        The wake-up's `book` and `trades` are the first asset's; a session of several assets
+        also lists, in `updates`, every asset whose book changed or that traded, and its
+        `frames` are every asset's new frames in local-time order (ties: asset order).
+        """
         if self.ended:
             raise BacktestError("the backtest has reached the end of its data")
         if timeout_ns <= 0:
@@ -134,46 +142,39 @@ class BacktestSession:
         rc = int(self.hbt.wait_next_feed(True, min(timeout_ns, MAX_TIMEOUT_NS)))
         if rc == WakeKind.END:
             # The last batch is applied but comes with the previous timestamp: everything is
-            # visible now, at the feed's last local time.
+            # visible now, at the feeds' last local time.
             self.ended = True
-            now = max(self._now or INVALID_MIN, self.market.final_local_ts_ns)
-            visible = len(self._index)
+            now = max(self._now or INVALID_MIN, self._final_ts)
         elif rc in (WakeKind.TIMEOUT, WakeKind.FEED, WakeKind.ORDER_RESPONSE):
             now = int(self.hbt.current_timestamp)
-            visible = self._index.visible(now)
         else:
             raise BacktestError(f"hftbacktest's wait_next_feed returned error code {rc}")
-        book = bool(self._index.book_cum[visible] > self._index.book_cum[self._visible])
-        trades = self._take_trades()
-        frames = self._advance_features(now, visible)
-        self._visible = visible
         self._now = now
-        return Wakeup(WakeKind(rc), now, book, trades, frames)
+        if len(self.assets) == 1:
+            a = self.assets[ASSET]
+            visible = len(a.index) if self.ended else a.index.visible(now)
+            book, trades, frames = a.advance(now, visible, self.ended, self._push)
+            return Wakeup(WakeKind(rc), now, book, trades, frames)
+        updates: list[SymbolUpdate] = []
+        per_asset: list[list[FeatureUpdateFrameV1]] = []
+        for a in self.assets:
+            visible = len(a.index) if self.ended else a.index.visible(now)
+            book, trades, frames = a.advance(now, visible, self.ended, self._push)
+            if book or len(trades):
+                updates.append(SymbolUpdate(a.symbol, book, trades))
+            per_asset.append(frames)
+        first = updates[0] if updates and updates[0].symbol == self.symbols[0] else None
+        own_trades = first.trades if first is not None else np.zeros(0, TRADE_DTYPE)
+        return Wakeup(
+            WakeKind(rc),
+            now,
+            first is not None and first.book,
+            own_trades,
+            _merge(per_asset),
+            tuple(updates),
+        )
 
-    def _advance_features(self, now: int, visible: int) -> list[Any]:
-        feed = self.feed
-        if feed is None:
-            return []
-        if isinstance(feed, StreamingFeatures):
-            return feed.advance(visible, self._push)
-        return feed.advance_to(now if not self.ended else 2**63 - 1, self._push)
-
-    def _take_trades(self) -> np.ndarray:
-        # `last_trades` is a view into hftbacktest's buffer, which the clear below reuses:
-        # copy first.
-        raw = np.array(self.hbt.last_trades(ASSET), copy=True)
-        self.hbt.clear_last_trades(ASSET)
-        out = np.zeros(len(raw), dtype=TRADE_DTYPE)
-        if len(raw):
-            ev = raw["ev"].astype(np.uint64)
-            out["local_ts_ns"] = raw["local_ts"]
-            out["source_ts_ns"] = raw["exch_ts"]
-            out["side"] = np.where(ev & _BUY_EVENT, 1, np.where(ev & _SELL_EVENT, -1, 0))
-            out["px"] = np.floor(raw["px"] / self.tick + 0.5)
-            out["qty"] = np.floor(raw["qty"] / self.lot + 0.5)
-        return out
-
-    # ----- MarketData ---------------------------------------------------------------------
+    # ----- MarketData and OrderAdapter of the first asset ---------------------------------
 
     @property
     def now_ns(self) -> int:
@@ -189,120 +190,12 @@ class BacktestSession:
         return self._now
 
     def l1(self) -> L1:
-        """hftbacktest's best bid and ask; sizes read with `*_qty_at_tick` (ROIVector's
-        `best_*_qty` return the price in hftbacktest 2.4.4)."""
-        depth = self.hbt.depth(ASSET)
-        bid, ask = int(depth.best_bid_tick), int(depth.best_ask_tick)
-        bid_qty = 0 if bid == INVALID_MIN else to_lots(depth.bid_qty_at_tick(bid), self.lot)
-        ask_qty = 0 if ask == INVALID_MAX else to_lots(depth.ask_qty_at_tick(ask), self.lot)
-        return L1(bid if bid_qty else 0, bid_qty, ask if ask_qty else 0, ask_qty)
+        """The first asset's best bid and ask (`AssetSession.l1`)."""
+        return self.assets[ASSET].l1()
 
     def levels(self, side: int, n: int) -> Levels:
-        """The best `n` non-empty levels of a side of hftbacktest's book (ticks, lots).
-
-        Levels within `MAX_SCAN_TICKS` of the best price, best first, as a walk from the best
-        price tick by tick would find them, at a bounded cost:
-
-        - ROIVector book: the slice of hftbacktest's `bid_depth` / `ask_depth` array (a view)
-          from the best price to the end of the range of interest, read in chunks; prices
-          outside the range hold nothing.
-        - HashMap book: up to `NEAR_TICKS` `*_qty_at_tick` calls from the best price; if the
-          side has fewer than `n` levels there, one `snapshot()` of the book (every level,
-          copied out, then `snapshot_free`), filtered to the side and sorted. Levels the map
-          keeps beyond the best price after a cross are left out, as the walk leaves them.
-        """
-        if side not in (Side.BUY, Side.SELL):
-            raise ValueError(f"side is 1 (bid) or -1 (ask), got {side}")
-        depth = self.hbt.depth(ASSET)
-        if side == Side.BUY:
-            best = int(depth.best_bid_tick)
-            if best == INVALID_MIN:
-                return []
-        else:
-            best = int(depth.best_ask_tick)
-            if best == INVALID_MAX:
-                return []
-        if n <= 0:
-            return []
-        if hasattr(type(depth), "roi_lb_tick"):
-            return self._roi_levels(depth, side, best, n)
-        if not hasattr(type(depth), "snapshot"):
-            return self._walk(depth, side, best, n, MAX_SCAN_TICKS)
-        out = self._walk(depth, side, best, n, min(NEAR_TICKS, MAX_SCAN_TICKS))
-        if len(out) >= n:
-            return out
-        return self._snapshot_levels(depth, side, best, n)
-
-    def _walk(self, depth: Any, side: int, best: int, n: int, ticks: int) -> Levels:
-        step, at = (-1, depth.bid_qty_at_tick) if side == Side.BUY else (1, depth.ask_qty_at_tick)
-        out: Levels = []
-        for i in range(ticks):
-            px = best + step * i
-            qty = to_lots(at(px), self.lot)
-            if qty > 0:
-                out.append((px, qty))
-                if len(out) >= n:
-                    break
-        return out
-
-    def _roi_levels(self, depth: Any, side: int, best: int, n: int) -> Levels:
-        lb, ub = int(depth.roi_lb_tick), int(depth.roi_ub_tick)
-        if side == Side.BUY:
-            # Best first: the bid array read downwards from the best price.
-            first, last, step = min(best, ub), max(best - MAX_SCAN_TICKS + 1, lb), -1
-            window = depth.bid_depth[last - lb : first - lb + 1][::-1] if first >= last else None
-        else:
-            first, last, step = max(best, lb), min(best + MAX_SCAN_TICKS - 1, ub), 1
-            window = depth.ask_depth[first - lb : last - lb + 1] if first <= last else None
-        out: Levels = []
-        if window is None:
-            return out
-        # The same rounding as `to_lots`, on the array: a level is non-empty at >= 1 lot.
-        for start in range(0, len(window), _CHUNK_TICKS):
-            chunk = window[start : start + _CHUNK_TICKS]
-            for i in np.flatnonzero(np.floor(chunk / self.lot + 0.5) > 0):
-                out.append((first + step * (start + int(i)), to_lots(float(chunk[i]), self.lot)))
-                if len(out) >= n:
-                    return out
-        return out
-
-    def _snapshot_levels(self, depth: Any, side: int, best: int, n: int) -> Levels:
-        snap = depth.snapshot()
-        try:
-            # The snapshot lives in hftbacktest's memory until freed: copy what is needed.
-            mine = (snap["ev"] & np.uint64(_BUY_EVENT if side == Side.BUY else _SELL_EVENT)) != 0
-            px_f = snap["px"][mine]
-            qty = snap["qty"][mine]
-        finally:
-            depth.snapshot_free(snap)
-        px = np.floor(px_f / self.tick + 0.5).astype(np.int64)
-        lots = np.floor(qty / self.lot + 0.5)
-        away = (best - px) if side == Side.BUY else (px - best)
-        keep = np.flatnonzero((lots > 0) & (away >= 0) & (away < MAX_SCAN_TICKS))
-        order = keep[np.argsort(away[keep], kind="stable")[:n]]
-        return [(int(px[i]), int(lots[i])) for i in order]
-
-    # ----- OrderAdapter -------------------------------------------------------------------
-
-    def _require_started(self) -> None:
-        if self._now is None:
-            raise NotStartedError(
-                "no order before the first step: hftbacktest's clock starts at the first feed "
-                "(send orders from on_book, on_trade or on_wakeup, not on_start)"
-            )
-        if self.ended:
-            raise BacktestError("the backtest has reached the end of its data")
-
-    def _submit(self, side: Side, px: int, qty: int, tif: TimeInForce, kind: OrderType) -> int:
-        self._require_started()
-        px, qty = check_order_size(px, qty)
-        order_id = self._next_order_id
-        self._next_order_id += 1
-        submit = self.hbt.submit_buy_order if side == Side.BUY else self.hbt.submit_sell_order
-        rc = submit(ASSET, order_id, px * self.tick, qty * self.lot, int(tif), int(kind), False)
-        if rc != 0:
-            raise OrderError(f"hftbacktest refused order {order_id} (code {rc})")
-        return order_id
+        """The first asset's best `n` levels of a side (`AssetSession.levels`)."""
+        return self.assets[ASSET].levels(side, n)
 
     def submit_buy(
         self,
@@ -311,18 +204,8 @@ class BacktestSession:
         tif: TimeInForce = TimeInForce.GTX,
         order_type: OrderType = OrderType.LIMIT,
     ) -> int:
-        """Send a buy order of `qty` lots at `px` ticks to hftbacktest; returns its order id.
-
-        Raises
-        ------
-        NotStartedError
-            Before the first step.
-        OrderError
-            A price below one tick, a size below one lot, or hftbacktest refused the order.
-        BacktestError
-            After the end of data.
-        """
-        return self._submit(Side.BUY, px, qty, tif, order_type)
+        """A buy order on the first asset (`AssetSession.submit_buy`)."""
+        return self.assets[ASSET].submit_buy(px, qty, tif, order_type)
 
     def submit_sell(
         self,
@@ -331,76 +214,35 @@ class BacktestSession:
         tif: TimeInForce = TimeInForce.GTX,
         order_type: OrderType = OrderType.LIMIT,
     ) -> int:
-        """Send a sell order of `qty` lots at `px` ticks; raises as `submit_buy`."""
-        return self._submit(Side.SELL, px, qty, tif, order_type)
-
-    def _order(self, order_id: int) -> Any:
-        self._require_started()
-        order = self.hbt.orders(ASSET).get(order_id)
-        if order is None:
-            raise OrderError(f"no order {order_id}")
-        if not order.cancellable:
-            raise OrderError(
-                f"order {order_id} is {OrderStatus(order.status).name} "
-                f"{'with a request pending' if order.req else ''}".rstrip()
-            )
-        return order
+        """A sell order on the first asset (`AssetSession.submit_sell`)."""
+        return self.assets[ASSET].submit_sell(px, qty, tif, order_type)
 
     def cancel(self, order_id: int) -> None:
-        """Ask hftbacktest to cancel an order; `OrderError` for an unknown order, one not
-        cancellable (filled, cancelled, a request pending), or a refusal."""
-        self._order(order_id)
-        rc = self.hbt.cancel(ASSET, order_id, False)
-        if rc != 0:
-            raise OrderError(f"hftbacktest refused to cancel order {order_id} (code {rc})")
+        """Cancel an order of the first asset (`AssetSession.cancel`)."""
+        self.assets[ASSET].cancel(order_id)
 
     def modify(self, order_id: int, px: int, qty: int) -> None:
-        """Ask hftbacktest to move an order to `px` ticks and `qty` lots; raises `OrderError`
-        as `cancel` and for a bad size."""
-        px, qty = check_order_size(px, qty)
-        self._order(order_id)
-        rc = self.hbt.modify(ASSET, order_id, px * self.tick, qty * self.lot, False)
-        if rc != 0:
-            raise OrderError(f"hftbacktest refused to modify order {order_id} (code {rc})")
+        """Modify an order of the first asset (`AssetSession.modify`)."""
+        self.assets[ASSET].modify(order_id, px, qty)
 
     def open_orders(self) -> list[OpenOrder]:
-        """Active and pending orders in order-id order (inactive ones are cleared first)."""
-        self.hbt.clear_inactive_orders(ASSET)
-        values = self.hbt.orders(ASSET).values()
-        out = []
-        while values.has_next():
-            o = values.get()
-            out.append(
-                OpenOrder(
-                    order_id=int(o.order_id),
-                    side=Side(int(o.side)),
-                    px=int(o.price_tick),
-                    qty=to_lots(o.qty, self.lot),
-                    leaves_qty=to_lots(o.leaves_qty, self.lot),
-                    exec_qty=to_lots(o.exec_qty, self.lot),
-                    status=OrderStatus(int(o.status)),
-                    pending=int(o.req) != 0,
-                )
-            )
-        # hftbacktest's order map iterates in no fixed order; order ids are the send order.
-        out.sort(key=lambda o: o.order_id)
-        return out
+        """The first asset's open orders (`AssetSession.open_orders`)."""
+        return self.assets[ASSET].open_orders()
 
     def position(self) -> int:
-        """Net position in lots (positive long)."""
-        return to_lots(self.hbt.position(ASSET), self.lot)
+        """The first asset's net position in lots."""
+        return self.assets[ASSET].position()
 
     def account(self) -> AccountState:
-        """hftbacktest's position, balance, fees and volumes now."""
-        sv = self.hbt.state_values(ASSET)
-        pos = float(sv.position)
-        return AccountState(
-            to_lots(pos, self.lot),
-            float(sv.balance),
-            float(sv.fee),
-            int(sv.num_trades),
-            float(sv.trading_volume),
-            float(sv.trading_value),
-            pos,
-            self.market.contract_size,
-        )
+        """The first asset's account (`AssetSession.account`)."""
+        return self.assets[ASSET].account()
+
+
+def _merge(per_asset: list[list[FeatureUpdateFrameV1]]) -> list[FeatureUpdateFrameV1]:
+    """Frames of several assets in local-time order; equal times keep asset order."""
+    nonempty = [f for f in per_asset if f]
+    if len(nonempty) <= 1:
+        return nonempty[0] if nonempty else []
+    tagged = [(f.local_ts_ns, i, j, f) for i, fs in enumerate(per_asset) for j, f in enumerate(fs)]
+    tagged.sort(key=lambda t: (t[0], t[1], t[2]))
+    return [t[3] for t in tagged]

@@ -102,6 +102,13 @@ class ImbalanceMM(BaseStrategy):
         """(best bid px, best ask px, imbalance_l5) now, or None when not ready."""
         raise NotImplementedError
 
+    def quote(self, bid_px: int, ask_px: int, imb: float, pos: int) -> tuple[int, int]:
+        """Bid and ask quotes in ticks for the signal and position (`quotes`)."""
+        p = self.params
+        return quotes(
+            bid_px, ask_px, imb, pos, p.k_ticks, p.half_spread_ticks, p.skew_ticks_per_lot
+        )
+
     def decisions(self) -> np.ndarray:
         """Every decision row so far, as a `DECISION_DTYPE` array (a copy)."""
         return np.array(self.rows, dtype=DECISION_DTYPE)
@@ -122,9 +129,7 @@ class ImbalanceMM(BaseStrategy):
             return
         bid_px, ask_px, imb = sig
         pos = ctx.position
-        bid_q, ask_q = quotes(
-            bid_px, ask_px, imb, pos, p.k_ticks, p.half_spread_ticks, p.skew_ticks_per_lot
-        )
+        bid_q, ask_q = self.quote(bid_px, ask_px, imb, pos)
         want_bid = pos < p.max_position_lots
         want_ask = pos > -p.max_position_lots
         log((now, QUOTE, 1, bid_q, p.order_lots if want_bid else 0, 0))

@@ -19,6 +19,7 @@ import numpy as np
 
 from featureplane.adapters.hftbacktest.adapter import quiet_numba, require_hftbacktest
 from featureplane.errors import NumbaLoopError
+from featureplane.strategy.examples.cross_mm import cross_quotes
 from featureplane.strategy.examples.imbalance_mm import (
     CANCEL,
     DECISION_DTYPE,
@@ -46,6 +47,8 @@ _BUY, _SELL = int(Side.BUY), int(Side.SELL)
 _GTX, _LIMIT = int(TimeInForce.GTX), int(OrderType.LIMIT)
 _END, _ORDER_RESPONSE = int(WakeKind.END), int(WakeKind.ORDER_RESPONSE)
 _LOOPS: dict[str, Callable[..., Any]] = {}
+_HELPERS: dict[str, Callable[..., Any]] = {}
+"""The compiled pieces the loops share (`act`, `log_row`, `signal`), for the cross loops."""
 _WARM: set[bool] = set()
 """Books (`roi`) both loops have run on, so are compiled for (`compile_loops`)."""
 
@@ -59,6 +62,7 @@ def _compile() -> dict[str, Callable[..., Any]]:
     # numba's own annotations do not describe jitted call signatures; its functions are Any here.
     njit: Any = numba.njit
     quotes_nb = njit(quotes)
+    cross_quotes_nb = njit(cross_quotes)
     imbalance_nb = njit(imbalance)
     invalid_min = np.int64(-(2**63))
     invalid_max = np.int64(2**63 - 1)
@@ -82,10 +86,32 @@ def _compile() -> dict[str, Callable[..., Any]]:
         )
 
     @njit  # type: ignore[misc,unused-ignore]
-    def act(hbt, now, bid_px, ask_px, imb, k, hs, skew, lots, max_pos, tick, lot, log, n, next_id):  # type: ignore[no-untyped-def]
-        # ImbalanceMM.on_wakeup, statement for statement.
+    def act(  # type: ignore[no-untyped-def]
+        hbt,
+        now,
+        bid_px,
+        ask_px,
+        imb,
+        k,
+        hs,
+        skew,
+        lots,
+        max_pos,
+        tick,
+        lot,
+        log,
+        n,
+        next_id,
+        lead_imb=np.nan,
+        k_lead=np.nan,
+    ):
+        # ImbalanceMM.on_wakeup, statement for statement; with a lead imbalance (not NaN),
+        # the cross-asset strategy's quotes (cross_mm). Orders on asset 0.
         pos = int(np.floor(hbt.position(0) / lot + 0.5))
-        bid_q, ask_q = quotes_nb(bid_px, ask_px, imb, pos, k, hs, skew)
+        if np.isnan(k_lead):
+            bid_q, ask_q = quotes_nb(bid_px, ask_px, imb, pos, k, hs, skew)
+        else:
+            bid_q, ask_q = cross_quotes_nb(bid_px, ask_px, imb, lead_imb, pos, k, k_lead, hs, skew)
         want_bid = pos < max_pos
         want_ask = pos > -max_pos
         n = log_row(log, n, now, QUOTE, _BUY, bid_q, lots if want_bid else 0, 0)
@@ -141,9 +167,10 @@ def _compile() -> dict[str, Callable[..., Any]]:
         return n, next_id, _OK
 
     @njit  # type: ignore[misc,unused-ignore]
-    def legacy_signal(hbt, lot, depth_n, max_scan):  # type: ignore[no-untyped-def]
-        # LegacyImbalanceMM.signal over hftbacktest's depth; ready = both sides found.
-        depth = hbt.depth(0)
+    def legacy_signal(hbt, lot, depth_n, max_scan, asset=0):  # type: ignore[no-untyped-def]
+        # LegacyImbalanceMM.signal over hftbacktest's depth of `asset`; ready = both sides
+        # found.
+        depth = hbt.depth(asset)
         best_bid = depth.best_bid_tick
         best_ask = depth.best_ask_tick
         bid_sum = 0
@@ -286,7 +313,15 @@ def _compile() -> dict[str, Callable[..., Any]]:
         return n, _OK
 
     _LOOPS.update(legacy=legacy_loop, feature=feature_loop)
+    _HELPERS.update(act=act, log_row=log_row, signal=legacy_signal)
     return _LOOPS
+
+
+def helpers() -> dict[str, Callable[..., Any]]:
+    """The compiled `act` (order management), `log_row` and `signal` (legacy depth signal of
+    an asset) the loops share; compiled on first use."""
+    _compile()
+    return _HELPERS
 
 
 def _log(session: BacktestSession, interval_ns: int) -> np.ndarray:
