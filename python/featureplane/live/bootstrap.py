@@ -216,6 +216,8 @@ class SystemBootstrapper:
             port = self.metrics.start(m.host, m.port)
             if self.announce is not None:
                 self.announce(f"metrics on http://{m.host}:{port}/metrics")
+        if self.metrics is not None:
+            self.metrics.mark_start()
         signals = _install_signals(loop, stop)
         start = time.perf_counter()
         feed_stop, service_stop = asyncio.Event(), asyncio.Event()

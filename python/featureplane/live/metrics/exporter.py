@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest, start_http_server
@@ -53,6 +54,10 @@ class RuntimeMetrics:
                 gate.times = service.stage_times
             for paper in getattr(runner, "adapters", {}).values():
                 paper.times = service.stage_times
+
+    def mark_start(self) -> None:
+        """The run starts now: a symbol's frame age counts from here until its first frame."""
+        self.registry.get("service").symbol_metrics.start_ns = time.time_ns()
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Serve `/metrics` on `host:port` (0: a free port); returns the port.
