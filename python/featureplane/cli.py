@@ -285,6 +285,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--speed", type=float, default=10.0, help="soak: x real time")
     bench.add_argument("--faults", default=None, metavar="SPEC", help="soak: venue faults")
     bench.add_argument("--rounds", type=int, default=3, help="soak: rounds over the captures")
+    bench.add_argument(
+        "--metrics", action="store_true",
+        help="with --live: the per-message path with runtime metrics off vs on (--runs rounds)",
+    )  # fmt: skip
     bench.set_defaults(run=_cmd_bench)
 
     gate = sub.add_parser(
@@ -470,6 +474,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         if args.json:
             args.json.write_text(json.dumps(table.to_json(), indent=2))
         return EXIT_OK if table.correct else EXIT_ERROR
+    if args.live and args.metrics:
+        from featureplane.bench import live_metrics
+
+        cost = live_metrics.run(args.live_captures, rounds=args.runs, progress=_print_block)
+        print(cost.format())
+        if args.json:
+            args.json.write_text(json.dumps(cost.to_json(), indent=2))
+        return EXIT_OK if cost.correct else EXIT_ERROR
     if args.live:
         from featureplane.bench import live
 
