@@ -170,3 +170,23 @@ def test_metrics_off_records_nothing() -> None:
     on.build()
     assert on.metrics is not None and on.registry is not None
     assert on.registry.get("service").stages is on.metrics.ring
+
+
+def test_before_any_frame_staleness_counts_and_lag_is_absent() -> None:
+    from featureplane.live.config import FeatureEngineConfig
+
+    config = dataclasses.replace(
+        _offline_config(), feature_engine=FeatureEngineConfig(enabled=False)
+    )
+    boot = SystemBootstrapper(config, metrics=True)
+    boot.build()
+    text = boot.metrics.text()
+    assert 'featureplane_backend_info{backend="legacy"} 1.0' in text
+    assert "featureplane_lag_seconds" not in text
+    ages = [
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("featureplane_symbol_last_frame_age_seconds{")
+    ]
+    assert len(ages) == 2 and all(a >= 0 for a in ages)
+    assert 'featureplane_symbol_healthy{symbol="BTCUSDT"} 0.0' in text  # syncing: not healthy

@@ -10,7 +10,6 @@ collector, and these readers cover the services that predate the contract (`serv
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -27,7 +26,7 @@ _SYNC_LIVE = 1
 
 
 def service_families(service: Any, now_ns: int | None = None) -> Iterator[Metric]:
-    """`MarketDataService`: frames, updates, flags, queue, lag, staleness, drops."""
+    """`MarketDataService`: frames, flags, staleness, queue depth, lag."""
     now = time.time_ns() if now_ns is None else now_ns
     table = service.symbols
     names = [table.name_of(i) for i in range(len(table))]
@@ -63,11 +62,12 @@ def service_families(service: Any, now_ns: int | None = None) -> Iterator[Metric
         "Messages waiting in the service's inbox.",
         value=service.queued,
     )
-    yield GaugeMetricFamily(
-        "featureplane_lag_seconds",
-        "Local now minus the local receive time of the last frame applied (any symbol).",
-        value=max(0, now - last_any) / 1e9 if last_any else math.nan,
-    )
+    if last_any:  # no frame yet: no lag to tell (staleness says it)
+        yield GaugeMetricFamily(
+            "featureplane_lag_seconds",
+            "Local now minus the local receive time of the last frame applied (any symbol).",
+            value=max(0, now - last_any) / 1e9,
+        )
 
 
 def dropped_families(service: Any, feed: Any, ring: Any) -> Iterator[Metric]:
