@@ -300,6 +300,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--feature-set", default=None, metavar="FILE|ID",
         help="rows of this set beside lob_shared_v1's specialised kernels (python and rust)",
     )  # fmt: skip
+    bench.add_argument(
+        "--metrics", action="store_true",
+        help="with --live: the per-message path with runtime metrics off vs on (--runs rounds)",
+    )  # fmt: skip
     bench.set_defaults(run=_cmd_bench)
 
     gate = sub.add_parser(
@@ -566,6 +570,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         if args.json:
             args.json.write_text(json.dumps(table.to_json(), indent=2))
         return EXIT_OK if table.correct else EXIT_ERROR
+    if args.live and args.metrics:
+        from featureplane.bench import live_metrics
+
+        cost = live_metrics.run(args.live_captures, rounds=args.runs, progress=_print_block)
+        print(cost.format())
+        if args.json:
+            args.json.write_text(json.dumps(cost.to_json(), indent=2))
+        return EXIT_OK if cost.correct else EXIT_ERROR
     if args.live:
         from featureplane.bench import live
 

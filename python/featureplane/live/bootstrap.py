@@ -13,6 +13,7 @@ import contextlib
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -117,6 +118,11 @@ class SystemBootstrapper:
         Record the run here (overrides `[recording]`).
     latency
         Record per-stage times (the benchmark).
+    metrics
+        Record runtime metrics (`featureplane.live.metrics`) even without `[metrics]
+        enabled`; the endpoint is served only when the config enables it.
+    announce
+        Called with a line when the metrics endpoint listens (the CLI prints it).
     """
 
     def __init__(
@@ -126,8 +132,14 @@ class SystemBootstrapper:
         out: str | PathLike[str] | None = None,
         record_dir: str | PathLike[str] | None = None,
         latency: LatencyRecorder | None = None,
+        metrics: bool = False,
+        announce: Callable[[str], None] | None = None,
     ) -> None:
         self.config = config
+        self.record_metrics = metrics or config.metrics.enabled
+        self.announce = announce
+        self.metrics: Any = None
+        """The run's `RuntimeMetrics` once built (None: metrics off)."""
         self.out = Path(out) if out is not None else None
         rec = config.recording
         self.record_dir = (
@@ -188,6 +200,11 @@ class SystemBootstrapper:
             reg.register("recorder", recorder)
         build_runners(cfg, reg)
         _build_rollout(cfg, reg, service)
+        if self.record_metrics:
+            from featureplane.live.metrics import RuntimeMetrics
+
+            self.metrics = RuntimeMetrics(reg, cfg.metrics.latency_samples)
+            self.metrics.attach()
         self.registry = reg
         return reg
 
@@ -207,6 +224,13 @@ class SystemBootstrapper:
         feed: BinanceFeed = reg.get("feed")
         stop = stop or asyncio.Event()
         loop = asyncio.get_running_loop()
+        if self.metrics is not None and self.config.metrics.enabled:
+            m = self.config.metrics
+            port = self.metrics.start(m.host, m.port)
+            if self.announce is not None:
+                self.announce(f"metrics on http://{m.host}:{port}/metrics")
+        if self.metrics is not None:
+            self.metrics.mark_start()
         signals = _install_signals(loop, stop)
         start = time.perf_counter()
         feed_stop, service_stop = asyncio.Event(), asyncio.Event()
@@ -281,6 +305,8 @@ class SystemBootstrapper:
                 reg.get("ring").close()  # after the drain: readers get every frame, then the end
             for sig in signals:
                 loop.remove_signal_handler(sig)
+            if self.metrics is not None:
+                self.metrics.stop()
         return self.summary(time.perf_counter() - start, ended_by)
 
     def _info(self, service: MarketDataService) -> dict[str, Any]:

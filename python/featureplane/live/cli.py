@@ -157,7 +157,9 @@ def cmd_live(args: argparse.Namespace) -> int:
             f"strategies; services {', '.join(registry)}; config sha256 {config.config_hash})"
         )
         return EXIT_OK
-    boot = SystemBootstrapper(config, out=args.out, record_dir=args.record)
+    boot = SystemBootstrapper(
+        config, out=args.out, record_dir=args.record, announce=lambda line: print(line, flush=True)
+    )
     summary = loop.run(boot.run(duration_s=args.duration))
     print(summary.format())
     if args.json:

@@ -188,13 +188,22 @@ class RecordingConfig:
 
 @dataclass(frozen=True)
 class MetricsConfig:
-    """`[metrics]`: a text exposition of the live counters on 127.0.0.1 (0: off)."""
+    """`[metrics]`: the Prometheus endpoint of the run (docs/metrics.md)."""
 
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    """Where `/metrics` listens: loopback unless an operator opens it on purpose."""
     port: int = 0
+    """0: any free port (logged, and `SystemBootstrapper.metrics.port`)."""
+    latency_samples: int = 1 << 17
+    """Messages of stage times kept between two scrapes (beyond: overwritten, counted)."""
 
     def _check(self, problems: list[str], path: str) -> None:
         if not 0 <= self.port <= 65535:
-            problems.append(f"{path}.port: 0..65535")
+            problems.append(f"{path}.port: {self.port} is not a TCP port (0: any free port)")
+        if not self.host:
+            problems.append(f"{path}.host: empty (127.0.0.1 serves this machine only)")
+        _positive(self, ("latency_samples",), problems, path)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ Every status change is an order response, handed to the runner (control before d
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -131,10 +132,20 @@ class PaperOrderAdapter:
         self._position = 0
         self._next_id = 1
         self.rejected = 0
+        self.times: Any = None
+        """The service's `StageTimes` (stage metrics on): model time is added to `order_ns`."""
 
     # ----- OrderAdapter -------------------------------------------------------------------
 
     def _new(self, side: Side, px: int, qty: int, tif: TimeInForce, kind: OrderType) -> int:
+        times = self.times
+        t0 = time.perf_counter_ns() if times is not None else 0
+        oid = self._place(side, px, qty, tif, kind)
+        if times is not None:
+            times.order_ns += time.perf_counter_ns() - t0
+        return oid
+
+    def _place(self, side: Side, px: int, qty: int, tif: TimeInForce, kind: OrderType) -> int:
         px, qty = check_order_size(px, qty)
         oid = self._next_id
         self._next_id += 1
@@ -220,6 +231,13 @@ class PaperOrderAdapter:
         """One applied message of this symbol (see the module doc for the order of steps)."""
         if not self.orders:
             return
+        times = self.times
+        t0 = time.perf_counter_ns() if times is not None else 0
+        self._model(update)
+        if times is not None:
+            times.order_ns += time.perf_counter_ns() - t0
+
+    def _model(self, update: MarketUpdate) -> None:
         message = update.message
         trades = message[message["kind"] == TRADE]
         if len(trades):

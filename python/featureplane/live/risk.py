@@ -81,6 +81,8 @@ class RiskEngine:
         self._recent: dict[str, deque[int]] = {}
         self._cancel_all: list[Callable[[], int]] = []
         self.refusals: dict[str, int] = {}
+        self.accepted = 0
+        """Orders and modifies that passed every check (refusals are in `refusals`)."""
 
     def record(self, rec: AuditRecord) -> None:
         self.audit.append(rec)
@@ -205,8 +207,18 @@ class RiskGate:
         self.tick = tick
         self.health = health
         self.mid_ticks2 = mid_ticks2
+        self.times: Any = None
+        """The service's `StageTimes` (stage metrics on): check time is added to `risk_ns`."""
 
     def _gate(self, side: Side, px: int, qty: int, replacing: OpenOrder | None = None) -> str:
+        times = self.times
+        t0 = time.perf_counter_ns() if times is not None else 0
+        reason = self._check(side, px, qty, replacing)
+        if times is not None:
+            times.risk_ns += time.perf_counter_ns() - t0
+        return reason
+
+    def _check(self, side: Side, px: int, qty: int, replacing: OpenOrder | None) -> str:
         reason = self.risk.check(
             strategy=self.strategy,
             symbol=self.symbol,
@@ -225,6 +237,8 @@ class RiskGate:
                 reason, symbol=self.symbol, strategy=self.strategy, side=int(side), px=int(px),
                 qty=int(qty),
             )  # fmt: skip
+        else:
+            self.risk.accepted += 1
         return reason
 
     def submit_buy(

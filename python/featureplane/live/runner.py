@@ -214,6 +214,7 @@ class LiveStrategyRunner:
         self.health = health or self._health
         peers: dict[str, StrategyContext] = {}
         self.adapters: dict[str, PaperOrderAdapter] = {}
+        self.gates: dict[str, RiskGate] = {}
         for symbol in symbols:
             sid = service.symbols.id_of(symbol)
             spec = service.symbols.spec(symbol)
@@ -227,6 +228,7 @@ class LiveStrategyRunner:
                 risk, paper, strategy=name, symbol=symbol, tick=spec.tick_f64,
                 health=self.health, mid_ticks2=functools.partial(self._mid2, symbol),
             )  # fmt: skip
+            self.gates[symbol] = gate
             features = LiveFeatures(service, symbol) if service.engine is not None else None
             peers[symbol] = StrategyContext(
                 symbol, LiveMarket(self, service, symbol), gate, features, peers, spec
