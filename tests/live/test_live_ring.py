@@ -15,6 +15,8 @@ from featureplane.frames.ring import RingReader, probe, remove_stale
 from featureplane.frames.wire import batch_to_records
 from featureplane.live.bootstrap import ServiceRegistry
 from featureplane.live.config import RingConfig
+from featureplane.live.metrics.collector import RuntimeCollector
+from featureplane.live.metrics.contract import CONTRACT
 from featureplane.live.publish import RingPublisher
 from featureplane.live.service import MarketUpdate
 from tests.support.live import USDM, captures, run_live, slice_captures
@@ -61,6 +63,11 @@ def test_live_publishes_every_frame_to_its_ring(tmp_path: Path, ring_name: str) 
     assert probe(ring_name) is None  # closed and unlinked at shutdown
     published = _samples(list(publisher.collect_metrics()), "featureplane_ring_frames_published")
     assert published == {(ring_name,): float(len(run.batch))}
+    # The runtime's collector exports the ring's families, every one in the metric contract.
+    names = {m.name for m in RuntimeCollector(run.registry, None).collect()}
+    ring = {n for n in names if n.startswith("featureplane_ring_")}
+    assert len(ring) == 4
+    assert {n + "_total" if n + "_total" in CONTRACT else n for n in ring} <= set(CONTRACT)
 
 
 def test_reader_lag_and_losses_are_exported(ring_name: str) -> None:

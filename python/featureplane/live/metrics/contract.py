@@ -35,6 +35,11 @@ CONTRACT: dict[str, tuple[str, tuple[str, ...]]] = {
     "featureplane_canary_decision": ("gauge", ()),
     "featureplane_canary_rollbacks_total": ("counter", ()),
     "featureplane_feature_path_enabled": ("gauge", ()),
+    # the frame ring ([ring]: live/publish.py)
+    "featureplane_ring_frames_published_total": ("counter", ("ring",)),
+    "featureplane_ring_reader_lag_frames": ("gauge", ("ring", "reader", "pid")),
+    "featureplane_ring_reader_lost_frames_total": ("counter", ("ring", "reader", "pid")),
+    "featureplane_ring_readers": ("gauge", ("ring",)),
 }
 
 SUFFIXES = {"histogram": ("_bucket", "_sum", "_count")}
