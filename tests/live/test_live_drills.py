@@ -6,6 +6,7 @@ resyncs, and equal again to research replay from the resync snapshot on."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,10 +15,11 @@ import numpy as np
 import orjson
 import pytest
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from featureplane.frames.frame import FrameBatch, QualityFlag
-from featureplane.live.bootstrap import ServiceRegistry
-from featureplane.live.parity import compare_batches, research_batch
+from featureplane.live.bootstrap import ServiceRegistry, SystemBootstrapper
+from featureplane.live.parity import compare_batches, live_config_for, research_batch
 from featureplane.live.service import MarketUpdate
 from featureplane.live.venue.server import LoopbackVenue, VenueThread
 from featureplane.live.wire import combined_path
@@ -303,3 +305,29 @@ def test_max_speed_stays_within_its_lead_of_a_slow_reader(usdm: list[Path]) -> N
     assert ahead <= read + 4 * (lead + queue), (ahead, read)
     assert venue.stats.lead_waits >= got // lead - 1
     assert venue.stats.lead_timeouts == 0
+
+
+def test_a_connection_refused_after_the_end_is_the_end(usdm: list[Path], tmp_path: Path) -> None:
+    """A client that opens a connection (a rotation) after the loopback venue ended its stream
+    is answered 410 `end of stream`: with `exit_on_end_of_stream` that is the end of the run,
+    not a reconnect loop that fails after `max_reconnects`."""
+    venue = LoopbackVenue(usdm[:1])
+
+    async def drain() -> int:
+        url = f"ws://127.0.0.1:{venue.port}{combined_path(['btcusdt@depth@0ms'])}"
+        got = 0
+        async with connect(url, compression=None) as ws:
+            with contextlib.suppress(ConnectionClosed):
+                while True:
+                    await asyncio.wait_for(ws.recv(), 10.0)
+                    got += 1
+        return got
+
+    with VenueThread(venue):
+        assert asyncio.run(drain()) > 100
+        assert venue.stats.finished
+        config = live_config_for(venue)
+        summary = asyncio.run(SystemBootstrapper(config).run(duration_s=60.0))
+    assert summary.ended_by == "end of stream", summary.format()
+    assert summary.feed["connections"] == 0 and summary.feed["connect_failures"] == 1
+    assert summary.feed["end_of_stream"]

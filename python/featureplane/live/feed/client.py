@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from featureplane.errors import FeedError
 from featureplane.instruments import InstrumentSpec
@@ -229,6 +229,8 @@ class BinanceFeed:
                 )
             except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
                 self.counters.connect_failures += 1
+                if self.ended or self._gone(exc):
+                    return None  # the stream ended meanwhile (a rotation met the end)
                 attempt += 1
                 log.warning("connect to %s failed (%s); attempt %d", cfg.ws_url, exc, attempt)
                 if cfg.max_reconnects and attempt > cfg.max_reconnects:
@@ -241,6 +243,18 @@ class BinanceFeed:
             self._next_cid += 1
             return conn
         return None
+
+    def _gone(self, exc: Exception) -> bool:
+        """A handshake answered 410 `end of stream` (the loopback venue after its end): with
+        `exit_on_end_of_stream`, the end, as the close reason is on a live connection."""
+        if not (self.config.exit_on_end_of_stream and isinstance(exc, InvalidStatus)):
+            return False
+        response = exc.response
+        if response.status_code != 410 or END_OF_STREAM.encode() not in bytes(response.body or b""):
+            return False
+        self.counters.end_of_stream = True
+        self.ended = True
+        return True
 
     async def _socket(self) -> socket.socket:
         """A connected TCP socket with the configured receive buffer."""
