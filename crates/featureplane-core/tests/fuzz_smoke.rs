@@ -113,3 +113,9 @@ fn state() {
 fn fpf1() {
     smoke("fpf1", fuzz::fpf1);
 }
+
+/// The plan target reads the engine target's seeds (the same shape of input).
+#[test]
+fn plan() {
+    smoke("engine", fuzz::plan);
+}
