@@ -9,6 +9,8 @@ work::
     │   └── OffGridError                       a price or size off its tick/lot grid
     ├── UnknownSymbolError (KeyError)          a symbol the table does not hold
     ├── SchemaMismatchError (ValueError)       frames or state of another feature set
+    ├── FeatureSetDeclarationError (ValueError) a feature-set declaration that cannot compile
+    ├── ResearchOnlyError (ValueError)         a research-only feature asked of the live plane
     ├── InvalidStateError (ValueError)         a malformed engine state or checkpoint
     ├── SourceFormatError (ValueError)         a recorded file that cannot be read as its format
     ├── InputDamage                            a line or stream a reader skips, with its reason
@@ -56,6 +58,22 @@ class UnknownSymbolError(FeatureplaneError, KeyError):
 
 class SchemaMismatchError(FeatureplaneError, ValueError):
     """A consumer built for one feature set (id or schema hash) met frames of another."""
+
+
+class FeatureSetDeclarationError(FeatureplaneError, ValueError):
+    """A feature-set declaration that cannot be compiled into a plan; `problems` lists every
+    one (unknown family or input, bad parameter, wrong input kind, cycle, duplicate id, ...)."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        n = len(self.problems)
+        super().__init__(f"{source}: {n} error{'s' if n != 1 else ''}: " + "; ".join(problems))
+
+
+class ResearchOnlyError(FeatureplaneError, ValueError):
+    """A research-only feature (a Python function computed after the kernel) was asked of the
+    live plane, which runs promoted kernel features only."""
 
 
 class InvalidStateError(FeatureplaneError, ValueError):

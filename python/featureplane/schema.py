@@ -70,11 +70,18 @@ class FeatureSpec:
 
 @dataclass(frozen=True)
 class FeatureSet:
-    """A versioned, ordered list of features; the order is the schema order of every frame."""
+    """A versioned, ordered list of features; the order is the schema order of every frame.
+
+    `plan` is the canonical plan text of a declared set (`featureplane.features.plan`): the
+    schema hash of a declared set is the sha256 of that text, so any change of an id, version,
+    family, parameter or input gives a new hash. A set without a plan (the built-in
+    `lob_shared_v1`, published before declarations) hashes its feature metadata.
+    """
 
     feature_set_id: str
     feature_schema_version: int
     features: tuple[FeatureSpec, ...]
+    plan: str | None = None
 
     def __post_init__(self) -> None:
         for i, spec in enumerate(self.features):
@@ -111,8 +118,11 @@ class FeatureSet:
         return len(self.features)
 
     def to_json(self) -> dict[str, Any]:
-        """Canonical JSON form (what the schema hash covers, plus the hash itself)."""
+        """Canonical JSON form (what the schema hash covers, plus the hash itself); a declared
+        set adds its plan text under "plan"."""
         body = self._canonical()
+        if self.plan is not None:
+            body["plan"] = self.plan
         body["schema_hash"] = self.schema_hash
         return body
 
@@ -125,7 +135,10 @@ class FeatureSet:
 
     @cached_property
     def schema_hash(self) -> str:
-        """sha256 of the canonical JSON (sorted keys, no whitespace) as hex."""
+        """sha256 of the plan text of a declared set, else of the canonical JSON of the
+        metadata (sorted keys, no whitespace), as hex."""
+        if self.plan is not None:
+            return hashlib.sha256(self.plan.encode()).hexdigest()
         text = json.dumps(self._canonical(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 
@@ -161,11 +174,25 @@ class FeatureSet:
         ValueError
             Feature ids not 0..n-1 in order, repeated names, or more than 64 features.
         """
+        plan = obj.get("plan")
         fs = cls(
             obj["feature_set_id"],
             int(obj["feature_schema_version"]),
             tuple(FeatureSpec(**f) for f in obj["features"]),
+            plan,
         )
+        if plan is not None:
+            # The plan decides the metadata: metadata that does not follow from it is refused.
+            from featureplane.features.plan import FeaturePlan
+
+            derived = FeaturePlan.from_json(plan, f"plan of {fs.feature_set_id}").feature_set()
+            if (derived.feature_set_id, derived.feature_schema_version) != (
+                fs.feature_set_id,
+                fs.feature_schema_version,
+            ) or [_shape(f) for f in derived.features] != [_shape(f) for f in fs.features]:
+                raise SchemaMismatchError(
+                    f"the metadata of {fs.feature_set_id} does not follow from its plan"
+                )
         stored = obj.get("schema_hash")
         if stored is not None and stored != fs.schema_hash:
             raise SchemaMismatchError(
@@ -173,6 +200,11 @@ class FeatureSet:
                 f"({fs.schema_hash[:16]})"
             )
         return fs
+
+
+def _shape(f: FeatureSpec) -> tuple[object, ...]:
+    """A spec without its description (a declaration may word that freely)."""
+    return (f.feature_id, f.name, f.dtype, f.scale, f.unit, f.warmup_min_events, f.flags)
 
 
 _REGISTRY: dict[str, FeatureSet] = {}
