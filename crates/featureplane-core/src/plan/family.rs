@@ -59,11 +59,13 @@ pub enum Family {
     RealizedVol { window_ns: i64 },
 }
 
-/// Upper bounds that keep every state small and every sum exact; the declaration's validation
-/// (Python) uses the same ones, so a plan past them is a malformed plan.
+/// The catalogue's bounds (`featureplane/features/catalogue.py`): a plan past them is a
+/// malformed plan.
 pub const MAX_LEVELS: usize = 64;
-pub const MAX_WINDOW: usize = 1 << 16;
+pub const MAX_WINDOW: usize = 1 << 20;
 pub const MAX_SPAN: u64 = 1 << 20;
+/// Longest time window or half-life: one week of source time.
+pub const MAX_WINDOW_NS: i64 = 7 * 86_400 * 1_000_000_000;
 
 fn param<'a>(params: &'a Map<String, Value>, name: &str) -> Result<&'a Value, String> {
     params
@@ -87,17 +89,15 @@ fn int_param(params: &Map<String, Value>, name: &str, lo: i64, hi: i64) -> Resul
     }
 }
 
-/// A float parameter (an integer is accepted, as the declaration's TOML allows `4` for `4.0`).
-fn float_param(params: &Map<String, Value>, name: &str, positive: bool) -> Result<f64, String> {
+/// A float parameter in `(0, hi]` (an integer is accepted, as the declaration's TOML allows
+/// `4` for `4.0`).
+fn float_param(params: &Map<String, Value>, name: &str, hi: f64) -> Result<f64, String> {
     let value = param(params, name)?;
     let Some(x) = value.as_f64() else {
         return Err(format!("parameter {name:?} must be a number, got {value}"));
     };
-    if !x.is_finite() || (positive && x <= 0.0) || x < 0.0 {
-        return Err(format!(
-            "parameter {name:?} = {x} must be finite and {}",
-            if positive { "positive" } else { "non-negative" }
-        ));
+    if !(x > 0.0 && x <= hi) {
+        return Err(format!("parameter {name:?} = {x} is outside (0, {hi}]"));
     }
     Ok(x)
 }
@@ -107,7 +107,7 @@ fn levels(params: &Map<String, Value>) -> Result<usize, String> {
 }
 
 fn window_ns(params: &Map<String, Value>) -> Result<i64, String> {
-    int_param(params, "window_ns", 1, i64::MAX)
+    int_param(params, "window_ns", 1, MAX_WINDOW_NS)
 }
 
 impl Family {
@@ -128,7 +128,7 @@ impl Family {
             "weighted_depth_imbalance" => (
                 Self::WeightedDepthImbalance {
                     levels: levels(p)?,
-                    decay: float_param(p, "decay", true)?,
+                    decay: float_param(p, "decay", 1.0)?,
                 },
                 &["levels", "decay"],
             ),
@@ -137,7 +137,7 @@ impl Family {
             "ofi" => (Self::Ofi { levels: levels(p)? }, &["levels"]),
             "book_regime" => (
                 Self::BookRegime {
-                    wide_spread_factor: float_param(p, "wide_spread_factor", true)?,
+                    wide_spread_factor: float_param(p, "wide_spread_factor", 1e6)?,
                 },
                 &["wide_spread_factor"],
             ),
@@ -165,19 +165,19 @@ impl Family {
             ),
             "decayed_sum" => (
                 Self::DecayedSum {
-                    half_life_ns: int_param(p, "half_life_ns", 1, i64::MAX)? as f64,
+                    half_life_ns: int_param(p, "half_life_ns", 1, MAX_WINDOW_NS)? as f64,
                 },
                 &["half_life_ns"],
             ),
             "rolling_std" => (
                 Self::RollingStd {
-                    window: int_param(p, "window", 2, MAX_WINDOW as i64)? as usize,
+                    window: int_param(p, "window", 1, MAX_WINDOW as i64)? as usize,
                 },
                 &["window"],
             ),
             "zscore" => (
                 Self::Zscore {
-                    window: int_param(p, "window", 2, MAX_WINDOW as i64)? as usize,
+                    window: int_param(p, "window", 1, MAX_WINDOW as i64)? as usize,
                 },
                 &["window"],
             ),

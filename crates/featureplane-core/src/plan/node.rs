@@ -14,13 +14,15 @@ use crate::features::rolling::{cum_add, cum_saturated, cum_value, DecayedSum, Em
 use crate::features::schema::Dtype;
 use crate::features::to_f64;
 
-/// The last `len` integers of a count window with exact running sums (the dynamic-size twin
-/// of `rolling::IntWindow`, same wrapping arithmetic).
+/// The last `window` integers of a count window with exact running sums (the dynamic-size
+/// twin of `rolling::IntWindow`, same wrapping arithmetic). The ring grows to the window as
+/// values come, so a long window costs memory only once it fills.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IntRing {
     ring: Vec<i128>,
+    window: usize,
+    /// Index of the oldest value once full.
     head: usize,
-    len: usize,
     pub s1: i128,
     pub s2: i128,
 }
@@ -28,9 +30,9 @@ pub struct IntRing {
 impl IntRing {
     pub fn new(window: usize) -> Self {
         Self {
-            ring: vec![0; window],
+            ring: Vec::new(),
+            window,
             head: 0,
-            len: 0,
             s1: 0,
             s2: 0,
         }
@@ -38,35 +40,33 @@ impl IntRing {
 
     #[inline]
     pub fn push(&mut self, x: i128) {
-        let n = self.ring.len();
         self.s1 = self.s1.wrapping_add(x);
         self.s2 = self.s2.wrapping_add(x.wrapping_mul(x));
-        if self.len == n {
-            let old = self.ring[self.head];
-            self.s1 = self.s1.wrapping_sub(old);
-            self.s2 = self.s2.wrapping_sub(old.wrapping_mul(old));
-        } else {
-            self.len += 1;
+        if self.ring.len() < self.window {
+            self.ring.push(x);
+            return;
         }
-        self.ring[self.head] = x;
+        let old = std::mem::replace(&mut self.ring[self.head], x);
+        self.s1 = self.s1.wrapping_sub(old);
+        self.s2 = self.s2.wrapping_sub(old.wrapping_mul(old));
         self.head += 1;
-        if self.head == n {
+        if self.head == self.window {
             self.head = 0;
         }
     }
 
     pub fn len(&self) -> usize {
-        self.len
+        self.ring.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.ring.is_empty()
     }
 
     /// `n * S2 - S1^2`.
     #[inline]
     pub fn variance_numerator(&self) -> i128 {
-        (self.len as i128)
+        (self.ring.len() as i128)
             .wrapping_mul(self.s2)
             .wrapping_sub(self.s1.wrapping_mul(self.s1))
     }
