@@ -115,7 +115,6 @@ class Engine:
     def import_state(self, state: dict[str, Any]) -> None: ...
     def _debug_panic(self) -> None: ...
 
-
 @final
 class PlanEngine:
     """The generic kernel of a declared feature set: featureplane_core::plan::PlanEngine.
