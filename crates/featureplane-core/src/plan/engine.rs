@@ -421,6 +421,7 @@ impl PlanEngine {
                     sym.counts[i],
                     sym.has_bid,
                     sym.has_ask,
+                    sym.words[i],
                 );
                 // A transform is ready when its input is; book_regime reads its EMA only
                 // once that is warm, and is ready from the first book message.
@@ -502,6 +503,7 @@ impl PlanEngine {
             prev_asks,
             first: *n_book == 1,
             tick,
+            lot,
             ts_ns,
         };
         for s in &self.book_steps {
@@ -559,7 +561,13 @@ impl PlanEngine {
                         )
                     }
                 }
-                None => node::eval_trade(s.family, row.side, row.px, row.qty, &mut sym.words[i]),
+                None => node::eval_trade(
+                    s.family,
+                    &mut sym.states[i],
+                    (row.side, row.px, row.qty, row.source_ts_ns),
+                    tick,
+                    &mut sym.words[i],
+                ),
             };
             self.fired[i] = fired;
             sym.counts[i] += u64::from(fired);
