@@ -17,9 +17,14 @@ from typing import Literal
 
 from featureplane.errors import BackendUnavailableError, RustBackendWarning
 
-Kind = Literal["engine", "parser"]
-_ATTRIBUTE: dict[Kind, str] = {"engine": "Engine", "parser": "BinanceChain"}
-_WHAT: dict[Kind, str] = {"engine": "Rust engine", "parser": "Rust Binance parser"}
+Kind = Literal["engine", "parser", "plan"]
+_ATTRIBUTE: dict[Kind, str] = {"engine": "Engine", "parser": "BinanceChain", "plan": "PlanEngine"}
+"""The extension class of each kind; "plan" is the generic kernel of declared feature sets."""
+_WHAT: dict[Kind, str] = {
+    "engine": "Rust engine",
+    "parser": "Rust Binance parser",
+    "plan": "Rust plan kernel (declared feature sets)",
+}
 _warned: set[Kind] = set()
 
 

@@ -18,16 +18,22 @@ BACKEND_ENV = "FEATUREPLANE_BACKEND"
 BACKENDS = ("python", "rust")
 
 
-def resolve_backend(backend: str | None) -> str:
+def resolve_backend(backend: str | None, feature_set: FeatureSet | None = None) -> str:
     """The argument, else $FEATUREPLANE_BACKEND, else "rust" where built, else "python".
 
     Follows the one rule for a missing Rust build (`featureplane._rust`): an explicit "rust"
     that is not built raises `BackendUnavailableError`; the default falls back with a warning.
+    A declared `feature_set` other than the built-in needs the Rust plan kernel (kind "plan")
+    under the same rule, so Rust never computes a set it has no kernel for.
     """
     name = backend or os.environ.get(BACKEND_ENV) or "auto"
     if name not in (*BACKENDS, "auto"):
         raise ValueError(f"unknown backend {name!r}: use one of {BACKENDS}")
-    return "rust" if use_rust(name, "engine") else "python"
+    if not use_rust(name, "engine"):
+        return "python"
+    if feature_set is not None and feature_set.plan is not None:
+        return "rust" if use_rust(name, "plan") else "python"
+    return "rust"
 
 
 def make_kernel(

@@ -16,6 +16,7 @@ import numpy as np
 if TYPE_CHECKING:
     from featureplane.book.l2 import L1, L2Book
     from featureplane.book.lob import BookStats
+    from featureplane.engine.plan_state import PlanEngineState
     from featureplane.engine.state import EngineState
     from featureplane.frames.frame import FeatureUpdateFrameV1, FrameBatch
 
@@ -99,8 +100,9 @@ class Kernel(Protocol):
         STATE_RESET."""
         ...
 
-    def export_state(self) -> EngineState:
-        """Every symbol's state and the counters, as backend-neutral plain data."""
+    def export_state(self) -> EngineState | PlanEngineState:
+        """Every symbol's state and the counters, as backend-neutral plain data (a
+        `PlanEngineState` for a declared set)."""
         ...
 
     def import_state(self, state: EngineState | Mapping[str, Any]) -> None:

@@ -9,16 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from featureplane.engine.backends import make_kernel, resolve_backend
 from featureplane.engine.config import EngineConfig
+from featureplane.engine.plan_state import PlanEngineState
 from featureplane.engine.state import EngineState
+from featureplane.features.declare import FeatureSetDecl
+from featureplane.features.plan import resolve_feature_set
 from featureplane.frames.frame import FeatureUpdateFrameV1, FeatureView, FrameBatch
 from featureplane.instruments import InstrumentSpec, SymbolTable
-from featureplane.schema import DEFAULT_FEATURE_SET_ID, FeatureSet, get_feature_set
+from featureplane.schema import DEFAULT_FEATURE_SET_ID, FeatureSet
 
 Callback = Callable[[FeatureUpdateFrameV1], None]
 _REPR_SYMBOLS = 8
@@ -48,7 +52,8 @@ class FeatureEngine:
     symbols
         The instruments; ids in frames and messages index this table.
     feature_set
-        A registered feature set id or a `FeatureSet` (default `lob_shared_v1`).
+        A registered feature set id, a declaration TOML file, a `FeatureSetDecl` or a
+        `FeatureSet` (default `lob_shared_v1`).
     backend
         "python" or "rust"; None reads $FEATUREPLANE_BACKEND, else Rust where built.
     config
@@ -58,17 +63,15 @@ class FeatureEngine:
     def __init__(
         self,
         symbols: SymbolTable | Sequence[InstrumentSpec],
-        feature_set: str | FeatureSet = DEFAULT_FEATURE_SET_ID,
+        feature_set: str | Path | FeatureSet | FeatureSetDecl = DEFAULT_FEATURE_SET_ID,
         *,
         backend: str | None = None,
         config: EngineConfig | None = None,
     ) -> None:
         self.symbols = symbols if isinstance(symbols, SymbolTable) else SymbolTable(list(symbols))
-        self.feature_set = (
-            get_feature_set(feature_set) if isinstance(feature_set, str) else feature_set
-        )
+        self.feature_set = resolve_feature_set(feature_set)
         self.config = config or EngineConfig()
-        self.backend = resolve_backend(backend)
+        self.backend = resolve_backend(backend, self.feature_set)
         self._kernel = make_kernel(self.backend, self.symbols, self.feature_set, self.config)
         self._subscribers: list[Subscription] = []
 
@@ -170,21 +173,23 @@ class FeatureEngine:
         bit. `backend` resolves as in the constructor (None: $FEATUREPLANE_BACKEND, else Rust
         where built); the same backend is a no-op. `lob` is the new kernel's afterwards.
         """
-        name = resolve_backend(backend)
+        name = resolve_backend(backend, self.feature_set)
         if name == self.backend:
             return
         kernel = make_kernel(name, self.symbols, self.feature_set, self.config)
-        kernel.import_state(self._kernel.export_state())
+        kernel.import_state(_portable(self._kernel.export_state()))
         self._kernel = kernel
         self.backend = name
 
-    def export_state(self) -> EngineState:
+    def export_state(self) -> EngineState | PlanEngineState:
         """A checkpoint of the engine: every symbol's book, sequence and feature state, last
         frame header, and the counters, as backend-neutral plain data
-        (`featureplane.engine.state`; `to_dict()` for JSON, or pickle it)."""
+        (`featureplane.engine.state`; `to_dict()` for JSON, or pickle it). An engine of a
+        declared set gives a `PlanEngineState` (`featureplane.engine.plan_state`), which
+        carries the set's plan."""
         return self._kernel.export_state()
 
-    def import_state(self, state: EngineState | Mapping[str, Any]) -> None:
+    def import_state(self, state: EngineState | PlanEngineState | Mapping[str, Any]) -> None:
         """Restore a checkpoint (an `EngineState` or its `to_dict()` form), from an engine of
         either backend: the frames that follow are those the exporting engine would have
         produced. The engine's symbol table must start with the state's symbols, on the same
@@ -198,7 +203,7 @@ class FeatureEngine:
             (a ValueError) another format, a malformed field, or other symbols; the engine is
             left unchanged.
         """
-        self._kernel.import_state(state)
+        self._kernel.import_state(_portable(state))
 
     @property
     def lob(self) -> object:
@@ -209,3 +214,10 @@ class FeatureEngine:
     def counters(self) -> dict[str, int]:
         """Messages, applied, duplicates, out_of_order, stale, gaps, resets, ts_backwards."""
         return self._kernel.counters
+
+
+def _portable(
+    state: EngineState | PlanEngineState | Mapping[str, Any],
+) -> EngineState | Mapping[str, Any]:
+    """A plan state as its dict form: every kernel's `import_state` reads that."""
+    return state.to_dict() if isinstance(state, PlanEngineState) else state

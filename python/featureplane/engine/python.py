@@ -14,6 +14,7 @@ import numpy as np
 from featureplane.book.lob import LOBEngine
 from featureplane.book.sequencing import SequenceState
 from featureplane.engine.config import EngineConfig
+from featureplane.engine.plan_state import PlanEngineState
 from featureplane.engine.state import (
     BookState,
     DecayedSumState,
@@ -25,65 +26,104 @@ from featureplane.engine.state import (
     SymbolState,
     checked_state,
 )
-from featureplane.errors import InvalidMessageError
+from featureplane.errors import InvalidMessageError, SchemaMismatchError
 from featureplane.events import NO_SEQ, iter_messages, message_bounds, validate
+from featureplane.features.families import PlanState
+from featureplane.features.families.evaluator import changed_bits
 from featureplane.features.lob_shared_v1 import (
     ALL_BITS,
     DEPTH,
     IS_F64,
     LOB_SHARED_V1,
     LobSharedV1State,
-    changed_mask,
     ready_limit,
 )
+from featureplane.features.plan import FeaturePlan, plan_of
 from featureplane.features.rolling import DecayedSum, Ema, IntWindow
 from featureplane.frames.frame import FeatureUpdateFrameV1, FrameBatch, QualityFlag
 from featureplane.instruments import SymbolTable
 from featureplane.schema import FeatureSet
 
+FeatureStateT = LobSharedV1State | PlanState
+"""A symbol's feature state: the specialised lob_shared_v1 state or the generic one."""
+
 
 class SymbolFeatures:
     """A symbol's feature state plus the header of its last frame."""
 
-    def __init__(self, tick: float, lot: float, limit: int = ALL_BITS) -> None:
+    def __init__(
+        self, tick: float, lot: float, limit: int = ALL_BITS, plan: FeaturePlan | None = None
+    ) -> None:
         self.tick = tick
         self.lot = lot
         self.limit = limit
         """Features the source's depth can make ready (`lob_shared_v1.ready_limit`)."""
-        self.state = LobSharedV1State(tick, lot)
+        self.plan = plan
+        """The plan of the generic evaluator; None runs the specialised lob_shared_v1 state."""
+        self.state: FeatureStateT = self._fresh()
         self.quality_flags = 0
         self.ready_mask = 0
         self.seq = NO_SEQ
         self.source_ts_ns = 0
         self.local_ts_ns = 0
 
+    def _fresh(self) -> FeatureStateT:
+        if self.plan is None:
+            return LobSharedV1State(self.tick, self.lot)
+        return PlanState(self.plan, self.tick, self.lot)
+
     def reset(self) -> None:
-        self.state = LobSharedV1State(self.tick, self.lot)
+        self.state = self._fresh()
         self.ready_mask = 0
 
 
+def plan_ready_limit(plan: FeaturePlan, depth: int | None) -> int:
+    """The output bits a source carrying `depth` levels per side can make ready: a feature
+    reading more levels (itself or through its input) than the source has is never ready."""
+    if depth is None:
+        return (1 << len(plan.outputs)) - 1
+    return sum(1 << bit for bit, i in enumerate(plan.outputs) if plan.nodes[i].meta.depth <= depth)
+
+
 class ReferenceKernel:
-    """The Python backend of `FeatureEngine`."""
+    """The Python backend of `FeatureEngine`.
+
+    The built-in lob_shared_v1 runs its specialised state (`features.lob_shared_v1`); any
+    other declared set runs the generic plan evaluator (`features.families`), which
+    `generic=True` also selects for lob_shared_v1 (the two agree bit for bit).
+    """
 
     name = "python"
 
-    def __init__(self, symbols: SymbolTable, feature_set: FeatureSet, config: EngineConfig) -> None:
-        if feature_set.schema_hash != LOB_SHARED_V1.schema_hash:
-            raise ValueError(
-                f"the reference kernel computes lob_shared_v1, not {feature_set.feature_set_id}"
-            )
+    def __init__(
+        self,
+        symbols: SymbolTable,
+        feature_set: FeatureSet,
+        config: EngineConfig,
+        *,
+        generic: bool = False,
+    ) -> None:
+        specialised = feature_set.schema_hash == LOB_SHARED_V1.schema_hash and not generic
+        self.plan: FeaturePlan | None = None if specialised else plan_of(feature_set)
+        self.depth = DEPTH if self.plan is None else max(self.plan.depth, 1)
+        self._is_f64 = [spec.dtype == "f64" for spec in feature_set.features]
         self.symbols = symbols
         self.feature_set = feature_set
         self.config = config
         self.lob = LOBEngine(symbols)
         self._features: list[SymbolFeatures] = []
 
+    def _limit(self, depth: int | None) -> int:
+        return ready_limit(depth) if self.plan is None else plan_ready_limit(self.plan, depth)
+
+    def _new_symbol(self, tick: float, lot: float, depth: int | None) -> SymbolFeatures:
+        return SymbolFeatures(tick, lot, self._limit(depth), self.plan)
+
     def _symbol(self, sid: int) -> SymbolFeatures:
         self.symbols.spec_of(sid)  # UnknownSymbolError for an id the table does not hold
         while len(self._features) <= sid:
             spec = self.symbols.spec_of(len(self._features))
-            limit = ready_limit(spec.depth)
-            self._features.append(SymbolFeatures(spec.tick_f64, spec.lot_f64, limit))
+            self._features.append(self._new_symbol(spec.tick_f64, spec.lot_f64, spec.depth))
         return self._features[sid]
 
     def process(self, message: np.ndarray) -> FeatureUpdateFrameV1 | None:
@@ -112,7 +152,7 @@ class ReferenceKernel:
         source_ts = int(last["source_ts_ns"])
         local_ts = int(last["local_ts_ns"])
         if result.book_changed:
-            bids, asks = self.lob.top_n(result.symbol_id, DEPTH)
+            bids, asks = self.lob.top_n(result.symbol_id, self.depth)
             state.on_book(bids, asks, source_ts)
         for trade in result.trades:
             state.on_trade(trade.side, trade.px, trade.qty, trade.source_ts_ns)
@@ -146,7 +186,7 @@ class ReferenceKernel:
             source_ts_ns=source_ts,
             local_ts_ns=local_ts,
             feature_set_id=self.feature_set.feature_set_id,
-            changed_mask=changed_mask(before, state.values),
+            changed_mask=changed_bits(self._is_f64, before, state.values),
             warmup_ready_mask=ready,
             quality_flags=int(flags),
             values=tuple(state.values),
@@ -205,9 +245,11 @@ class ReferenceKernel:
 
     # ----- state (featureplane.engine.state) ---------------------------------------------
 
-    def export_state(self) -> EngineState:
+    def export_state(self) -> EngineState | PlanEngineState:
         """Everything the next frames depend on, backend-neutral: every symbol's book (all
         levels), sequence state, lob_shared_v1 state and last frame header, and the counters."""
+        if self.plan is not None:
+            return export_plan_state(self)
         symbols = []
         for sid, spec in enumerate(self.symbols.specs):
             book = self.lob._book_of(sid)
@@ -246,7 +288,7 @@ class ReferenceKernel:
             symbols,
         )
 
-    def import_state(self, state: EngineState | Mapping[str, Any]) -> None:
+    def import_state(self, state: EngineState | PlanEngineState | Mapping[str, Any]) -> None:
         """Replace the whole state with `state` (from either backend); symbols of the table
         beyond the state's start fresh.
 
@@ -255,13 +297,21 @@ class ReferenceKernel:
         SchemaMismatchError, InvalidStateError
             See `engine_state.checked_state`; the kernel is left unchanged.
         """
+        if self.plan is not None:
+            import_plan_state(self, state)
+            return
+        if isinstance(state, PlanEngineState):
+            raise SchemaMismatchError(
+                f"the state is of declared set {state.feature_set_id!r}, the engine computes "
+                f"{self.feature_set.feature_set_id!r}"
+            )
         saved = checked_state(state, self.feature_set, self.symbols)
         # Checked: nothing below can fail, so the kernel never holds half a state.
         self.lob.counters.update(saved.counters)
         for sid, spec in enumerate(self.symbols.specs):
             book = self.lob._book_of(sid)
             self._symbol(sid)  # makes room for sid
-            sym = SymbolFeatures(spec.tick_f64, spec.lot_f64, ready_limit(spec.depth))
+            sym = self._new_symbol(spec.tick_f64, spec.lot_f64, spec.depth)
             self._features[sid] = sym
             book.reset()
             book.messages_applied = 0
@@ -295,7 +345,8 @@ def _decayed_state(s: DecayedSum) -> DecayedSumState:
     return DecayedSumState(float(s.value), s.last_ts_ns, s.count)
 
 
-def _feature_state(st: LobSharedV1State) -> FeatureState:
+def _feature_state(st: FeatureStateT) -> FeatureState:
+    assert isinstance(st, LobSharedV1State)
     return FeatureState(
         values=[float(v) if f64 else int(v) for v, f64 in zip(st.values, IS_F64, strict=True)],
         n_book=st.n_book,
@@ -350,3 +401,17 @@ def _lob_shared_v1_state(tick: float, lot: float, saved: FeatureState) -> LobSha
     st.signed_qty_cum = saved.signed_qty_cum
     _set_decayed(st.tfi, saved.tfi)
     return st
+
+
+def export_plan_state(kernel: ReferenceKernel) -> PlanEngineState:
+    """The checkpoint of a kernel running the generic evaluator."""
+    from featureplane.engine.plan_state import export_plan_state as export
+
+    return export(kernel)
+
+
+def import_plan_state(kernel: ReferenceKernel, state: object) -> None:
+    """Restore a checkpoint into a kernel running the generic evaluator."""
+    from featureplane.engine.plan_state import import_plan_state as restore
+
+    restore(kernel, state)
