@@ -472,7 +472,9 @@ impl PlanEngine {
     /// Every book-triggered node, in plan order, after one applied book message.
     fn book_step(&mut self, sid: usize, ts_ns: i64) {
         let book = &self.lob.books()[sid].book;
-        let depth = self.plan.depth;
+        // At least the best level: whether each side has one says PARTIAL_FEATURES even for a
+        // set of trade features only (as the reference reads it).
+        let depth = self.plan.depth.max(1);
         let sym = &mut self.symbols[sid];
         std::mem::swap(&mut sym.prev_bids, &mut sym.bids);
         std::mem::swap(&mut sym.prev_asks, &mut sym.asks);
