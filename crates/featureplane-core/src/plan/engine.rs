@@ -6,7 +6,7 @@
 //! updated in.
 
 use super::family::{Family, Trigger};
-use super::node::{self, BookStep, NodeState};
+use super::node::{self, BookStep, NodeState, ReadyRule};
 use super::parse::Plan;
 use crate::book::lob::{BookStats, Counters, LobEngine};
 use crate::book::{L2Book, Level};
@@ -24,9 +24,24 @@ struct Step {
     input: Option<usize>,
     /// The input is an integer (read in real units through its unit's factor).
     integer_input: bool,
-    input_unit: super::family::Unit,
     /// `book_regime`: the span of its input EMA (the warm-up after which it compares).
     input_span: u64,
+    transform: bool,
+}
+
+/// An output feature: its frame rank, which is also its slot.
+#[derive(Debug, Clone, Copy)]
+struct Output {
+    rank: usize,
+    f64: bool,
+}
+
+/// The nodes one source steps (book messages or trade rows) and the outputs among them.
+#[derive(Debug, Clone, Default)]
+struct Group {
+    /// Node, ready rule and the input a transform waits for, in plan order.
+    nodes: Vec<(usize, ReadyRule, Option<usize>)>,
+    outputs: Vec<Output>,
 }
 
 /// A symbol's node state plus the header of its last frame.
@@ -35,6 +50,8 @@ struct SymbolPlan {
     grid: Grid,
     /// One word per node, in [`crate::features::schema::Values`]' encoding.
     words: Vec<u64>,
+    /// Per node, the real-unit factor of its integer input on this symbol's grid.
+    factors: Vec<f64>,
     /// Updates of each node since the reset.
     counts: Vec<u64>,
     states: Vec<NodeState>,
@@ -47,6 +64,8 @@ struct SymbolPlan {
     has_ask: bool,
     /// Output bits the source's depth can make ready.
     ready_limit: u64,
+    /// Ready bits of the book group's outputs and the trade group's, as of their last step.
+    group_ready: [u64; 2],
     quality_flags: u32,
     ready_mask: u64,
     seq: i64,
@@ -68,11 +87,17 @@ pub struct PlanValues {
 #[derive(Debug, Clone)]
 pub struct PlanEngine {
     plan: Plan,
+    /// The slot of each plan node in the per-symbol vectors (outputs first, in frame order).
+    slot_of: Vec<usize>,
     /// The fresh state of each node (cloned on reset).
     fresh: Vec<NodeState>,
     fresh_words: Vec<u64>,
     book_steps: Vec<Step>,
     trade_steps: Vec<Step>,
+    /// Book-triggered nodes, then trade-triggered ones.
+    groups: [Group; 2],
+    /// The nodes whose value can leave i64 (cum, diff).
+    saturating: Vec<usize>,
     dtypes: Vec<Dtype>,
     lob: LobEngine,
     symbols: Vec<SymbolPlan>,
@@ -92,41 +117,75 @@ impl PlanEngine {
     /// An engine for `plan` over symbols of `grids`; an error if a node's family is one this
     /// kernel does not evaluate.
     pub fn new(plan: Plan, grids: &[Grid], config: Config) -> Result<Self> {
-        let mut fresh = Vec::with_capacity(plan.nodes.len());
-        let mut fresh_words = Vec::with_capacity(plan.nodes.len());
-        let (mut book_steps, mut trade_steps) = (Vec::new(), Vec::new());
+        let n = plan.nodes.len();
+        let n_out = plan.outputs.len();
+        // Node i lives in slot slot_of[i]: the outputs first, in frame order, then the internal
+        // nodes; a frame's values are then the first slots as they are.
+        let mut slot_of = vec![0; n];
+        let mut internal = n_out;
         for (i, node) in plan.nodes.iter().enumerate() {
+            slot_of[i] = if node.output {
+                plan.outputs.iter().position(|&o| o == i).unwrap_or(0)
+            } else {
+                internal += 1;
+                internal - 1
+            };
+        }
+        let mut fresh = vec![NodeState::Plain; n];
+        let mut fresh_words = vec![0; n];
+        let (mut book_steps, mut trade_steps) = (Vec::new(), Vec::new());
+        let mut groups: [Group; 2] = Default::default();
+        let mut saturating = Vec::new();
+        for (i, node) in plan.nodes.iter().enumerate() {
+            let slot = slot_of[i];
             let input = node.input.map(|j| &plan.nodes[j]);
-            fresh.push(NodeState::new(node, input.map(|n| n.dtype))?);
-            fresh_words.push(match node.dtype {
+            let input_slot = node.input.map(|j| slot_of[j]);
+            fresh[slot] = NodeState::new(node, input.map(|n| n.dtype))?;
+            fresh_words[slot] = match node.dtype {
                 Dtype::F64 => f64::NAN.to_bits(),
                 _ => 0,
-            });
+            };
             let step = Step {
-                node: i,
+                node: slot,
                 family: node.family,
-                input: node.input,
+                input: input_slot,
                 integer_input: input.is_some_and(|n| n.dtype == Dtype::I64),
-                input_unit: input.map_or(super::family::Unit::One, |n| n.unit),
                 input_span: match input.map(|n| n.family) {
                     Some(Family::Ema { span }) => span,
                     _ => u64::MAX,
                 },
+                transform: node.family.is_transform(),
             };
+            let g = usize::from(node.trigger == Trigger::Trade);
+            groups[g].nodes.push((
+                slot,
+                ReadyRule::of(node.family),
+                input_slot.filter(|_| node.family.is_transform()),
+            ));
+            if node.output {
+                groups[g].outputs.push(Output {
+                    rank: slot,
+                    f64: node.dtype == Dtype::F64,
+                });
+            }
+            if matches!(node.family, Family::Cum | Family::Diff) {
+                saturating.push(slot);
+            }
             match node.trigger {
                 Trigger::Book => book_steps.push(step),
                 Trigger::Trade => trade_steps.push(step),
             }
         }
-        let n = plan.nodes.len();
         let dtypes = plan.dtypes();
-        let n_out = plan.outputs.len();
         let mut engine = Self {
             plan,
+            slot_of,
             fresh,
             fresh_words,
             book_steps,
             trade_steps,
+            groups,
+            saturating,
             dtypes,
             lob: LobEngine::new(0),
             symbols: Vec::new(),
@@ -165,8 +224,16 @@ impl PlanEngine {
 
     fn fresh_symbol(&self, grid: Grid) -> SymbolPlan {
         let depth = self.plan.depth;
+        let mut factors = vec![1.0; self.plan.nodes.len()];
+        for (i, n) in self.plan.nodes.iter().enumerate() {
+            if let Some(j) = n.input {
+                factors[self.slot_of[i]] =
+                    node::unit_factor(self.plan.nodes[j].unit, grid.tick, grid.lot);
+            }
+        }
         SymbolPlan {
             grid,
+            factors,
             words: self.fresh_words.clone(),
             counts: vec![0; self.plan.nodes.len()],
             states: self.fresh.clone(),
@@ -178,6 +245,7 @@ impl PlanEngine {
             has_bid: false,
             has_ask: false,
             ready_limit: self.ready_limit(None),
+            group_ready: [0; 2],
             quality_flags: 0,
             ready_mask: 0,
             seq: NO_SEQ,
@@ -286,8 +354,7 @@ impl PlanEngine {
     }
 
     fn output_words(&self, sid: usize) -> impl Iterator<Item = u64> + '_ {
-        let words = &self.symbols[sid].words;
-        self.plan.outputs.iter().map(move |&i| words[i])
+        self.symbols[sid].words[..self.dtypes.len()].iter().copied()
     }
 
     /// Apply every message of `rows`; one frame per applied message, as columns. Bad input
@@ -333,8 +400,8 @@ impl PlanEngine {
     ) {
         if let Some(applied) = self.apply(message, kinds, last) {
             let sid = applied.header.symbol_id as usize;
-            let words = &self.symbols[sid].words;
-            out.push_words(&applied.header, self.plan.outputs.iter().map(|&i| words[i]));
+            let words = &self.symbols[sid].words[..self.dtypes.len()];
+            out.push_words(&applied.header, words.iter().copied());
         }
     }
 
@@ -358,6 +425,7 @@ impl PlanEngine {
         sym.has_bid = false;
         sym.has_ask = false;
         sym.ready_mask = 0;
+        sym.group_ready = [0; 2];
     }
 
     /// Apply one validated message. `input_index`: where its last row sits in the input.
@@ -370,12 +438,14 @@ impl PlanEngine {
         if result.reset {
             self.reset_features(sid);
         }
-        {
-            let sym = &self.symbols[sid];
-            for (b, &i) in self.before.iter_mut().zip(&self.plan.outputs) {
-                *b = sym.words[i];
-            }
-        }
+        // A message moves only the nodes of the sources it stepped (book, trades): the
+        // other group's values and readiness stay as they were, so only the stepped groups
+        // are read before and after (after a reset every value starts afresh, and the
+        // comparison is with the fresh values, as the specialised kernel's).
+        let stepped = [result.book_changed, result.has_trades];
+        let n_out = self.before.len();
+        self.before
+            .copy_from_slice(&self.symbols[sid].words[..n_out]);
         let last = &message[message.len() - 1];
         let (source_ts, local_ts) = (last.source_ts_ns, last.local_ts_ns);
         if result.book_changed {
@@ -408,15 +478,13 @@ impl PlanEngine {
         if !two_sided {
             flags |= quality::PARTIAL_FEATURES;
         }
-        if sym.states.iter().any(NodeState::saturated) {
+        if self.saturating.iter().any(|&i| sym.states[i].saturated()) {
             flags |= quality::VALUE_SATURATED;
         }
-        let ready = if result.untrusted {
-            0
-        } else {
-            for (i, node) in self.plan.nodes.iter().enumerate() {
-                let own = node::own_ready(
-                    node.family,
+        let mut changed = 0u64;
+        for ((g, group), _) in self.groups.iter().enumerate().zip(stepped).filter(|(_, s)| *s) {
+            for &(i, rule, gate) in &group.nodes {
+                let own = rule.ready(
                     &sym.states[i],
                     sym.counts[i],
                     sym.has_bid,
@@ -425,31 +493,29 @@ impl PlanEngine {
                 );
                 // A transform is ready when its input is; book_regime reads its EMA only
                 // once that is warm, and is ready from the first book message.
-                let input_ready = match node.input {
-                    Some(j) if node.family.is_transform() => self.ready[j],
-                    _ => true,
-                };
-                self.ready[i] = own && input_ready;
+                self.ready[i] = own && gate.is_none_or(|j| self.ready[j]);
             }
             let mut mask = 0u64;
-            for (k, &i) in self.plan.outputs.iter().enumerate() {
-                mask |= u64::from(self.ready[i]) << k;
-            }
-            mask & sym.ready_limit
-        };
-        let mut changed = 0u64;
-        for (k, (&i, &old)) in self.plan.outputs.iter().zip(&self.before).enumerate() {
-            let now = sym.words[i];
-            if now != old {
-                let same_float = self.dtypes[k] == Dtype::F64 && {
-                    let (a, b) = (f64::from_bits(now), f64::from_bits(old));
-                    a == b || (a.is_nan() && b.is_nan())
-                };
-                if !same_float {
-                    changed |= 1 << k;
+            for out in &group.outputs {
+                mask |= u64::from(self.ready[out.rank]) << out.rank;
+                let (now, old) = (sym.words[out.rank], self.before[out.rank]);
+                if now != old {
+                    let same_float = out.f64 && {
+                        let (a, b) = (f64::from_bits(now), f64::from_bits(old));
+                        a == b || (a.is_nan() && b.is_nan())
+                    };
+                    changed |= u64::from(!same_float) << out.rank;
                 }
             }
+            sym.group_ready[g] = mask;
         }
+        // An untrusted book makes every feature of the frame unready until a snapshot; a
+        // feature reading more levels than the source carries is never ready.
+        let ready = if result.untrusted {
+            0
+        } else {
+            (sym.group_ready[0] | sym.group_ready[1]) & sym.ready_limit
+        };
         sym.quality_flags = flags;
         sym.ready_mask = ready;
         sym.seq = last.seq;
@@ -478,16 +544,14 @@ impl PlanEngine {
         let sym = &mut self.symbols[sid];
         std::mem::swap(&mut sym.prev_bids, &mut sym.bids);
         std::mem::swap(&mut sym.prev_asks, &mut sym.asks);
-        sym.bids.clear();
-        sym.bids.extend(book.bids.levels().take(depth));
-        sym.asks.clear();
-        sym.asks.extend(book.asks.levels().take(depth));
+        top_levels(&book.bids, depth, &mut sym.bids);
+        top_levels(&book.asks, depth, &mut sym.asks);
         sym.n_book += 1;
         sym.has_bid = !sym.bids.is_empty();
         sym.has_ask = !sym.asks.is_empty();
         let SymbolPlan {
-            grid,
             words,
+            factors,
             counts,
             states,
             bids,
@@ -497,8 +561,10 @@ impl PlanEngine {
             n_book,
             ..
         } = sym;
-        let (tick, lot) = (grid.tick, grid.lot);
+        let (tick, lot) = (sym.grid.tick, sym.grid.lot);
         let step = BookStep {
+            bid: bids.first().copied(),
+            ask: asks.first().copied(),
             bids,
             asks,
             prev_bids,
@@ -510,12 +576,10 @@ impl PlanEngine {
         };
         for s in &self.book_steps {
             let i = s.node;
-            let fired = match (s.family.is_transform(), s.input) {
+            let fired = match (s.transform, s.input) {
                 (true, Some(j)) => {
                     self.fired[j] && {
-                        let factor = s
-                            .integer_input
-                            .then(|| node::unit_factor(s.input_unit, tick, lot));
+                        let factor = s.integer_input.then_some(factors[i]);
                         let x = words[j];
                         node::eval_transform(
                             s.family,
@@ -543,15 +607,13 @@ impl PlanEngine {
     /// Every trade-triggered node, in plan order, on one trade row.
     fn trade_step(&mut self, sid: usize, row: &EventRow) {
         let sym = &mut self.symbols[sid];
-        let (tick, lot) = (sym.grid.tick, sym.grid.lot);
+        let tick = sym.grid.tick;
         for s in &self.trade_steps {
             let i = s.node;
             let fired = match s.input {
                 Some(j) => {
                     self.fired[j] && {
-                        let factor = s
-                            .integer_input
-                            .then(|| node::unit_factor(s.input_unit, tick, lot));
+                        let factor = s.integer_input.then_some(sym.factors[i]);
                         let x = sym.words[j];
                         node::eval_transform(
                             s.family,
@@ -616,3 +678,20 @@ impl PlanEngine {
         self.lob.counters
     }
 }
+
+/// The best `depth` levels of `side` into `out`, best first (the inline copy of
+/// `BookSide::top` for the usual shallow plans).
+#[inline]
+fn top_levels(side: &crate::book::BookSide, depth: usize, out: &mut Vec<Level>) {
+    out.clear();
+    if depth <= SHALLOW {
+        let top = side.top::<SHALLOW>();
+        let levels = top.as_slice();
+        out.extend_from_slice(&levels[..depth.min(levels.len())]);
+    } else {
+        out.extend(side.levels().take(depth));
+    }
+}
+
+/// Plans reading at most this many levels per side take the inline copy.
+const SHALLOW: usize = 8;

@@ -325,6 +325,8 @@ pub struct BookStep<'a> {
     pub asks: &'a [Level],
     pub prev_bids: &'a [Level],
     pub prev_asks: &'a [Level],
+    pub bid: Option<Level>,
+    pub ask: Option<Level>,
     /// The first book message since the reset (OFI counts from the second).
     pub first: bool,
     pub tick: f64,
@@ -334,15 +336,14 @@ pub struct BookStep<'a> {
 
 /// Evaluate a book-source node; whether it updated (its value is in `word`). `input`: the
 /// input's state, word and EMA span (`book_regime`).
-#[inline]
+#[inline(always)]
 pub fn eval_book(
     family: Family,
     step: &BookStep<'_>,
     word: &mut u64,
     input: Option<(&NodeState, u64, u64)>,
 ) -> bool {
-    let bid = step.bids.first().copied();
-    let ask = step.asks.first().copied();
+    let (bid, ask) = (step.bid, step.ask);
     let two = bid.zip(ask);
     let mut set = |x: Option<u64>| x.map(|x| *word = x).is_some();
     match family {
@@ -534,7 +535,7 @@ fn f64_std(xs: impl Iterator<Item = f64> + Clone) -> f64 {
 
 /// Evaluate a transform whose input updated this step: `x` is the input's word, `factor` its
 /// real-unit factor (`None` for an f64 input).
-#[inline]
+#[inline(always)]
 pub fn eval_transform(
     family: Family,
     state: &mut NodeState,
@@ -651,41 +652,76 @@ pub fn window_value(family: Family, ring: &IntRing, x: i128, factor: f64) -> f64
     }
 }
 
-/// Whether a node's own warm-up is done (its input's readiness is the caller's). `count`:
-/// the node's updates since the reset; `word`: its value.
-#[inline]
-pub fn own_ready(
-    family: Family,
-    state: &NodeState,
-    count: u64,
-    has_bid: bool,
-    has_ask: bool,
-    word: u64,
-) -> bool {
-    let two = has_bid && has_ask;
-    match (family, state) {
-        (Family::BidPx | Family::BidQty, _) => has_bid,
-        (Family::AskPx | Family::AskQty, _) => has_ask,
-        // NaN while the book gives no value (a non-positive price sum, no width).
-        (Family::SpreadBps | Family::BookSlope { .. }, _) => two && !f64::from_bits(word).is_nan(),
-        (
+/// How a node's own warm-up is judged (its input's readiness is the caller's), decided once
+/// per plan so the per-frame loop is a small match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadyRule {
+    HasBid,
+    HasAsk,
+    TwoSided,
+    /// Both sides, and a value (NaN while the book gives none: spread_bps, book_slope).
+    TwoSidedValue,
+    /// At least this many updates since the reset.
+    Count(u64),
+    /// At least this many updates, and no value left i64 (diff).
+    CountNotSaturated(u64),
+    /// No value left i64 (cum).
+    NotSaturated,
+    /// A time window observed whole (realized_vol: and a return in it).
+    Covered,
+}
+
+impl ReadyRule {
+    pub fn of(family: Family) -> Self {
+        match family {
+            Family::BidPx | Family::BidQty => Self::HasBid,
+            Family::AskPx | Family::AskQty => Self::HasAsk,
+            Family::SpreadBps | Family::BookSlope { .. } => Self::TwoSidedValue,
             Family::Spread
             | Family::Mid
             | Family::Microprice
             | Family::DepthImbalance { .. }
             | Family::WeightedDepthImbalance { .. }
-            | Family::WeightedMid { .. },
-            _,
-        ) => two,
-        (Family::Ofi { .. }, _) => count >= 2,
-        (Family::Cum, _) => !state.saturated(),
-        (Family::Diff, _) => count >= 1 && !state.saturated(),
-        (Family::Ema { span }, _) => count >= span,
-        (Family::RollingStd { window } | Family::Zscore { window }, _) => count >= window as u64,
-        (_, NodeState::Time(w)) => w.clock.covered(w.window_ns),
-        (_, NodeState::RealizedVol { window, .. }) => {
-            !window.samples.is_empty() && window.clock.covered(window.window_ns)
+            | Family::WeightedMid { .. } => Self::TwoSided,
+            Family::Ofi { .. } => Self::Count(2),
+            Family::Cum => Self::NotSaturated,
+            Family::Diff => Self::CountNotSaturated(1),
+            Family::Ema { span } => Self::Count(span),
+            Family::RollingStd { window } | Family::Zscore { window } => Self::Count(window as u64),
+            Family::RollingMeanTime { .. }
+            | Family::RollingStdTime { .. }
+            | Family::RollingSumTime { .. }
+            | Family::RealizedVol { .. } => Self::Covered,
+            _ => Self::Count(1),
         }
-        _ => count >= 1,
+    }
+
+    /// Whether the node's own warm-up is done: `count` its updates since the reset, `word`
+    /// its value.
+    #[inline(always)]
+    pub fn ready(
+        self,
+        state: &NodeState,
+        count: u64,
+        has_bid: bool,
+        has_ask: bool,
+        word: u64,
+    ) -> bool {
+        match self {
+            Self::HasBid => has_bid,
+            Self::HasAsk => has_ask,
+            Self::TwoSided => has_bid && has_ask,
+            Self::TwoSidedValue => has_bid && has_ask && !f64::from_bits(word).is_nan(),
+            Self::Count(n) => count >= n,
+            Self::CountNotSaturated(n) => count >= n && !state.saturated(),
+            Self::NotSaturated => !state.saturated(),
+            Self::Covered => match state {
+                NodeState::Time(w) => w.clock.covered(w.window_ns),
+                NodeState::RealizedVol { window, .. } => {
+                    !window.samples.is_empty() && window.clock.covered(window.window_ns)
+                }
+                _ => false,
+            },
+        }
     }
 }
