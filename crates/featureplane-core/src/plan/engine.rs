@@ -482,7 +482,13 @@ impl PlanEngine {
             flags |= quality::VALUE_SATURATED;
         }
         let mut changed = 0u64;
-        for ((g, group), _) in self.groups.iter().enumerate().zip(stepped).filter(|(_, s)| *s) {
+        for ((g, group), _) in self
+            .groups
+            .iter()
+            .enumerate()
+            .zip(stepped)
+            .filter(|(_, s)| *s)
+        {
             for &(i, rule, gate) in &group.nodes {
                 let own = rule.ready(
                     &sym.states[i],
