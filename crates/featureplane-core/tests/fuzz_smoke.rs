@@ -114,8 +114,8 @@ fn fpf1() {
     smoke("fpf1", fuzz::fpf1);
 }
 
-/// The plan target reads the engine target's seeds (the same shape of input).
+/// The plan target's seeds are the engine target's (the same shape of input).
 #[test]
 fn plan() {
-    smoke("engine", fuzz::plan);
+    smoke("plan", fuzz::plan);
 }
