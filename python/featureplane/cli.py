@@ -1,6 +1,6 @@
 """The `featureplane` command: a thin layer over the library.
 
-    featureplane schema [--feature-set ID] [--json]
+    featureplane schema [--feature-set ID] [--set FILE] [--json]
     featureplane replay FILES... --out OUT [--format auto|binance|...] [--jobs N]
                         [--scheduler local|dask] [--units scaled|real] [--backend python|rust]
     featureplane demo [--out DIR] [--seed N] [--backend python|rust]
@@ -18,6 +18,7 @@
     featureplane live --config FILE [--check] [--out FRAMES.parquet] [--record DIR]
                       [--duration S]
     featureplane live parity CAPTURE... [--faults SPEC]
+    featureplane feature check FAMILY [--sessions N] [--messages N] [--seed N]
 
 Bad input ends with exit code 1 and one line on stderr (`featureplane: error: ...`, naming this
 command's flags where the library names its keywords), never a traceback; a usage error exits
@@ -115,10 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="print a feature set's schema",
         **_help("""
   featureplane schema                 # ids, dtypes, scales, units, warm-up, flags
-  featureplane schema --json | jq .   # the canonical JSON with its schema hash"""),
+  featureplane schema --json | jq .   # the canonical JSON with its schema hash
+  featureplane schema --set examples/feature-sets/research_v1.toml  # a declared set"""),
     )
     schema.add_argument("--feature-set", default=DEFAULT_FEATURE_SET_ID, metavar="ID",
                         help="the registered feature set to print")  # fmt: skip
+    schema.add_argument("--set", default=None, metavar="FILE",
+                        help="a declaration (TOML): its plan, metadata and hash")  # fmt: skip
     schema.add_argument("--json", action="store_true", help="the canonical JSON with its hash")
     schema.set_defaults(run=_cmd_schema)
 
@@ -210,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--instrument", action="append", type=_instrument, default=None, metavar="SYM:TICK:LOT",
         help="tick and lot of a symbol (repeatable); hftbacktest arrays need one",
     )  # fmt: skip
+    _feature_set_flag(replay)
     replay.set_defaults(run=_cmd_replay)
 
     demo = sub.add_parser(
@@ -250,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     parity.add_argument("--candidate", choices=BACKENDS, default="rust",
                         help="the backend compared with the Python reference")  # fmt: skip
     parity.add_argument("--verbose", action="store_true", help="every column, not only drift")
+    _feature_set_flag(parity)
     parity.set_defaults(run=_cmd_parity)
 
     bench = sub.add_parser(
@@ -285,6 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--speed", type=float, default=10.0, help="soak: x real time")
     bench.add_argument("--faults", default=None, metavar="SPEC", help="soak: venue faults")
     bench.add_argument("--rounds", type=int, default=3, help="soak: rounds over the captures")
+    bench.add_argument(
+        "--feature-set", default=None, metavar="FILE|ID",
+        help="rows of this set beside lob_shared_v1's specialised kernels (python and rust)",
+    )  # fmt: skip
     bench.set_defaults(run=_cmd_bench)
 
     gate = sub.add_parser(
@@ -351,6 +361,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     attach.set_defaults(run=_cmd_strategy_attach)
 
+    feature = sub.add_parser(
+        "feature", help="feature families: check one (parity fuzz and benchmark)",
+        **_help("""
+  featureplane feature check ema                # python half; rust where the plan kernel is built
+  featureplane feature check vwap --messages 20000"""),
+    )  # fmt: skip
+    feature_sub = feature.add_subparsers(dest="feature_command", required=True,
+                                         metavar="SUBCOMMAND")  # fmt: skip
+    fcheck = feature_sub.add_parser("check", help="a family's parity fuzz and benchmark")
+    fcheck.add_argument("family", metavar="FAMILY", help="a catalogue family (e.g. ema, vwap)")
+    fcheck.add_argument("--sessions", type=int, default=2, help="simulated sessions (faults)")
+    fcheck.add_argument("--messages", type=int, default=5_000, help="messages per session")
+    fcheck.add_argument("--seed", type=int, default=1, help="seed of the first session")
+    fcheck.set_defaults(run=_cmd_feature_check)
+
     venue = sub.add_parser("venue", help="the loopback venue: captures served as Binance does",
                            **_help("""
   featureplane venue serve btcusdt.gz ethusdt.gz --speed max   # prints the port it bound
@@ -372,12 +397,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
-    fs = get_feature_set(args.feature_set)
+    from featureplane.features.plan import plan_of, resolve_feature_set
+
+    fs = resolve_feature_set(Path(args.set)) if args.set else get_feature_set(args.feature_set)
     if args.json:
         print(json.dumps(fs.to_json(), indent=2))
     else:
         print(format_schema(fs))
+        if args.set:
+            print(f"\nplan {plan_of(fs).canonical_json()}")
     return EXIT_OK
+
+
+def _feature_set_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--feature-set", default=DEFAULT_FEATURE_SET_ID, metavar="FILE|ID",
+        help="a declaration (TOML file) or a registered set id (default lob_shared_v1)",
+    )  # fmt: skip
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
@@ -406,6 +442,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         backend=args.backend,
         progress=not args.no_progress,
         options=options,
+        feature_set=_resolve_set(args.feature_set),
     )
     print(summary.format())
     return EXIT_OK
@@ -430,13 +467,16 @@ def _cmd_parity(args: argparse.Namespace) -> int:
     )
     from featureplane.engine.backends import resolve_backend
 
-    if resolve_backend(args.candidate) != args.candidate:
+    fs = _resolve_set(args.feature_set)
+    if resolve_backend(args.candidate, fs) != args.candidate:
         raise FeatureplaneError(f"the {args.candidate} backend is not built: nothing to compare")
     inputs = [*inputs_from_paths(args.files), *generated_inputs(args.generated, args.messages,
                                                                  args.seed)]  # fmt: skip
     compared = mismatches = 0
     for item in inputs:
-        report = check_events(item.name, item.symbols, item.events, candidate=args.candidate)
+        report = check_events(
+            item.name, item.symbols, item.events, candidate=args.candidate, feature_set=fs
+        )
         compared += report.compared
         mismatches += report.mismatches
         if args.verbose or not report.ok:
@@ -451,6 +491,21 @@ def _cmd_parity(args: argparse.Namespace) -> int:
     rate = mismatches / max(compared, 1)
     print(f"{METRIC} {rate:.6g} ({mismatches:,} of {compared:,} values)")
     return EXIT_OK if mismatches == 0 else EXIT_ERROR
+
+
+def _cmd_feature_check(args: argparse.Namespace) -> int:
+    from featureplane.checks.family import check_family
+    from featureplane.features.catalogue import CATALOGUE
+
+    if args.family not in CATALOGUE:
+        raise FeatureplaneError(f"unknown family {args.family!r}; known: {sorted(CATALOGUE)}")
+    if not (1 <= args.sessions <= 100 and 100 <= args.messages <= 1_000_000):
+        raise ValueError("--sessions must be in [1, 100] and --messages in [100, 1000000]")
+    result = check_family(
+        args.family, sessions=args.sessions, messages=args.messages, seed=args.seed
+    )
+    print(result.format())
+    return EXIT_OK if result.ok else EXIT_ERROR
 
 
 def _cmd_backtest(args: argparse.Namespace) -> int:
@@ -500,7 +555,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     if args.capture is not None and not args.capture.exists():
         raise FeatureplaneError(f"no capture at {args.capture}")
-    sections, missing = matrix.sections(capture=args.capture, runs=args.runs, quick=args.quick)
+    fs = None if args.feature_set is None else _resolve_set(args.feature_set)
+    sections, missing = matrix.sections(
+        capture=args.capture, runs=args.runs, quick=args.quick, feature_set=fs
+    )
     for name in missing:
         print(f"skipped {name}")
     result = matrix.run(sections, progress=_print_block)
@@ -510,6 +568,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.json:
         args.json.write_text(json.dumps(result.to_json(), indent=2))
     return EXIT_OK if result.correct else EXIT_ERROR
+
+
+def _resolve_set(arg: str) -> FeatureSet:
+    """`--feature-set FILE|ID`: a registered id, else a declaration file."""
+    from featureplane.features.plan import resolve_feature_set
+
+    return resolve_feature_set(arg)
 
 
 def _print_block(text: str) -> None:

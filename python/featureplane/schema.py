@@ -17,6 +17,7 @@ from featureplane.errors import SchemaMismatchError, UnknownSymbolError
 __all__ = [
     "DEFAULT_FEATURE_SET_ID",
     "FLAG_EXACT",
+    "FLAG_RESEARCH_ONLY",
     "FLAG_ROLLING",
     "FLAG_SCALED_INT",
     "NUMPY_DTYPES",
@@ -41,6 +42,9 @@ FLAG_EXACT = 2
 """Computed with integer arithmetic only: every backend must agree bit for bit."""
 FLAG_ROLLING = 4
 """Depends on state kept across frames; cleared by a reset."""
+FLAG_RESEARCH_ONLY = 8
+"""Computed by a user Python function after the kernel (`featureplane.features.research`):
+research replay and backtests only; the live runtime refuses it until it is promoted."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,9 @@ class FeatureSet:
     feature_schema_version: int
     features: tuple[FeatureSpec, ...]
     plan: str | None = None
+    research: str | None = None
+    """The canonical text of the set's research-only features (`features.research`), after
+    the plan's outputs in the frame; covered by the schema hash with the plan."""
 
     def __post_init__(self) -> None:
         for i, spec in enumerate(self.features):
@@ -91,6 +98,11 @@ class FeatureSet:
             raise ValueError("feature names must be unique")
         if len(self.features) > 64:
             raise ValueError("masks are u64: at most 64 features a set")
+
+    @cached_property
+    def research_only(self) -> tuple[str, ...]:
+        """The names of the research-only features (`FLAG_RESEARCH_ONLY`)."""
+        return tuple(f.name for f in self.features if f.flags & FLAG_RESEARCH_ONLY)
 
     @cached_property
     def names(self) -> tuple[str, ...]:
@@ -123,6 +135,8 @@ class FeatureSet:
         body = self._canonical()
         if self.plan is not None:
             body["plan"] = self.plan
+        if self.research is not None:
+            body["research"] = self.research
         body["schema_hash"] = self.schema_hash
         return body
 
@@ -138,7 +152,8 @@ class FeatureSet:
         """sha256 of the plan text of a declared set, else of the canonical JSON of the
         metadata (sorted keys, no whitespace), as hex."""
         if self.plan is not None:
-            return hashlib.sha256(self.plan.encode()).hexdigest()
+            text = self.plan if self.research is None else f"{self.plan}\n{self.research}"
+            return hashlib.sha256(text.encode()).hexdigest()
         text = json.dumps(self._canonical(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 
@@ -175,17 +190,19 @@ class FeatureSet:
             Feature ids not 0..n-1 in order, repeated names, or more than 64 features.
         """
         plan = obj.get("plan")
+        research = obj.get("research")
         fs = cls(
             obj["feature_set_id"],
             int(obj["feature_schema_version"]),
             tuple(FeatureSpec(**f) for f in obj["features"]),
             plan,
+            research,
         )
         if plan is not None:
             # The plan decides the metadata: metadata that does not follow from it is refused.
-            from featureplane.features.plan import FeaturePlan
+            from featureplane.features.plan import derived_feature_set
 
-            derived = FeaturePlan.from_json(plan, f"plan of {fs.feature_set_id}").feature_set()
+            derived = derived_feature_set(plan, research, f"plan of {fs.feature_set_id}")
             if (derived.feature_set_id, derived.feature_schema_version) != (
                 fs.feature_set_id,
                 fs.feature_schema_version,

@@ -23,7 +23,9 @@ from featureplane.adapters.hftbacktest.adapter import (
 )
 from featureplane.adapters.hftbacktest.session import AccountState, BacktestSession
 from featureplane.backtest.results import BacktestRun, RunRecord, StrategyOutcome
+from featureplane.features.lob_shared_v1 import LOB_SHARED_V1
 from featureplane.instruments import SymbolTable
+from featureplane.schema import DEFAULT_FEATURE_SET_ID, FeatureSet
 from featureplane.strategy.base import BaseStrategy
 from featureplane.strategy.context import StrategyContext
 from featureplane.strategy.examples.imbalance_mm import (
@@ -149,6 +151,7 @@ def run_ab(
     interval_ns: int = DEFAULT_DECISION_INTERVAL_NS,
     execution: ExecutionModel | None = None,
     backend: str | None = None,
+    feature_set: str | FeatureSet = DEFAULT_FEATURE_SET_ID,
 ) -> ABReport:
     """Legacy (stats_only) and feature (lob_feature) market makers on the same feed.
 
@@ -157,6 +160,10 @@ def run_ab(
     """
     if loop == "numba" and feed != "precomputed":
         raise ValueError("a numba loop reads precomputed features: use feed='precomputed'")
+    if loop == "numba" and feature_set not in (DEFAULT_FEATURE_SET_ID, LOB_SHARED_V1):
+        # The compiled loop tests ready bits at lob_shared_v1's positions (numba constants).
+        raise ValueError("the numba loop reads lob_shared_v1's layout: use loop='python' "
+                         "(--loop python) for another feature set")  # fmt: skip
     params = params or ImbalanceMMParams()
     legacy_adapter = HftBacktestAdapter(
         events, symbols, symbol, feature_mode="stats_only", execution=execution, backend=backend
@@ -168,6 +175,7 @@ def run_ab(
         feature_feed=feed,
         execution=execution,
         backend=backend,
+        feature_set=feature_set,
     )
     legacy = run_strategy(legacy_adapter, "legacy", params, loop=loop, interval_ns=interval_ns)
     feature = run_strategy(feature_adapter, "feature", params, loop=loop, interval_ns=interval_ns)
@@ -247,6 +255,7 @@ def run_backtest(
     interval_ns: int = DEFAULT_DECISION_INTERVAL_NS,
     execution: ExecutionModel | None = None,
     backend: str | None = None,
+    feature_set: str | FeatureSet = DEFAULT_FEATURE_SET_ID,
 ) -> BacktestRun:
     """One Python-runner backtest of the market maker, recorded for a report."""
     params = params or ImbalanceMMParams()
@@ -259,6 +268,7 @@ def run_backtest(
         feature_feed=feed,
         execution=execution,
         backend=backend,
+        feature_set=feature_set,
     )
     inner = (LegacyImbalanceMM if variant == "legacy" else FeatureImbalanceMM)(params)
     session = adapter.session()

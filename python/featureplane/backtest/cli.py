@@ -61,6 +61,11 @@ def _common(p: argparse.ArgumentParser) -> None:
         default=None,
         help="the feature kernel; default $FEATUREPLANE_BACKEND, else rust where built",
     )
+    p.add_argument(
+        "--feature-set", default="lob_shared_v1", metavar="FILE|ID",
+        help="the features computed (a declaration file or a registered id); the feature "
+        "strategy reads bid_px, ask_px and imbalance_l5 by name",
+    )  # fmt: skip
 
 
 def configure(parser: argparse.ArgumentParser, formatter: type[argparse.HelpFormatter]) -> None:
@@ -143,6 +148,9 @@ def main(args: argparse.Namespace) -> int:
         args.order_lots,
         args.max_position_lots,
     )
+    from featureplane.features.plan import resolve_feature_set
+
+    fs = resolve_feature_set(args.feature_set)
     capture = args.capture or _default_capture()
     if not capture.exists():
         raise FileNotFoundError(f"no capture at {capture} (pass --capture FILE)")
@@ -162,6 +170,7 @@ def main(args: argparse.Namespace) -> int:
             interval_ns=interval,
             execution=execution,
             backend=args.backend,
+            feature_set=fs,
         )
         print(report.format())
         return 0 if report.diff.match else 1
@@ -175,6 +184,7 @@ def main(args: argparse.Namespace) -> int:
         interval_ns=interval,
         execution=execution,
         backend=args.backend,
+        feature_set=fs,
     )
     print(run.summary())
     print(f"report: {write_report(run, args.out)}")

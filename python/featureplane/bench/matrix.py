@@ -17,6 +17,7 @@ from typing import Any
 
 from featureplane.bench import datasets, kernel
 from featureplane.bench.timing import Row, format_table, require_release_build
+from featureplane.schema import FeatureSet
 
 
 @dataclass
@@ -127,13 +128,26 @@ def backtest_section(capture: Path, runs: int) -> Section:
     )
 
 
+def feature_set_section(
+    spec: datasets.DatasetSpec, fs: FeatureSet, runs: int, python_runs: int
+) -> Section:
+    from featureplane.bench import featureset
+
+    def run() -> list[Row]:
+        return featureset.run_dataset(datasets.load(spec), fs, runs=runs, python_runs=python_runs)
+
+    return Section(f"feature set {fs.feature_set_id}: {spec.name}", run, featureset.ANCHORS)
+
+
 def sections(
     *, capture: Path | None = None, runs: int = 5, quick: bool = False,
-    root: Path = datasets.SHARED_DATA,
+    root: Path = datasets.SHARED_DATA, feature_set: FeatureSet | None = None,
 ) -> tuple[list[Section], list[str]]:  # fmt: skip
     """The matrix, and the datasets skipped because their folder is absent.
 
     `quick`: the BTCUSDT capture (or `capture`) and a small simulated session, three runs.
+    `feature_set`: only the feature-set rows (`bench.featureset`) of that set, on the same
+    datasets.
     """
     python_runs = 1 if quick else 2
     runs = min(runs, 3) if quick else runs
@@ -145,6 +159,16 @@ def sections(
         specs += [] if quick else list(datasets.REAL[1:])
     out: list[Section] = []
     missing: list[str] = []
+    if feature_set is not None:
+        from featureplane.bench import featureset
+
+        for spec in specs:
+            if spec.available(root):
+                out.append(feature_set_section(spec, feature_set, runs, python_runs))
+            else:
+                missing.append(f"{spec.name} (no {root / str(spec.folder)})")
+        why = featureset.skipped(feature_set)
+        return out, [*missing, *([why] if why else [])]
     for spec in specs:
         if spec.available(root):
             out.append(kernel_section(spec, runs, python_runs))

@@ -18,8 +18,10 @@ import numpy as np
 
 from featureplane.engine.config import EngineConfig
 from featureplane.engine.facade import FeatureEngine
+from featureplane.features.plan import resolve_feature_set
 from featureplane.frames.frame import HEADER_COLUMNS, FrameBatch
 from featureplane.instruments import SymbolTable
+from featureplane.schema import DEFAULT_FEATURE_SET_ID, FeatureSet
 
 REL_TOL = 1e-9
 ABS_TOL = 1e-12
@@ -115,10 +117,13 @@ def check_events(
     reference: str = "python",
     candidate: str = "rust",
     config: EngineConfig | None = None,
+    feature_set: str | FeatureSet = DEFAULT_FEATURE_SET_ID,
 ) -> ParityReport:
-    """Run both backends over one event array and compare their frames."""
-    ref = FeatureEngine(symbols, backend=reference, config=config).process_batch(events)
-    cand = FeatureEngine(symbols, backend=candidate, config=config).process_batch(events)
+    """Run both backends over one event array and compare their frames (of `feature_set`: a
+    registered id, a declaration file or a `FeatureSet`)."""
+    fs = resolve_feature_set(feature_set)
+    ref = FeatureEngine(symbols, fs, backend=reference, config=config).process_batch(events)
+    cand = FeatureEngine(symbols, fs, backend=candidate, config=config).process_batch(events)
     return compare_batches(name, ref, cand, reference, candidate)
 
 

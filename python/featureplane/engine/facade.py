@@ -17,9 +17,10 @@ import numpy as np
 from featureplane.engine.backends import make_kernel, resolve_backend
 from featureplane.engine.config import EngineConfig
 from featureplane.engine.plan_state import PlanEngineState
+from featureplane.engine.research import ResearchStage
 from featureplane.engine.state import EngineState
 from featureplane.features.declare import FeatureSetDecl
-from featureplane.features.plan import resolve_feature_set
+from featureplane.features.plan import kernel_feature_set, resolve_feature_set
 from featureplane.frames.frame import FeatureUpdateFrameV1, FeatureView, FrameBatch
 from featureplane.instruments import InstrumentSpec, SymbolTable
 from featureplane.schema import DEFAULT_FEATURE_SET_ID, FeatureSet
@@ -71,8 +72,15 @@ class FeatureEngine:
         self.symbols = symbols if isinstance(symbols, SymbolTable) else SymbolTable(list(symbols))
         self.feature_set = resolve_feature_set(feature_set)
         self.config = config or EngineConfig()
-        self.backend = resolve_backend(backend, self.feature_set)
-        self._kernel = make_kernel(self.backend, self.symbols, self.feature_set, self.config)
+        # The kernels compute the set's kernel part; research-only features follow in Python.
+        self._kernel_set = kernel_feature_set(self.feature_set)
+        self._research = (
+            ResearchStage(self.feature_set, self.symbols)
+            if self._kernel_set is not self.feature_set
+            else None
+        )
+        self.backend = resolve_backend(backend, self._kernel_set)
+        self._kernel = make_kernel(self.backend, self.symbols, self._kernel_set, self.config)
         self._subscribers: list[Subscription] = []
 
     def __repr__(self) -> str:
@@ -96,13 +104,18 @@ class FeatureEngine:
         # The kernel validates (events.validate's rules): the Rust kernel does it in Rust, so
         # the hot path pays no numpy calls per message.
         frame = self._kernel.process(message)
+        if frame is not None and self._research is not None:
+            frame = self._research.extend(self._kernel, frame, int(message[-1]["symbol_id"]))
         if frame is not None and self._subscribers:
             self._deliver(frame, int(message[-1]["symbol_id"]))
         return frame
 
     def process_batch(self, events: np.ndarray) -> FrameBatch:
         """Apply every message of an event array; one frame per applied message, as columns."""
-        batch = self._kernel.process_batch(events)
+        if self._research is not None:
+            batch = self._research.process_batch(self._kernel, events)
+        else:
+            batch = self._kernel.process_batch(events)
         if self._subscribers:
             for i in range(len(batch)):
                 self._deliver(batch.frame(i), int(batch.columns["symbol_id"][i]))
@@ -122,8 +135,7 @@ class FeatureEngine:
     def get_feature(self, symbol: str, feature: int | str) -> int | float:
         """Current value of one feature of a symbol (check readiness with the view)."""
         index = self.feature_set.index(feature)
-        values = self._kernel.symbol_values(self.symbols.id_of(symbol))[0]
-        return values[index]
+        return self._symbol_values(self.symbols.id_of(symbol))[0][index]
 
     def get_feature_view(self, symbol: str) -> FeatureView:
         """The symbol's current values with their readiness, quality flags, seq and
@@ -134,8 +146,15 @@ class FeatureEngine:
         UnknownSymbolError
             `symbol` is not in the engine's symbol table.
         """
-        values, ready, flags, seq, ts = self._kernel.symbol_values(self.symbols.id_of(symbol))
+        values, ready, flags, seq, ts = self._symbol_values(self.symbols.id_of(symbol))
         return FeatureView(symbol, self.feature_set, values, ready, flags, seq, ts)
+
+    def _symbol_values(self, sid: int) -> tuple[tuple[int | float, ...], int, int, int, int]:
+        values, ready, flags, seq, ts = self._kernel.symbol_values(sid)
+        if self._research is not None:
+            extra, extra_ready = self._research.values_of(sid)
+            return (*values, *extra), ready | extra_ready, flags, seq, ts
+        return values, ready, flags, seq, ts
 
     # ----- push ---------------------------------------------------------------------------
 
@@ -162,7 +181,10 @@ class FeatureEngine:
 
     def reset_symbol(self, symbol: str) -> None:
         """Clear a symbol's book, sequence and feature state; its next frame carries STATE_RESET."""
-        self._kernel.reset_symbol(self.symbols.id_of(symbol))
+        sid = self.symbols.id_of(symbol)
+        self._kernel.reset_symbol(sid)
+        if self._research is not None:
+            self._research.reset(sid)
 
     def set_backend(self, backend: str | None) -> None:
         """Move this engine to another backend at runtime, keeping all of its state.
@@ -173,10 +195,10 @@ class FeatureEngine:
         bit. `backend` resolves as in the constructor (None: $FEATUREPLANE_BACKEND, else Rust
         where built); the same backend is a no-op. `lob` is the new kernel's afterwards.
         """
-        name = resolve_backend(backend, self.feature_set)
+        name = resolve_backend(backend, self._kernel_set)
         if name == self.backend:
             return
-        kernel = make_kernel(name, self.symbols, self.feature_set, self.config)
+        kernel = make_kernel(name, self.symbols, self._kernel_set, self.config)
         kernel.import_state(_portable(self._kernel.export_state()))
         self._kernel = kernel
         self.backend = name
@@ -204,6 +226,8 @@ class FeatureEngine:
             left unchanged.
         """
         self._kernel.import_state(_portable(state))
+        if self._research is not None:  # research values start afresh (not in checkpoints)
+            self._research = ResearchStage(self.feature_set, self.symbols)
 
     @property
     def lob(self) -> object:

@@ -26,7 +26,7 @@ from featureplane.engine.state import (
     SymbolState,
     checked_state,
 )
-from featureplane.errors import InvalidMessageError, SchemaMismatchError
+from featureplane.errors import InvalidMessageError
 from featureplane.events import NO_SEQ, iter_messages, message_bounds, validate
 from featureplane.features.families import PlanState
 from featureplane.features.families.evaluator import changed_bits
@@ -301,10 +301,7 @@ class ReferenceKernel:
             import_plan_state(self, state)
             return
         if isinstance(state, PlanEngineState):
-            raise SchemaMismatchError(
-                f"the state is of declared set {state.feature_set_id!r}, the engine computes "
-                f"{self.feature_set.feature_set_id!r}"
-            )
+            state = state.to_dict()  # refused below: another format
         saved = checked_state(state, self.feature_set, self.symbols)
         # Checked: nothing below can fail, so the kernel never holds half a state.
         self.lob.counters.update(saved.counters)

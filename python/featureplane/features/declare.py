@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from featureplane.errors import FeatureSetDeclarationError
+from featureplane.features.research import ResearchDecl
 
 __all__ = ["FeatureDecl", "FeatureSetDecl", "load_declaration"]
 
@@ -89,13 +90,18 @@ class FeatureSetDecl:
     version: int
     features: tuple[FeatureDecl, ...]
     description: str | None = None
+    research: tuple[ResearchDecl, ...] = ()
+    """Research-only features (`featureplane.features.research`), after the plan's outputs."""
 
     def to_dict(self) -> dict[str, Any]:
         """The declaration as the TOML document's tables (`from_dict` reads it back)."""
         head: dict[str, Any] = {"id": self.id, "version": self.version}
         if self.description is not None:
             head["description"] = self.description
-        return {"feature_set": head, "features": [f.to_dict() for f in self.features]}
+        out = {"feature_set": head, "features": [f.to_dict() for f in self.features]}
+        if self.research:
+            out["research"] = [r.to_dict() for r in self.research]
+        return out
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any], source: str = "<declaration>") -> FeatureSetDecl:
@@ -110,7 +116,7 @@ class FeatureSetDecl:
         """
         problems: list[str] = []
         head = doc.get("feature_set")
-        unknown_top = sorted(set(doc) - {"feature_set", "features"})
+        unknown_top = sorted(set(doc) - {"feature_set", "features", "research"})
         if unknown_top:
             problems.append(f"unknown top-level keys {unknown_top}")
         if not isinstance(head, Mapping):
@@ -137,10 +143,11 @@ class FeatureSetDecl:
                 features.append(feat)
         if not raw:
             problems.append("the set declares no features")
+        research = _research(doc.get("research", []), problems)
         if problems:
             raise FeatureSetDeclarationError(source, problems)
         assert isinstance(set_id, str) and isinstance(version, int)
-        return cls(set_id, version, tuple(features), set_desc)
+        return cls(set_id, version, tuple(features), set_desc, research)
 
     @classmethod
     def from_toml(cls, text: str, source: str = "<toml>") -> FeatureSetDecl:
@@ -184,6 +191,42 @@ def _feature(i: int, item: object, problems: list[str]) -> FeatureDecl | None:
         return None
     assert isinstance(fid, str) and isinstance(fam, str) and isinstance(output, bool)
     return FeatureDecl(fid, fam, inp, dict(params), output, desc)
+
+
+def _research(raw: object, problems: list[str]) -> tuple[ResearchDecl, ...]:
+    if not isinstance(raw, list):
+        problems.append("research must be an array of tables ([[research]])")
+        return ()
+    out = []
+    for i, item in enumerate(raw):
+        where = f"research[{i}]"
+        if not isinstance(item, Mapping):
+            problems.append(f"{where} must be a table")
+            continue
+        problems.extend(
+            f"{where}: unknown key {k!r}"
+            for k in sorted(set(item) - {"id", "function", "depth", "description"})
+        )
+        rid, fn = item.get("id"), item.get("function")
+        depth = item.get("depth", 1)
+        desc = item.get("description")
+        ok = True
+        if not isinstance(rid, str) or not NAME_RE.match(rid):
+            problems.append(f"{where}: id must be a lower-case identifier, got {rid!r}")
+            ok = False
+        if not isinstance(fn, str) or ":" not in fn:
+            problems.append(f"{where}: function must be 'module:name', got {fn!r}")
+            ok = False
+        if isinstance(depth, bool) or not isinstance(depth, int) or not 0 <= depth <= 64:
+            problems.append(f"{where}: depth must be an int in [0, 64], got {depth!r}")
+            ok = False
+        if desc is not None and not isinstance(desc, str):
+            problems.append(f"{where}: description must be a string")
+            ok = False
+        if ok:
+            assert isinstance(rid, str) and isinstance(fn, str) and isinstance(depth, int)
+            out.append(ResearchDecl(rid, fn, depth, desc))
+    return tuple(out)
 
 
 def load_declaration(path: str | Path) -> FeatureSetDecl:

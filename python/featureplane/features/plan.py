@@ -22,9 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from featureplane.errors import FeatureSetDeclarationError, SchemaMismatchError
+from featureplane.errors import (
+    FeatureSetDeclarationError,
+    ResearchOnlyError,
+    SchemaMismatchError,
+)
 from featureplane.features.catalogue import CATALOGUE, NodeMeta, ParamValue
 from featureplane.features.declare import FeatureDecl, FeatureSetDecl
+from featureplane.features.research import ResearchDecl, load_function, research_json
 from featureplane.schema import FeatureSet, FeatureSpec
 
 __all__ = [
@@ -32,7 +37,11 @@ __all__ = [
     "FeaturePlan",
     "PlanNode",
     "compile_plan",
+    "compile_set",
+    "kernel_feature_set",
     "plan_of",
+    "refuse_research_only",
+    "research_of",
     "resolve_feature_set",
 ]
 
@@ -308,6 +317,98 @@ def _input_fits(f: FeatureDecl, inp: PlanNode, nodes: list[PlanNode], problems: 
     return True
 
 
+def compile_set(decl: FeatureSetDecl, source: str | None = None) -> FeatureSet:
+    """The `FeatureSet` of a declaration: its plan's outputs, then its research-only features.
+
+    Raises
+    ------
+    FeatureSetDeclarationError
+        What `compile_plan` raises, and for research features: an id taken by a plan node or
+        another research feature, a function that cannot be imported, more than 64 outputs.
+    """
+    plan = compile_plan(decl, source)
+    if not decl.research:
+        return plan.feature_set()
+    where = source or f"feature set {decl.id!r}"
+    problems: list[str] = []
+    taken = {n.id for n in plan.nodes}
+    for r in decl.research:
+        if r.id in taken:
+            problems.append(f"research feature {r.id!r}: the id is taken")
+        taken.add(r.id)
+        try:
+            load_function(r.function)
+        except (ImportError, AttributeError, TypeError, ValueError) as exc:
+            problems.append(f"research feature {r.id!r}: cannot load {r.function}: {exc}")
+    n_out = len(plan.outputs) + len(decl.research)
+    if n_out > MAX_OUTPUTS:
+        problems.append(f"{n_out} output features: a frame carries at most {MAX_OUTPUTS}")
+    if problems:
+        raise FeatureSetDeclarationError(where, problems)
+    return _with_research(plan, decl.research)
+
+
+def _with_research(plan: FeaturePlan, research: tuple[ResearchDecl, ...]) -> FeatureSet:
+    specs = plan.feature_specs()
+    extra = tuple(r.spec(len(specs) + i) for i, r in enumerate(research))
+    return FeatureSet(
+        plan.id, plan.version, specs + extra, plan.canonical_json(), research_json(research)
+    )
+
+
+def research_of(fs: FeatureSet) -> tuple[ResearchDecl, ...]:
+    """The research-only features of a set, in frame order (none for most sets)."""
+    if fs.research is None:
+        return ()
+    items = json.loads(fs.research)
+    by_name = {f.name: f for f in fs.features}
+    return tuple(
+        ResearchDecl(r["id"], r["function"], int(r["depth"]), by_name[r["id"]].description)
+        for r in items
+    )
+
+
+def refuse_research_only(fs: FeatureSet) -> None:
+    """The live runtime's gate (design section 4's placement policy): a set holding
+    research-only features does not run live.
+
+    Raises
+    ------
+    ResearchOnlyError
+        Naming the features and how to promote them.
+    """
+    if fs.research_only:
+        raise ResearchOnlyError(
+            f"feature set {fs.feature_set_id!r} holds research-only features "
+            f"{list(fs.research_only)}: they run in research replay and backtests only; promote "
+            "each to a catalogue family with a Rust kernel (docs/features/adding-a-feature.md) "
+            "or drop its [[research]] table to run live"
+        )
+
+
+def kernel_feature_set(fs: FeatureSet) -> FeatureSet:
+    """The part of a set the kernels compute: the set itself, or without its research-only
+    features (the built-in set when the plan is the built-in plan)."""
+    if fs.research is None:
+        return fs
+    assert fs.plan is not None
+    return FeaturePlan.from_json(fs.plan, f"plan of {fs.feature_set_id}").feature_set()
+
+
+def derived_feature_set(plan_text: str, research: str | None, source: str) -> FeatureSet:
+    """The set a plan text (and research text) compiles to: what carried metadata must be."""
+    plan = FeaturePlan.from_json(plan_text, source)
+    if research is None:
+        return plan.feature_set()
+    try:
+        decls = tuple(
+            ResearchDecl(r["id"], r["function"], int(r["depth"])) for r in json.loads(research)
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise FeatureSetDeclarationError(source, [f"not a research list: {exc!r}"]) from None
+    return _with_research(plan, decls)
+
+
 def resolve_feature_set(arg: str | Path | FeatureSet | FeatureSetDecl) -> FeatureSet:
     """The feature set an option names: a `FeatureSet`, a declaration, a TOML file, or the id
     of a registered set (`--feature-set FILE|ID`).
@@ -325,13 +426,13 @@ def resolve_feature_set(arg: str | Path | FeatureSet | FeatureSetDecl) -> Featur
     if isinstance(arg, FeatureSet):
         return arg
     if isinstance(arg, FeatureSetDecl):
-        return compile_plan(arg).feature_set()
+        return compile_set(arg)
     text = str(arg)
     if isinstance(arg, str) and text in registered_feature_sets():
         return get_feature_set(text)
     path = Path(text)
     if isinstance(arg, Path) or path.suffix == ".toml" or path.exists():
-        return compile_plan(load_declaration(path), str(path)).feature_set()
+        return compile_set(load_declaration(path), str(path))
     return get_feature_set(text)
 
 

@@ -38,7 +38,7 @@ from featureplane.errors import BusError, SchemaMismatchError, UnknownSymbolErro
 from featureplane.frames.frame import FeatureUpdateFrameV1, FrameBatch, QualityFlag
 from featureplane.frames.wire import codec_for
 from featureplane.instruments import SymbolTable
-from featureplane.schema import DEFAULT_FEATURE_SET_ID, FeatureSet, get_feature_set
+from featureplane.schema import DEFAULT_FEATURE_SET_ID, FeatureSet
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_PREFIX = "featureplane"
@@ -81,7 +81,10 @@ def _guard(call: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def _feature_set(feature_set: str | FeatureSet) -> FeatureSet:
-    return get_feature_set(feature_set) if isinstance(feature_set, str) else feature_set
+    # A registered id, a declaration file (featureplane.features.plan) or a FeatureSet.
+    from featureplane.features.plan import resolve_feature_set
+
+    return resolve_feature_set(feature_set)
 
 
 def stream_key(prefix: str, feature_set_id: str, symbol: str) -> str:

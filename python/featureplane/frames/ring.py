@@ -42,7 +42,7 @@ from featureplane.errors import SchemaMismatchError, TransportError
 from featureplane.frames.frame import FeatureUpdateFrameV1, FrameBatch
 from featureplane.frames.wire import codec_for, frame_batch_dtype
 from featureplane.instruments import SymbolTable
-from featureplane.schema import DEFAULT_FEATURE_SET_ID, FeatureSet, get_feature_set
+from featureplane.schema import DEFAULT_FEATURE_SET_ID, FeatureSet
 
 if TYPE_CHECKING:
     from featureplane.engine.facade import FeatureEngine, Subscription
@@ -65,7 +65,10 @@ def _core() -> Any:
 
 
 def _feature_set(feature_set: str | FeatureSet) -> FeatureSet:
-    return get_feature_set(feature_set) if isinstance(feature_set, str) else feature_set
+    # A registered id, a declaration file (featureplane.features.plan) or a FeatureSet.
+    from featureplane.features.plan import resolve_feature_set
+
+    return resolve_feature_set(feature_set)
 
 
 @dataclass(frozen=True)

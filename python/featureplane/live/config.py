@@ -142,9 +142,26 @@ class FeatureEngineConfig:
     enabled: bool = True
     """False: the legacy path (books and trades to strategies, no feature engine)."""
     feature_set: str = "lob_shared_v1"
+    """A registered set id or a declaration file (TOML; a relative path is taken from the
+    working directory), checked when the config is loaded."""
     backend: Literal["auto", "rust", "python"] = "auto"
     stale_after_ms: float = 0.0
     """The engine's STALE_INPUT rule (exchange-to-receive lag); 0: off."""
+
+    def _check(self, problems: list[str], path: str) -> None:
+        from featureplane.errors import (
+            FeatureSetDeclarationError,
+            ResearchOnlyError,
+            SchemaMismatchError,
+        )
+        from featureplane.features.plan import refuse_research_only, resolve_feature_set
+
+        try:
+            fs = resolve_feature_set(self.feature_set)
+            if self.enabled:
+                refuse_research_only(fs)
+        except (FeatureSetDeclarationError, SchemaMismatchError, ResearchOnlyError) as exc:
+            problems.append(f"{path}.feature_set: {exc}")
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from featureplane.book.lob import LOBEngine
 from featureplane.engine.config import EngineConfig
 from featureplane.engine.facade import FeatureEngine
 from featureplane.events import CLEAR, END_OF_MESSAGE
+from featureplane.features.plan import refuse_research_only, resolve_feature_set
 from featureplane.frames.frame import FeatureUpdateFrameV1, QualityFlag
 from featureplane.instruments import SymbolTable
 from featureplane.live.feed.client import FeedData
@@ -111,6 +112,8 @@ class MarketDataService:
     ) -> None:
         self.symbols = symbols
         self.features = features
+        if features:
+            refuse_research_only(resolve_feature_set(feature_set))
         self.engine: FeatureEngine | None = (
             FeatureEngine(symbols, feature_set, backend=backend, config=engine_config)
             if features

@@ -27,8 +27,10 @@ from featureplane import _lazy
 from featureplane.engine.backends import resolve_backend
 from featureplane.engine.config import EngineConfig
 from featureplane.errors import ChainReplayError
+from featureplane.features.plan import resolve_feature_set
 from featureplane.replay.chains import expand_inputs, output_paths, plan_chains
 from featureplane.replay.run import ReplaySummary, portable, replay_events
+from featureplane.schema import DEFAULT_FEATURE_SET_ID, FeatureSet
 from featureplane.sources._common import source_notes
 from featureplane.sources.format import Chain, SourceOptions
 from featureplane.sources.registry import open_source
@@ -47,6 +49,8 @@ class ReplaySettings:
     backend: str | None = None
     options: SourceOptions = field(default_factory=SourceOptions)
     config: EngineConfig | None = None
+    feature_set: FeatureSet | None = None
+    """The set to compute (None: the default); resolved once, so every worker runs it."""
 
 
 def replay_chain(
@@ -81,6 +85,7 @@ def replay_chain(
         units=settings.units,
         backend=settings.backend,
         progress=progress,
+        feature_set=settings.feature_set or DEFAULT_FEATURE_SET_ID,
         config=settings.config,
         sources=source.files,
         source_stats=lambda: portable(source.stats, source.files),
@@ -241,6 +246,7 @@ def replay_files(
     options: SourceOptions | None = None,
     config: EngineConfig | None = None,
     dask_processes: bool = True,
+    feature_set: str | PathLike[str] | FeatureSet = DEFAULT_FEATURE_SET_ID,
 ) -> ParallelSummary:
     """Replay many files, chain by chain, over worker processes; see `output_paths` for `out`.
 
@@ -268,6 +274,8 @@ def replay_files(
         Reader options (`SourceOptions`).
     dask_processes
         The `LocalCluster`'s workers are processes (default) or threads of this process.
+    feature_set
+        A registered id, a declaration TOML file or a `FeatureSet` (default lob_shared_v1).
 
     Raises
     ------
@@ -282,7 +290,12 @@ def replay_files(
     if jobs is not None and jobs < 1:
         raise ValueError("jobs must be positive")
     start = time.perf_counter()
-    settings = ReplaySettings(units, resolve_backend(backend), options or SourceOptions(), config)
+    fs = resolve_feature_set(
+        Path(feature_set) if isinstance(feature_set, PathLike) else feature_set
+    )
+    settings = ReplaySettings(
+        units, resolve_backend(backend, fs), options or SourceOptions(), config, fs
+    )
     inputs = expand_inputs(paths)
     chains, outs = output_paths(
         plan_chains(inputs, format=format, options=settings.options), out, inputs

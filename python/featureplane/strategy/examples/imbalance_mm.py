@@ -168,13 +168,28 @@ class LegacyImbalanceMM(ImbalanceMM):
 
 
 class FeatureImbalanceMM(ImbalanceMM):
-    """Reads the same signal from lob_shared_v1 (pull API)."""
+    """Reads the same signal from the feature plane (pull API): `bid_px`, `ask_px` and
+    `imbalance_l5` by name, so any feature set holding them serves (lob_shared_v1 or a
+    declared set)."""
+
+    _positions: tuple[int, int, int] | None = None
+    _ready_bits: int = 0
 
     def signal(self) -> tuple[int, int, float] | None:
-        """(bid_px, ask_px, imbalance_l5) of lob_shared_v1, or None until all three are
-        ready."""
+        """(bid_px, ask_px, imbalance_l5), or None until all three are ready.
+
+        Raises
+        ------
+        UnknownSymbolError
+            The feature set lacks one of the three features.
+        """
         view = self.ctx.get_feature_view(self.ctx.symbol)
-        if view.warmup_ready_mask & READY_BITS != READY_BITS:
+        if self._positions is None:
+            fs = view.feature_set
+            self._positions = (fs.index("bid_px"), fs.index("ask_px"), fs.index("imbalance_l5"))
+            self._ready_bits = sum(1 << i for i in self._positions)
+        bid, ask, imb = self._positions
+        if view.warmup_ready_mask & self._ready_bits != self._ready_bits:
             return None
         values = view.values
-        return int(values[v1.BID_PX]), int(values[v1.ASK_PX]), float(values[v1.IMBALANCE_L5])
+        return int(values[bid]), int(values[ask]), float(values[imb])
