@@ -39,7 +39,7 @@ fuzz-smoke: $(STAMP)
 # The long run of docs/reliability.md: 1M inputs per cargo-fuzz target (needs a nightly
 # toolchain and cargo-fuzz), then 20,000 hypothesis examples of the engine API. Not in `test`.
 FUZZ_RUNS ?= 1000000
-FUZZ_TARGETS := binance events engine state fpf1 plan
+FUZZ_TARGETS := binance events engine state fpf1 plan plan_json
 fuzz-long: $(STAMP)
 	for t in $(FUZZ_TARGETS); do \
 	  mkdir -p fuzz/target/corpus-$$t && \

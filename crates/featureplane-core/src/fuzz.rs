@@ -13,6 +13,7 @@
 //! | [`engine`] | generated rows and calls | an `Err` changes nothing; batch and per-message frames agree; books stay ordered; export/import continues exactly |
 //! | [`state`] | an exported state with fields overwritten | an import either fails and changes nothing, or round-trips and runs on |
 //! | [`fpf1`] | a typed frame | decoding never panics, and a decoded frame writes back to the same bytes |
+//! | [`plan_json`] | plan text (the compiled plans of lob_shared_v1 and research_v1, mutated) | parsing refuses with `InvalidArgument` or gives a plan whose engine runs a feed, frames as wide as its outputs, FPF1 frames that decode |
 //! | [`plan`] | generated rows and calls (the `engine` corpus) | the generic evaluator on the lob_shared_v1 plan gives the specialised kernel's frames, errors and typed frames bit for bit |
 //!
 //! Every byte string is a valid input (missing bytes read as zero), so a fuzzer's mutations
@@ -28,7 +29,7 @@ use crate::events::{
 use crate::features::rolling::{CUM_HIGH, CUM_LOW};
 use crate::frames::wire::{peek_header, read_fpf1, write_fpf1, FRAME_SIZE};
 use crate::frames::FrameColumns;
-use crate::plan::{PlanEngine, LOB_SHARED_V1_PLAN};
+use crate::plan::{Plan, PlanEngine, LOB_SHARED_V1_PLAN};
 use crate::sources::binance::{Chain, ChainConfig, Fed, Grid as DecimalGrid, Note, PlainOnly};
 use crate::state::{EngineState, MAX_COUNT};
 
@@ -675,6 +676,63 @@ pub fn plan(data: &[u8]) {
             }
         }
         assert_eq!(spec.counters(), generic.counters());
+    }
+}
+
+/// A small two-symbol feed for the plans of [`plan_json`] (made once).
+fn plan_feed() -> &'static [EventRow] {
+    static FEED: std::sync::OnceLock<Vec<EventRow>> = std::sync::OnceLock::new();
+    FEED.get_or_init(|| {
+        let shape = crate::synthetic::FeedShape {
+            symbols: 2,
+            depth: 20,
+            diffs: 40,
+            changes_per_diff: 4,
+            trades_per_diff: 1,
+        };
+        crate::synthetic::feed(shape, 3)
+    })
+}
+
+/// Plan text into the generic evaluator: a malformed plan is an `InvalidArgument` (never a
+/// panic); a plan that parses builds an engine (or is refused the same way) that runs a feed,
+/// with one column per output and typed frames that decode.
+pub fn plan_json(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let plan = match Plan::from_json(&text) {
+        Ok(plan) => plan,
+        Err(Error::InvalidArgument(_)) => return,
+        Err(other) => panic!("a plan is refused as InvalidArgument, got {other:?}"),
+    };
+    let n_out = plan.outputs.len();
+    assert!((1..=crate::plan::MAX_OUTPUTS).contains(&n_out));
+    let config = Config {
+        stale_after_ns: Some(5_000_000),
+        schema_hash64: HASH,
+    };
+    let mut engine = match PlanEngine::new(plan, &grids(2), config) {
+        Ok(engine) => engine,
+        Err(Error::InvalidArgument(_)) => return,
+        Err(other) => panic!("an engine is refused as InvalidArgument, got {other:?}"),
+    };
+    let rows = plan_feed();
+    let half = rows.len() / 2;
+    let cut = (half..rows.len())
+        .find(|&i| rows[i].ends_message())
+        .map_or(rows.len(), |i| i + 1);
+    let out = engine.process_batch(&rows[..cut]).expect("a valid feed");
+    assert_eq!(out.values.len(), n_out);
+    assert!(out.values.iter().all(|c| c.len() == out.len()));
+    let mut buf = vec![0u8; crate::frames::wire::frame_size(n_out)];
+    for (_, message) in messages(&rows[cut..]).take(40) {
+        if let Some(n) = engine
+            .process_into(message, &mut buf)
+            .expect("a valid message")
+        {
+            assert_eq!(n, buf.len());
+            let header = peek_header(&buf).expect("a written frame");
+            assert_eq!(usize::from(header.n_values), n_out);
+        }
     }
 }
 

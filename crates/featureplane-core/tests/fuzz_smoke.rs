@@ -119,3 +119,8 @@ fn fpf1() {
 fn plan() {
     smoke("plan", fuzz::plan);
 }
+
+#[test]
+fn plan_json() {
+    smoke("plan_json", fuzz::plan_json);
+}
