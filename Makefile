@@ -39,7 +39,7 @@ fuzz-smoke: $(STAMP)
 # The long run of docs/reliability.md: 1M inputs per cargo-fuzz target (needs a nightly
 # toolchain and cargo-fuzz), then 20,000 hypothesis examples of the engine API. Not in `test`.
 FUZZ_RUNS ?= 1000000
-FUZZ_TARGETS := binance events engine state fpf1
+FUZZ_TARGETS := binance events engine state fpf1 plan plan_json
 fuzz-long: $(STAMP)
 	for t in $(FUZZ_TARGETS); do \
 	  mkdir -p fuzz/target/corpus-$$t && \
@@ -47,6 +47,7 @@ fuzz-long: $(STAMP)
 	    -runs=$(FUZZ_RUNS) -max_len=4096 -timeout=10 -print_final_stats=1) || exit 1; \
 	done
 	FEATUREPLANE_FUZZ_EXAMPLES=20000 $(PY) -m pytest -q tests/parity/test_engine_fuzz.py
+	FEATUREPLANE_PLAN_EXAMPLES=5000 $(PY) -m pytest -q tests/parity/test_plan_fuzz.py
 
 unit: $(STAMP)
 	$(PY) -m pytest -q

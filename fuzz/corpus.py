@@ -93,7 +93,8 @@ def build(data: Path) -> dict[str, dict[str, bytes]]:
     usdm_lines = _lines_around_snapshot(data / USDM, 6, 8)
     spot_lines = _lines_around_snapshot(data / SPOT, 3, 6)
     seeds: dict[str, dict[str, bytes]] = {"binance": {}, "events": {}, "engine": {},
-                                          "state": {}, "fpf1": {}}  # fmt: skip
+                                          "state": {}, "fpf1": {}, "plan": {},
+                                          "plan_json": {}}  # fmt: skip
     text = b"\n".join(usdm_lines) + b"\n"
     seeds["binance"]["usdm-around-snapshot"] = bytes([0b0000_0011]) + text
     seeds["binance"]["usdm-stop-on-skip"] = bytes([0b1000_0011]) + text[: len(text) * 2 // 3]
@@ -116,6 +117,18 @@ def build(data: Path) -> dict[str, dict[str, bytes]]:
     seeds["engine"]["usdm-reset-between"] = (
         b"\x00\x00" + _raw_op(snapshot) + b"\x05\x00" + _raw_op(diffs)
     )
+    # The plan target reads the engine target's input with a source-depth byte after the
+    # stale-rule byte (0: every level).
+    for name, seed in seeds["engine"].items():
+        seeds["plan"][name] = seed[:2] + b"\x00" + seed[2:]
+    # The plan_json target: compiled plans as their canonical text.
+    from featureplane.features.builtin import builtin_plan_text
+    from featureplane.features.plan import plan_of, resolve_feature_set
+
+    examples = Path(__file__).resolve().parents[1] / "examples" / "feature-sets"
+    research = resolve_feature_set(examples / "research_v1.toml")
+    seeds["plan_json"]["lob_shared_v1"] = builtin_plan_text().encode()
+    seeds["plan_json"]["research_v1"] = plan_of(research).canonical_json().encode()
     # The state target: raw rows for the source engine, then field overwrites.
     seeds["state"]["usdm-counts"] = (
         bytes([0, len(snapshot) - 1]) + snapshot.tobytes() + bytes([2, 4, 0, 3, 1, 5])

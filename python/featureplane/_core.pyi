@@ -11,8 +11,10 @@ __all__ = [
     "FEATURE_SET_ID",
     "FRAME_RECORD_HEADER",
     "FRAME_RECORD_SIZE",
+    "LOB_SHARED_V1_PLAN",
     "BinanceChain",
     "Engine",
+    "PlanEngine",
     "RingReader",
     "RingWriter",
     "SyntheticFeed",
@@ -36,6 +38,8 @@ FRAME_RECORD_HEADER: list[tuple[str, str]]
 writes before the values, in byte order: ("magic", "S4"), ("layout_version", "<u2"), ..."""
 FRAME_RECORD_SIZE: int
 """Bytes of an FPF1 typed frame of lob_shared_v1: 64 + 8 per feature."""
+LOB_SHARED_V1_PLAN: str
+"""The compiled plan (canonical JSON) of lob_shared_v1, the generic kernel's input."""
 
 _Levels = list[tuple[int, int]]
 
@@ -109,6 +113,66 @@ class Engine:
     # the field of a malformed state, and changes nothing then.
     def export_state(self) -> dict[str, Any]: ...
     def import_state(self, state: dict[str, Any]) -> None: ...
+    def _debug_panic(self) -> None: ...
+
+@final
+class PlanEngine:
+    """The generic kernel of a declared feature set: featureplane_core::plan::PlanEngine.
+
+    Built from the set's compiled plan (canonical JSON); the calls of `Engine`, with one value
+    array per output feature. A malformed plan, or a family the kernel does not evaluate,
+    raises ValueError. A kernel panic raises `PanicException` and poisons the engine.
+    """
+
+    def __new__(
+        cls,
+        plan: str,
+        grids: list[tuple[float, float]],
+        stale_after_ns: int | None = None,
+        *,
+        schema_hash64: int = 0,
+    ) -> PlanEngine: ...
+    @property
+    def features(self) -> list[tuple[str, str]]: ...
+    @property
+    def frame_size(self) -> int: ...
+    @property
+    def schema_hash64(self) -> int: ...
+    def add_symbol(self, tick: float, lot: float) -> int: ...
+    def set_source_depth(self, symbol_id: int, depth: int | None) -> None: ...
+    @property
+    def n_symbols(self) -> int: ...
+    @property
+    def stale_after_ns(self) -> int | None: ...
+    def process_batch(
+        self, events: npt.NDArray[np.uint8]
+    ) -> tuple[
+        npt.NDArray[np.int64],
+        npt.NDArray[np.uint32],
+        npt.NDArray[np.int64],
+        npt.NDArray[np.int64],
+        npt.NDArray[np.int64],
+        npt.NDArray[np.uint64],
+        npt.NDArray[np.uint64],
+        npt.NDArray[np.uint32],
+        list[npt.NDArray[np.int64] | npt.NDArray[np.float64] | npt.NDArray[np.uint32]],
+    ]: ...
+    def process_into(
+        self, message: bytes, out: bytearray | memoryview | npt.NDArray[np.uint8]
+    ) -> int: ...
+    def process_frame(
+        self, message: bytes
+    ) -> tuple[int, int, int, int, int, int, int, tuple[int | float, ...]] | None: ...
+    def symbol_values(
+        self, symbol_id: int
+    ) -> tuple[tuple[int | float, ...], int, int, int, int]: ...
+    def reset_symbol(self, symbol_id: int) -> None: ...
+    def reset_book(self, symbol_id: int) -> None: ...
+    def l1(self, symbol_id: int) -> tuple[int | None, int | None, int | None, int | None]: ...
+    def top_n(self, symbol_id: int, n: int) -> tuple[_Levels, _Levels]: ...
+    def snapshot(self, symbol_id: int) -> tuple[_Levels, _Levels]: ...
+    def book_stats(self, symbol_id: int) -> tuple[int, int, int, int, bool, bool, int, int]: ...
+    def counters(self) -> dict[str, int]: ...
     def _debug_panic(self) -> None: ...
 
 @final

@@ -2,11 +2,14 @@
 //!
 //! `book+lob_shared_v1/synthetic`: rows per second through `Engine::process_batch` (validate,
 //! sequence, apply levels to 1000-level books, features, frames as columns).
+//! `book+lob_shared_v1/synthetic_plan`: the same rows through the generic plan evaluator on the
+//! lob_shared_v1 plan (`plan::PlanEngine`), beside the specialised kernel it must keep up with.
 //! `book_only/synthetic`: the same rows through a book-only engine's `process_books` (validate,
 //! sequence, apply levels, best bid and ask per message): the book-maintenance baseline.
 //! `book/snapshot_dense/*`: one snapshot hundreds of thousands of levels deep, in three orders.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use featureplane_core::plan::{PlanEngine, LOB_SHARED_V1_PLAN};
 use featureplane_core::synthetic::{dense_snapshot, feed, FeedShape, LevelOrder};
 use featureplane_core::{Config, Engine, Grid};
 
@@ -32,6 +35,14 @@ fn bench_batch(c: &mut Criterion) {
     group.bench_function("synthetic", |b| {
         b.iter_batched(
             || engine(shape.symbols),
+            |mut e| e.process_batch(&rows).expect("valid feed").len(),
+            BatchSize::LargeInput,
+        )
+    });
+    let grids = vec![GRID; shape.symbols as usize];
+    group.bench_function("synthetic_plan", |b| {
+        b.iter_batched(
+            || PlanEngine::from_json(LOB_SHARED_V1_PLAN, &grids, Config::default()).expect("plan"),
             |mut e| e.process_batch(&rows).expect("valid feed").len(),
             BatchSize::LargeInput,
         )

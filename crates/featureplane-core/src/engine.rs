@@ -15,9 +15,9 @@ use crate::state::{
 };
 
 /// Rows per chunk of the chunked batch path (256 KB of rows: they stay in L2 between passes).
-const CHUNK_ROWS: usize = 4096;
+pub(crate) const CHUNK_ROWS: usize = 4096;
 /// The chunked path is taken when the batch's bytes are at least this many times the state's.
-const CHUNKED_STATE_FACTOR: usize = 8;
+pub(crate) const CHUNKED_STATE_FACTOR: usize = 8;
 
 /// Engine options shared by every backend.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -475,7 +475,7 @@ impl Engine {
 /// its messages (rows, kinds, index of the last row in `rows`) while its rows are still in
 /// cache. `None` at the first bad row or if `rows` ends inside a message; messages of earlier
 /// chunks have been visited by then, so the caller restores its state.
-fn visit_chunked(
+pub(crate) fn visit_chunked(
     rows: &[EventRow],
     n_symbols: usize,
     mut visit: impl FnMut(&[EventRow], Kinds, i64),

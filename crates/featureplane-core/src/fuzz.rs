@@ -13,6 +13,8 @@
 //! | [`engine`] | generated rows and calls | an `Err` changes nothing; batch and per-message frames agree; books stay ordered; export/import continues exactly |
 //! | [`state`] | an exported state with fields overwritten | an import either fails and changes nothing, or round-trips and runs on |
 //! | [`fpf1`] | a typed frame | decoding never panics, and a decoded frame writes back to the same bytes |
+//! | [`plan_json`] | plan text (the compiled plans of lob_shared_v1 and research_v1, mutated) | parsing refuses with `InvalidArgument` or gives a plan whose engine runs a feed, frames as wide as its outputs, FPF1 frames that decode |
+//! | [`plan`] | generated rows and calls (the `engine` corpus) | the generic evaluator on the lob_shared_v1 plan gives the specialised kernel's frames, errors and typed frames bit for bit |
 //!
 //! Every byte string is a valid input (missing bytes read as zero), so a fuzzer's mutations
 //! always reach the code under test.
@@ -27,6 +29,7 @@ use crate::events::{
 use crate::features::rolling::{CUM_HIGH, CUM_LOW};
 use crate::frames::wire::{peek_header, read_fpf1, write_fpf1, FRAME_SIZE};
 use crate::frames::FrameColumns;
+use crate::plan::{Plan, PlanEngine, LOB_SHARED_V1_PLAN};
 use crate::sources::binance::{Chain, ChainConfig, Fed, Grid as DecimalGrid, Note, PlainOnly};
 use crate::state::{EngineState, MAX_COUNT};
 
@@ -246,6 +249,17 @@ fn same_frames(batch: &FrameColumns, single: &[crate::Frame]) {
         let mut header = from_batch.header;
         header.input_index = frame.header.input_index;
         assert_eq!(header, frame.header, "frame {i}");
+    }
+}
+
+/// Two column sets equal bit for bit (NaN bits included; `PartialEq` says NaN != NaN).
+fn same_columns(a: &FrameColumns, b: &FrameColumns) {
+    assert_eq!(a.len(), b.len());
+    assert_eq!(a.values.len(), b.values.len());
+    for i in 0..a.len() {
+        let (x, y) = (a.frame(i), b.frame(i));
+        assert_eq!(x.header, y.header, "frame {i}");
+        assert_eq!(x.values.0, y.values.0, "frame {i}");
     }
 }
 
@@ -592,6 +606,132 @@ pub fn fpf1(data: &[u8]) {
             let mut out = [0u8; FRAME_SIZE];
             assert_eq!(write_fpf1(&frame, hash, &mut out), Ok(FRAME_SIZE));
             assert_eq!(&out[..], data);
+        }
+    }
+}
+
+/// The generic plan evaluator beside the specialised kernel, both on lob_shared_v1: the same
+/// batches give the same columns bit for bit (or the same error), the same messages the same
+/// typed frames, resets the same outcome.
+pub fn plan(data: &[u8]) {
+    let mut input = Input::new(data);
+    let n_symbols = 1 + input.below(3);
+    let config = Config {
+        stale_after_ns: input.pick(&[None, Some(0), Some(5_000_000)]),
+        schema_hash64: HASH,
+    };
+    let mut spec = Engine::new(&grids(n_symbols), config).expect("valid grids");
+    let mut generic =
+        PlanEngine::from_json(LOB_SHARED_V1_PLAN, &grids(n_symbols), config).expect("the plan");
+    let depth = input.pick(&[None, Some(0), Some(1), Some(5)]);
+    for sid in 0..n_symbols as u32 {
+        spec.set_source_depth(sid, depth).expect("known symbol");
+        generic.set_source_depth(sid, depth).expect("known symbol");
+    }
+    for _ in 0..64 {
+        if input.is_empty() {
+            break;
+        }
+        match input.byte() % 8 {
+            0..=3 => {
+                let rows = input.any_rows(n_symbols as u32, 48);
+                match (spec.process_batch(&rows), generic.process_batch(&rows)) {
+                    (Ok(a), Ok(b)) => same_columns(&a, &b),
+                    (Err(a), Err(b)) => assert_eq!(a, b),
+                    (a, b) => panic!("specialised {a:?}, generic {b:?}"),
+                }
+            }
+            4 => {
+                let rows = input.any_rows(n_symbols as u32, 8);
+                let mut one = [0u8; FRAME_SIZE];
+                let mut two = [0u8; FRAME_SIZE];
+                let a = spec
+                    .process_message(&rows)
+                    .map(|f| f.map(|f| write_fpf1(&f, HASH, &mut one)));
+                let b = generic.process_into(&rows, &mut two);
+                match (a, b) {
+                    (Ok(Some(Ok(n))), Ok(Some(m))) => assert_eq!((n, one), (m, two)),
+                    (Ok(None), Ok(None)) => {}
+                    (Err(a), Err(b)) => assert_eq!(a, b),
+                    (a, b) => panic!("specialised {a:?}, generic {b:?}"),
+                }
+            }
+            5 => {
+                let sid = input.byte() as u32 % (n_symbols as u32 + 1);
+                assert_eq!(spec.reset_symbol(sid), generic.reset_symbol(sid));
+            }
+            6 => {
+                let sid = input.byte() as u32 % (n_symbols as u32 + 1);
+                assert_eq!(spec.reset_book(sid), generic.reset_book(sid));
+            }
+            _ => {
+                let sid = input.byte() as u32 % n_symbols as u32;
+                let a = spec.symbol_values(sid).expect("known symbol");
+                let b = generic.symbol_values(sid).expect("known symbol");
+                assert_eq!(a.values.0.to_vec(), b.words);
+                assert_eq!(
+                    (a.warmup_ready_mask, a.quality_flags, a.seq, a.source_ts_ns),
+                    (b.warmup_ready_mask, b.quality_flags, b.seq, b.source_ts_ns)
+                );
+            }
+        }
+        assert_eq!(spec.counters(), generic.counters());
+    }
+}
+
+/// A small two-symbol feed for the plans of [`plan_json`] (made once).
+fn plan_feed() -> &'static [EventRow] {
+    static FEED: std::sync::OnceLock<Vec<EventRow>> = std::sync::OnceLock::new();
+    FEED.get_or_init(|| {
+        let shape = crate::synthetic::FeedShape {
+            symbols: 2,
+            depth: 20,
+            diffs: 40,
+            changes_per_diff: 4,
+            trades_per_diff: 1,
+        };
+        crate::synthetic::feed(shape, 3)
+    })
+}
+
+/// Plan text into the generic evaluator: a malformed plan is an `InvalidArgument` (never a
+/// panic); a plan that parses builds an engine (or is refused the same way) that runs a feed,
+/// with one column per output and typed frames that decode.
+pub fn plan_json(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let plan = match Plan::from_json(&text) {
+        Ok(plan) => plan,
+        Err(Error::InvalidArgument(_)) => return,
+        Err(other) => panic!("a plan is refused as InvalidArgument, got {other:?}"),
+    };
+    let n_out = plan.outputs.len();
+    assert!((1..=crate::plan::MAX_OUTPUTS).contains(&n_out));
+    let config = Config {
+        stale_after_ns: Some(5_000_000),
+        schema_hash64: HASH,
+    };
+    let mut engine = match PlanEngine::new(plan, &grids(2), config) {
+        Ok(engine) => engine,
+        Err(Error::InvalidArgument(_)) => return,
+        Err(other) => panic!("an engine is refused as InvalidArgument, got {other:?}"),
+    };
+    let rows = plan_feed();
+    let half = rows.len() / 2;
+    let cut = (half..rows.len())
+        .find(|&i| rows[i].ends_message())
+        .map_or(rows.len(), |i| i + 1);
+    let out = engine.process_batch(&rows[..cut]).expect("a valid feed");
+    assert_eq!(out.values.len(), n_out);
+    assert!(out.values.iter().all(|c| c.len() == out.len()));
+    let mut buf = vec![0u8; crate::frames::wire::frame_size(n_out)];
+    for (_, message) in messages(&rows[cut..]).take(40) {
+        if let Some(n) = engine
+            .process_into(message, &mut buf)
+            .expect("a valid message")
+        {
+            assert_eq!(n, buf.len());
+            let header = peek_header(&buf).expect("a written frame");
+            assert_eq!(usize::from(header.n_values), n_out);
         }
     }
 }

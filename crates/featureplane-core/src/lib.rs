@@ -28,6 +28,7 @@ pub mod events;
 pub mod features;
 pub mod frames;
 pub mod fuzz;
+pub mod plan;
 pub mod ring;
 pub mod sources;
 pub mod state;

@@ -113,3 +113,14 @@ fn state() {
 fn fpf1() {
     smoke("fpf1", fuzz::fpf1);
 }
+
+/// The plan target's seeds are the engine target's (the same shape of input).
+#[test]
+fn plan() {
+    smoke("plan", fuzz::plan);
+}
+
+#[test]
+fn plan_json() {
+    smoke("plan_json", fuzz::plan_json);
+}

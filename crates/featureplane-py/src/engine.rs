@@ -29,7 +29,7 @@ const DETACH_ROWS: usize = 256;
 const DROPPED: i32 = 0;
 const APPLIED: i32 = 1;
 
-type Side = Vec<(i64, i64)>;
+pub(crate) type Side = Vec<(i64, i64)>;
 
 #[pyclass(name = "Engine", module = "featureplane._core")]
 pub struct PyEngine {
@@ -74,7 +74,7 @@ impl PyEngine {
     }
 }
 
-fn side_levels(side: &BookSide, n: Option<isize>) -> Side {
+pub(crate) fn side_levels(side: &BookSide, n: Option<isize>) -> Side {
     let all = side.levels().map(|Level { px, qty }| (px, qty));
     let len = side.len();
     // Python slice semantics of the reference's `prices[:n]`, negative n included.

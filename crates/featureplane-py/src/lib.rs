@@ -1,12 +1,13 @@
 //! Thin PyO3 bindings: convert, call the core, convert back. No feature logic lives here.
 //! Files mirror the core: `engine` (the pyclass), `frames` (columns and values out),
-//! `state` (saved engine state), `ring` (the shared-memory frame ring), `sources::binance`
+//! `plan` (the generic kernel of a declared feature set), `state` (saved engine state), `ring` (the shared-memory frame ring), `sources::binance`
 //! (the recorder-file parser), `synthetic`
 //! (the benchmark feed); `errors` maps core errors and panics to Python exceptions.
 
 mod engine;
 mod errors;
 mod frames;
+mod plan;
 mod ring;
 mod sources;
 mod state;
@@ -35,6 +36,13 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("FRAME_RECORD_HEADER", HEADER_FIELDS.to_vec())?;
     m.add("FRAME_RECORD_SIZE", FRAME_SIZE)?;
     m.add_class::<engine::PyEngine>()?;
+    // The generic kernel of a declared feature set, and the plan of lob_shared_v1 it is held
+    // to the specialised kernel with (tests, benchmarks).
+    m.add_class::<plan::PyPlanEngine>()?;
+    m.add(
+        "LOB_SHARED_V1_PLAN",
+        featureplane_core::plan::LOB_SHARED_V1_PLAN,
+    )?;
     m.add_class::<sources::binance::PyBinanceChain>()?;
     m.add_class::<synthetic::PySyntheticFeed>()?;
     m.add_class::<ring::PyRingWriter>()?;

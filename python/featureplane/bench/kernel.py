@@ -6,6 +6,7 @@ Rows (every one counts the dataset's events, so ratios between them are time rat
 - book only, Python reference: `LOBEngine.apply` per message, best bid/ask read after each.
 - book only, Rust: a book-only `_core.Engine` (`process_books`): best bid/ask per message.
 - book + features, Python reference (batch), Rust batch, Rust per message (a Python call each).
+- the generic Rust plan evaluator on lob_shared_v1 and on research_v1 (`bench.plan`).
 - hftbacktest's numba replay reading best bid/ask (USD-M captures: its converter reads those).
 
 Every row checks its output: the two book-only rows give the same best bid/ask after every
@@ -39,7 +40,7 @@ PY_REF = "book+features: python reference (batch)"
 RUST_BATCH = "book+features: rust batch"
 RUST_MSG = "book+features: rust per message (Python call)"
 HBT = "hftbacktest numba replay, L1 only"
-ANCHORS = {"python ref": PY_REF, "hftbacktest": HBT}
+ANCHORS = {"python ref": PY_REF, "hftbacktest": HBT, "rust specialised": RUST_BATCH}
 """Ratio columns of a kernel section: label -> anchor row."""
 
 L1_COLUMNS = ("input_index", "symbol_id", "bid_px", "bid_qty", "ask_px", "ask_qty")
@@ -151,6 +152,11 @@ def run_dataset(ds: Dataset, *, runs: int = 5, python_runs: int = 1) -> list[Row
         if i % 97 == 0 or i == last
     )
     rows.append(_row(ds, RUST_MSG, msg, same, f"{ds.n_messages:,} calls per run"))
+
+    # The generic plan evaluator beside the specialised kernel (featureplane.bench.plan).
+    from featureplane.bench.plan import plan_rows
+
+    rows.extend(plan_rows(ds, batch.result, runs))
 
     if ds.usdm_capture is not None and hbt.available():
         rows.append(_hftbacktest_row(ds, batch.result, runs))

@@ -1,8 +1,11 @@
 """The Rust backend of `FeatureEngine`: `featureplane._core.Engine` behind the interface of
 `featureplane.engine.python.ReferenceKernel`.
 
-The kernel itself (sequencing, books, lob_shared_v1, frames) runs in Rust; this module checks
+The kernel itself (sequencing, books, features, frames) runs in Rust; this module checks
 dtypes, hands numpy buffers across, and builds the package's Python objects from the results.
+The built-in lob_shared_v1 runs on its specialised kernel (`_core.Engine`); any other feature
+set on the generic evaluator of its compiled plan (`_core.PlanEngine`, docs/backends.md), with
+the same calls.
 
 - `process_batch` passes the event rows as a uint8 view (no copy) and receives one numpy array
   per column, moved out of Rust.
@@ -30,9 +33,15 @@ from featureplane.book.l2 import L1, L2Book
 from featureplane.book.lob import BookStats
 from featureplane.engine.config import EngineConfig, Levels, SymbolRef
 from featureplane.engine.state import EngineState, checked_state, kernel_state
-from featureplane.errors import InvalidMessageError
+from featureplane.errors import (
+    FeatureSetDeclarationError,
+    InvalidMessageError,
+    InvalidStateError,
+    SchemaMismatchError,
+)
 from featureplane.events import EVENT_DTYPE, check_array
 from featureplane.features.lob_shared_v1 import LOB_SHARED_V1
+from featureplane.features.plan import plan_of
 from featureplane.frames.frame import FRAME_MARKER, HEADER_COLUMNS, FeatureUpdateFrameV1, FrameBatch
 from featureplane.frames.wire import frame_batch_dtype
 from featureplane.instruments import SymbolTable
@@ -41,7 +50,7 @@ from featureplane.schema import FeatureSet
 if not hasattr(_core, "Engine"):
     raise ImportError("featureplane._core was built without the Rust engine; rebuild it")
 
-__all__ = ["FRAME_RECORD_DTYPE", "RustKernel", "RustLob"]
+__all__ = ["FRAME_RECORD_DTYPE", "RustKernel", "RustLob", "plan_engine"]
 
 _U8 = np.dtype(np.uint8)
 
@@ -144,22 +153,28 @@ class RustKernel:
     name = "rust"
 
     def __init__(self, symbols: SymbolTable, feature_set: FeatureSet, config: EngineConfig) -> None:
-        if feature_set.schema_hash != LOB_SHARED_V1.schema_hash:
-            raise ValueError(
-                f"the Rust kernel computes lob_shared_v1, not {feature_set.feature_set_id}"
-            )
-        rust_schema = [tuple(item) for item in _core.FEATURES]
-        if rust_schema != [(f.name, f.dtype) for f in feature_set.features]:
-            raise ImportError("featureplane._core computes another lob_shared_v1 schema; rebuild")
         self.symbols = symbols
         self.feature_set = feature_set
         self.config = config
         self._feature_set_id = feature_set.feature_set_id
         self._new_frame = _FRAME_FACTORY
         self._event_dtype = EVENT_DTYPE
-        self._engine = _core.Engine(
-            [], config.stale_after_ns, schema_hash64=LOB_SHARED_V1.schema_hash64
-        )
+        self._engine: _core.Engine | _core.PlanEngine
+        self.specialised = feature_set.schema_hash == LOB_SHARED_V1.schema_hash
+        """The built-in set runs on its specialised kernel; any other on the plan evaluator."""
+        if self.specialised:
+            rust_schema = [tuple(item) for item in _core.FEATURES]
+            if rust_schema != [(f.name, f.dtype) for f in feature_set.features]:
+                raise ImportError(
+                    "featureplane._core computes another lob_shared_v1 schema; rebuild"
+                )
+            self._engine = _core.Engine(
+                [], config.stale_after_ns, schema_hash64=LOB_SHARED_V1.schema_hash64
+            )
+        else:
+            self._engine = plan_engine(feature_set, config.stale_after_ns)
+        self.frame_record_dtype = frame_batch_dtype(feature_set)
+        """The FPF1 typed frame `_engine.process_into` writes for this set."""
         self._process_frame = self._engine.process_frame
         self._names: list[str] = []
         self._sync_symbols()
@@ -244,17 +259,53 @@ class RustKernel:
 
     # ----- state (featureplane.engine.state) ---------------------------------------------
 
+    def _specialised_engine(self) -> _core.Engine:
+        """The specialised kernel; a declared set's plan evaluator keeps no checkpoint yet."""
+        if not isinstance(self._engine, _core.Engine):
+            raise InvalidStateError(
+                f"the Rust kernel of the declared set {self._feature_set_id} keeps no "
+                "checkpoint; checkpoints hold lob_shared_v1 state"
+            )
+        return self._engine
+
     def export_state(self) -> EngineState:
         """The kernel's whole state, backend-neutral (as `ReferenceKernel.export_state`)."""
+        engine = self._specialised_engine()
         self._sync_symbols()
-        return kernel_state(self._engine.export_state(), self.feature_set, self.symbols)
+        return kernel_state(engine.export_state(), self.feature_set, self.symbols)
 
     def import_state(self, state: EngineState | Mapping[str, Any]) -> None:
         """Replace the whole state with `state` (from either backend); checked in full first,
         so a refused state leaves the kernel unchanged."""
+        engine = self._specialised_engine()
         saved = checked_state(state, self.feature_set, self.symbols)
         self._sync_symbols()
-        self._engine.import_state(saved._as_dict())  # floats as floats, NaN bits and all
+        engine.import_state(saved._as_dict())  # floats as floats, NaN bits and all
+
+
+def plan_engine(feature_set: FeatureSet, stale_after_ns: int | None = None) -> _core.PlanEngine:
+    """The plan evaluator of `feature_set` (no symbols yet), its columns checked against the
+    set's metadata.
+
+    Raises
+    ------
+    FeatureSetDeclarationError
+        The kernel refuses the plan (a malformed plan, or a family it does not evaluate).
+    """
+    plan = plan_of(feature_set)
+    try:
+        engine = _core.PlanEngine(
+            plan.canonical_json(), [], stale_after_ns, schema_hash64=feature_set.schema_hash64
+        )
+    except ValueError as exc:
+        raise FeatureSetDeclarationError(feature_set.feature_set_id, [str(exc)]) from None
+    if [tuple(item) for item in engine.features] != [
+        (f.name, f.dtype) for f in feature_set.features
+    ]:
+        raise SchemaMismatchError(
+            f"the plan of {feature_set.feature_set_id} gives other columns than its metadata"
+        )
+    return engine
 
 
 class RustLob:

@@ -118,8 +118,38 @@ impl FrameColumns {
         }
     }
 
+    /// Columns of a feature set whose features have `dtypes` (a declared set's, [`crate::plan`]).
+    pub fn with_dtypes(dtypes: &[Dtype], n: usize) -> Self {
+        Self {
+            values: dtypes
+                .iter()
+                .map(|&dtype| Column::with_capacity(dtype, n))
+                .collect(),
+            ..Self::with_capacity_of_headers(n)
+        }
+    }
+
+    fn with_capacity_of_headers(n: usize) -> Self {
+        Self {
+            input_index: Vec::with_capacity(n),
+            symbol_id: Vec::with_capacity(n),
+            seq: Vec::with_capacity(n),
+            source_ts_ns: Vec::with_capacity(n),
+            local_ts_ns: Vec::with_capacity(n),
+            changed_mask: Vec::with_capacity(n),
+            warmup_ready_mask: Vec::with_capacity(n),
+            quality_flags: Vec::with_capacity(n),
+            values: Vec::new(),
+        }
+    }
+
     pub fn push(&mut self, frame: &Frame) {
-        let h = &frame.header;
+        self.push_words(&frame.header, frame.values.0.iter().copied());
+    }
+
+    /// One frame as its header and one word per feature (the layout of [`Values`]).
+    #[inline]
+    pub fn push_words(&mut self, h: &FrameHeader, words: impl Iterator<Item = u64>) {
         self.input_index.push(h.input_index);
         self.symbol_id.push(h.symbol_id);
         self.seq.push(h.seq);
@@ -128,7 +158,7 @@ impl FrameColumns {
         self.changed_mask.push(h.changed_mask);
         self.warmup_ready_mask.push(h.warmup_ready_mask);
         self.quality_flags.push(h.quality_flags);
-        for (column, &word) in self.values.iter_mut().zip(&frame.values.0) {
+        for (column, word) in self.values.iter_mut().zip(words) {
             column.push_word(word);
         }
     }

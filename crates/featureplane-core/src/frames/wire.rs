@@ -177,6 +177,44 @@ pub fn write_fpf1(frame: &Frame, schema_hash64: u64, out: &mut [u8]) -> Result<u
     Ok(FRAME_SIZE)
 }
 
+/// Bytes of an FPF1 frame of `n_values` features.
+pub const fn frame_size(n_values: usize) -> usize {
+    HEADER_SIZE + SLOT_SIZE * n_values
+}
+
+/// Write a frame of any feature set (a declared one, [`crate::plan`]) as FPF1 into the first
+/// [`frame_size`]`(words.len())` bytes of `out`; returns that size. `words`: one per feature
+/// in frame order ([`Values`]' encoding), `dtypes` theirs. Allocation-free; a short `out`, or
+/// more features than the header can count, is an error.
+pub fn write_fpf1_words(
+    header: &FrameHeader,
+    words: &[u64],
+    dtypes: &[Dtype],
+    schema_hash64: u64,
+    out: &mut [u8],
+) -> Result<usize> {
+    let need = frame_size(words.len());
+    let bytes = out.len();
+    let (Ok(n_values), Some(out)) = (u16::try_from(words.len()), out.get_mut(..need)) else {
+        return Err(Error::FrameBuffer { bytes, need });
+    };
+    let head_fields = TypedFrameHeaderV1 {
+        n_values,
+        ..TypedFrameHeaderV1::new(header, schema_hash64)
+    };
+    let (head, slots) = out.split_at_mut(HEADER_SIZE);
+    head.copy_from_slice(&head_fields.to_le_bytes());
+    for ((slot, &word), &dtype) in slots.chunks_exact_mut(SLOT_SIZE).zip(words).zip(dtypes) {
+        let mask = if dtype == Dtype::U32 {
+            u64::from(u32::MAX)
+        } else {
+            u64::MAX
+        };
+        slot.copy_from_slice(&(word & mask).to_le_bytes());
+    }
+    Ok(need)
+}
+
 /// The header of an FPF1 frame without any schema check: only the length and the magic (to
 /// route frames by symbol or schema hash before choosing a decoder).
 pub fn peek_header(buf: &[u8]) -> Result<TypedFrameHeaderV1> {

@@ -1,0 +1,322 @@
+//! `PlanEngine`: the Python face of `featureplane_core::plan::PlanEngine`, the generic kernel of
+//! a declared feature set built from its compiled plan (JSON). The same calls as `Engine`, the
+//! same guard: a panic becomes an exception and poisons the engine.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use featureplane_core::events::rows_from_bytes;
+use featureplane_core::features::schema::Dtype;
+use featureplane_core::frames::wire::frame_size;
+use featureplane_core::plan::{PlanEngine, MAX_OUTPUTS};
+use featureplane_core::{Config, Grid};
+use numpy::PyReadonlyArray1;
+use pyo3::buffer::PyBuffer;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+
+use crate::engine::{side_levels, Side};
+use crate::errors::{from_panic, poisoned, to_py};
+use crate::frames::columns_to_py;
+
+/// Messages with more rows than this release the GIL in the per-message calls.
+const DETACH_ROWS: usize = 256;
+
+#[pyclass(name = "PlanEngine", module = "featureplane._core")]
+pub struct PyPlanEngine {
+    engine: PlanEngine,
+    poisoned: bool,
+}
+
+fn word_to_py(py: Python<'_>, word: u64, dtype: Dtype) -> PyResult<Bound<'_, PyAny>> {
+    Ok(match dtype {
+        Dtype::I64 => (word as i64).into_pyobject(py)?.into_any(),
+        Dtype::F64 => f64::from_bits(word).into_pyobject(py)?.into_any(),
+        Dtype::U32 => (word as u32).into_pyobject(py)?.into_any(),
+    })
+}
+
+fn words_to_py<'py>(
+    py: Python<'py>,
+    words: &[u64],
+    dtypes: &[Dtype],
+) -> PyResult<Bound<'py, PyTuple>> {
+    let items = words
+        .iter()
+        .zip(dtypes)
+        .map(|(&w, &d)| word_to_py(py, w, d))
+        .collect::<PyResult<Vec<_>>>()?;
+    PyTuple::new(py, items)
+}
+
+impl PyPlanEngine {
+    fn guard<T>(&mut self, f: impl FnOnce(&mut PlanEngine) -> PyResult<T>) -> PyResult<T> {
+        if self.poisoned {
+            return Err(poisoned());
+        }
+        let engine = &mut self.engine;
+        match catch_unwind(AssertUnwindSafe(|| f(engine))) {
+            Ok(result) => result,
+            Err(payload) => {
+                self.poisoned = true;
+                Err(from_panic(payload))
+            }
+        }
+    }
+}
+
+#[pymethods]
+impl PyPlanEngine {
+    /// Parameters
+    /// ----------
+    /// plan : the compiled plan's canonical JSON text (`featureplane.features.plan`)
+    /// grids : list of (tick, lot) as float, one per symbol id in order
+    /// stale_after_ns : the STALE_INPUT bound, or None to turn the rule off
+    /// schema_hash64 : the set's `schema_hash64`, carried by every typed frame
+    #[new]
+    #[pyo3(signature = (plan, grids, stale_after_ns = None, *, schema_hash64 = 0))]
+    fn new(
+        py: Python<'_>,
+        plan: &str,
+        grids: Vec<(f64, f64)>,
+        stale_after_ns: Option<i64>,
+        schema_hash64: u64,
+    ) -> PyResult<Self> {
+        let grids: Vec<Grid> = grids
+            .into_iter()
+            .map(|(tick, lot)| Grid { tick, lot })
+            .collect();
+        let config = Config {
+            stale_after_ns,
+            schema_hash64,
+        };
+        let built = catch_unwind(AssertUnwindSafe(|| {
+            py.detach(|| PlanEngine::from_json(plan, &grids, config))
+        }))
+        .map_err(from_panic)?;
+        Ok(Self {
+            engine: built.map_err(to_py)?,
+            poisoned: false,
+        })
+    }
+
+    /// (id, dtype) of each output feature, in frame order.
+    #[getter]
+    fn features(&self) -> Vec<(String, &'static str)> {
+        self.engine
+            .plan()
+            .features()
+            .into_iter()
+            .map(|(id, dtype)| (id.to_owned(), dtype.as_str()))
+            .collect()
+    }
+
+    /// Bytes of one FPF1 frame of this set (`process_into`'s buffer).
+    #[getter]
+    fn frame_size(&self) -> usize {
+        frame_size(self.engine.dtypes().len())
+    }
+
+    /// Register the next symbol id; returns it.
+    fn add_symbol(&mut self, tick: f64, lot: f64) -> PyResult<u32> {
+        self.guard(|e| e.add_symbol(Grid { tick, lot }).map_err(to_py))
+    }
+
+    #[pyo3(signature = (symbol_id, depth))]
+    fn set_source_depth(&mut self, symbol_id: u32, depth: Option<u32>) -> PyResult<()> {
+        self.guard(|e| e.set_source_depth(symbol_id, depth).map_err(to_py))
+    }
+
+    #[getter]
+    fn n_symbols(&self) -> usize {
+        self.engine.n_symbols()
+    }
+
+    #[getter]
+    fn stale_after_ns(&self) -> Option<i64> {
+        self.engine.config().stale_after_ns
+    }
+
+    #[getter]
+    fn schema_hash64(&self) -> u64 {
+        self.engine.config().schema_hash64
+    }
+
+    /// Apply every message of `events` (EVENT_DTYPE rows viewed as uint8, C-contiguous); the
+    /// columns of `Engine.process_batch`, one value array per output feature.
+    fn process_batch<'py>(
+        &mut self,
+        py: Python<'py>,
+        events: PyReadonlyArray1<'py, u8>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let bytes = events
+            .as_slice()
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let columns = self.guard(|engine| {
+            py.detach(|| {
+                let rows = rows_from_bytes(bytes)?;
+                engine.process_batch(&rows)
+            })
+            .map_err(to_py)
+        })?;
+        columns_to_py(py, columns)
+    }
+
+    /// Apply one message and write its FPF1 frame into `out` (writable, exactly `frame_size`
+    /// bytes); 1 when written, 0 when the message was dropped.
+    fn process_into(&mut self, py: Python<'_>, message: &[u8], out: PyBuffer<u8>) -> PyResult<i32> {
+        let size = frame_size(self.engine.dtypes().len());
+        if out.readonly() || out.item_count() != size {
+            return Err(PyValueError::new_err(format!(
+                "out must be a writable buffer of exactly {size} bytes"
+            )));
+        }
+        let mut record = [0u8; frame_size(MAX_OUTPUTS)];
+        let written = self.guard(|engine| {
+            let mut run = || {
+                rows_from_bytes(message).and_then(|rows| engine.process_into(&rows, &mut record))
+            };
+            if message.len() > DETACH_ROWS * 64 {
+                py.detach(run)
+            } else {
+                run()
+            }
+            .map_err(to_py)
+        })?;
+        match written {
+            Some(n) => {
+                out.copy_from_slice(py, &record[..n])?;
+                Ok(1)
+            }
+            None => Ok(0),
+        }
+    }
+
+    /// Apply one message; (symbol_id, seq, source_ts_ns, local_ts_ns, changed_mask,
+    /// warmup_ready_mask, quality_flags, values) or None when it was dropped.
+    #[allow(clippy::type_complexity)]
+    fn process_frame<'py>(
+        &mut self,
+        py: Python<'py>,
+        message: &[u8],
+    ) -> PyResult<Option<(u32, i64, i64, i64, u64, u64, u32, Bound<'py, PyTuple>)>> {
+        let frame = self.guard(|engine| {
+            let mut run =
+                || rows_from_bytes(message).and_then(|rows| engine.process_message(&rows));
+            if message.len() > DETACH_ROWS * 64 {
+                py.detach(run)
+            } else {
+                run()
+            }
+            .map_err(to_py)
+        })?;
+        let Some((h, words)) = frame else {
+            return Ok(None);
+        };
+        let values = words_to_py(py, &words, self.engine.dtypes())?;
+        Ok(Some((
+            h.symbol_id,
+            h.seq,
+            h.source_ts_ns,
+            h.local_ts_ns,
+            h.changed_mask,
+            h.warmup_ready_mask,
+            h.quality_flags,
+            values,
+        )))
+    }
+
+    /// (values tuple, warmup_ready_mask, quality_flags, seq, source_ts_ns) of a symbol.
+    fn symbol_values<'py>(
+        &mut self,
+        py: Python<'py>,
+        symbol_id: u32,
+    ) -> PyResult<(Bound<'py, PyTuple>, u64, u32, i64, i64)> {
+        let sv = self.guard(|e| e.symbol_values(symbol_id).map_err(to_py))?;
+        Ok((
+            words_to_py(py, &sv.words, self.engine.dtypes())?,
+            sv.warmup_ready_mask,
+            sv.quality_flags,
+            sv.seq,
+            sv.source_ts_ns,
+        ))
+    }
+
+    fn reset_symbol(&mut self, symbol_id: u32) -> PyResult<()> {
+        self.guard(|e| e.reset_symbol(symbol_id).map_err(to_py))
+    }
+
+    fn reset_book(&mut self, symbol_id: u32) -> PyResult<()> {
+        self.guard(|e| e.reset_book(symbol_id).map_err(to_py))
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn l1(
+        &mut self,
+        symbol_id: u32,
+    ) -> PyResult<(Option<i64>, Option<i64>, Option<i64>, Option<i64>)> {
+        self.guard(|e| {
+            let l1 = e.book(symbol_id).map_err(to_py)?.l1();
+            Ok((
+                l1.bid.map(|l| l.px),
+                l1.bid.map(|l| l.qty),
+                l1.ask.map(|l| l.px),
+                l1.ask.map(|l| l.qty),
+            ))
+        })
+    }
+
+    fn top_n(&mut self, symbol_id: u32, n: isize) -> PyResult<(Side, Side)> {
+        self.guard(|e| {
+            let book = e.book(symbol_id).map_err(to_py)?;
+            Ok((
+                side_levels(&book.bids, Some(n)),
+                side_levels(&book.asks, Some(n)),
+            ))
+        })
+    }
+
+    fn snapshot(&mut self, symbol_id: u32) -> PyResult<(Side, Side)> {
+        self.guard(|e| {
+            let book = e.book(symbol_id).map_err(to_py)?;
+            Ok((side_levels(&book.bids, None), side_levels(&book.asks, None)))
+        })
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn book_stats(
+        &mut self,
+        symbol_id: u32,
+    ) -> PyResult<(usize, usize, i128, i128, bool, bool, i64, u64)> {
+        self.guard(|e| {
+            let s = e.book_stats(symbol_id).map_err(to_py)?;
+            Ok((
+                s.bid_levels,
+                s.ask_levels,
+                s.bid_depth_qty,
+                s.ask_depth_qty,
+                s.crossed,
+                s.untrusted,
+                s.last_book_seq,
+                s.messages_applied,
+            ))
+        })
+    }
+
+    fn counters<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let counters = self.guard(|e| Ok(e.counters()))?;
+        let dict = PyDict::new(py);
+        for (name, value) in featureplane_core::book::lob::Counters::NAMES
+            .iter()
+            .zip(counters.values())
+        {
+            dict.set_item(name, value)?;
+        }
+        Ok(dict)
+    }
+
+    /// Test hook: panic inside the guarded kernel call, as a kernel bug would.
+    fn _debug_panic(&mut self) -> PyResult<()> {
+        self.guard(|_| panic!("forced panic (_debug_panic)"))
+    }
+}
