@@ -68,3 +68,24 @@ def test_every_rollout_problem_at_once(tmp_path: Path) -> None:
     config = parse_config(_data(canary={"enabled": True, "criteria": str(bad)}))
     with pytest.raises(ConfigError, match="max_mismatched_frames"):
         SystemBootstrapper(config).build()
+
+
+def test_a_kernel_without_state_transfer_is_refused_at_build() -> None:
+    """The shadow loads the serving engine's checkpoint and a fallback switches backends:
+    the Rust kernel of a declared set keeps no checkpoint, so the build refuses it clearly
+    (and builds it without the rollout sections)."""
+    from tests.support.rust import require_rust
+
+    require_rust("engine")
+    fs = {"feature_set": str(ROOT / "examples/feature-sets/research_v1.toml"), "backend": "rust"}
+    criteria = str(ROOT / "deploy/canary/criteria.toml")
+    for sections in ({"shadow": {"enabled": True}}, {"canary": {"enabled": True,
+                                                               "criteria": criteria}}):  # fmt: skip
+        config = parse_config(_data(feature_engine=fs, **sections))
+        with pytest.raises(ConfigError, match=r"\[shadow\]/\[canary\].*checkpoint"):
+            SystemBootstrapper(config).build()
+    reg = SystemBootstrapper(parse_config(_data(feature_engine=fs))).build()
+    assert reg.get("service").engine.backend == "rust"
+    # The built-in set on Rust transfers its state: the same sections build.
+    builtin = parse_config(_data(feature_engine={"backend": "rust"}, shadow={"enabled": True}))
+    assert "shadow" in SystemBootstrapper(builtin).build()
