@@ -41,7 +41,6 @@ from featureplane import __version__
 from featureplane.backtest import cli as backtest_cli
 from featureplane.engine.backends import BACKENDS
 from featureplane.errors import FeatureplaneError
-from featureplane.instruments import InstrumentSpec
 from featureplane.live import cli as live_cli
 from featureplane.rollout import cli as rollout_cli
 from featureplane.schema import (
@@ -213,7 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--parser", choices=("auto", "rust", "python"), default="auto",
                         help="Binance line parser (auto: Rust where built)")  # fmt: skip
     replay.add_argument(
-        "--instrument", action="append", type=_instrument, default=None, metavar="SYM:TICK:LOT",
+        "--instrument", action="append", type=backtest_cli.instrument_arg, default=None,
+        metavar="SYM:TICK:LOT",
         help="tick and lot of a symbol (repeatable); hftbacktest arrays need one",
     )  # fmt: skip
     _feature_set_flag(replay)
@@ -673,18 +673,6 @@ def _cmd_strategy_attach(args: argparse.Namespace) -> int:
     summary["gap_frames"] = len(summary["gap_frames"])
     print(json.dumps(summary, indent=2))
     return EXIT_OK
-
-
-def _instrument(text: str) -> InstrumentSpec:
-    """`SYMBOL:TICK:LOT` as an `InstrumentSpec` (argparse reports a bad one as a usage error)."""
-    parts = text.split(":")
-    if len(parts) != 3:
-        raise argparse.ArgumentTypeError(f"expected SYMBOL:TICK:LOT, got {text!r}")
-    symbol, tick, lot = parts
-    try:
-        return InstrumentSpec(symbol, tick, lot)
-    except (ValueError, ArithmeticError) as exc:
-        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
 
 
 # ----- formatting -----------------------------------------------------------------------------

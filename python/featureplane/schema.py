@@ -180,7 +180,9 @@ class FeatureSet:
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> FeatureSet:
-        """A feature set from its `to_json` form.
+        """A feature set from its `to_json` form. A declared set's metadata is checked
+        against its plan by `featureplane.features.plan.feature_set_from_json`, which the
+        readers of files and checkpoints use (the plan compiler lives right of this module).
 
         Raises
         ------
@@ -198,18 +200,6 @@ class FeatureSet:
             plan,
             research,
         )
-        if plan is not None:
-            # The plan decides the metadata: metadata that does not follow from it is refused.
-            from featureplane.features.plan import derived_feature_set
-
-            derived = derived_feature_set(plan, research, f"plan of {fs.feature_set_id}")
-            if (derived.feature_set_id, derived.feature_schema_version) != (
-                fs.feature_set_id,
-                fs.feature_schema_version,
-            ) or [_shape(f) for f in derived.features] != [_shape(f) for f in fs.features]:
-                raise SchemaMismatchError(
-                    f"the metadata of {fs.feature_set_id} does not follow from its plan"
-                )
         stored = obj.get("schema_hash")
         if stored is not None and stored != fs.schema_hash:
             raise SchemaMismatchError(
@@ -217,11 +207,6 @@ class FeatureSet:
                 f"({fs.schema_hash[:16]})"
             )
         return fs
-
-
-def _shape(f: FeatureSpec) -> tuple[object, ...]:
-    """A spec without its description (a declaration may word that freely)."""
-    return (f.feature_id, f.name, f.dtype, f.scale, f.unit, f.warmup_min_events, f.flags)
 
 
 _REGISTRY: dict[str, FeatureSet] = {}

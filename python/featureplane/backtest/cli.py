@@ -21,6 +21,7 @@ from pathlib import Path
 
 from featureplane.engine.backends import BACKENDS
 from featureplane.errors import FeatureplaneError
+from featureplane.instruments import InstrumentSpec
 
 DEFAULT_CAPTURE = Path("binance-usdm-btcusdt-20240808") / "btcusdt_20240808.gz"
 """The BTCUSDT USD-M capture, under the data root (`featureplane.bench.datasets.data_root`)."""
@@ -58,7 +59,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--instrument",
         action="append",
-        type=_instrument,
+        type=instrument_arg,
         default=None,
         metavar="SYM:TICK:LOT",
         help="tick and lot of a symbol whose files carry none (LOBSTER, hftbacktest .npz)",
@@ -96,10 +97,18 @@ def _venues() -> tuple[str, ...]:
     return VENUES
 
 
-def _instrument(text: str) -> object:
-    from featureplane.cli import _instrument as parse
-
-    return parse(text)
+def instrument_arg(text: str) -> InstrumentSpec:
+    """`SYMBOL:TICK:LOT` as an `InstrumentSpec` (argparse reports a bad one as a usage error).
+    Here, and not in `featureplane.cli` (which uses it too), because that module configures
+    this one: the option parser of both commands lives below both."""
+    parts = text.split(":")
+    if len(parts) != 3:
+        raise argparse.ArgumentTypeError(f"expected SYMBOL:TICK:LOT, got {text!r}")
+    symbol, tick, lot = parts
+    try:
+        return InstrumentSpec(symbol, tick, lot)
+    except (ValueError, ArithmeticError) as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
 
 
 def configure(parser: argparse.ArgumentParser, formatter: type[argparse.HelpFormatter]) -> None:

@@ -14,15 +14,14 @@ from __future__ import annotations
 
 from featureplane import _rust
 from featureplane.bench.datasets import Dataset
-from featureplane.bench.kernel import Measured, _row, measure
-from featureplane.bench.timing import Row
+from featureplane.bench.kernel import _row
+from featureplane.bench.timing import Measured, Row, measure
 from featureplane.checks.parity import compare_batches
 from featureplane.engine.config import EngineConfig
 from featureplane.engine.facade import FeatureEngine
 from featureplane.engine.python import ReferenceKernel
-from featureplane.features.builtin import builtin_plan
 from featureplane.features.lob_shared_v1 import LOB_SHARED_V1
-from featureplane.features.plan import plan_of
+from featureplane.features.plan import builtin_plan, plan_of
 from featureplane.frames.frame import FrameBatch
 from featureplane.schema import FeatureSet
 

@@ -18,16 +18,12 @@ final best bid/ask equal our book's.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from featureplane.bench import hftbacktest_baseline as hbt
 from featureplane.bench.datasets import Dataset
-from featureplane.bench.memory import peak_growth
-from featureplane.bench.timing import Row, repeat
+from featureplane.bench.timing import Measured, Row, measure
 from featureplane.book.lob import LOBEngine
 from featureplane.checks.parity import compare_batches
 from featureplane.engine.facade import FeatureEngine
@@ -44,20 +40,6 @@ ANCHORS = {"python ref": PY_REF, "hftbacktest": HBT, "rust specialised": RUST_BA
 """Ratio columns of a kernel section: label -> anchor row."""
 
 L1_COLUMNS = ("input_index", "symbol_id", "bid_px", "bid_qty", "ask_px", "ask_qty")
-
-
-@dataclass
-class Measured:
-    times_s: list[float]
-    result: Any
-    peak_rss_bytes: int | None
-
-
-def measure(fn: Callable[[], Any], runs: int) -> Measured:
-    """One run for the peak memory (and a warm-up), then `runs` timed runs."""
-    _, peak = peak_growth(fn)
-    times, result = repeat(fn, runs)
-    return Measured(times, result, peak)
 
 
 def _row(ds: Dataset, name: str, m: Measured, correct: bool | None, note: str = "") -> Row:

@@ -20,12 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from featureplane.bench.datasets import Dataset
-from featureplane.bench.kernel import Measured, measure
-from featureplane.bench.timing import Row
+from featureplane.bench.timing import Measured, Row, measure
 from featureplane.engine.facade import FeatureEngine
 from featureplane.events import message_bounds
-from featureplane.features.builtin import builtin_plan
-from featureplane.features.plan import compile_plan, resolve_feature_set
+from featureplane.features.plan import builtin_plan, compile_plan, resolve_feature_set
 from featureplane.frames.frame import FrameBatch
 from featureplane.schema import FeatureSet
 

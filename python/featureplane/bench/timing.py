@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from featureplane.bench.memory import peak_growth
 from featureplane.errors import DebugBuildError
 
 
@@ -147,3 +148,19 @@ def format_table(rows: list[Row], anchors: dict[str, str]) -> str:
     out += [fmt(c) for c in lines]
     notes = [f"  {r.name}: {r.note}" for r in rows if r.note]
     return "\n".join(out + (["", *notes] if notes else []))
+
+
+@dataclass
+class Measured:
+    """Timed runs of one workload, its result, and the peak memory its first run added."""
+
+    times_s: list[float]
+    result: Any
+    peak_rss_bytes: int | None
+
+
+def measure(fn: Callable[[], Any], runs: int) -> Measured:
+    """One run for the peak memory (and a warm-up), then `runs` timed runs."""
+    _, peak = peak_growth(fn)
+    times, result = repeat(fn, runs)
+    return Measured(times, result, peak)

@@ -30,11 +30,10 @@ from featureplane.engine.config import EngineConfig
 from featureplane.engine.facade import FeatureEngine
 from featureplane.engine.python import ReferenceKernel
 from featureplane.events import iter_messages, message_bounds
-from featureplane.features.builtin import builtin_plan
 from featureplane.features.catalogue import CATALOGUE, Family
 from featureplane.features.declare import FeatureSetDecl
 from featureplane.features.lob_shared_v1 import LOB_SHARED_V1
-from featureplane.features.plan import compile_set
+from featureplane.features.plan import builtin_plan, compile_set
 from featureplane.schema import FeatureSet
 
 __all__ = ["FamilyCheck", "check_family", "example_declaration"]

@@ -21,15 +21,12 @@ import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from featureplane.book.sequencing import SequenceState
 from featureplane.engine.state import _COUNT, _frame, _levels, _sequencing
 from featureplane.errors import InvalidStateError, SchemaMismatchError
-from featureplane.schema import FeatureSet
-
-if TYPE_CHECKING:
-    from featureplane.engine.python import ReferenceKernel
+from featureplane.features.plan import feature_set_from_json
 
 __all__ = ["PLAN_STATE_FORMAT", "PlanEngineState"]
 
@@ -61,7 +58,7 @@ class PlanEngineState:
     @classmethod
     def from_dict(cls, obj: Mapping[str, Any]) -> PlanEngineState:
         """A state from `to_dict()`'s form; the carried feature set is checked against its
-        plan and hash (`FeatureSet.from_json`).
+        plan and hash (`features.plan.feature_set_from_json`).
 
         Raises
         ------
@@ -74,7 +71,7 @@ class PlanEngineState:
             got = obj.get("format") if isinstance(obj, Mapping) else type(obj).__name__
             raise InvalidStateError(f"plan state: expected format {PLAN_STATE_FORMAT}, got {got!r}")
         try:
-            FeatureSet.from_json(obj["feature_set"])
+            feature_set_from_json(obj["feature_set"])
             state = cls(dict(obj["feature_set"]), dict(obj["counters"]), list(obj["symbols"]))
         except (KeyError, TypeError) as exc:
             raise InvalidStateError(f"plan state: malformed: {exc!r}") from None
@@ -86,8 +83,10 @@ class PlanEngineState:
         return repr(self.to_dict()) == repr(other.to_dict())
 
 
-def export_plan_state(kernel: ReferenceKernel) -> PlanEngineState:
-    """The checkpoint of a reference kernel running the generic evaluator."""
+def export_plan_state(kernel: Any) -> PlanEngineState:
+    """The checkpoint of a reference kernel (`engine.python.ReferenceKernel`, untyped here so
+    this module, which the `Kernel` protocol names, imports no kernel) running the generic
+    evaluator."""
     from featureplane.features.families import PlanState
 
     symbols = []
@@ -128,7 +127,7 @@ def export_plan_state(kernel: ReferenceKernel) -> PlanEngineState:
     return PlanEngineState(kernel.feature_set.to_json(), dict(kernel.lob.counters), symbols)
 
 
-def import_plan_state(kernel: ReferenceKernel, state: Any) -> None:
+def import_plan_state(kernel: Any, state: Any) -> None:
     """Restore a checkpoint made by `export_plan_state` (or its `to_dict()` form).
 
     Raises

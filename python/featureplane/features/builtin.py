@@ -1,19 +1,17 @@
 """The built-in default set, `lob_shared_v1`, as a declaration embedded in the package.
 
 `examples/feature-sets/lob_shared_v1.toml` is the same declaration as a file (a test keeps the
-two equal). Its plan is the built-in plan: `FeaturePlan.feature_set` gives the registered
+two equal). Its plan is the built-in plan (`features.plan.builtin_plan`):
+`FeaturePlan.feature_set` gives the registered
 `LOB_SHARED_V1` for it, with the schema hash that set was published with, and the engines pick
 their specialised lob_shared_v1 kernels for it.
 """
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
-from featureplane.schema import FeatureSet
-
-__all__ = ["BUILTIN_DECLARATION", "builtin_plan", "builtin_plan_text", "builtin_set"]
+__all__ = ["BUILTIN_DECLARATION"]
 
 BUILTIN_DECLARATION: dict[str, Any] = {
     "feature_set": {"id": "lob_shared_v1", "version": 1},
@@ -132,26 +130,3 @@ BUILTIN_DECLARATION: dict[str, Any] = {
         },
     ],
 }
-
-
-@cache
-def builtin_plan() -> Any:
-    """The compiled plan of `BUILTIN_DECLARATION` (a `FeaturePlan`)."""
-    from featureplane.features.declare import FeatureSetDecl
-    from featureplane.features.plan import compile_plan
-
-    return compile_plan(FeatureSetDecl.from_dict(BUILTIN_DECLARATION, "lob_shared_v1 (built-in)"))
-
-
-@cache
-def builtin_plan_text() -> str:
-    """The canonical text of the built-in plan."""
-    text: str = builtin_plan().canonical_json()
-    return text
-
-
-def builtin_set() -> FeatureSet:
-    """The registered built-in set (`featureplane.features.lob_shared_v1.LOB_SHARED_V1`)."""
-    from featureplane.features.lob_shared_v1 import LOB_SHARED_V1
-
-    return LOB_SHARED_V1

@@ -19,6 +19,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from featureplane.errors import (
     ResearchOnlyError,
     SchemaMismatchError,
 )
+from featureplane.features.builtin import BUILTIN_DECLARATION
 from featureplane.features.catalogue import CATALOGUE, NodeMeta, ParamValue
 from featureplane.features.declare import FeatureDecl, FeatureSetDecl
 from featureplane.features.research import ResearchDecl, load_function, research_json
@@ -134,8 +136,6 @@ class FeaturePlan:
         files and rings in use carry it), so a plan equal to its plan is that set; every
         other plan's set hashes its canonical text (`FeatureSet.plan`).
         """
-        from featureplane.features.builtin import builtin_plan_text, builtin_set
-
         text = self.canonical_json()
         if text == builtin_plan_text():
             return builtin_set()
@@ -409,6 +409,33 @@ def derived_feature_set(plan_text: str, research: str | None, source: str) -> Fe
     return _with_research(plan, decls)
 
 
+def feature_set_from_json(obj: dict[str, Any]) -> FeatureSet:
+    """`FeatureSet.from_json`, and for a declared set the check that its metadata follows from
+    its plan: the plan decides the metadata, and metadata that does not follow is refused.
+
+    Raises
+    ------
+    SchemaMismatchError
+        The stored hash does not match, or the metadata does not follow from the plan.
+    """
+    fs = FeatureSet.from_json(obj)
+    if fs.plan is not None:
+        derived = derived_feature_set(fs.plan, fs.research, f"plan of {fs.feature_set_id}")
+        if (derived.feature_set_id, derived.feature_schema_version) != (
+            fs.feature_set_id,
+            fs.feature_schema_version,
+        ) or [_shape(f) for f in derived.features] != [_shape(f) for f in fs.features]:
+            raise SchemaMismatchError(
+                f"the metadata of {fs.feature_set_id} does not follow from its plan"
+            )
+    return fs
+
+
+def _shape(f: FeatureSpec) -> tuple[object, ...]:
+    """A spec without its description (a declaration may word that freely)."""
+    return (f.feature_id, f.name, f.dtype, f.scale, f.unit, f.warmup_min_events, f.flags)
+
+
 def resolve_feature_set(arg: str | Path | FeatureSet | FeatureSetDecl) -> FeatureSet:
     """The feature set an option names: a `FeatureSet`, a declaration, a TOML file, or the id
     of a registered set (`--feature-set FILE|ID`).
@@ -444,14 +471,31 @@ def plan_of(fs: FeatureSet) -> FeaturePlan:
     SchemaMismatchError
         A set that neither carries a plan nor is the built-in set.
     """
-    from featureplane.features.builtin import builtin_plan, builtin_set
-
     if fs.plan is not None:
         return FeaturePlan.from_json(fs.plan, f"plan of {fs.feature_set_id}")
     if fs.schema_hash == builtin_set().schema_hash:
-        plan: FeaturePlan = builtin_plan()
-        return plan
+        return builtin_plan()
     raise SchemaMismatchError(
         f"feature set {fs.feature_set_id!r} carries no plan: declare it "
         "(featureplane.features.declare) to compute it"
     )
+
+
+@cache
+def builtin_plan() -> FeaturePlan:
+    """The compiled plan of the built-in declaration (`features.builtin`)."""
+    return compile_plan(FeatureSetDecl.from_dict(BUILTIN_DECLARATION, "lob_shared_v1 (built-in)"))
+
+
+@cache
+def builtin_plan_text() -> str:
+    """The canonical text of the built-in plan."""
+    text: str = builtin_plan().canonical_json()
+    return text
+
+
+def builtin_set() -> FeatureSet:
+    """The registered built-in set (`featureplane.features.lob_shared_v1.LOB_SHARED_V1`)."""
+    from featureplane.features.lob_shared_v1 import LOB_SHARED_V1
+
+    return LOB_SHARED_V1

@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 
 from featureplane import __version__
 from featureplane.errors import SchemaMismatchError, SourceFormatError
+from featureplane.features.plan import feature_set_from_json
 from featureplane.frames.frame import HEADER_COLUMNS as FRAME_HEADER
 from featureplane.frames.frame import FrameBatch
 from featureplane.frames.units import is_scaled, to_real_columns
@@ -444,7 +445,7 @@ def read_feature_file(
         raise SchemaMismatchError(
             f"{p}: feature file format {version}, this featureplane reads {FILE_FORMAT_VERSION}"
         )
-    feature_set = FeatureSet.from_json(json.loads(meta[META_FEATURE_SET]))
+    feature_set = feature_set_from_json(json.loads(meta[META_FEATURE_SET]))
     feature_set.check(feature_set_id, schema_hash)
     symbols = SymbolTable.from_json(json.loads(meta[META_SYMBOLS]))
     units = meta[META_UNITS]

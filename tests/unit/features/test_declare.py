@@ -10,14 +10,17 @@ from typing import Any
 import pytest
 
 from featureplane.errors import FeatureSetDeclarationError, SchemaMismatchError
-from featureplane.features.builtin import BUILTIN_DECLARATION, builtin_plan, builtin_plan_text
+from featureplane.features.builtin import BUILTIN_DECLARATION
 from featureplane.features.catalogue import CATALOGUE
 from featureplane.features.declare import FeatureSetDecl, load_declaration
 from featureplane.features.lob_shared_v1 import LOB_SHARED_V1
 from featureplane.features.plan import (
     MAX_OUTPUTS,
     FeaturePlan,
+    builtin_plan,
+    builtin_plan_text,
     compile_plan,
+    feature_set_from_json,
     plan_of,
     resolve_feature_set,
 )
@@ -122,7 +125,7 @@ def test_declared_set_metadata_round_trip() -> None:
     tampered["features"][1]["warmup_min_events"] = 3
     tampered.pop("schema_hash")
     with pytest.raises(SchemaMismatchError, match="does not follow from its plan"):
-        FeatureSet.from_json(tampered)
+        feature_set_from_json(tampered)
     with pytest.raises(SchemaMismatchError):
         fs.check(schema_hash=LOB_SHARED_V1.schema_hash)
 

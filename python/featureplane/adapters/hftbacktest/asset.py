@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -30,7 +30,24 @@ from featureplane.strategy.orders import (
 
 if TYPE_CHECKING:
     from featureplane.adapters.hftbacktest.features import MessageIndex
-    from featureplane.adapters.hftbacktest.session import BacktestSession
+
+
+class SessionClock(Protocol):
+    """What an asset needs of its session (`session.BacktestSession`): the one backtest and
+    clock of all assets, and order ids unique across them. A protocol, so that this module
+    does not import the session that holds its assets."""
+
+    hbt: Any
+    ended: bool
+
+    @property
+    def now_ns(self) -> int: ...
+
+    @property
+    def started(self) -> bool: ...
+
+    def new_order_id(self) -> int: ...
+
 
 INVALID_MIN = -(2**63)
 """hftbacktest's best bid tick of an empty bid side (its best ask is 2**63 - 1)."""
@@ -102,7 +119,7 @@ class AssetSession:
 
     def __init__(
         self,
-        session: BacktestSession,
+        session: SessionClock,
         asset_no: int,
         market: SessionMarket,
         feed: StreamingFeatures | PrecomputedFeatures | None,
