@@ -16,8 +16,7 @@ import numpy as np
 import pytest
 
 from featureplane.engine.facade import FeatureEngine
-from featureplane.features.builtin import builtin_plan
-from featureplane.features.plan import compile_plan
+from featureplane.features.plan import builtin_plan, compile_plan
 from featureplane.frames.frame import HEADER_COLUMNS, FrameBatch
 from featureplane.instruments import SymbolTable
 from featureplane.schema import FeatureSet
