@@ -6,7 +6,8 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use featureplane_core::book::{BookSide, Level};
+use featureplane_core::book::lob::{BookStats, Counters};
+use featureplane_core::book::{BookSide, L2Book, Level};
 use featureplane_core::events::rows_from_bytes;
 use featureplane_core::frames::wire::{write_fpf1, FRAME_SIZE};
 use featureplane_core::frames::Frame;
@@ -84,6 +85,50 @@ pub(crate) fn side_levels(side: &BookSide, n: Option<isize>) -> Side {
         Some(n) => len.saturating_sub(n.unsigned_abs()),
     };
     all.take(take).collect()
+}
+
+/// (bid_px, bid_qty, ask_px, ask_qty), None for an empty side: `l1` of both engine classes.
+pub(crate) type L1 = (Option<i64>, Option<i64>, Option<i64>, Option<i64>);
+
+pub(crate) fn l1_of(book: &L2Book) -> L1 {
+    let l1 = book.l1();
+    (
+        l1.bid.map(|l| l.px),
+        l1.bid.map(|l| l.qty),
+        l1.ask.map(|l| l.px),
+        l1.ask.map(|l| l.qty),
+    )
+}
+
+/// The best `n` levels of each side (every level for None), best first.
+pub(crate) fn levels_of(book: &L2Book, n: Option<isize>) -> (Side, Side) {
+    (side_levels(&book.bids, n), side_levels(&book.asks, n))
+}
+
+/// (bid_levels, ask_levels, bid_depth_qty, ask_depth_qty, crossed, untrusted, last_book_seq,
+/// messages_applied): `book_stats` of both engine classes.
+pub(crate) type Stats = (usize, usize, i128, i128, bool, bool, i64, u64);
+
+pub(crate) fn stats_of(s: BookStats) -> Stats {
+    (
+        s.bid_levels,
+        s.ask_levels,
+        s.bid_depth_qty,
+        s.ask_depth_qty,
+        s.crossed,
+        s.untrusted,
+        s.last_book_seq,
+        s.messages_applied,
+    )
+}
+
+/// Engine-wide counters by name (messages, applied, duplicates, ...).
+pub(crate) fn counters_dict(py: Python<'_>, counters: Counters) -> PyResult<Bound<'_, PyDict>> {
+    let dict = PyDict::new(py);
+    for (name, value) in Counters::NAMES.iter().zip(counters.values()) {
+        dict.set_item(name, value)?;
+    }
+    Ok(dict)
 }
 
 #[pymethods]
@@ -293,74 +338,30 @@ impl PyEngine {
     }
 
     /// (bid_px, bid_qty, ask_px, ask_qty), None for an empty side.
-    #[allow(clippy::type_complexity)]
-    fn l1(
-        &mut self,
-        symbol_id: u32,
-    ) -> PyResult<(Option<i64>, Option<i64>, Option<i64>, Option<i64>)> {
-        self.read(|e| {
-            let l1 = e.book(symbol_id).map_err(to_py)?.l1();
-            Ok((
-                l1.bid.map(|l| l.px),
-                l1.bid.map(|l| l.qty),
-                l1.ask.map(|l| l.px),
-                l1.ask.map(|l| l.qty),
-            ))
-        })
+    fn l1(&mut self, symbol_id: u32) -> PyResult<L1> {
+        self.read(|e| Ok(l1_of(e.book(symbol_id).map_err(to_py)?)))
     }
 
     /// The best `n` levels of each side (Python slice semantics for n), best first.
     fn top_n(&mut self, symbol_id: u32, n: isize) -> PyResult<(Side, Side)> {
-        self.read(|e| {
-            let book = e.book(symbol_id).map_err(to_py)?;
-            Ok((
-                side_levels(&book.bids, Some(n)),
-                side_levels(&book.asks, Some(n)),
-            ))
-        })
+        self.read(|e| Ok(levels_of(e.book(symbol_id).map_err(to_py)?, Some(n))))
     }
 
     /// Every level of each side, best first.
     fn snapshot(&mut self, symbol_id: u32) -> PyResult<(Side, Side)> {
-        self.read(|e| {
-            let book = e.book(symbol_id).map_err(to_py)?;
-            Ok((side_levels(&book.bids, None), side_levels(&book.asks, None)))
-        })
+        self.read(|e| Ok(levels_of(e.book(symbol_id).map_err(to_py)?, None)))
     }
 
     /// (bid_levels, ask_levels, bid_depth_qty, ask_depth_qty, crossed, untrusted,
     /// last_book_seq, messages_applied)
-    #[allow(clippy::type_complexity)]
-    fn book_stats(
-        &mut self,
-        symbol_id: u32,
-    ) -> PyResult<(usize, usize, i128, i128, bool, bool, i64, u64)> {
-        self.read(|e| {
-            let s = e.book_stats(symbol_id).map_err(to_py)?;
-            Ok((
-                s.bid_levels,
-                s.ask_levels,
-                s.bid_depth_qty,
-                s.ask_depth_qty,
-                s.crossed,
-                s.untrusted,
-                s.last_book_seq,
-                s.messages_applied,
-            ))
-        })
+    fn book_stats(&mut self, symbol_id: u32) -> PyResult<Stats> {
+        self.read(|e| Ok(stats_of(e.book_stats(symbol_id).map_err(to_py)?)))
     }
 
     /// Engine-wide counters by name (messages, applied, duplicates, ...).
     fn counters<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let counters = self.read(|e| Ok(e.counters()))?;
-        let dict = PyDict::new(py);
-        for (name, value) in featureplane_core::book::lob::Counters::NAMES
-            .iter()
-            .zip(counters.values())
-        {
-            dict.set_item(name, value)?;
-        }
-        Ok(dict)
+        counters_dict(py, counters)
     }
 
     /// The engine's whole state as nested dicts: `{"counters": {...}, "symbols": [{"book":

@@ -15,7 +15,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
-use crate::engine::{side_levels, Side};
+use crate::engine::{counters_dict, l1_of, levels_of, stats_of, Side, Stats, L1};
 use crate::errors::{from_panic, poisoned, to_py};
 use crate::frames::columns_to_py;
 
@@ -250,69 +250,25 @@ impl PyPlanEngine {
         self.guard(|e| e.reset_book(symbol_id).map_err(to_py))
     }
 
-    #[allow(clippy::type_complexity)]
-    fn l1(
-        &mut self,
-        symbol_id: u32,
-    ) -> PyResult<(Option<i64>, Option<i64>, Option<i64>, Option<i64>)> {
-        self.guard(|e| {
-            let l1 = e.book(symbol_id).map_err(to_py)?.l1();
-            Ok((
-                l1.bid.map(|l| l.px),
-                l1.bid.map(|l| l.qty),
-                l1.ask.map(|l| l.px),
-                l1.ask.map(|l| l.qty),
-            ))
-        })
+    fn l1(&mut self, symbol_id: u32) -> PyResult<L1> {
+        self.guard(|e| Ok(l1_of(e.book(symbol_id).map_err(to_py)?)))
     }
 
     fn top_n(&mut self, symbol_id: u32, n: isize) -> PyResult<(Side, Side)> {
-        self.guard(|e| {
-            let book = e.book(symbol_id).map_err(to_py)?;
-            Ok((
-                side_levels(&book.bids, Some(n)),
-                side_levels(&book.asks, Some(n)),
-            ))
-        })
+        self.guard(|e| Ok(levels_of(e.book(symbol_id).map_err(to_py)?, Some(n))))
     }
 
     fn snapshot(&mut self, symbol_id: u32) -> PyResult<(Side, Side)> {
-        self.guard(|e| {
-            let book = e.book(symbol_id).map_err(to_py)?;
-            Ok((side_levels(&book.bids, None), side_levels(&book.asks, None)))
-        })
+        self.guard(|e| Ok(levels_of(e.book(symbol_id).map_err(to_py)?, None)))
     }
 
-    #[allow(clippy::type_complexity)]
-    fn book_stats(
-        &mut self,
-        symbol_id: u32,
-    ) -> PyResult<(usize, usize, i128, i128, bool, bool, i64, u64)> {
-        self.guard(|e| {
-            let s = e.book_stats(symbol_id).map_err(to_py)?;
-            Ok((
-                s.bid_levels,
-                s.ask_levels,
-                s.bid_depth_qty,
-                s.ask_depth_qty,
-                s.crossed,
-                s.untrusted,
-                s.last_book_seq,
-                s.messages_applied,
-            ))
-        })
+    fn book_stats(&mut self, symbol_id: u32) -> PyResult<Stats> {
+        self.guard(|e| Ok(stats_of(e.book_stats(symbol_id).map_err(to_py)?)))
     }
 
     fn counters<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let counters = self.guard(|e| Ok(e.counters()))?;
-        let dict = PyDict::new(py);
-        for (name, value) in featureplane_core::book::lob::Counters::NAMES
-            .iter()
-            .zip(counters.values())
-        {
-            dict.set_item(name, value)?;
-        }
-        Ok(dict)
+        counters_dict(py, counters)
     }
 
     /// Test hook: panic inside the guarded kernel call, as a kernel bug would.
