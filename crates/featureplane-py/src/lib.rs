@@ -50,6 +50,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ring::ring_probe, m)?)?;
     m.add_function(wrap_pyfunction!(ring::ring_remove_stale, m)?)?;
     m.add_function(wrap_pyfunction!(ring::ring_bench_write_paced, m)?)?;
+    m.add_function(wrap_pyfunction!(ring::ring_bench_clock_ns, m)?)?;
+    m.add_function(wrap_pyfunction!(ring::ring_bench_clock_cost, m)?)?;
     m.add_function(wrap_pyfunction!(ring::ring_bench_read_latencies, m)?)?;
     m.add_function(wrap_pyfunction!(ring::ring_bench_write_flood, m)?)?;
     m.add_function(wrap_pyfunction!(ring::ring_bench_read_flood, m)?)?;

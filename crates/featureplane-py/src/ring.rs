@@ -145,6 +145,10 @@ impl PyRingWriter {
         })
     }
 
+    fn lock_memory(&self) -> PyResult<()> {
+        self.inner.lock_memory().map_err(to_py)
+    }
+
     fn heartbeat(&self) {
         self.inner.heartbeat();
     }
@@ -256,6 +260,10 @@ impl PyRingReader {
         status_to_py(py, &self.inner.status())
     }
 
+    fn lock_memory(&self) -> PyResult<()> {
+        self.inner.lock_memory().map_err(to_py)
+    }
+
     fn writer_alive(&self) -> bool {
         self.inner.writer_alive()
     }
@@ -316,19 +324,33 @@ impl PyRingReader {
     }
 }
 
-/// Publish `n` frames from `template`, one every `interval_ns`, stamped with their index
-/// (seq) and send time (local_ts_ns).
+/// Publish `n` frames from `template`, one every `interval_ns` (sleeping, or spinning when
+/// `spin_pacing`), stamped with their index (seq) and send time (local_ts_ns, monotonic).
 #[pyfunction]
+#[pyo3(signature = (writer, template, n, interval_ns, spin_pacing = false))]
 pub fn ring_bench_write_paced(
     py: Python<'_>,
     mut writer: PyRefMut<'_, PyRingWriter>,
     template: &[u8],
     n: u64,
     interval_ns: u64,
+    spin_pacing: bool,
 ) -> PyResult<()> {
     let w = &mut writer.inner;
-    py.detach(|| bench::write_paced(w, template, n, interval_ns))
+    py.detach(|| bench::write_paced(w, template, n, interval_ns, spin_pacing))
         .map_err(to_py)
+}
+
+/// The clock the latency loops stamp with (CLOCK_MONOTONIC ns).
+#[pyfunction]
+pub fn ring_bench_clock_ns() -> u64 {
+    bench::monotonic_ns()
+}
+
+/// One clock read's cost: (median, largest) ns between back-to-back reads of `samples`.
+#[pyfunction]
+pub fn ring_bench_clock_cost(py: Python<'_>, samples: usize) -> (u64, u64) {
+    py.detach(|| bench::clock_cost_ns(samples))
 }
 
 /// Read `n` frames one at a time, spinning `spin_ns` in each wait, then parked:

@@ -1,14 +1,15 @@
 //! The ring's side of `featureplane bench --transport`: timed writer and reader loops that run
 //! in two processes, each checking what it receives.
 //!
-//! Frames carry their send time (wall-clock ns) in `local_ts_ns` and their index in `seq`; a
-//! reader checks every frame's `seq` against its ring position, so a torn, reordered or
-//! skipped frame fails the run instead of flattering it.
+//! Frames carry their send time (`CLOCK_MONOTONIC` ns, read just before the publish) in
+//! `local_ts_ns` and their index in `seq`; the reader reads the same clock just after the frame
+//! is copied out. A reader checks every frame's `seq` against its ring position, so a torn,
+//! reordered or skipped frame fails the run instead of flattering it.
 
 use std::time::{Duration, Instant};
 
 use super::reader::RingReader;
-use super::status::now_ns;
+pub use super::shm::monotonic_ns;
 use super::writer::RingWriter;
 use crate::error::Result;
 
@@ -22,27 +23,47 @@ fn field(frame: &[u8], at: std::ops::Range<usize>) -> u64 {
 /// Publish `n` frames made from `template` one at a time, about one every `interval_ns`,
 /// each stamped with its index (`seq`) and send time (`local_ts_ns`).
 ///
-/// The writer sleeps between frames, as a writer fed by a socket waits for its next message:
-/// it leaves its core to others, and the reader's latency is measured from the moment a
-/// frame is stamped, however late the sleep ends.
+/// Between frames the writer sleeps (`spin_pacing` false), as a writer fed by a socket waits
+/// for its next message and leaves its core to others, or spins on the clock (true), as a
+/// writer polling a kernel-bypass NIC does. Either way the reader's latency is measured from
+/// the moment a frame is stamped, however late the wait ends.
 pub fn write_paced(
     writer: &mut RingWriter,
     template: &[u8],
     n: u64,
     interval_ns: u64,
+    spin_pacing: bool,
 ) -> Result<()> {
     let mut frame = template.to_vec();
     let t0 = Instant::now();
     for i in 0..n {
         let due = Duration::from_nanos(i * interval_ns);
-        if let Some(wait) = due.checked_sub(t0.elapsed()) {
+        if spin_pacing {
+            while t0.elapsed() < due {
+                std::hint::spin_loop();
+            }
+        } else if let Some(wait) = due.checked_sub(t0.elapsed()) {
             std::thread::sleep(wait);
         }
         frame[SEQ].copy_from_slice(&(i as i64).to_le_bytes());
-        frame[LOCAL_TS].copy_from_slice(&now_ns().to_le_bytes());
+        frame[LOCAL_TS].copy_from_slice(&monotonic_ns().to_le_bytes());
         writer.publish(&frame)?;
     }
     Ok(())
+}
+
+/// What one read of the clock costs: the median and the largest of `samples` gaps between
+/// back-to-back `monotonic_ns` reads (ns). Stamps are this far from the instants they name.
+pub fn clock_cost_ns(samples: usize) -> (u64, u64) {
+    let mut gaps: Vec<u64> = Vec::with_capacity(samples.max(1));
+    let mut last = monotonic_ns();
+    for _ in 0..samples.max(1) {
+        let now = monotonic_ns();
+        gaps.push(now.saturating_sub(last));
+        last = now;
+    }
+    gaps.sort_unstable();
+    (gaps[gaps.len() / 2], gaps[gaps.len() - 1])
 }
 
 /// What a reader loop received.
@@ -68,25 +89,26 @@ pub fn read_latencies(
     spin: Duration,
 ) -> Received {
     let mut out = vec![0u8; reader.frame_size()];
-    let mut got = Received {
-        latencies_ns: Vec::with_capacity(n as usize),
-        ..Received::default()
-    };
+    // Written through (not zeroed: calloc'd pages are mapped lazily) before the first frame, so recording a latency never takes a page
+    // fault in the loop (one every 512 frames otherwise).
+    let mut latencies = vec![u64::MAX; n as usize];
+    let mut got = Received::default();
     let t0 = Instant::now();
     while got.frames + got.lost < n && t0.elapsed() < timeout {
         let r = reader.read_wait(&mut out, 1, timeout, spin);
-        let now = now_ns();
+        let now = monotonic_ns();
         got.lost += r.lost;
         if r.frames == 1 {
+            latencies[got.frames as usize] = now.saturating_sub(field(&out, LOCAL_TS));
             got.frames += 1;
-            got.latencies_ns
-                .push(now.saturating_sub(field(&out, LOCAL_TS)));
             got.wrong += u64::from(field(&out, SEQ) != r.start);
         }
         if r.closed {
             break;
         }
     }
+    latencies.truncate(got.frames as usize);
+    got.latencies_ns = latencies;
     got.elapsed_ns = t0.elapsed().as_nanos() as u64;
     got
 }

@@ -178,6 +178,22 @@ impl RingReader {
         self.max_symbols
     }
 
+    /// Lock this process's mapping of the segment in memory (`mlock`), so no frame waits on
+    /// a page brought back from swap. Refused ([`RingProblem::Io`]) without `CAP_IPC_LOCK` or
+    /// a `RLIMIT_MEMLOCK` of the segment's size (`ulimit -l`).
+    pub fn lock_memory(&self) -> Result<()> {
+        self.seg.lock().map_err(|e| {
+            Error::Ring(RingProblem::Io {
+                name: self.name.clone(),
+                what: format!(
+                    "mlock of the {}-byte segment refused ({e}): run with CAP_IPC_LOCK or \
+                     raise RLIMIT_MEMLOCK (ulimit -l)",
+                    self.seg.len()
+                ),
+            })
+        })
+    }
+
     /// The next position this reader reads.
     pub fn position(&self) -> u64 {
         self.position

@@ -210,6 +210,22 @@ impl RingWriter {
         wake_parked(w);
     }
 
+    /// Lock this process's mapping of the segment in memory (`mlock`), so no frame waits on
+    /// a page brought back from swap. Refused ([`RingProblem::Io`]) without `CAP_IPC_LOCK` or
+    /// a `RLIMIT_MEMLOCK` of the segment's size (`ulimit -l`).
+    pub fn lock_memory(&self) -> Result<()> {
+        self.seg.lock().map_err(|e| {
+            Error::Ring(RingProblem::Io {
+                name: self.name.clone(),
+                what: format!(
+                    "mlock of the {}-byte segment refused ({e}): run with CAP_IPC_LOCK or \
+                     raise RLIMIT_MEMLOCK (ulimit -l)",
+                    self.seg.len()
+                ),
+            })
+        })
+    }
+
     /// Mark the writer alive while it has nothing to publish (a quiet market).
     pub fn heartbeat(&self) {
         self.seg.words()[W_HEARTBEAT].store(now_ns(), Relaxed);
