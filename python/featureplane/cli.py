@@ -13,7 +13,8 @@
     featureplane ring status NAME [--remove-stale]
     featureplane strategy attach --ring NAME --symbol SYMBOL --strategy MODULE:CLASS
                          [--decision-interval-ms MS] [--start live|oldest]
-    featureplane bench --transport [--quick] [--json OUT]
+    featureplane bench --transport [--quick] [--pin W,R] [--fifo PRIO] [--load N] [--ring-only]
+                       [--json OUT]
     featureplane venue serve CAPTURE... [--port 0] [--speed X|max] [--faults SPEC]
     featureplane live --config FILE [--check] [--out FRAMES.parquet] [--record DIR]
                       [--duration S]
@@ -279,6 +280,17 @@ def build_parser() -> argparse.ArgumentParser:
                        help="scaling curves and a 100M-event session")  # fmt: skip
     bench.add_argument("--transport", action="store_true",
                        help="frame transports side by side: ring, queue, pipe, bus")  # fmt: skip
+    bench.add_argument("--pin", default="auto", metavar="W,R",
+                       help="--transport: writer and reader cores of the pinned ring rows "
+                            "(default: the first two cores; 'none' leaves them out)")  # fmt: skip
+    bench.add_argument("--fifo", type=int, default=10, metavar="PRIO",
+                       help="--transport: SCHED_FIFO priority of the tuned ring row "
+                            "(0: no row)")  # fmt: skip
+    bench.add_argument("--load", type=int, default=0, metavar="N",
+                       help="--transport: N busy processes beside the run "
+                            "(a loaded machine)")  # fmt: skip
+    bench.add_argument("--ring-only", action="store_true",
+                       help="--transport: the ring's rows alone")  # fmt: skip
     bench.add_argument("--json", type=Path, default=None, metavar="OUT",
                        help="write the figures as JSON")  # fmt: skip
     bench.add_argument("--chart", type=Path, default=None, metavar="OUT.png",
@@ -557,6 +569,16 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     return backtest_cli.main(args)
 
 
+def _parse_pin(text: str) -> tuple[int, int] | str | None:
+    """`--pin`: "auto", "none", or two core numbers "W,R"."""
+    if text in ("auto", "none"):
+        return None if text == "none" else "auto"
+    parts = text.split(",")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise ValueError(f"--pin takes two core numbers W,R (or auto, none), got {text!r}")
+    return (int(parts[0]), int(parts[1]))
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from featureplane.bench import chart
 
@@ -565,7 +587,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.transport:
         from featureplane.bench import transport
 
-        table = transport.run(quick=args.quick, progress=_print_block)
+        table = transport.run(
+            quick=args.quick,
+            progress=_print_block,
+            pin=_parse_pin(args.pin),
+            fifo_priority=args.fifo,
+            load=args.load,
+            ring_only=args.ring_only,
+        )
         print(table.format())
         if args.json:
             args.json.write_text(json.dumps(table.to_json(), indent=2))

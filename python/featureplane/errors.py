@@ -27,6 +27,12 @@ work::
     │   └── NotStartedError                    an order before the backtest's first step
     ├── BacktestError (RuntimeError)           hftbacktest failed, or a session used after its end
     │   └── NumbaLoopError                     a compiled backtest loop stopped early
+    ├── TransportError                         frames that cannot reach another process
+    │   ├── RingNotFoundError (FileNotFoundError) no ring of that name
+    │   ├── RingBusyError                      a live writer holds the ring's name
+    │   ├── StaleRingError                     the ring's writer is gone without closing it
+    │   ├── BusError (ConnectionError)         the Redis bus cannot be reached
+    │   └── PlacementError (ValueError)        a CPU pinning or real-time setting refused
     ├── ConfigError (ValueError)               a live config file with errors (all of them listed)
     ├── VenueError (ValueError)                a loopback venue that cannot serve its captures
     ├── FeedError (ConnectionError)            a venue feed that cannot connect or stay in sync
@@ -185,6 +191,11 @@ class StaleRingError(TransportError):
 
 class BusError(TransportError, ConnectionError):
     """The message bus cannot be reached, or refused a command."""
+
+
+class PlacementError(TransportError, ValueError):
+    """A ring process's placement that cannot be applied: a core this machine does not have,
+    a real-time priority out of range, or a knob the kernel refused (when asked to be strict)."""
 
 
 class ConfigError(FeatureplaneError, ValueError):

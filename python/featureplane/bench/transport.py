@@ -6,8 +6,10 @@ a `multiprocessing.Queue`, a pipe, a TCP socket on 127.0.0.1, and the Redis Stre
 runs per transport:
 
 - latency: one frame at a time, one every interval (no queueing), the writer stamping
-  `local_ts_ns` with the wall clock just before sending and the reader subtracting it on
-  receipt; p50 / p99 / p99.9;
+  `local_ts_ns` with CLOCK_MONOTONIC (one clock for every process of the machine) just before
+  sending and the reader subtracting it on receipt; p50 / p99 / p99.9. The ring's rows run in
+  its deployment configurations side by side: as the OS places it, pinned to a core each,
+  pinned and SCHED_FIFO (docs/transport.md, "Tail latency");
 - throughput: frames in batches as fast as the writer can, the reader reading batches; frames
   received per second of the reader's time.
 
@@ -33,7 +35,9 @@ from typing import Any
 
 import numpy as np
 
+from featureplane.errors import TransportError
 from featureplane.features.lob_shared_v1 import LOB_SHARED_V1
+from featureplane.frames.placement import Placement, apply_placement, check_cpus, placed
 from featureplane.frames.wire import frame_batch_dtype
 from featureplane.instruments import InstrumentSpec, SymbolTable
 
@@ -74,6 +78,10 @@ class Row:
 @dataclass
 class TransportTable:
     rows: list[Row]
+    clock_read_ns: int = 0
+    """Median cost of one read of the stamping clock (CLOCK_MONOTONIC)."""
+    load: int = 0
+    """Busy processes that ran beside the table."""
 
     @property
     def correct(self) -> bool:
@@ -111,17 +119,35 @@ class TransportTable:
         lines.append(
             "p50 x, tput x: this row over the first (ring, core loops): latency and throughput"
         )
+        if self.clock_read_ns:
+            lines.append(
+                f"stamps: CLOCK_MONOTONIC, {self.clock_read_ns} ns a read; "
+                f"busy processes beside the run: {self.load}"
+            )
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, Any]:
-        return {"correct": self.correct, "rows": [r.__dict__ for r in self.rows]}
+        return {
+            "correct": self.correct,
+            "clock_read_ns": self.clock_read_ns,
+            "load": self.load,
+            "rows": [r.__dict__ for r in self.rows],
+        }
 
 
 def _percentiles(lat_ns: np.ndarray) -> dict[str, float]:
     if not len(lat_ns):
         return {}
-    q = np.percentile(lat_ns.astype(np.float64), [50, 99, 99.9]) / 1e3
-    return {"p50": float(q[0]), "p99": float(q[1]), "p99.9": float(q[2])}
+    us = lat_ns.astype(np.float64) / 1e3
+    q = np.percentile(us, [10, 50, 99, 99.9])
+    return {
+        "p10": float(q[0]),
+        "p50": float(q[1]),
+        "p99": float(q[2]),
+        "p99.9": float(q[3]),
+        "max": float(us.max()),
+        "over_5us_pct": float((us > 5).mean() * 100),
+    }
 
 
 # ----- the ring, driven by the core's loops ------------------------------------------------
@@ -156,48 +182,118 @@ def _ring_reader(name: str) -> Any:
     )
 
 
-def _core_ring_reader(name: str, mode: str, n: int, ready: Event, out: Any) -> None:
+SPIN_S = 0.2
+"""Longest spin of one wait of a latency reader before it parks on the futex: a bound on how
+long a reader (a FIFO one too) holds its core while nothing arrives."""
+
+
+@dataclass(frozen=True)
+class RingTuning:
+    """One configuration of the ring's latency row: where the writer and reader run, and
+    whether the reader spins (bounded by `SPIN_S`, then parks) or parks at once."""
+
+    label: str
+    writer: Placement = field(default_factory=Placement)
+    reader: Placement = field(default_factory=Placement)
+    spin: bool = True
+    lock_memory: bool = False
+
+
+def _core_ring_reader(
+    name: str, mode: str, n: int, tuning: RingTuning, ready: Event, out: Any
+) -> None:
+    report = apply_placement(tuning.reader)
     reader = _ring_reader(name)
+    if tuning.lock_memory:
+        reader.lock_memory()
     ready.set()
-    if mode in ("latency", "parked"):
+    if mode == "latency":
         timeout = int(TIMEOUT_S * 1e9)
-        spin = timeout if mode == "latency" else 0
+        spin = int(SPIN_S * 1e9) if tuning.spin else 0
         got, lost, wrong, lat, _ = _core().ring_bench_read_latencies(reader, n, timeout, spin)
-        out.put((got, lost, wrong, np.asarray(lat), 0))
+        out.put((got, lost, wrong, np.asarray(lat), 0, report.refused))
     else:
         got, lost, wrong, elapsed = _core().ring_bench_read_flood(
             reader, 8192, int(TIMEOUT_S * 1e9)
         )
-        out.put((got, lost, wrong, np.zeros(0, np.uint64), elapsed))
+        out.put((got, lost, wrong, np.zeros(0, np.uint64), elapsed, report.refused))
 
 
-def _core_ring(ctx: Any, mode: str, n: int, interval_ns: int) -> tuple[Any, ...]:
+def _core_ring(
+    ctx: Any, mode: str, n: int, interval_ns: int, tuning: RingTuning = RingTuning("default")
+) -> tuple[Any, ...]:
+    """One run of the core's loops: (received, lost, wrong, latencies_ns, elapsed_ns,
+    refused), `refused` naming the placement knobs the kernel refused (writer's and
+    reader's)."""
     name = f"fp-bench-{os.getpid()}-{mode}"
     writer = _ring_writer(name, 1 << 16)
+    if tuning.lock_memory:
+        writer.lock_memory()
     try:
         ready, out = ctx.Event(), ctx.Queue()
-        proc = ctx.Process(target=_core_ring_reader, args=(name, mode, n, ready, out))
+        proc = ctx.Process(target=_core_ring_reader, args=(name, mode, n, tuning, ready, out))
         proc.start()
-        ready.wait(TIMEOUT_S)
+        _wait_ready(ready, proc)
         time.sleep(0.05)
         template = frames(0, 1).tobytes()
-        if mode in ("latency", "parked"):
-            _core().ring_bench_write_paced(writer, template, n, interval_ns)
-        else:
-            _core().ring_bench_write_flood(writer, template, n, BATCH)
+        with placed(tuning.writer) as report:
+            if mode == "latency":
+                # The writer sleeps between frames, so a FIFO writer never spins.
+                _core().ring_bench_write_paced(writer, template, n, interval_ns)
+            else:
+                _core().ring_bench_write_flood(writer, template, n, BATCH)
         writer.close(False)
         result = out.get(timeout=TIMEOUT_S)
         proc.join(TIMEOUT_S)
-        return tuple(result)
+        return (*result[:5], report.refused + tuple(result[5]))
     finally:
         writer.close(True)
+
+
+def _wait_ready(ready: Event, proc: Any) -> None:
+    """Wait for the reader process to attach; a reader that died first is an error now, not
+    a wait of `TIMEOUT_S`."""
+    deadline = time.monotonic() + TIMEOUT_S
+    while not ready.wait(0.1):
+        if not proc.is_alive() or time.monotonic() > deadline:
+            raise TransportError(f"the reader process did not attach (exit code {proc.exitcode})")
+
+
+def tunings(pin: tuple[int, int] | None, fifo_priority: int) -> list[RingTuning]:
+    """The ring's latency rows: the default, then each deployment knob added in turn.
+
+    `pin` is (writer core, reader core), None to leave the pinned rows out; the FIFO row
+    makes the reader (the spinner) and the writer (which sleeps between frames) SCHED_FIFO,
+    so at most one FIFO process ever spins, and only for `SPIN_S` at a time. It is left out
+    when the two cores are one (a FIFO spinner would hold the writer off its core)."""
+    rows = [RingTuning("ring (core loops)")]
+    if pin is not None:
+        w, r = Placement(cpus=(pin[0],)), Placement(cpus=(pin[1],))
+        rows.append(RingTuning("ring pinned + spin", w, r))
+        if fifo_priority and pin[0] != pin[1]:
+            rows.append(
+                RingTuning(
+                    "ring pinned+spin+FIFO",
+                    Placement(cpus=(pin[0],), fifo_priority=fifo_priority),
+                    Placement(cpus=(pin[1],), fifo_priority=fifo_priority),
+                    lock_memory=True,
+                )
+            )
+    rows.append(RingTuning("ring (parked reader)", spin=False))
+    return rows
+
+
+def default_pin() -> tuple[int, int] | None:
+    """The first two cores this process may use (writer, reader), None with fewer."""
+    cpus = sorted(os.sched_getaffinity(0))
+    return (cpus[0], cpus[1]) if len(cpus) >= 2 else None
 
 
 # ----- Python transports: one reader function per transport, the same writer loop ---------
 
 
 def _stamp(rec: np.ndarray) -> bytes:
-    rec["local_ts_ns"] = time.time_ns()
+    rec["local_ts_ns"] = time.monotonic_ns()
     return rec.tobytes()
 
 
@@ -232,7 +328,7 @@ class _Check:
         self.t0 = 0.0
 
     def take(self, data: bytes | memoryview | np.ndarray, lost: int = 0) -> None:
-        now = time.time_ns()
+        now = time.monotonic_ns()
         rec = data if isinstance(data, np.ndarray) else np.frombuffer(data, dtype=DTYPE)
         if not self.t0:
             self.t0 = time.perf_counter()
@@ -469,20 +565,102 @@ class _Redis:
 
 # ----- the run -------------------------------------------------------------------------------
 
-TRANSPORTS = (
-    "ring (core loops)",
-    "ring (parked reader)",
+OTHER_TRANSPORTS = (
     "ring (Python API)",
     "multiprocessing.Queue",
     "pipe",
     "socket (TCP 127.0.0.1)",
     "redis bus",
 )
+RING_INTERVAL_NS = 20_000
+OTHER_INTERVAL_NS = 50_000
 
 
-def run(quick: bool = False, progress: Callable[[str], None] | None = None) -> TransportTable:
+def _burn(until: float) -> None:
+    """A busy process (the `load` of a run): spins until the monotonic time `until`."""
+    x = 0
+    while time.monotonic() < until:
+        x += 1
+
+
+class _Load:
+    """`n` busy processes at the ordinary priority for the run's duration (bounded: each
+    stops by itself after `TIMEOUT_S` x 4 and is killed when the run ends)."""
+
+    def __init__(self, ctx: Any, n: int) -> None:
+        until = time.monotonic() + TIMEOUT_S * 4
+        self.procs = [ctx.Process(target=_burn, args=(until,), daemon=True) for _ in range(n)]
+        for p in self.procs:
+            p.start()
+
+    def stop(self) -> None:
+        for p in self.procs:
+            p.kill()
+            p.join(10)
+
+
+def _ring_row(ctx: Any, tuning: RingTuning, n_lat: int, n_tp: int | None) -> Row:
+    """A ring row: the latency run under `tuning`, and the throughput run when `n_tp`."""
+    row = Row(tuning.label)
+    lat = _core_ring(ctx, "latency", n_lat, RING_INTERVAL_NS, tuning)
+    got_l, lost_l, wrong_l, lat_ns, _, refused = lat
+    row.latency_us = _percentiles(np.asarray(lat_ns)[n_lat // 100 :])
+    row.sent, row.received, row.lost = n_lat, got_l, lost_l
+    row.correct = wrong_l == 0 and got_l + lost_l == n_lat
+    notes = []
+    if n_tp:
+        got_t, lost_t, wrong_t, _, elapsed, _ = _core_ring(ctx, "throughput", n_tp, 0)
+        row.frames_per_s = got_t / (elapsed / 1e9) if elapsed else 0.0
+        row.sent += n_tp
+        row.received += got_t
+        row.lost += lost_t
+        row.correct = row.correct and wrong_t == 0 and got_t + lost_t == n_tp
+    else:
+        notes.append("latency only")
+    if tuning.writer.tuned or tuning.reader.tuned:
+        notes.append(
+            f"writer cpu {','.join(map(str, tuning.writer.cpus))}, "
+            f"reader cpu {','.join(map(str, tuning.reader.cpus))}"
+            + (f", FIFO {tuning.reader.fifo_priority}" if tuning.reader.fifo_priority else "")
+            + (", mlock" if tuning.lock_memory else "")
+        )
+    notes.extend(f"refused: {r}" for r in refused)
+    if lost_l:
+        notes.append(f"{lost_l} lost in the latency run")
+    row.note = "; ".join(notes)
+    return row
+
+
+def run(
+    quick: bool = False,
+    progress: Callable[[str], None] | None = None,
+    *,
+    pin: tuple[int, int] | str | None = "auto",
+    fifo_priority: int = 10,
+    load: int = 0,
+    ring_only: bool = False,
+) -> TransportTable:
     """Every transport, latency then throughput, one after the other (never two at once:
-    the machine's cores go to the two processes of the row being measured)."""
+    the machine's cores go to the two processes of the row being measured).
+
+    Parameters
+    ----------
+    quick
+        A fast smoke run (a tenth of the frames).
+    progress
+        Called with the table so far after each row.
+    pin
+        (writer core, reader core) of the ring's pinned rows; "auto" takes the first two
+        cores of this process's affinity; None leaves the pinned rows out.
+    fifo_priority
+        SCHED_FIFO priority of the pinned+FIFO row (0 leaves it out). Refused by the kernel,
+        the row still runs and says so in its note.
+    load
+        Busy processes (ordinary priority) running beside the whole run: the same table on
+        a loaded machine.
+    ring_only
+        The ring's rows alone (no Python API, queue, pipe, socket, bus).
+    """
     from featureplane._rust import use_rust
     from featureplane.bench.timing import require_release_build
 
@@ -495,33 +673,32 @@ def run(quick: bool = False, progress: Callable[[str], None] | None = None) -> T
         "ring (Python API)": 500_000 if quick else 5_000_000,
         "redis bus": 50_000 if quick else 300_000,
     }
-    redis = _Redis()
-    rows = []
+    if load < 0:
+        raise ValueError(f"load must be >= 0 busy processes, got {load}")
+    cores = default_pin() if pin == "auto" else pin
+    if isinstance(cores, tuple):
+        check_cpus(cores)
+    Placement(fifo_priority=fifo_priority)  # the priority's range, before any process starts
+    others = () if ring_only else OTHER_TRANSPORTS
+    redis = _Redis() if others else None
+    burners = _Load(ctx, load)
+    rows: list[Row] = []
     try:
-        for kind in TRANSPORTS:
+        for tuning in tunings(cores if isinstance(cores, tuple) else None, fifo_priority):
+            n_tp = sizes["ring (core loops)"] if tuning.label == "ring (core loops)" else None
+            rows.append(_ring_row(ctx, tuning, n_lat, n_tp))
+            if progress:
+                progress(TransportTable(rows).format())
+        for kind in others:
+            assert redis is not None
             row = Row(kind)
             if kind == "redis bus" and not redis.url:
                 row.note = "skipped: redis-server is not installed"
                 rows.append(row)
                 continue
             n_tp = sizes.get(kind, 200_000 if quick else 1_000_000)
-            interval = 20_000 if kind == "ring (core loops)" else 50_000
-            if kind == "ring (core loops)":
-                lat = _core_ring(ctx, "latency", n_lat, interval)
-                tput = _core_ring(ctx, "throughput", n_tp, 0)
-            elif kind == "ring (parked reader)":
-                # The same loops, the reader parked on the futex between frames (no spinning).
-                lat = _core_ring(ctx, "parked", n_lat, interval)
-                row.latency_us = _percentiles(np.asarray(lat[3])[n_lat // 100 :])
-                row.sent = row.received = n_lat
-                row.received, row.lost = lat[0], lat[1]
-                row.correct = lat[2] == 0 and lat[0] + lat[1] == n_lat
-                row.note = "latency only"
-                rows.append(row)
-                continue
-            else:
-                lat = _run_python(ctx, kind, "latency", n_lat, interval, redis.url)
-                tput = _run_python(ctx, kind, "throughput", n_tp, 0, redis.url)
+            lat = _run_python(ctx, kind, "latency", n_lat, OTHER_INTERVAL_NS, redis.url)
+            tput = _run_python(ctx, kind, "throughput", n_tp, 0, redis.url)
             got_l, lost_l, wrong_l, lat_ns, _ = lat
             got_t, lost_t, wrong_t, _, elapsed = tput
             row.latency_us = _percentiles(np.asarray(lat_ns)[n_lat // 100 :])
@@ -542,5 +719,8 @@ def run(quick: bool = False, progress: Callable[[str], None] | None = None) -> T
         rows.append(Row("ring batch reader alone", frames_per_s=read, correct=ok,
                         note="one process, 8,192 frames a read"))  # fmt: skip
     finally:
-        redis.stop()
-    return TransportTable(rows)
+        burners.stop()
+        if redis is not None:
+            redis.stop()
+    clock = _core().ring_bench_clock_cost(100_000)
+    return TransportTable(rows, clock_read_ns=int(clock[0]), load=load)
