@@ -182,7 +182,7 @@ def _ring_reader(name: str) -> Any:
     )
 
 
-SPIN_S = 0.2
+SPIN_S = 0.02
 """Longest spin of one wait of a latency reader before it parks on the futex: a bound on how
 long a reader (a FIFO one too) holds its core while nothing arrives."""
 
