@@ -12,7 +12,8 @@
     featureplane backtest ab|run [--capture FILE] [--loop numba|python] [--out FILE]
     featureplane ring status NAME [--remove-stale]
     featureplane strategy attach --ring NAME --symbol SYMBOL --strategy MODULE:CLASS
-                         [--decision-interval-ms MS] [--start live|oldest]
+                         [--decision-interval-ms MS] [--start live|oldest] [--spin S]
+                         [--cpus N[,N]] [--fifo PRIO] [--lock-memory]
     featureplane bench --transport [--quick] [--pin W,R] [--fifo PRIO] [--load N] [--ring-only]
                        [--json OUT]
     featureplane venue serve CAPTURE... [--port 0] [--speed X|max] [--faults SPEC]
@@ -380,6 +381,14 @@ def build_parser() -> argparse.ArgumentParser:
         default="live",
         help="from the newest frame, or the oldest the ring still holds",
     )
+    attach.add_argument("--spin", type=float, default=0.0, metavar="S",
+                        help="seconds each wait spins before parking (latency: spin)")  # fmt: skip
+    attach.add_argument("--cpus", default="", metavar="N[,N]",
+                        help="pin this process to these cores")  # fmt: skip
+    attach.add_argument("--fifo", type=int, default=0, metavar="PRIO",
+                        help="SCHED_FIFO priority (0: off; refused is an error)")  # fmt: skip
+    attach.add_argument("--lock-memory", action="store_true",
+                        help="mlock the ring's segment in this process")  # fmt: skip
     attach.set_defaults(run=_cmd_strategy_attach)
 
     feature = sub.add_parser(
@@ -686,16 +695,25 @@ def _cmd_ring_status(args: argparse.Namespace) -> int:
 def _cmd_strategy_attach(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
+    from featureplane.frames.placement import Placement, apply_placement
+    from featureplane.frames.ring import RingReader
     from featureplane.strategy.ring import load_strategy, run_on_ring
 
     if args.decision_interval_ms <= 0:
         raise ValueError("--decision-interval-ms must be positive")
+    if args.spin < 0:
+        raise ValueError("--spin must be >= 0 seconds")
+    cpus = [c.strip() for c in args.cpus.split(",") if c.strip()]
+    if not all(c.isdigit() for c in cpus):
+        raise ValueError(f"--cpus takes core numbers N[,N], got {args.cpus!r}")
+    apply_placement(Placement(tuple(map(int, cpus)), args.fifo), strict=True)
+    reader = RingReader(args.ring, start=args.start, lock_memory=args.lock_memory)
     stats = run_on_ring(
-        args.ring,
+        reader,
         load_strategy(args.strategy),
         args.symbol,
         decision_interval_ns=int(args.decision_interval_ms * 1e6),
-        start=args.start,
+        spin=args.spin,
     )
     summary = asdict(stats)
     summary.pop("decision_ns")

@@ -219,6 +219,14 @@ class RingConfig:
     """Replace a segment of this name left by a writer that died (else refuse to start)."""
     unlink_on_close: bool = True
     heartbeat_s: float = 0.5
+    cpus: tuple[int, ...] = ()
+    """Cores the publishing thread (the run's event loop) is pinned to; empty: as the OS
+    places it. A spinning reader needs another core (docs/transport.md, "Tail latency")."""
+    fifo_priority: int = 0
+    """SCHED_FIFO priority of the publishing thread, 1 to 99 (0: the ordinary scheduler);
+    refused by the kernel, the run does not start."""
+    lock_memory: bool = False
+    """mlock the ring's segment in the writer (needs CAP_IPC_LOCK or RLIMIT_MEMLOCK)."""
 
     def _check(self, problems: list[str], path: str) -> None:
         if self.name and not re.fullmatch(r"[A-Za-z0-9._-]{1,200}", self.name):
@@ -226,6 +234,10 @@ class RingConfig:
         if self.capacity < 2 or self.capacity & (self.capacity - 1):
             problems.append(f"{path}.capacity: a power of two, at least 2")
         _positive(self, ("max_readers", "heartbeat_s"), problems, path)
+        if any(c < 0 for c in self.cpus):
+            problems.append(f"{path}.cpus: core numbers, 0 or more")
+        if not 0 <= self.fifo_priority <= 99:
+            problems.append(f"{path}.fifo_priority: 0 (off) to 99")
 
 
 @dataclass(frozen=True)

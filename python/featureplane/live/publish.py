@@ -15,6 +15,7 @@ from collections.abc import Iterable
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from featureplane.frames.placement import Placement, apply_placement
 from featureplane.frames.ring import RingWriter
 from featureplane.instruments import SymbolTable
 from featureplane.live.config import RingConfig
@@ -27,6 +28,11 @@ class RingPublisher:
 
     def __init__(self, config: RingConfig, feature_set: FeatureSet, symbols: SymbolTable) -> None:
         self.config = config
+        # The publishing thread's placement first: a refused knob stops the run before the
+        # ring's name is taken.
+        self.placement = apply_placement(
+            Placement(cpus=config.cpus, fifo_priority=config.fifo_priority), strict=True
+        )
         self.writer = RingWriter(
             config.name,
             symbols,
@@ -34,6 +40,7 @@ class RingPublisher:
             capacity=config.capacity,
             max_readers=config.max_readers,
             replace_stale=config.replace_stale,
+            lock_memory=config.lock_memory,
         )
         self.published = 0
 

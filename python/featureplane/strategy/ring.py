@@ -167,6 +167,10 @@ class RingVenue:
         Where order calls go (default: refused).
     idle_timeout
         Seconds a step waits on a quiet ring before the clock moves by the wall clock.
+    spin
+        Seconds of each wait spent spinning before the reader parks on the futex (at most
+        `idle_timeout`): a spinning reader gets a frame in well under a microsecond, a parked
+        one pays a wake-up of 5 to 10 us (docs/transport.md, "Tail latency").
     """
 
     def __init__(
@@ -176,12 +180,16 @@ class RingVenue:
         orders: object | None = None,
         *,
         idle_timeout: float = 0.05,
+        spin: float = 0.0,
     ) -> None:
+        if spin < 0:
+            raise ValueError(f"spin must be >= 0 seconds, got {spin}")
         self.reader = reader
         self.symbol = symbol
         self.symbol_id = reader.symbols.id_of(symbol)
         self.orders = orders if orders is not None else NoOrders()
         self.idle_timeout = idle_timeout
+        self.spin = min(spin, idle_timeout)
         self.now_ns = 0
         self.stats = RingRunStats()
         self._state = _SymbolState(self)
@@ -229,7 +237,7 @@ class RingVenue:
 
     def _refill(self) -> bool:
         """Read the next batch; False when nothing came within the idle timeout."""
-        got = self.reader.read(timeout=self.idle_timeout)
+        got = self.reader.read(timeout=self.idle_timeout, spin=self.spin)
         stats = self.stats
         stats.lost += got.lost
         stats.gaps += got.lost > 0
@@ -285,6 +293,7 @@ def run_on_ring(
     decision_interval_ns: int = DEFAULT_DECISION_INTERVAL_NS,
     start: str = "live",
     idle_timeout: float = 0.05,
+    spin: float = 0.0,
 ) -> RingRunStats:
     """Attach to a ring (by name, or an attached reader) and run `strategy` on `symbol`'s
     frames until the writer closes the ring (or is gone); returns what the run saw.
@@ -299,7 +308,7 @@ def run_on_ring(
     reader = (
         ring if isinstance(ring, RingReader) else RingReader(ring, start=start)  # type: ignore[arg-type]
     )
-    venue = RingVenue(reader, symbol, orders, idle_timeout=idle_timeout)
+    venue = RingVenue(reader, symbol, orders, idle_timeout=idle_timeout, spin=spin)
     runner = StrategyRunner(venue, strategy, decision_interval_ns=decision_interval_ns)
     stats = runner.run()
     out = venue.stats

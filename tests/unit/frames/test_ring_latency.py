@@ -142,3 +142,40 @@ def test_bench_refuses_a_bad_pin(capsys: pytest.CaptureFixture[str]) -> None:
         main(["bench", "--transport", "--ring-only", "--pin", f"0,{max(online_cpus()) + 1}"]) == 1
     )
     assert "not online" in capsys.readouterr().err
+
+
+def test_strategy_attach_spins_and_locks(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from tests.support import ring_workers
+
+    records = batch_to_records(FeatureEngine(SYMBOLS, backend="rust").process_batch(session(200)))
+    ctx = mp.get_context("spawn")
+    ready = ctx.Event()
+    args = (name, records, SYMBOLS.to_json(), ready)
+    writer = ctx.Process(target=ring_workers.publish_capture, args=args)
+    writer.start()
+    assert ready.wait(60)
+    argv = ["strategy", "attach", "--ring", name, "--symbol", "ETHUSDT", "--start", "oldest"]
+    argv += ["--spin", "0.001", "--lock-memory"]
+    code = main([*argv, "--strategy", "tests.support.ring_workers:CountingStrategy"])
+    writer.join(60)
+    assert code == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert (stats["frames_read"], stats["lost"]) == (len(records), 0)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--cpus", "x"], "--cpus takes core numbers"),
+        (["--fifo", "100"], "fifo_priority must be 0"),
+        (["--spin", "-1"], "--spin must be >= 0"),
+    ],
+)
+def test_strategy_attach_refuses_bad_knobs(
+    flags: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["strategy", "attach", "--ring", "none-such", "--symbol", "X", "--strategy", "a:B"]
+    assert main([*argv, *flags]) == 1
+    assert message in capsys.readouterr().err

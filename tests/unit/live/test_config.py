@@ -113,3 +113,14 @@ def test_ring_section_is_checked() -> None:
         parse_config(bad)
     text = str(info.value)
     assert "ring.name" in text and "ring.capacity" in text and "ring.heartbeat_s" in text
+
+
+def test_ring_placement_knobs_are_checked() -> None:
+    base = {"symbols": [{"symbol": "BTCUSDT", "tick": "0.1", "lot": "0.001"}]}
+    ok = parse_config({**base, "ring": {"name": "r", "cpus": [0], "fifo_priority": 5}})
+    assert (ok.ring.cpus, ok.ring.fifo_priority, ok.ring.lock_memory) == ((0,), 5, False)
+    bad = {**base, "ring": {"name": "r", "cpus": [-1], "fifo_priority": 100}}
+    with pytest.raises(ConfigError) as info:
+        parse_config(bad)
+    text = str(info.value)
+    assert "ring.cpus" in text and "ring.fifo_priority" in text
