@@ -3,7 +3,9 @@
 A ring hands a frame from one core to another in a cache-line transfer (0.1 to 0.2 us); what
 makes its tail is the operating system: a reader that shares its core with other work waits
 for a time slice, and one whose core is taken by another process is preempted mid-spin.
-`Placement` names the two deployment knobs the kernel gives a process for that:
+`Placement` names the two deployment knobs the kernel gives a process for that. On Linux both
+are a thread's: `apply_placement` places the calling thread (the one that runs the ring loop),
+and threads it starts later inherit it; threads already running keep theirs.
 
 - `cpus`: the cores it may run on (`sched_setaffinity`). The writer and a spinning reader
   each need a core of their own; on the same core every hand-off waits for a context switch.
@@ -99,7 +101,7 @@ def check_cpus(cpus: tuple[int, ...]) -> None:
 
 
 def apply_placement(placement: Placement, *, strict: bool = False) -> PlacementReport:
-    """Pin the calling process and set its scheduler as `placement` says.
+    """Pin the calling thread and set its scheduler as `placement` says.
 
     Parameters
     ----------
@@ -144,8 +146,8 @@ def apply_placement(placement: Placement, *, strict: bool = False) -> PlacementR
 
 @contextmanager
 def placed(placement: Placement) -> Iterator[PlacementReport]:
-    """`apply_placement` for the `with` block; the process's affinity and scheduler are put
-    back as they were after it (a benchmark's writer runs in the calling process)."""
+    """`apply_placement` for the `with` block; the thread's affinity and scheduler are put
+    back as they were after it (a benchmark's writer runs in the calling thread)."""
     cpus = os.sched_getaffinity(0)
     policy = os.sched_getscheduler(0)
     param = os.sched_getparam(0)
