@@ -695,7 +695,8 @@ def _cmd_ring_status(args: argparse.Namespace) -> int:
 def _cmd_strategy_attach(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from featureplane.frames.placement import Placement, apply_placement
+    from featureplane.errors import PlacementError
+    from featureplane.frames.placement import Placement, apply_placement, online_cpus
     from featureplane.frames.ring import RingReader
     from featureplane.strategy.ring import load_strategy, run_on_ring
 
@@ -706,7 +707,15 @@ def _cmd_strategy_attach(args: argparse.Namespace) -> int:
     cpus = [c.strip() for c in args.cpus.split(",") if c.strip()]
     if not all(c.isdigit() for c in cpus):
         raise ValueError(f"--cpus takes core numbers N[,N], got {args.cpus!r}")
-    apply_placement(Placement(tuple(map(int, cpus)), args.fifo), strict=True)
+    placement = Placement(tuple(map(int, cpus)), args.fifo)
+    if args.fifo and args.spin > 0 and not 0 < len(set(placement.cpus)) < len(online_cpus()):
+        # A FIFO spinner holds its core against every ordinary process: it must be pinned,
+        # and leave at least one core to the rest of the machine.
+        raise PlacementError(
+            "--fifo with --spin needs --cpus naming fewer cores than the machine has "
+            f"({len(online_cpus())} online): a FIFO spinner must leave a core to the system"
+        )
+    apply_placement(placement, strict=True)
     reader = RingReader(args.ring, start=args.start, lock_memory=args.lock_memory)
     stats = run_on_ring(
         reader,

@@ -171,6 +171,7 @@ def test_strategy_attach_spins_and_locks(name: str, capsys: pytest.CaptureFixtur
         (["--cpus", "x"], "--cpus takes core numbers"),
         (["--fifo", "100"], "fifo_priority must be 0"),
         (["--spin", "-1"], "--spin must be >= 0"),
+        (["--fifo", "5", "--spin", "0.1"], "a FIFO spinner must leave a core"),
     ],
 )
 def test_strategy_attach_refuses_bad_knobs(
