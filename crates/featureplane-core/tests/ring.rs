@@ -356,3 +356,45 @@ fn stress_no_torn_frame() {
     eprintln!("stress: {total} frames, 3 readers, lapped {lapped} times in all");
     w.close(true).unwrap();
 }
+
+/// The benchmark's latency loops, both writer pacings: every frame arrives, in order, with
+/// a latency recorded for it; the segment can be locked in memory (or the refusal says why).
+#[test]
+fn latency_loops_count_every_frame() {
+    use featureplane_core::ring::bench;
+
+    for spin_pacing in [false, true] {
+        let name = ring_name(&format!("latency-{spin_pacing}"));
+        let mut writer = RingWriter::create(&name, &spec(1024), b"{}", true).unwrap();
+        match writer.lock_memory() {
+            Ok(()) => {}
+            Err(Error::Ring(RingProblem::Io { what, .. })) => assert!(what.contains("mlock")),
+            Err(e) => panic!("unexpected {e}"),
+        }
+        let mut reader = RingReader::attach(&name, &expect(), Start::Live, false).unwrap();
+        let n = 300;
+        let t = std::thread::spawn(move || {
+            bench::read_latencies(
+                &mut reader,
+                n,
+                Duration::from_secs(30),
+                Duration::from_millis(20),
+            )
+        });
+        let template = frame_bytes(0, 1);
+        bench::write_paced(&mut writer, &template, n, 5_000, spin_pacing).unwrap();
+        let got = t.join().unwrap();
+        assert_eq!(
+            (got.frames, got.lost, got.wrong),
+            (n, 0, 0),
+            "{spin_pacing}"
+        );
+        assert_eq!(got.latencies_ns.len(), n as usize);
+        assert!(got.latencies_ns.iter().all(|&l| l < u64::MAX));
+        writer.close(true).unwrap();
+    }
+    let (median, largest) = bench::clock_cost_ns(1000);
+    assert!(median <= largest);
+    let a = bench::monotonic_ns();
+    assert!(bench::monotonic_ns() >= a);
+}
