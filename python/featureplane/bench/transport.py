@@ -20,6 +20,7 @@ throughput run (a writer never waits for a reader): they are counted and shown, 
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing as mp
 import os
 import shutil
@@ -119,6 +120,16 @@ class TransportTable:
         lines.append(
             "p50 x, tput x: this row over the first (ring, core loops): latency and throughput"
         )
+        ring = [r for r in self.rows if r.latency_us and r.transport.startswith("ring")]
+        if ring:
+            labels = _bucket_labels()
+            lines.append("")
+            lines.append(f"{'latency, % of frames':<24}" + "".join(f"{lab:>12}" for lab in labels))
+            lines.extend(
+                f"{r.transport:<24}"
+                + "".join(f"{r.latency_us[f'share {lab}']:>12.2f}" for lab in labels)
+                for r in ring
+            )
         if self.clock_read_ns:
             lines.append(
                 f"stamps: CLOCK_MONOTONIC, {self.clock_read_ns} ns a read; "
@@ -135,12 +146,18 @@ class TransportTable:
         }
 
 
+BUCKETS_US = (1.0, 5.0, 50.0, 1000.0)
+"""Edges of the latency distribution printed under the table: < 1 us (a cache-line hand-off),
+1-5 us (inside the p99 goal), 5-50 us (an interrupt, a wake-up), 50 us-1 ms (a context
+switch), > 1 ms (a time slice, a throttled or stolen core)."""
+
+
 def _percentiles(lat_ns: np.ndarray) -> dict[str, float]:
     if not len(lat_ns):
         return {}
     us = lat_ns.astype(np.float64) / 1e3
     q = np.percentile(us, [10, 50, 99, 99.9])
-    return {
+    out = {
         "p10": float(q[0]),
         "p50": float(q[1]),
         "p99": float(q[2]),
@@ -148,6 +165,16 @@ def _percentiles(lat_ns: np.ndarray) -> dict[str, float]:
         "max": float(us.max()),
         "over_5us_pct": float((us > 5).mean() * 100),
     }
+    counts = np.histogram(us, bins=(0.0, *BUCKETS_US, np.inf))[0]
+    for label, c in zip(_bucket_labels(), counts, strict=True):
+        out[f"share {label}"] = float(c / len(us) * 100)
+    return out
+
+
+def _bucket_labels() -> list[str]:
+    edges = [f"{e:g}" for e in BUCKETS_US]
+    middle = [f"{a}-{b}us" for a, b in itertools.pairwise(edges)]
+    return [f"<{edges[0]}us", *middle, f">{edges[-1]}us"]
 
 
 # ----- the ring, driven by the core's loops ------------------------------------------------

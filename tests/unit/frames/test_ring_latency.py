@@ -127,6 +127,8 @@ def test_tuned_rows_check_every_frame() -> None:
         assert row.received + row.lost == row.sent == 300
         assert f"reader cpu {pin[1]}" in row.note
         assert np.isfinite(row.latency_us["p99"])
+        shares = [v for k, v in row.latency_us.items() if k.startswith("share ")]
+        assert len(shares) == 5 and abs(sum(shares) - 100) < 1e-6
 
 
 def test_same_core_has_no_fifo_row() -> None:
