@@ -18,10 +18,13 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from featureplane.engine.backends import BACKENDS
 from featureplane.errors import FeatureplaneError
-from featureplane.instruments import InstrumentSpec
+
+if TYPE_CHECKING:
+    from featureplane.instruments import InstrumentSpec
 
 DEFAULT_CAPTURE = Path("binance-usdm-btcusdt-20240808") / "btcusdt_20240808.gz"
 """The BTCUSDT USD-M capture, under the data root (`featureplane.bench.datasets.data_root`)."""
@@ -101,6 +104,9 @@ def instrument_arg(text: str) -> InstrumentSpec:
     """`SYMBOL:TICK:LOT` as an `InstrumentSpec` (argparse reports a bad one as a usage error).
     Here, and not in `featureplane.cli` (which uses it too), because that module configures
     this one: the option parser of both commands lives below both."""
+    # Imported here: building the CLI's parsers must not load numpy (`featureplane --help`).
+    from featureplane.instruments import InstrumentSpec
+
     parts = text.split(":")
     if len(parts) != 3:
         raise argparse.ArgumentTypeError(f"expected SYMBOL:TICK:LOT, got {text!r}")

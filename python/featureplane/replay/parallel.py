@@ -21,7 +21,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from featureplane import _lazy
 from featureplane.engine.backends import resolve_backend
@@ -29,11 +29,13 @@ from featureplane.engine.config import EngineConfig
 from featureplane.errors import ChainReplayError
 from featureplane.features.plan import resolve_feature_set
 from featureplane.replay.chains import expand_inputs, output_paths, plan_chains
-from featureplane.replay.run import ReplaySummary, portable, replay_events
 from featureplane.schema import DEFAULT_FEATURE_SET_ID, FeatureSet
 from featureplane.sources._common import source_notes
 from featureplane.sources.format import Chain, SourceOptions
 from featureplane.sources.registry import open_source
+
+if TYPE_CHECKING:
+    from featureplane.replay.run import ReplaySummary
 
 SCHEDULERS: tuple[str, ...] = ("local", "dask")
 
@@ -63,6 +65,10 @@ def replay_chain(
 ) -> ReplaySummary:
     """Replay one chain into one feature file (in this process); `on_messages` as for
     `replay_events`."""
+    # Imported here, where a chain is replayed: the engine and the Parquet writer (pyarrow)
+    # load while the command has already planned its chains and read their heads.
+    from featureplane.replay.run import portable, replay_events
+
     settings = settings or ReplaySettings()
     options = settings.options
     if chain.symbols:
