@@ -28,6 +28,7 @@ from featureplane.engine.backends import resolve_backend
 from featureplane.engine.config import EngineConfig
 from featureplane.errors import ChainReplayError
 from featureplane.features.plan import resolve_feature_set
+from featureplane.frames.parquet import DEFAULT_UNITS
 from featureplane.replay.chains import expand_inputs, output_paths, plan_chains
 from featureplane.schema import DEFAULT_FEATURE_SET_ID, FeatureSet
 from featureplane.sources._common import source_notes
@@ -47,7 +48,7 @@ SCHEDULERS: tuple[str, ...] = ("local", "dask")
 class ReplaySettings:
     """What every chain of a run shares (picklable: sent to the workers)."""
 
-    units: str = "scaled"
+    units: str = DEFAULT_UNITS
     backend: str | None = None
     options: SourceOptions = field(default_factory=SourceOptions)
     config: EngineConfig | None = None
@@ -246,7 +247,7 @@ def replay_files(
     jobs: int | None = None,
     scheduler: str = "local",
     scheduler_address: str | None = None,
-    units: str = "scaled",
+    units: str = DEFAULT_UNITS,
     backend: str | None = None,
     progress: bool = True,
     options: SourceOptions | None = None,

@@ -80,7 +80,7 @@ def test_fpf1_and_records_round_trip(research: FeatureSet, batch: FrameBatch) ->
 
 def test_parquet_carries_the_plan(research: FeatureSet, batch: FrameBatch, tmp_path: Path) -> None:
     path = tmp_path / "research.parquet"
-    write_feature_file(batch, path)
+    write_feature_file(batch, path, units="scaled")
     f = read_feature_file(path)
     assert f.feature_set == research and f.feature_set.plan == research.plan
     _same(batch, f.to_batch())
