@@ -479,8 +479,9 @@ class FeatureFile:
         if name in self.feature_set.names:
             col = self.to_arrow(units=units, nulls=nulls).column(name)
         else:
-            _convert(units, self.units, self.path)
-            col = self.table.column(name)
+            if units not in UNITS:
+                raise ValueError(f"units must be one of {UNITS}, got {units!r}")
+            col = self.table.column(name)  # a header column: the same in any units
         if pa.types.is_dictionary(col.type):
             col = col.cast(col.type.value_type)
         return np.asarray(col.to_numpy())

@@ -60,7 +60,8 @@ def configure_live(parser: argparse.ArgumentParser) -> None:
         help="validate the config (and import the strategies); connect nothing",
     )  # fmt: skip
     parser.add_argument("--out", type=Path, default=None, metavar="FRAMES.parquet",
-                        help="write every frame to a feature file")  # fmt: skip
+                        help="write every frame to a feature file, in scaled units (exact, "
+                        "as replay --units scaled; readers give real units)")  # fmt: skip
     parser.add_argument("--record", type=Path, default=None, metavar="DIR",
                         help="record the venue messages as replayable captures")  # fmt: skip
     parser.add_argument(
