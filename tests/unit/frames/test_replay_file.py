@@ -417,7 +417,7 @@ def test_replay_binance(tmp_path: Path) -> None:
     assert summary.flag_counts["GAP_DETECTED"] == 0
     f = read_feature_file(out, feature_set_id="lob_shared_v1")
     assert [s.symbol for s in f.symbols.specs] == ["BTCUSDT"]
-    assert f.units == "scaled"  # the test helper's choice: exact ints
+    assert f.units == "scaled"  # tests.support.replay writes exact ints
     assert f.column("bid_px", units="scaled")[0] == 600_000  # ticks of 0.1
     assert f.column("ask_qty", units="scaled")[0] == 750  # lots of 0.001
     assert f.column("bid_px")[0] == 60000.0  # read as real units unless asked
