@@ -25,11 +25,9 @@ from featureplane.engine.backends import BACKENDS
 from featureplane.errors import FeatureplaneError
 
 if TYPE_CHECKING:
-    from featureplane.instruments import InstrumentSpec
-
-if TYPE_CHECKING:
     from featureplane.adapters.hftbacktest.adapter import ExecutionModel
     from featureplane.backtest.feeds import SymbolFeed
+    from featureplane.instruments import InstrumentSpec
     from featureplane.schema import FeatureSet
     from featureplane.strategy.examples import ImbalanceMMParams
 

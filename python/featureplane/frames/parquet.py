@@ -43,14 +43,17 @@ from featureplane.errors import SchemaMismatchError, SourceFormatError
 from featureplane.features.plan import feature_set_from_json
 from featureplane.frames.frame import HEADER_COLUMNS as FRAME_HEADER
 from featureplane.frames.frame import FrameBatch
-from featureplane.frames.units import is_scaled, scaled_to_real, to_real_columns
+from featureplane.frames.units import (
+    DEFAULT_UNITS,
+    UNITS,
+    is_scaled,
+    scaled_to_real,
+    to_real_columns,
+)
 from featureplane.instruments import SymbolTable
 from featureplane.schema import FeatureSet
 
 Units = Literal["real", "scaled"]
-UNITS: tuple[str, ...] = ("real", "scaled")
-DEFAULT_UNITS = "real"
-"""What a file for people holds: real units, nulls where not ready (see the module doc)."""
 
 FILE_FORMAT = "featureplane.feature_file"
 FILE_FORMAT_VERSION = 1

@@ -28,7 +28,7 @@ from featureplane.engine.backends import resolve_backend
 from featureplane.engine.config import EngineConfig
 from featureplane.errors import ChainReplayError
 from featureplane.features.plan import resolve_feature_set
-from featureplane.frames.parquet import DEFAULT_UNITS
+from featureplane.frames.units import DEFAULT_UNITS
 from featureplane.replay.chains import expand_inputs, output_paths, plan_chains
 from featureplane.schema import DEFAULT_FEATURE_SET_ID, FeatureSet
 from featureplane.sources._common import source_notes
