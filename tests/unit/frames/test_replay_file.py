@@ -204,6 +204,21 @@ def test_mid_and_microprice_share_a_unit(batch: FrameBatch, tmp_path: Path) -> N
     assert ((bid <= micro + 1e-9) & (micro <= ask + 1e-9)).all()
 
 
+def test_real_file_without_nulls_reads_with_nulls(batch: FrameBatch, tmp_path: Path) -> None:
+    """A real-units file written before files held nulls (not-ready values stored as 0)."""
+    path, old = tmp_path / "real.parquet", tmp_path / "old.parquet"
+    write_feature_file(batch, path)
+    table = pq.read_table(path)
+    for i, name in enumerate(table.column_names):
+        if name in FS.names:
+            col = table.column(name)
+            table = table.set_column(i, table.field(name), col.fill_null(0))
+    pq.write_table(table, old)
+    f = read_feature_file(old)
+    assert all(f.table.column(n).null_count == 0 for n in FS.names)
+    assert f.to_arrow().equals(read_feature_file(path).to_arrow())
+
+
 def test_readers_of_a_scaled_file_convert_unless_asked(batch: FrameBatch, tmp_path: Path) -> None:
     pytest.importorskip("polars")
     scaled, real = tmp_path / "scaled.parquet", tmp_path / "real.parquet"
