@@ -232,6 +232,10 @@ class SystemBootstrapper:
         if self.metrics is not None:
             self.metrics.mark_start()
         signals = _install_signals(loop, stop)
+        if self.announce is not None:
+            # From here on a signal stops the run cleanly (a supervisor can wait for this line).
+            stoppers = " or ".join(signal.Signals(s).name for s in signals) or "stop"
+            self.announce(f"running {len(self.config.symbols)} symbols; {stoppers} ends the run")
         start = time.perf_counter()
         feed_stop, service_stop = asyncio.Event(), asyncio.Event()
         feed_task = asyncio.create_task(feed.run(feed_stop), name="feed")
