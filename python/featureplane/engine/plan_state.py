@@ -81,8 +81,18 @@ class PlanEngineState:
 
     def to_dict(self) -> dict[str, Any]:
         """The state as JSON-ready nested dicts and lists (a copy)."""
-        out: dict[str, Any] = json.loads(json.dumps(asdict(self)))
+        # Through json: a copy, tuples as lists, as a reader of the text would get it
+        # (`dataclasses.asdict` deep-copies every leaf first, which costs more than json).
+        out: dict[str, Any] = json.loads(json.dumps(self._fields()))
         return out
+
+    def _fields(self) -> dict[str, Any]:
+        return {
+            "feature_set": self.feature_set,
+            "counters": self.counters,
+            "symbols": self.symbols,
+            "format": self.format,
+        }
 
     @classmethod
     def from_dict(cls, obj: Mapping[str, Any]) -> PlanEngineState:
@@ -117,7 +127,9 @@ class PlanEngineState:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, PlanEngineState):
             return NotImplemented
-        return repr(self.to_dict()) == repr(other.to_dict())
+        # The texts are exact: floats in their shortest exact form, NaNs other than
+        # float("nan") by their bits (the exports write them so).
+        return json.dumps(self._fields()) == json.dumps(other._fields())
 
 
 def export_plan_state(kernel: Any) -> PlanEngineState:
