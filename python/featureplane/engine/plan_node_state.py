@@ -222,4 +222,7 @@ def check_node(saved: Any, node: Node, path: str) -> dict[str, Any]:
     ):
         _fail(path, f"no saved form for {type(node).__name__}")  # a family added unchecked
     out["value"] = _value(node, d["value"], at("value"))
+    unchecked = [k for k in keys if k not in out]
+    if unchecked:  # a family whose state gained a field this check does not know yet
+        _fail(path, f"no check for {', '.join(unchecked)} of {type(node).__name__}")
     return {k: out[k] for k in keys}
