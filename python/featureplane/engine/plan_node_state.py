@@ -15,7 +15,7 @@ alike from it:
 - trade sizes are row sizes (`0..=MAX_ABS_UNITS`), a VWAP notional a row's `px * qty`;
 - a `diff` before its first input holds no previous value.
 
-The Rust kernel checks the same (`crates/featureplane-core/src/plan/state.rs`), so both
+The Rust kernel checks the same (`crates/featureplane-core/src/plan/node_state.rs`), so both
 backends refuse the same states. The check returns the node's data normalized (Python ints,
 floats and lists), which is what both kernels then read.
 """

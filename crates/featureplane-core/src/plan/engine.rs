@@ -7,8 +7,9 @@
 
 use super::family::{Family, Trigger};
 use super::node::{self, BookStep, NodeState, ReadyRule};
+use super::node_state::{node_in, node_out, Steps};
 use super::parse::Plan;
-use super::state::{at, counters_in, counters_out, node_in, node_out, Saved, Steps};
+use super::state::{at, counters_in, counters_out, Saved};
 use crate::book::lob::SymbolBook;
 use crate::book::lob::{BookStats, Counters, LobEngine};
 use crate::book::sequencing::SequenceState;

@@ -11,6 +11,7 @@ pub mod builtin;
 pub mod engine;
 pub mod family;
 pub mod node;
+pub mod node_state;
 pub mod parse;
 pub mod state;
 
