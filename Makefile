@@ -34,12 +34,13 @@ cargo-test:
 # run in `make test` (cargo-test and unit).
 fuzz-smoke: $(STAMP)
 	cargo test --quiet -p featureplane-core --test fuzz_smoke
-	$(PY) -m pytest -q tests/parity/test_engine_fuzz.py tests/parity/test_hostile_input.py
+	$(PY) -m pytest -q tests/parity/test_engine_fuzz.py tests/parity/test_hostile_input.py \
+	  tests/parity/test_plan_state_fuzz.py
 
 # The long run of docs/reliability.md: 1M inputs per cargo-fuzz target (needs a nightly
 # toolchain and cargo-fuzz), then 20,000 hypothesis examples of the engine API. Not in `test`.
 FUZZ_RUNS ?= 1000000
-FUZZ_TARGETS := binance events engine state fpf1 plan plan_json
+FUZZ_TARGETS := binance events engine state fpf1 plan plan_json plan_state
 fuzz-long: $(STAMP)
 	for t in $(FUZZ_TARGETS); do \
 	  mkdir -p fuzz/target/corpus-$$t && \
@@ -47,7 +48,8 @@ fuzz-long: $(STAMP)
 	    -runs=$(FUZZ_RUNS) -max_len=4096 -timeout=10 -print_final_stats=1) || exit 1; \
 	done
 	FEATUREPLANE_FUZZ_EXAMPLES=20000 $(PY) -m pytest -q tests/parity/test_engine_fuzz.py
-	FEATUREPLANE_PLAN_EXAMPLES=5000 $(PY) -m pytest -q tests/parity/test_plan_fuzz.py
+	FEATUREPLANE_PLAN_EXAMPLES=5000 $(PY) -m pytest -q tests/parity/test_plan_fuzz.py \
+	  tests/parity/test_plan_state_fuzz.py
 
 unit: $(STAMP)
 	$(PY) -m pytest -q

@@ -94,7 +94,7 @@ def build(data: Path) -> dict[str, dict[str, bytes]]:
     spot_lines = _lines_around_snapshot(data / SPOT, 3, 6)
     seeds: dict[str, dict[str, bytes]] = {"binance": {}, "events": {}, "engine": {},
                                           "state": {}, "fpf1": {}, "plan": {},
-                                          "plan_json": {}}  # fmt: skip
+                                          "plan_json": {}, "plan_state": {}}  # fmt: skip
     text = b"\n".join(usdm_lines) + b"\n"
     seeds["binance"]["usdm-around-snapshot"] = bytes([0b0000_0011]) + text
     seeds["binance"]["usdm-stop-on-skip"] = bytes([0b1000_0011]) + text[: len(text) * 2 // 3]
@@ -135,6 +135,16 @@ def build(data: Path) -> dict[str, dict[str, bytes]]:
     seeds["state"]["usdm-sums-and-nans"] = (
         bytes([0, len(diffs) - 1]) + diffs.tobytes() + bytes([3, 6, 6, 5, 5, 9, 1, 11, 2])
     )
+    # The plan_state target: batches - 1, raw-row batches, then overwrites (count, and per
+    # overwrite the value's index as 8 bytes, an edge-value byte and an op byte).
+    batches = bytes([1, 0, len(snapshot) - 1]) + snapshot.tobytes()
+    batches += bytes([0, len(diffs) - 1]) + diffs.tobytes()
+    seeds["plan_state"]["usdm-snapshot-diffs"] = batches + bytes([0])
+    overwrites = b"".join(
+        k.to_bytes(8, "little") + bytes(ops)
+        for k, ops in ((40, [2, 0]), (300, [0, 2]), (900, [1, 4, 0]))
+    )
+    seeds["plan_state"]["usdm-overwrites"] = batches + bytes([3]) + overwrites
 
     engine = FeatureEngine(replay.symbols, backend="python")
     batch = engine.process_batch(events[: int(message_bounds(events)[40])])

@@ -32,7 +32,6 @@ from featureplane.errors import (
 
 # Registers the default feature set, so every `get_feature_set()` finds it.
 from featureplane.features import lob_shared_v1 as _lob_shared_v1  # noqa: F401
-from featureplane.instruments import InstrumentSpec, SymbolTable
 
 if TYPE_CHECKING:
     from featureplane.engine.config import EngineConfig
@@ -41,6 +40,7 @@ if TYPE_CHECKING:
     from featureplane.frames.frame import FeatureUpdateFrameV1, FrameBatch, QualityFlag
     from featureplane.frames.load import load_features
     from featureplane.frames.parquet import read_feature_file
+    from featureplane.instruments import InstrumentSpec, SymbolTable
     from featureplane.replay.parallel import replay_files
     from featureplane.replay.run import replay_events
     from featureplane.schema import FeatureSet, FeatureSpec, get_feature_set
@@ -59,6 +59,7 @@ _EXPORTS = {
     "FeatureSpec": ".schema",
     "FeatureUpdateFrameV1": ".frames.frame",
     "FrameBatch": ".frames.frame",
+    "InstrumentSpec": ".instruments",
     "QualityFlag": ".frames.frame",
     "detect_format": ".sources.registry",
     "get_feature_set": ".schema",
@@ -75,6 +76,7 @@ _EXPORTS = {
     "read_tardis": ".sources.tardis.reader",
     "replay_events": ".replay.run",
     "replay_files": ".replay.parallel",
+    "SymbolTable": ".instruments",
 }
 
 __all__ = [

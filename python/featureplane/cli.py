@@ -133,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
         "replay",
         help="recorded files -> Parquet feature files",
         **_help("""
-  featureplane replay btcusdt_20240808.gz --out btc.parquet --units real
+  featureplane replay btcusdt_20240808.gz --out btc.parquet  # real units, nulls
+  featureplane replay btcusdt_20240808.gz --out btc.parquet --units scaled  # exact ints
   featureplane replay data/ --out features/              # a file per chain, format detected
   featureplane replay a.gz b.gz --out ab.parquet --symbols BTCUSDT
   featureplane replay esh4.mbo.dbn.zst --out es.parquet  # Databento MBO
@@ -167,10 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a running dask scheduler (default: a local cluster)")  # fmt: skip
     replay.add_argument(
         "--units",
-        choices=("scaled", "real"),
-        default="scaled",
-        help="scaled: exact ints as the kernel computes them (ticks, lots, mid in "
-        "half ticks); real: prices and sizes as float64 in the instrument's units",
+        choices=("real", "scaled"),
+        default="real",
+        help="real: prices and sizes as float64 in the instrument's units (mid a price, like "
+        "microprice), null where a value is not ready; scaled: the kernel's exact ints (ticks, "
+        "lots, mid in half ticks), for exact research and parity; the file states its units "
+        "and every reader converts it to real units unless asked",
     )
     replay.add_argument(
         "--backend",

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from featureplane._rust import rust_available
-from featureplane.bench import scaling, timing
+from featureplane.bench import replay, scaling, timing
 from featureplane.bench.kernel import HBT, PY_BOOK, PY_REF, RUST_BATCH, RUST_BOOK, RUST_MSG
 from featureplane.cli import main
 from tests.support.datapaths import shared_data
@@ -47,6 +47,10 @@ def test_bench_quick_rows_are_correct(tmp_path: Path, capsys: pytest.CaptureFixt
         assert len({r["events"] for r in rows}) == 1  # every row counts the same events
         assert all(r["min_s"] <= r["median_s"] <= r["max_s"] for r in rows)
     assert HBT in {r["name"] for r in kernel[0]["rows"]}
+    (replay_section,) = [s for s in report["sections"] if s["title"].startswith("replay")]
+    process = {r["name"]: r for r in replay_section["rows"]}[replay.FP_PROCESS]
+    # The fresh process wrote the frames the in-process replay did, and its start-up is timed.
+    assert process["correct"] and 0 < process["start_up_ms"] < process["median_s"] * 1e3
     assert all(r["correct"] for s in report["sections"] for r in s["rows"])
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

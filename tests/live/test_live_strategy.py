@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import select
 import signal
 import subprocess
 import sys
 import time
 from decimal import Decimal
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pytest
@@ -163,6 +165,21 @@ def test_legacy_path_without_the_feature_engine(tmp_path: Path) -> None:
     assert np.array_equal(a, b)
 
 
+def _wait_for_line(stream: IO[str], text: str, timeout_s: float) -> bool:
+    """Read `stream` until a line holding `text` (True) or `timeout_s` passes (False)."""
+    deadline = time.monotonic() + timeout_s
+    while (left := deadline - time.monotonic()) > 0:
+        ready, _, _ = select.select([stream], [], [], left)
+        if not ready:
+            break
+        line = stream.readline()
+        if not line:
+            return False
+        if text in line:
+            return True
+    return False
+
+
 def test_sigterm_shuts_down_cleanly(tmp_path: Path) -> None:
     """SIGTERM: the feed stops, queued messages are applied, open orders cancelled, the
     feature file closed (readable), exit 0."""
@@ -184,7 +201,12 @@ def test_sigterm_shuts_down_cleanly(tmp_path: Path) -> None:
              "--out", str(out), "--record", str(tmp_path / "rec")],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
-        time.sleep(4.0)
+        # Signal once the run says its handlers are in (a loaded machine can take seconds to
+        # get there), then let it trade a little.
+        assert proc.stdout is not None
+        ready = _wait_for_line(proc.stdout, "SIGTERM ends the run", timeout_s=90.0)
+        assert ready, "the live run never announced it was running"
+        time.sleep(2.0)
         proc.send_signal(signal.SIGTERM)
         stdout, stderr = proc.communicate(timeout=60)
     finally:

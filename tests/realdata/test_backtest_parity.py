@@ -226,7 +226,7 @@ def test_research_replay_of_the_backtest_array_equals_its_frames(
     out = tmp_path / "btcusdt_backtest.parquet"
     spec = adapter.instrument
     instrument = f"{spec.symbol}:{spec.tick_size}:{spec.lot_size}"
-    args = ["replay", str(npz), "--out", str(out), "--format", "hftbacktest"]
+    args = ["replay", str(npz), "--out", str(out), "--format", "hftbacktest", "--units", "scaled"]
     code = main([*args, "--instrument", instrument, "--no-progress"])
     assert code == 0, capsys.readouterr().err
     research = read_feature_file(out).to_batch()

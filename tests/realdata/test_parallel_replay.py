@@ -76,7 +76,7 @@ def test_spot_chain_equals_one_stream(tmp_path: Path, report: Callable[[str], No
     f1, f2 = spot_pair()
     (chain,) = plan_chains([f2, f1])  # given out of order: chained by time
     assert chain.name == "binance-spot-BTCUSDT" and chain.files == (str(f1), str(f2))
-    summary = replay_files([f2, f1], tmp_path / "out", progress=False)
+    summary = replay_files([f2, f1], tmp_path / "out", progress=False, units="scaled")
     got = read_feature_file(tmp_path / "out" / "binance-spot-BTCUSDT.parquet").to_batch()
     whole = read_binance([f1, f2])
     want = FeatureEngine(whole.symbols).process_batch(whole.events)
@@ -95,8 +95,8 @@ def _run(out: Path, **kw: object) -> ParallelSummary:
 
 
 def test_parallel_equals_sequential(tmp_path: Path, report: Callable[[str], None]) -> None:
-    seq = _run(tmp_path / "seq", jobs=1)
-    par = _run(tmp_path / "par", jobs=2)
+    seq = _run(tmp_path / "seq", jobs=1, units="scaled")
+    par = _run(tmp_path / "par", jobs=2, units="scaled")
     assert [c.name for c in par.chains] == [
         "binance-spot-BTCUSDT",
         "binance-usdm-BTCUSDT",
@@ -130,7 +130,7 @@ def test_databento_replays_through_the_registry(tmp_path: Path) -> None:
     from featureplane.sources.databento.reader import read_databento
 
     path = next(shared_data("databento-glbx-esh4-mbo-20231225").glob("*.dbn.zst"))
-    replay_files([path], tmp_path / "out", progress=False)
+    replay_files([path], tmp_path / "out", progress=False, units="scaled")
     got = read_feature_file(tmp_path / "out" / f"databento-{path.name[:-8]}.parquet")
     whole = read_databento(path)
     frames_equal(got.to_batch(), FeatureEngine(whole.symbols).process_batch(whole.events))

@@ -146,17 +146,20 @@ def test_replay(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     src = capture(tmp_path / "btcusdt_20231114.gz")
     out = tmp_path / "features.parquet"
     code, stdout, err = run(
-        capsys, "replay", str(src), "--out", str(out), "--backend", "python", "--no-progress"
-    )
+        capsys, "replay", str(src), "--out", str(out), "--backend", "python", "--no-progress",
+        "--units", "scaled",
+    )  # fmt: skip
     assert code == 0, err
     assert "13 frames" in stdout and "events/s" in stdout and "STATE_RESET 1" in stdout
+    assert "units scaled" in stdout
     f = read_feature_file(out)
     assert f.units == "scaled" and len(f) == 13
-    assert f.column("bid_px")[0] == 420_000 and f.column("bid_qty")[0] == 1_500
-    assert f.column("bid_qty")[-1] == 6_000
-    assert f.column("last_trade_px")[-1] == 420_005
+    exact = f.to_arrow(units="scaled", nulls=False)
+    assert exact["bid_px"][0].as_py() == 420_000 and exact["bid_qty"][0].as_py() == 1_500
+    assert exact["bid_qty"][-1].as_py() == 6_000
+    assert exact["last_trade_px"][-1].as_py() == 420_005
     # Trades of the capture: buyer-initiated when the buyer is not the maker (m false).
-    assert f.column("trade_signed_qty_cum")[-1] == 0  # three buys, three sells of 10 lots
+    assert exact["trade_signed_qty_cum"][-1].as_py() == 0  # three buys, three sells of 10 lots
     assert f.sources[0].name == src.name
 
 
@@ -183,23 +186,18 @@ def test_replay_parsers_write_the_same_file(
 def test_replay_real_units(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     src = capture(tmp_path / "btcusdt.gz")
     out = tmp_path / "real.parquet"
-    code, _, err = run(
-        capsys,
-        "replay",
-        str(src),
-        "--out",
-        str(out),
-        "--units",
-        "real",
-        "--no-progress",
-        "--backend",
-        "python",
+    code, stdout, err = run(
+        capsys, "replay", str(src), "--out", str(out), "--no-progress", "--backend", "python"
     )
     assert code == 0, err
+    assert "units real" in stdout  # the default
     f = read_feature_file(out)
     assert f.units == "real"
     assert f.column("bid_px")[0] == 42000.0 and f.column("mid")[0] == 42000.25
     assert f.column("ask_qty")[0] == 0.25
+    assert main(["replay", str(src), "--out", str(out), "--units", "real", "--no-progress",
+                 "--backend", "python"]) == 0  # fmt: skip
+    assert read_feature_file(out).column("mid")[0] == 42000.25
 
 
 @pytest.mark.usefixtures("binance")
@@ -360,7 +358,7 @@ def test_every_option_has_help_and_every_command_examples() -> None:
     ]
     assert no_examples == []
     text = subs["replay"].format_help()
-    assert "(default: scaled)" in text and "half ticks" in text  # units explained, default shown
+    assert "(default: real)" in text and "half ticks" in text  # units explained, default shown
 
 
 def test_backtest_finds_its_default_capture_through_the_one_data_root(

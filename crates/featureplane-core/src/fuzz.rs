@@ -14,6 +14,7 @@
 //! | [`state`] | an exported state with fields overwritten | an import either fails and changes nothing, or round-trips and runs on |
 //! | [`fpf1`] | a typed frame | decoding never panics, and a decoded frame writes back to the same bytes |
 //! | [`plan_json`] | plan text (the compiled plans of lob_shared_v1 and research_v1, mutated) | parsing refuses with `InvalidArgument` or gives a plan whose engine runs a feed, frames as wide as its outputs, FPF1 frames that decode |
+//! | [`plan_state`] | a state of [`EVERY_FAMILY_PLAN`] exported after generated rows, values overwritten, keys dropped or added | an import either fails and changes nothing, or round-trips and runs on |
 //! | [`plan`] | generated rows and calls (the `engine` corpus) | the generic evaluator on the lob_shared_v1 plan gives the specialised kernel's frames, errors and typed frames bit for bit |
 //!
 //! Every byte string is a valid input (missing bytes read as zero), so a fuzzer's mutations
@@ -29,7 +30,7 @@ use crate::events::{
 use crate::features::rolling::{CUM_HIGH, CUM_LOW};
 use crate::frames::wire::{peek_header, read_fpf1, write_fpf1, FRAME_SIZE};
 use crate::frames::FrameColumns;
-use crate::plan::{Plan, PlanEngine, LOB_SHARED_V1_PLAN};
+use crate::plan::{Plan, PlanEngine, Saved, LOB_SHARED_V1_PLAN};
 use crate::sources::binance::{Chain, ChainConfig, Fed, Grid as DecimalGrid, Note, PlainOnly};
 use crate::state::{EngineState, MAX_COUNT};
 
@@ -262,6 +263,45 @@ fn same_columns(a: &FrameColumns, b: &FrameColumns) {
         assert_eq!(x.values.0, y.values.0, "frame {i}");
     }
 }
+
+/// A plan of every catalogue family, each kind of input (integer and f64) into every window
+/// family: the plan of the `plan_state` target and of the checkpoint tests (tests/plan.rs).
+pub const EVERY_FAMILY_PLAN: &str = r#"{"depth":3,"id":"every_family","version":1,"nodes":[
+{"family":"bid_px","id":"bid_px","input":null,"output":true,"params":{}},
+{"family":"ask_px","id":"ask_px","input":null,"output":true,"params":{}},
+{"family":"bid_qty","id":"bid_qty","input":null,"output":true,"params":{}},
+{"family":"ask_qty","id":"ask_qty","input":null,"output":true,"params":{}},
+{"family":"spread","id":"spread","input":null,"output":true,"params":{}},
+{"family":"spread_bps","id":"spread_bps","input":null,"output":true,"params":{}},
+{"family":"mid","id":"mid","input":null,"output":true,"params":{}},
+{"family":"microprice","id":"microprice","input":null,"output":true,"params":{}},
+{"family":"depth_imbalance","id":"imb_l3","input":null,"output":true,"params":{"levels":3}},
+{"family":"weighted_depth_imbalance","id":"wimb_l3","input":null,"output":true,"params":{"decay":0.5,"levels":3}},
+{"family":"weighted_mid","id":"wmid_l2","input":null,"output":true,"params":{"levels":2}},
+{"family":"book_slope","id":"slope_l3","input":null,"output":true,"params":{"levels":3}},
+{"family":"ofi","id":"ofi_l2","input":null,"output":true,"params":{"levels":2}},
+{"family":"ema","id":"spread_ema","input":4,"output":true,"params":{"span":4}},
+{"family":"book_regime","id":"regime","input":13,"output":true,"params":{"wide_spread_factor":1.5}},
+{"family":"last_trade_px","id":"last_px","input":null,"output":true,"params":{}},
+{"family":"trade_signed_qty","id":"signed_qty","input":null,"output":true,"params":{}},
+{"family":"trade_flow_imbalance","id":"tfi","input":null,"output":true,"params":{"window_ns":300000000}},
+{"family":"vwap","id":"vwap","input":null,"output":true,"params":{"window_ns":1000000000}},
+{"family":"cum","id":"ofi_cum","input":12,"output":true,"params":{}},
+{"family":"diff","id":"mid_ret","input":6,"output":true,"params":{}},
+{"family":"decayed_sum","id":"qty_decay","input":16,"output":true,"params":{"half_life_ns":500000000}},
+{"family":"rolling_std","id":"ret_std","input":20,"output":true,"params":{"window":8}},
+{"family":"zscore","id":"micro_z","input":7,"output":true,"params":{"window":5}},
+{"family":"rolling_mean_time","id":"mid_mean","input":6,"output":true,"params":{"window_ns":300000000}},
+{"family":"rolling_std_time","id":"micro_std","input":7,"output":true,"params":{"window_ns":300000000}},
+{"family":"rolling_sum_time","id":"qty_sum","input":16,"output":true,"params":{"window_ns":1000000000}},
+{"family":"realized_vol","id":"mid_vol","input":6,"output":true,"params":{"window_ns":1000000000}},
+{"family":"cum","id":"qty_cum","input":16,"output":true,"params":{}},
+{"family":"rolling_std","id":"micro_std4","input":7,"output":true,"params":{"window":4}},
+{"family":"zscore","id":"mid_z","input":6,"output":true,"params":{"window":6}},
+{"family":"realized_vol","id":"micro_vol","input":7,"output":true,"params":{"window_ns":300000000}},
+{"family":"ema","id":"tfi_ema","input":17,"output":true,"params":{"span":3}},
+{"family":"rolling_mean_time","id":"tfi_mean","input":17,"output":true,"params":{"window_ns":300000000}}
+]}"#;
 
 // ----- targets -------------------------------------------------------------------------------
 
@@ -593,6 +633,145 @@ pub fn state(data: &[u8]) {
     }
 }
 
+/// How many values the tree holds (itself included).
+fn saved_size(v: &Saved) -> usize {
+    1 + match v {
+        Saved::List(items) => items.iter().map(saved_size).sum(),
+        Saved::Map(items) => items.iter().map(|(_, x)| saved_size(x)).sum(),
+        _ => 0,
+    }
+}
+
+/// The `k`-th value of the tree in pre-order (`k` below its size).
+fn saved_nth(v: &mut Saved, k: usize) -> Option<&mut Saved> {
+    if k == 0 {
+        return Some(v);
+    }
+    let mut k = k - 1;
+    let children: Vec<&mut Saved> = match v {
+        Saved::List(items) => items.iter_mut().collect(),
+        Saved::Map(items) => items.iter_mut().map(|(_, x)| x).collect(),
+        _ => return None,
+    };
+    for child in children {
+        let n = saved_size(child);
+        if k < n {
+            return saved_nth(child, k);
+        }
+        k -= n;
+    }
+    None
+}
+
+/// Overwrite one value of a saved plan state with an edge value, or drop, add or repeat an
+/// item of a list or map.
+fn overwrite_saved(state: &mut Saved, input: &mut Input<'_>) {
+    let k = input.u64() as usize % saved_size(state);
+    let Some(v) = saved_nth(state, k) else {
+        return;
+    };
+    let wide = input.pick(&[
+        0,
+        -1,
+        1,
+        i128::from(i64::MAX),
+        i128::from(i64::MIN),
+        CUM_HIGH,
+        CUM_LOW,
+        CUM_HIGH + 1,
+        i128::from(MAX_COUNT) + 1,
+        i128::from(MAX_ABS_UNITS) + 1,
+        i128::MAX,
+        i128::MIN,
+    ]);
+    match (input.byte() % 8, &mut *v) {
+        (0, Saved::Int(x)) => *x = wide,
+        (1, Saved::Int(x)) => *x = x.saturating_add(i128::from(input.byte() as i8)),
+        (2, Saved::F64(x)) => *x = input.edgy_f64(),
+        (3, Saved::Bool(b)) => *b = !*b,
+        (4, Saved::List(items)) if !items.is_empty() => {
+            let at = input.below(items.len());
+            if input.byte() % 2 == 0 {
+                items.remove(at);
+            } else {
+                let copy = items[at].clone();
+                items.insert(at, copy);
+            }
+        }
+        (5, Saved::Map(items)) if !items.is_empty() => {
+            let at = input.below(items.len());
+            if input.byte() % 2 == 0 {
+                items.remove(at);
+            } else {
+                items.push(("extra".to_owned(), Saved::Int(0)));
+            }
+        }
+        (6, _) => {
+            *v = match input.below(6) {
+                0 => Saved::Null,
+                1 => Saved::Bool(false),
+                2 => Saved::Int(wide),
+                3 => Saved::F64(f64::NAN),
+                4 => Saved::List(Vec::new()),
+                _ => Saved::Map(Vec::new()),
+            }
+        }
+        _ => {}
+    }
+}
+
+fn every_family_plan() -> Plan {
+    static PLAN: std::sync::OnceLock<Plan> = std::sync::OnceLock::new();
+    PLAN.get_or_init(|| Plan::from_json(EVERY_FAMILY_PLAN).expect("the plan parses"))
+        .clone()
+}
+
+/// A state of [`EVERY_FAMILY_PLAN`] exported after generated rows, values overwritten, imported
+/// into an engine that ran other rows: refused with nothing changed, or taken, exported back
+/// unchanged, and run on alike by two engines.
+pub fn plan_state(data: &[u8]) {
+    let mut input = Input::new(data);
+    let config = Config {
+        stale_after_ns: Some(5_000_000),
+        schema_hash64: HASH,
+    };
+    let engine = || PlanEngine::new(every_family_plan(), &grids(1), config).expect("the plan");
+    let mut source = engine();
+    for _ in 0..1 + input.below(3) {
+        let _ = source.process_batch(&input.any_rows(1, 48));
+    }
+    let mut state = source.export_state();
+    for _ in 0..input.below(6) {
+        overwrite_saved(&mut state, &mut input);
+    }
+    let mut target = engine();
+    let _ = target.process_batch(&input.rows(1, 8));
+    let before = target.export_state();
+    if target.import_state(&state).is_err() {
+        assert!(
+            target.export_state().same(&before),
+            "a refused state changed the engine"
+        );
+        return;
+    }
+    assert!(
+        target.export_state().same(&state),
+        "an imported state exports back as it was"
+    );
+    let mut twin = engine();
+    twin.import_state(&state)
+        .expect("the same state imports twice");
+    for _ in 0..4 {
+        let rows = input.rows(1, 16);
+        match (target.process_batch(&rows), twin.process_batch(&rows)) {
+            (Ok(a), Ok(b)) => same_columns(&a, &b),
+            (Err(a), Err(b)) => assert_eq!(a, b),
+            (a, b) => panic!("twins disagree: {:?} / {:?}", a.err(), b.err()),
+        }
+        check_book(target.book(0).expect("symbol 0"));
+    }
+}
+
 /// One buffer as an FPF1 frame, checked against its own schema hash (so the value checks are
 /// reached) and against another: decoding never panics, and a decoded frame writes back to the
 /// same bytes.
@@ -742,7 +921,7 @@ mod tests {
 
     #[test]
     fn empty_and_tiny_inputs_are_inputs() {
-        for target in [binance, events, engine, state, fpf1] {
+        for target in [binance, events, engine, state, fpf1, plan_state] {
             target(&[]);
             target(&[0]);
             target(&[0xff; 7]);

@@ -124,3 +124,8 @@ fn plan() {
 fn plan_json() {
     smoke("plan_json", fuzz::plan_json);
 }
+
+#[test]
+fn plan_state() {
+    smoke("plan_state", fuzz::plan_state);
+}

@@ -6,7 +6,7 @@ use featureplane_core::events::{messages, EventRow};
 use featureplane_core::features::schema::FEATURES;
 use featureplane_core::frames::wire::{read_fpf1, write_fpf1, FRAME_SIZE};
 use featureplane_core::frames::FrameColumns;
-use featureplane_core::plan::{Plan, PlanEngine, LOB_SHARED_V1_PLAN};
+use featureplane_core::plan::{Plan, PlanEngine, Saved, LOB_SHARED_V1_PLAN};
 use featureplane_core::synthetic::{feed, FeedShape};
 use featureplane_core::{Config, Engine, Error, Grid};
 
@@ -247,4 +247,203 @@ fn an_internal_node_is_computed_but_not_a_column() {
         }
     }
     assert!(changed > 10);
+}
+
+// ----- checkpoints ---------------------------------------------------------------------------
+
+fn every_family(n_symbols: usize) -> PlanEngine {
+    PlanEngine::from_json(
+        featureplane_core::fuzz::EVERY_FAMILY_PLAN,
+        &grids(n_symbols),
+        config(),
+    )
+    .unwrap()
+}
+
+/// The number of values of the given key anywhere in the tree that are non-empty lists.
+fn filled(v: &Saved, key: &str) -> usize {
+    match v {
+        Saved::List(items) => items.iter().map(|x| filled(x, key)).sum(),
+        Saved::Map(items) => items
+            .iter()
+            .map(|(k, x)| {
+                usize::from(k == key && matches!(x, Saved::List(l) if !l.is_empty()))
+                    + filled(x, key)
+            })
+            .sum(),
+        _ => 0,
+    }
+}
+
+#[test]
+fn a_checkpoint_of_every_family_continues_exactly() {
+    let rows = rows(11);
+    let ends: Vec<usize> = messages(&rows).map(|(at, m)| at + m.len()).collect();
+    for cut in [ends[ends.len() / 3], ends[ends.len() * 2 / 3]] {
+        let mut whole = every_family(3);
+        let want = whole.process_batch(&rows).unwrap();
+        let mut first = every_family(3);
+        let head = first.process_batch(&rows[..cut]).unwrap();
+        let state = first.export_state();
+        // Every kind of window holds samples at the cut.
+        for key in ["samples", "trades", "values", "prev_bids"] {
+            assert!(filled(&state, key) > 0, "no {key} at the cut");
+        }
+        let mut second = every_family(3);
+        second.process_batch(&rows[..ends[10]]).unwrap();
+        second.import_state(&state).unwrap();
+        assert!(second.export_state().same(&state));
+        let tail = second.process_batch(&rows[cut..]).unwrap();
+        assert_eq!(head.len() + tail.len(), want.len());
+        for i in 0..want.len() {
+            let got = if i < head.len() {
+                head.frame(i)
+            } else {
+                tail.frame(i - head.len())
+            };
+            let w = want.frame(i);
+            assert_eq!(got.values.0, w.values.0, "frame {i}");
+            let mut h = got.header;
+            h.input_index = w.header.input_index;
+            assert_eq!(h, w.header, "frame {i}");
+        }
+        assert!(second.export_state().same(&whole.export_state()));
+    }
+}
+
+/// Overwrite the value at `path` (map keys and list indices) of a saved state.
+fn put(state: &mut Saved, path: &[&str], value: Saved) {
+    let mut v = state;
+    for key in path {
+        v = match v {
+            Saved::Map(items) => &mut items.iter_mut().find(|(k, _)| k == key).unwrap().1,
+            Saved::List(items) => &mut items[key.parse::<usize>().unwrap()],
+            _ => panic!("no {key}"),
+        };
+    }
+    *v = value;
+}
+
+#[test]
+fn a_malformed_checkpoint_is_refused_and_changes_nothing() {
+    let rows = rows(12);
+    let mut source = every_family(3);
+    source.process_batch(&rows).unwrap();
+    let good = source.export_state();
+    let mut target = every_family(3);
+    let end = messages(&rows).nth(20).map(|(at, m)| at + m.len()).unwrap();
+    target.process_batch(&rows[..end]).unwrap();
+    let before = target.export_state();
+    let n = |i: usize| format!("{i}");
+    let cases: Vec<(Vec<String>, Saved, &str)> = vec![
+        (
+            vec!["counters".into(), "messages".into()],
+            Saved::Int(-1),
+            "counters.messages",
+        ),
+        (
+            vec![
+                "symbols".into(),
+                "0".into(),
+                "features".into(),
+                "n_book".into(),
+            ],
+            Saved::F64(1.0),
+            "n_book",
+        ),
+        // EMA alpha of another span
+        (
+            vec![
+                "symbols".into(),
+                "0".into(),
+                "features".into(),
+                "nodes".into(),
+                n(13),
+                "ema".into(),
+                "alpha".into(),
+            ],
+            Saved::F64(0.5),
+            "alpha",
+        ),
+        // a cum past its saturation bound
+        (
+            vec![
+                "symbols".into(),
+                "0".into(),
+                "features".into(),
+                "nodes".into(),
+                n(19),
+                "total".into(),
+            ],
+            Saved::Int(i128::from(i64::MAX) + 2),
+            "total",
+        ),
+        // a window sum that is not the sum of its samples
+        (
+            vec![
+                "symbols".into(),
+                "1".into(),
+                "features".into(),
+                "nodes".into(),
+                n(24),
+                "s1".into(),
+            ],
+            Saved::Int(7),
+            "s1",
+        ),
+        (
+            vec![
+                "symbols".into(),
+                "2".into(),
+                "features".into(),
+                "nodes".into(),
+                n(22),
+                "window".into(),
+                "size".into(),
+            ],
+            Saved::Int(9),
+            "size",
+        ),
+        (
+            vec![
+                "symbols".into(),
+                "0".into(),
+                "features".into(),
+                "nodes".into(),
+            ],
+            Saved::List(Vec::new()),
+            "nodes",
+        ),
+        (
+            vec![
+                "symbols".into(),
+                "0".into(),
+                "frame".into(),
+                "quality_flags".into(),
+            ],
+            Saved::Int(1 << 40),
+            "quality_flags",
+        ),
+    ];
+    for (path, value, what) in cases {
+        let mut bad = good.clone();
+        let keys: Vec<&str> = path.iter().map(String::as_str).collect();
+        put(&mut bad, &keys, value);
+        match target.import_state(&bad) {
+            Err(Error::InvalidArgument(msg)) => {
+                assert!(
+                    msg.starts_with("plan state: ") && msg.contains(what),
+                    "{msg}"
+                )
+            }
+            other => panic!("{what}: expected a refusal, got {other:?}"),
+        }
+        assert!(
+            target.export_state().same(&before),
+            "{what} changed the engine"
+        );
+    }
+    // A state of more symbols than the engine holds.
+    let mut small = every_family(2);
+    assert!(small.import_state(&good).is_err());
 }

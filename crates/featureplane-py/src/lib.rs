@@ -1,6 +1,7 @@
 //! Thin PyO3 bindings: convert, call the core, convert back. No feature logic lives here.
 //! Files mirror the core: `engine` (the pyclass), `frames` (columns and values out),
-//! `plan` (the generic kernel of a declared feature set), `state` (saved engine state), `ring` (the shared-memory frame ring), `sources::binance`
+//! `plan` (the generic kernel of a declared feature set), `plan_state` (its saved state),
+//! `state` (saved engine state), `ring` (the shared-memory frame ring), `sources::binance`
 //! (the recorder-file parser), `synthetic`
 //! (the benchmark feed); `errors` maps core errors and panics to Python exceptions.
 
@@ -8,6 +9,7 @@ mod engine;
 mod errors;
 mod frames;
 mod plan;
+mod plan_state;
 mod ring;
 mod sources;
 mod state;

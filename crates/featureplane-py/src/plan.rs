@@ -18,6 +18,7 @@ use pyo3::types::{PyDict, PyTuple};
 use crate::engine::{counters_dict, l1_of, levels_of, stats_of, Side, Stats, L1};
 use crate::errors::{from_panic, poisoned, to_py};
 use crate::frames::columns_to_py;
+use crate::plan_state::{saved_from_py, saved_to_py};
 
 /// Messages with more rows than this release the GIL in the per-message calls.
 const DETACH_ROWS: usize = 256;
@@ -269,6 +270,21 @@ impl PyPlanEngine {
     fn counters<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let counters = self.guard(|e| Ok(e.counters()))?;
         counters_dict(py, counters)
+    }
+
+    /// The engine's whole state: the kernel part of `featureplane.plan_state.v1` (counters,
+    /// and per symbol `book`, `sequencing`, `features`, `frame`) as dicts and lists.
+    fn export_state<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let state = self.guard(|e| Ok(e.export_state()))?;
+        saved_to_py(py, &state)
+    }
+
+    /// Replace the engine's whole state with one `export_state` gave (of either backend).
+    /// Symbols beyond the state's start fresh. A malformed state raises `ValueError` naming
+    /// the field, and changes nothing.
+    fn import_state(&mut self, state: &Bound<'_, PyAny>) -> PyResult<()> {
+        let state = saved_from_py(state, "", 0)?;
+        self.guard(|e| e.import_state(&state).map_err(to_py))
     }
 
     /// Test hook: panic inside the guarded kernel call, as a kernel bug would.

@@ -1,16 +1,17 @@
 """`featureplane backtest ab|run`: the command-line face of `featureplane.backtest.ab`.
 
     featureplane backtest ab  [--capture FILE ...] [--loop numba|python]
-                              [--feed precomputed|streaming] [--symbol SYM] [--lead SYM]
+                              [--feed precomputed|streaming] [--symbol SYM ...] [--lead SYM]
     featureplane backtest run [--capture FILE ...] [--variant feature|legacy]
-                              [--out report.png|.html]
+                              [--symbol SYM ...] [--out report.png|.html]
 
 Both read recorded files of any venue the source registry opens (Binance, LOBSTER, tardis,
 Databento, hftbacktest `.npz`; `--format` to name it, `--instrument SYM:TICK:LOT` where the
 files carry no grid), several at once (default: the BTCUSDT USD-M sample beside the
 repository). `ab --lead SYM` runs the cross-asset market maker on a two-asset backtest: it
-trades `--symbol` and leans on the lead's imbalance. `ab` exits with 1 when the legacy and
-feature strategies decide differently.
+trades `--symbol` and leans on the lead's imbalance. `--symbol A B ...` quotes every symbol
+named in one backtest (`featureplane.backtest.each`, the Python runner). `ab` exits with 1 when
+the legacy and feature strategies decide differently.
 """
 
 from __future__ import annotations
@@ -18,10 +19,17 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from featureplane.engine.backends import BACKENDS
 from featureplane.errors import FeatureplaneError
-from featureplane.instruments import InstrumentSpec
+
+if TYPE_CHECKING:
+    from featureplane.adapters.hftbacktest.adapter import ExecutionModel
+    from featureplane.backtest.feeds import SymbolFeed
+    from featureplane.instruments import InstrumentSpec
+    from featureplane.schema import FeatureSet
+    from featureplane.strategy.examples import ImbalanceMMParams
 
 DEFAULT_CAPTURE = Path("binance-usdm-btcusdt-20240808") / "btcusdt_20240808.gz"
 """The BTCUSDT USD-M capture, under the data root (`featureplane.bench.datasets.data_root`)."""
@@ -64,7 +72,14 @@ def _common(p: argparse.ArgumentParser) -> None:
         metavar="SYM:TICK:LOT",
         help="tick and lot of a symbol whose files carry none (LOBSTER, hftbacktest .npz)",
     )
-    p.add_argument("--symbol", default=None, help="the traded symbol; default: the first found")
+    p.add_argument(
+        "--symbol",
+        nargs="+",
+        default=None,
+        metavar="SYM",
+        help="the traded symbol, or several: the market maker quotes each in one backtest "
+        "(Python runner); default: the first found",
+    )
     p.add_argument("--interval-ms", type=float, default=100.0, help="decision interval, ms")
     p.add_argument("--k-ticks", type=float, default=2.0, help="fair = mid + k * imbalance_l5")
     p.add_argument("--half-spread-ticks", type=float, default=0.5, help="quote half spread, ticks")
@@ -101,6 +116,9 @@ def instrument_arg(text: str) -> InstrumentSpec:
     """`SYMBOL:TICK:LOT` as an `InstrumentSpec` (argparse reports a bad one as a usage error).
     Here, and not in `featureplane.cli` (which uses it too), because that module configures
     this one: the option parser of both commands lives below both."""
+    # Imported here: building the CLI's parsers must not load numpy (`featureplane --help`).
+    from featureplane.instruments import InstrumentSpec
+
     parts = text.split(":")
     if len(parts) != 3:
         raise argparse.ArgumentTypeError(f"expected SYMBOL:TICK:LOT, got {text!r}")
@@ -118,7 +136,9 @@ def configure(parser: argparse.ArgumentParser, formatter: type[argparse.HelpForm
         "ab",
         help="legacy vs feature market maker: identical decisions?",
         formatter_class=formatter,
-        epilog="examples:\n  featureplane backtest ab --loop python --capture btcusdt.gz",
+        epilog="examples:\n  featureplane backtest ab --loop python --capture btcusdt.gz\n"
+        "  featureplane backtest ab --loop python --symbol BTCUSDT ETHUSDT "
+        "--capture btc.gz --capture eth.gz",
     )
     _common(ab)
     ab.add_argument(
@@ -150,7 +170,8 @@ def configure(parser: argparse.ArgumentParser, formatter: type[argparse.HelpForm
         "run",
         help="one backtest -> summary and a PNG/HTML report",
         formatter_class=formatter,
-        epilog="examples:\n  featureplane backtest run --variant legacy --out legacy.html",
+        epilog="examples:\n  featureplane backtest run --variant legacy --out legacy.html\n"
+        "  featureplane backtest run --symbol BTCUSDT ETHUSDT --capture btc.gz --capture eth.gz",
     )
     _common(run)
     run.add_argument(
@@ -217,7 +238,10 @@ def main(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"no capture at {capture} (pass --capture FILE)")
     options = SourceOptions(instruments=tuple(args.instrument) if args.instrument else None)
     feeds = load_feeds(captures, format=args.format, options=options)
-    chosen = pick(feeds, [args.symbol, *([lead] if lead is not None else [])])
+    if args.symbol is not None and len(args.symbol) > 1:
+        return _each(args, pick(feeds, args.symbol), fs, params, interval, execution)
+    wanted = args.symbol[0] if args.symbol else None
+    chosen = pick(feeds, [wanted, *([lead] if lead is not None else [])])
     if lead is not None and len(chosen) != 2:
         raise FeatureplaneError(f"--lead {lead} is the traded symbol: give another one")
     traded = chosen[0]
@@ -260,6 +284,51 @@ def main(args: argparse.Namespace) -> int:
         traded.events,
         traded.symbols,
         symbol,
+        variant=args.variant,
+        feed=args.feed,
+        params=params,
+        interval_ns=interval,
+        execution=execution,
+        backend=args.backend,
+        feature_set=fs,
+    )
+    print(run.summary())
+    print(f"report: {write_report(run, args.out)}")
+    return 0
+
+
+def _each(
+    args: argparse.Namespace,
+    chosen: list[SymbolFeed],
+    fs: FeatureSet,
+    params: ImbalanceMMParams,
+    interval: int,
+    execution: ExecutionModel,
+) -> int:
+    """`--symbol A B ...`: the market maker quoting every symbol in one backtest."""
+    from featureplane.backtest.each import run_each_ab, run_each_backtest
+    from featureplane.backtest.report import write_report
+
+    if len(chosen) < 2:
+        raise ValueError(f"--symbol names {chosen[0].symbol} more than once: name each once")
+    if getattr(args, "lead", None) is not None:
+        raise ValueError("--lead leans one traded --symbol on another: give one --symbol")
+    if args.backtest_command == "ab":
+        if args.loop != "python":
+            raise ValueError("several symbols are quoted on the Python runner: add --loop python")
+        report = run_each_ab(
+            chosen,
+            feed=args.feed or "streaming",
+            params=params,
+            interval_ns=interval,
+            execution=execution,
+            backend=args.backend,
+            feature_set=fs,
+        )
+        print(report.format())
+        return 0 if report.match else 1
+    run = run_each_backtest(
+        chosen,
         variant=args.variant,
         feed=args.feed,
         params=params,

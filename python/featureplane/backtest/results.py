@@ -65,11 +65,16 @@ class BacktestRun:
     stats: RunStats
     record: RunRecord
     adapter: HftBacktestAdapter
+    """The first symbol's adapter (the report plots its features)."""
+    outcomes: list[StrategyOutcome] = field(default_factory=list)
+    """Every symbol's outcome when the run quoted several (`featureplane.backtest.each`)."""
 
     def summary(self) -> str:
         s = self.stats
+        others = [f"{o.summary()}\n" for o in self.outcomes if o is not self.outcome]
         return (
-            f"{self.outcome.summary()}\n"
+            f"{self.outcome.summary()}\n{''.join(others)}"
             f"  {s.decisions:,} decisions; wake-ups {s.wakeups}; "
             f"{len(self.record.fill_ts):,} fill wake-ups recorded"
+            + (f" (of {self.adapter.symbol})" if others else "")
         )

@@ -112,7 +112,7 @@ def replay_section(capture: Path, runs: int) -> Section:
         return replay.run(capture, runs=runs).rows
 
     return Section("replay: capture file -> Parquet feature file, end to end", run,
-                   {"hftbacktest convert": replay.HBT_CONVERT})  # fmt: skip
+                   replay.ANCHORS)  # fmt: skip
 
 
 def backtest_section(capture: Path, runs: int) -> Section:

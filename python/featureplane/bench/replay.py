@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from featureplane._rust import rust_available
 from featureplane.bench import hftbacktest_baseline as hbt
+from featureplane.bench import startup
 from featureplane.bench.datasets import data_root
 from featureplane.bench.timing import Row, format_table, repeat, require_release_build
 from featureplane.frames.parquet import read_feature_file
@@ -28,6 +29,8 @@ from featureplane.sources.format import Chain, SourceOptions
 FP_REPLAY = "featureplane replay: parse+book+22 features+Parquet"
 FP_REPLAY_PYTHON = "featureplane replay, Python line parser"
 HBT_CONVERT = "hftbacktest binancefutures.convert (convert only)"
+FP_PROCESS = "featureplane replay, fresh process"
+HBT_PROCESS = "hftbacktest convert, fresh process"
 LOBSTER = "featureplane replay LOBSTER GOOG (msgs: rows)"
 
 DEFAULT_LOBSTER = (
@@ -35,15 +38,19 @@ DEFAULT_LOBSTER = (
 )
 
 
+ANCHORS = {
+    "hftbacktest convert": HBT_CONVERT,
+    "hftbacktest process": HBT_PROCESS,
+    "Python parser": FP_REPLAY_PYTHON,
+}
+
+
 @dataclass
 class ReplayBench:
     rows: list[Row]
 
     def format(self) -> str:
-        return format_table(
-            self.rows,
-            {"hftbacktest convert": HBT_CONVERT, "Python parser": FP_REPLAY_PYTHON},
-        )
+        return format_table(self.rows, ANCHORS)
 
     def to_json(self) -> dict[str, object]:
         return {"rows": [r.to_json() for r in self.rows]}
@@ -54,6 +61,44 @@ def _replay(capture: Path, out: Path, parser: str) -> ReplaySummary:
     chain = Chain("binance", out.stem, (str(capture),))
     settings = ReplaySettings(options=SourceOptions(parser=parser))
     return replay_chain(chain, out, settings)
+
+
+def _processes(capture: Path, tmp: Path, runs: int, summary: ReplaySummary) -> list[Row]:
+    """The replay and the converter as the fresh processes a user starts, interleaved, with
+    the replay's start-up in the note."""
+    fp_times: list[float] = []
+    hbt_times: list[float] = []
+    written = converted = 0
+    out = tmp / "process.parquet"
+    for _ in range(runs):
+        wall, written = startup.replay_process(capture, out)
+        fp_times.append(wall)
+        if hbt.available():
+            wall, converted = startup.convert_process(capture)
+            hbt_times.append(wall)
+    up = startup.start_up(capture, tmp / "probe.parquet", 2 * runs + 1)
+    events = summary.events
+    rows = [
+        Row(
+            FP_PROCESS,
+            events,
+            fp_times,
+            correct=written == summary.frames,
+            note=f"{written:,} frames, as in process; {up.note()}",
+            extra={"start_up_ms": up.first_read_ms, "interpreter_ms": up.interpreter_ms},
+        )
+    ]
+    if hbt_times:
+        rows.append(
+            Row(
+                HBT_PROCESS,
+                events,
+                hbt_times,
+                correct=converted > 0,
+                note=f"{converted:,} hftbacktest rows; numba compiles in the process",
+            )
+        )
+    return rows
 
 
 def _frames_in(path: Path) -> int:
@@ -99,6 +144,7 @@ def run(capture: Path, *, runs: int = 3, lobster: Path | None = DEFAULT_LOBSTER)
             times, data = repeat(convert, runs)
             rows.append(Row(HBT_CONVERT, summary.events, times, correct=len(data) > 0,
                             note=f"{len(data):,} hftbacktest rows; no features"))  # fmt: skip
+        rows += _processes(capture, Path(tmp), runs, summary)
 
         if lobster is not None and lobster.exists():
             from featureplane.sources.lobster import LobsterReader

@@ -9,7 +9,9 @@ reorder, resets):
   its dtype, and, for a family lob_shared_v1 uses, the generic evaluator equals the
   specialised reference on the built-in plan;
 - Rust half: the Rust plan kernel equals the Python reference frame by frame (the parity
-  gate), when the built extension has the plan kernel; otherwise it is skipped, and says so;
+  gate), and a checkpoint taken mid-session on either backend, restored on the other through
+  JSON, gives the same frames after it, when the built extension has the plan kernel;
+  otherwise it is skipped, and says so;
 - benchmark: events per second of each backend on the same input, side by side as a ratio.
 
 Bounded: `sessions` x `messages` simulated messages (defaults 2 x 5,000).
@@ -34,6 +36,7 @@ from featureplane.features.catalogue import CATALOGUE, Family
 from featureplane.features.declare import FeatureSetDecl
 from featureplane.features.lob_shared_v1 import LOB_SHARED_V1
 from featureplane.features.plan import builtin_plan, compile_set
+from featureplane.instruments import SymbolTable
 from featureplane.schema import FeatureSet
 
 __all__ = ["FamilyCheck", "check_family", "example_declaration"]
@@ -162,10 +165,34 @@ def check_family(
             )
             if not report.ok:
                 result.failures.append(f"{item.name}: rust plan kernel differs")
+            if not _checkpoint_crosses(item.symbols, item.events, fs, batch):
+                result.failures.append(
+                    f"{item.name}: frames after a cross-backend checkpoint differ"
+                )
+            else:
+                result.lines.append(f"  {item.name}: checkpoints cross backends (rust <-> python)")
     result.timings["python"] = n_events / py_s if py_s else 0.0
     if plan_kernel and rs_s:
         result.timings["rust plan kernel"] = n_events / rs_s
     return result
+
+
+def _checkpoint_crosses(
+    symbols: SymbolTable, events: np.ndarray, fs: FeatureSet, batch: Any
+) -> bool:
+    """A checkpoint mid-session on one backend, through JSON into the other (both ways): the
+    frames after it are the uninterrupted reference run's (`batch`), bit for bit."""
+    cut = int(message_bounds(events)[len(message_bounds(events)) // 3])
+    for first, second in (("rust", "python"), ("python", "rust")):
+        a = FeatureEngine(symbols, fs, backend=first)
+        head = a.process_batch(events[:cut])
+        b = FeatureEngine(symbols, fs, backend=second)
+        b.import_state(json.loads(json.dumps(a.export_state().to_dict())))
+        tail = b.process_batch(events[cut:])
+        for k, col in batch.values.items():
+            if np.concatenate([head.values[k], tail.values[k]]).tobytes() != col.tobytes():
+                return False
+    return True
 
 
 def _python_half(

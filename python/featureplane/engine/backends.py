@@ -7,12 +7,14 @@ asked for by argument or by $FEATUREPLANE_BACKEND (rules in `featureplane._rust`
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from featureplane._rust import use_rust
-from featureplane.engine.config import EngineConfig, Kernel
-from featureplane.engine.python import ReferenceKernel
-from featureplane.instruments import SymbolTable
-from featureplane.schema import FeatureSet
+
+if TYPE_CHECKING:
+    from featureplane.engine.config import EngineConfig, Kernel
+    from featureplane.instruments import SymbolTable
+    from featureplane.schema import FeatureSet
 
 BACKEND_ENV = "FEATUREPLANE_BACKEND"
 BACKENDS = ("python", "rust")
@@ -45,4 +47,7 @@ def make_kernel(
 
         kernel: Kernel = RustKernel(symbols, feature_set, config)
         return kernel
+    # Imported here: a Rust run never loads the reference kernel (start-up time).
+    from featureplane.engine.python import ReferenceKernel
+
     return ReferenceKernel(symbols, feature_set, config)

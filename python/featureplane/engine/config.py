@@ -105,7 +105,7 @@ class Kernel(Protocol):
         `PlanEngineState` for a declared set)."""
         ...
 
-    def import_state(self, state: EngineState | Mapping[str, Any]) -> None:
+    def import_state(self, state: EngineState | PlanEngineState | Mapping[str, Any]) -> None:
         """Take over an exported state, from a kernel of either backend. Raises
         `SchemaMismatchError` or `InvalidStateError` and leaves the kernel unchanged."""
         ...

@@ -199,7 +199,7 @@ class FeatureEngine:
         if name == self.backend:
             return
         kernel = make_kernel(name, self.symbols, self._kernel_set, self.config)
-        kernel.import_state(_portable(self._kernel.export_state()))
+        kernel.import_state(self._kernel.export_state())
         self._kernel = kernel
         self.backend = name
 
@@ -225,7 +225,7 @@ class FeatureEngine:
             (a ValueError) another format, a malformed field, or other symbols; the engine is
             left unchanged.
         """
-        self._kernel.import_state(_portable(state))
+        self._kernel.import_state(state)
         if self._research is not None:  # research values start afresh (not in checkpoints)
             self._research = ResearchStage(self.feature_set, self.symbols)
 
@@ -238,10 +238,3 @@ class FeatureEngine:
     def counters(self) -> dict[str, int]:
         """Messages, applied, duplicates, out_of_order, stale, gaps, resets, ts_backwards."""
         return self._kernel.counters
-
-
-def _portable(
-    state: EngineState | PlanEngineState | Mapping[str, Any],
-) -> EngineState | Mapping[str, Any]:
-    """A plan state as its dict form: every kernel's `import_state` reads that."""
-    return state.to_dict() if isinstance(state, PlanEngineState) else state

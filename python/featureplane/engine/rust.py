@@ -32,6 +32,7 @@ from featureplane import _core
 from featureplane.book.l2 import L1, L2Book
 from featureplane.book.lob import BookStats
 from featureplane.engine.config import EngineConfig, Levels, SymbolRef
+from featureplane.engine.plan_state import PlanEngineState, checked_plan_state, kernel_part
 from featureplane.engine.state import EngineState, checked_state, kernel_state
 from featureplane.errors import (
     FeatureSetDeclarationError,
@@ -257,30 +258,51 @@ class RustKernel:
         """The kernel's message counters by name (as the reference's)."""
         return self._engine.counters()
 
-    # ----- state (featureplane.engine.state) ---------------------------------------------
+    # ----- state (featureplane.engine.state, engine.plan_state) ---------------------------
 
-    def _specialised_engine(self) -> _core.Engine:
-        """The specialised kernel; a declared set's plan evaluator keeps no checkpoint yet."""
-        if not isinstance(self._engine, _core.Engine):
-            raise InvalidStateError(
-                f"the Rust kernel of the declared set {self._feature_set_id} keeps no "
-                "checkpoint; checkpoints hold lob_shared_v1 state"
-            )
-        return self._engine
-
-    def export_state(self) -> EngineState:
-        """The kernel's whole state, backend-neutral (as `ReferenceKernel.export_state`)."""
-        engine = self._specialised_engine()
+    def export_state(self) -> EngineState | PlanEngineState:
+        """The kernel's whole state, backend-neutral (as `ReferenceKernel.export_state`): an
+        `EngineState` of lob_shared_v1, a `PlanEngineState` of a declared set."""
         self._sync_symbols()
-        return kernel_state(engine.export_state(), self.feature_set, self.symbols)
+        if isinstance(self._engine, _core.PlanEngine):
+            raw = self._engine.export_state()
+            specs = self.symbols.specs
+            symbols = [
+                {
+                    "symbol": specs[i].symbol,
+                    "tick_size": str(specs[i].tick_size),
+                    "lot_size": str(specs[i].lot_size),
+                    **item,
+                }
+                for i, item in enumerate(raw["symbols"])
+            ]
+            return PlanEngineState(self.feature_set.to_json(), raw["counters"], symbols)
+        return kernel_state(self._engine.export_state(), self.feature_set, self.symbols)
 
-    def import_state(self, state: EngineState | Mapping[str, Any]) -> None:
+    def import_state(self, state: EngineState | PlanEngineState | Mapping[str, Any]) -> None:
         """Replace the whole state with `state` (from either backend); checked in full first,
         so a refused state leaves the kernel unchanged."""
-        engine = self._specialised_engine()
+        if isinstance(self._engine, _core.PlanEngine):
+            self._import_plan_state(self._engine, state)
+            return
+        if isinstance(state, PlanEngineState):
+            state = state.to_dict()  # refused below: another format
         saved = checked_state(state, self.feature_set, self.symbols)
         self._sync_symbols()
-        engine.import_state(saved._as_dict())  # floats as floats, NaN bits and all
+        self._engine.import_state(saved._as_dict())  # floats as floats, NaN bits and all
+
+    def _import_plan_state(
+        self, engine: _core.PlanEngine, state: EngineState | PlanEngineState | Mapping[str, Any]
+    ) -> None:
+        if isinstance(state, EngineState):
+            state = state.to_dict()  # refused below: another format
+        plan = plan_of(self.feature_set)
+        checked = checked_plan_state(state, self.feature_set, plan, self.symbols)
+        self._sync_symbols()
+        try:
+            engine.import_state(kernel_part(checked))
+        except ValueError as exc:  # the kernel's own check of the same rules
+            raise InvalidStateError(str(exc)) from None
 
 
 def plan_engine(feature_set: FeatureSet, stale_after_ns: int | None = None) -> _core.PlanEngine:

@@ -1,7 +1,8 @@
 """Load feature files into a data frame: one file, or a directory of chain files.
 
 `load_features` reads through `featureplane.frames.parquet.read_feature_file`, so every file's
-feature set, schema hash and columns are checked before a row is returned.
+feature set, schema hash and columns are checked before a row is returned, and gives what a
+person reads whatever the files hold: real units, nulls where a value is not ready.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pyarrow as pa
 
 from featureplane.errors import SchemaMismatchError
 from featureplane.frames.parquet import FeatureFile, read_feature_file
+from featureplane.frames.units import DEFAULT_UNITS
 
 FrameKind = Literal["polars", "pandas", "arrow"]
 
@@ -28,6 +30,8 @@ def load_features(
     as_: FrameKind | None = None,
     columns: list[str] | None = None,
     feature_set_id: str | None = None,
+    units: str = DEFAULT_UNITS,
+    nulls: bool = True,
 ) -> Any:
     """A feature file, or every feature file of a directory, as one data frame.
 
@@ -45,11 +49,19 @@ def load_features(
         Read only these columns (default all).
     feature_set_id
         What the caller expects; another feature set raises `SchemaMismatchError`.
+    units
+        "real" (default): prices and sizes in real units (`mid` a price, like `microprice`),
+        from a real-units or a scaled file alike. "scaled": the kernel's exact integers (ticks,
+        lots, `mid` in half ticks), from `--units scaled` files only.
+    nulls
+        A feature value whose bit of `warmup_ready_mask` is off is null (default); the mask
+        column stays. False keeps the values as stored.
 
     Raises
     ------
     SchemaMismatchError
-        Files of a directory hold different feature sets or units (they cannot share columns).
+        Files of a directory hold different feature sets or units (they cannot share columns),
+        or `units="scaled"` of a real-units file.
     SourceFormatError
         A file is not a feature file.
     ImportError
@@ -66,8 +78,9 @@ def load_features(
             f"pip install {kind}, or use as_='arrow'"
         )
     path = Path(path_or_dir)
-    table = _read_dir(path, columns, feature_set_id) if path.is_dir() else (
-        read_feature_file(path, feature_set_id=feature_set_id, columns=columns).table
+    table = _read_dir(path, columns, feature_set_id, units, nulls) if path.is_dir() else (
+        read_feature_file(path, feature_set_id=feature_set_id, columns=columns)
+        .to_arrow(units=units, nulls=nulls)
     )  # fmt: skip
     if kind == "arrow":
         return table
@@ -82,7 +95,9 @@ def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def _read_dir(path: Path, columns: list[str] | None, feature_set_id: str | None) -> pa.Table:
+def _read_dir(
+    path: Path, columns: list[str] | None, feature_set_id: str | None, units: str, nulls: bool
+) -> pa.Table:
     files = sorted(p for p in path.glob("*.parquet") if p.is_file())
     if not files:
         raise FileNotFoundError(2, "no feature files (*.parquet) in the directory", str(path))
@@ -107,7 +122,7 @@ def _read_dir(path: Path, columns: list[str] | None, feature_set_id: str | None)
         chain = pa.DictionaryArray.from_arrays(
             pa.array([0] * len(part), type=pa.int32()), pa.array([part.path.stem])
         )
-        table = part.table.replace_schema_metadata(None)
+        table = part.to_arrow(units=units, nulls=nulls).replace_schema_metadata(None)
         tables.append(table.append_column(CHAIN_COLUMN, chain))
     # Each file's `symbol` dictionary is its own symbol table; unify them into one.
     return pa.concat_tables(tables).unify_dictionaries()

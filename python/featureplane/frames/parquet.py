@@ -2,8 +2,16 @@
 
 One row per frame. Columns, in order: `symbol` (dictionary-encoded string), `symbol_id`, `seq`,
 `source_ts_ns`, `local_ts_ns`, `changed_mask`, `warmup_ready_mask`, `quality_flags`, then every
-feature in schema order: scaled ints as int64 (`units="scaled"`) or as float64 real units
-(`units="real"`; f64 features are real already and `bits` stay uint32).
+feature in schema order, in one of two units:
+
+- `units="real"` (the default): what a person reads. Scaled ints as float64 real units (`mid` a
+  price, like `microprice`), f64 features as they are, `bits` as uint32; a value that is not
+  ready (its bit of `warmup_ready_mask` off) is null. The masks stay.
+- `units="scaled"`: the kernel's values bit for bit (ticks, lots, `mid` in half ticks), not
+  ready or not, so `FeatureFile.to_batch` gives back the very frames: for exact research, the
+  parity checks and live recording. The file says so (`featureplane.units`), and every reader
+  (`FeatureFile.to_arrow`/`to_polars`/`to_pandas`/`column`, `load_features`) converts it to
+  real units with nulls unless asked for `units="scaled"`.
 
 The file's key-value metadata (keys under `featureplane.`) holds the feature set JSON, the
 instrument specs, the units, the input files (name, size, sha256), the featureplane version and
@@ -35,12 +43,17 @@ from featureplane.errors import SchemaMismatchError, SourceFormatError
 from featureplane.features.plan import feature_set_from_json
 from featureplane.frames.frame import HEADER_COLUMNS as FRAME_HEADER
 from featureplane.frames.frame import FrameBatch
-from featureplane.frames.units import is_scaled, to_real_columns
+from featureplane.frames.units import (
+    DEFAULT_UNITS,
+    UNITS,
+    is_scaled,
+    scaled_to_real,
+    to_real_columns,
+)
 from featureplane.instruments import SymbolTable
 from featureplane.schema import FeatureSet
 
-Units = Literal["scaled", "real"]
-UNITS: tuple[str, ...] = ("scaled", "real")
+Units = Literal["real", "scaled"]
 
 FILE_FORMAT = "featureplane.feature_file"
 FILE_FORMAT_VERSION = 1
@@ -128,6 +141,8 @@ def feature_file_schema(feature_set: FeatureSet, symbols: SymbolTable, units: st
     if units not in UNITS:
         raise ValueError(f"units must be one of {UNITS}, got {units!r}")
     fields = [pa.field(name, typ, nullable=False) for name, typ in HEADER_COLUMNS]
+    # Real-units files hold nulls where a value is not ready; scaled ones every kernel value.
+    nullable = units == "real"
     for spec in feature_set.features:
         typ = pa.float64() if units == "real" and is_scaled(spec) else _ARROW_TYPES[spec.dtype]
         meta = {
@@ -135,7 +150,7 @@ def feature_file_schema(feature_set: FeatureSet, symbols: SymbolTable, units: st
             "featureplane.unit": spec.unit,
             "featureplane.scale": str(spec.scale if units == "scaled" else 0),
         }
-        fields.append(pa.field(spec.name, typ, nullable=False, metadata=meta))
+        fields.append(pa.field(spec.name, typ, nullable=nullable, metadata=meta))
     return pa.schema(fields)
 
 
@@ -157,7 +172,8 @@ class FeatureFileWriter:
     feature_set, symbols
         What every batch written must carry.
     units
-        "scaled" (features as stored) or "real" (scaled ints as float64 real units).
+        "real" (default: scaled ints as float64 real units, null where not ready) or
+        "scaled" (the kernel's values bit for bit; see the module doc).
     sources
         Input files to record (name, size, sha256).
     row_group_rows
@@ -170,7 +186,7 @@ class FeatureFileWriter:
         feature_set: FeatureSet,
         symbols: SymbolTable,
         *,
-        units: str = "scaled",
+        units: str = DEFAULT_UNITS,
         sources: Iterable[str | PathLike[str]] = (),
         row_group_rows: int = ROW_GROUP_ROWS,
     ) -> None:
@@ -275,9 +291,16 @@ class FeatureFileWriter:
             )
         ]
         arrays.extend(pa.array(c[name], type=typ) for name, typ in HEADER_COLUMNS[1:])
-        values = to_real_columns(batch) if self.units == "real" else batch.values
         feature_fields = list(self._schema)[len(HEADER_COLUMNS) :]
-        arrays.extend(pa.array(values[f.name], type=f.type) for f in feature_fields)
+        if self.units == "scaled":
+            arrays.extend(pa.array(batch.values[f.name], type=f.type) for f in feature_fields)
+        else:
+            values = to_real_columns(batch)
+            ready = c["warmup_ready_mask"]
+            for spec, f in zip(self.feature_set.features, feature_fields, strict=True):
+                arrays.append(
+                    pa.array(values[f.name], type=f.type, mask=_not_ready(ready, spec.feature_id))
+                )
         return pa.Table.from_arrays(arrays, schema=self._schema)
 
     def _flush(self, *, final: bool) -> None:
@@ -306,7 +329,7 @@ def write_feature_file(
     batch_or_batches: FrameBatch | Iterable[FrameBatch],
     path: str | PathLike[str],
     *,
-    units: str = "scaled",
+    units: str = DEFAULT_UNITS,
     sources: Iterable[str | PathLike[str]] = (),
     source_stats: Any | None = None,
     feature_set: FeatureSet | None = None,
@@ -323,7 +346,7 @@ def write_feature_file(
     path
         The Parquet file to create.
     units
-        "scaled" or "real" (see the module docstring).
+        "real" (default) or "scaled" (see the module docstring).
     sources
         Input files whose names, sizes and sha256 digests are recorded.
     source_stats
@@ -358,7 +381,12 @@ def write_feature_file(
 
 @dataclass
 class FeatureFile:
-    """A feature file read back: its table and the metadata to interpret it."""
+    """A feature file read back: its table and the metadata to interpret it.
+
+    `table` holds the columns as stored, in the file's `units`. For people, `to_arrow`,
+    `to_polars`, `to_pandas` and `column` give real units with nulls where a value is not ready
+    whatever the file holds, unless asked for `units="scaled"` (a scaled file) or `nulls=False`.
+    """
 
     path: Path
     table: pa.Table
@@ -370,13 +398,93 @@ class FeatureFile:
     replay: dict[str, Any] | None
     featureplane_version: str
     metadata: dict[str, str] = field(repr=False)
+    symbol_id: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0, "<u4"))
+    """Each row's symbol id, read even when `columns=` leaves it out (conversions need it)."""
+    warmup_ready_mask: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0, "<u8"))
+    """Each row's ready mask, read even when `columns=` leaves it out (nulls need it)."""
 
     def __len__(self) -> int:
         return int(self.table.num_rows)
 
-    def column(self, name: str) -> np.ndarray:
-        """One column as a numpy array (`symbol` as its string values)."""
-        col = self.table.column(name)
+    def to_arrow(self, *, units: str = DEFAULT_UNITS, nulls: bool = True) -> pa.Table:
+        """The read columns as a `pyarrow.Table` for people.
+
+        Parameters
+        ----------
+        units
+            "real" (default): scaled-int features as float64 real units, whatever the file
+            holds (`featureplane.units` of the result says "real"). "scaled": the kernel's
+            integers, from a scaled file only.
+        nulls
+            A feature value whose bit of `warmup_ready_mask` is off is null (default). False
+            keeps the values as stored (a real-units file stores none where not ready).
+
+        Raises
+        ------
+        SchemaMismatchError
+            `units="scaled"` asked of a real-units file (its exact ints are not stored).
+        ValueError
+            `units` is neither "real" nor "scaled".
+        """
+        convert = _convert(units, self.units, self.path)
+        specs = {s.name: s for s in self.feature_set.features}
+        table = self.table
+        fields = []
+        arrays = []
+        for fld, col in zip(table.schema, table.columns, strict=True):
+            spec = specs.get(fld.name)
+            if spec is None:
+                fields.append(fld)
+                arrays.append(col)
+                continue
+            values = np.asarray(col.to_numpy())
+            if convert and is_scaled(spec):
+                values = scaled_to_real(values, spec, self.symbols, self.symbol_id)
+                meta = {**(fld.metadata or {}), b"featureplane.scale": b"0"}
+                fld = pa.field(fld.name, pa.float64(), nullable=True, metadata=meta)
+            mask = np.asarray(col.is_null().to_numpy(), dtype=bool) if col.null_count else None
+            if nulls:
+                off = _not_ready(self.warmup_ready_mask, spec.feature_id)
+                mask = off if mask is None else mask | off
+            if mask is not None:
+                # A null read back from a real-units file turned into NaN (floats) or a float
+                # (bits): put the stored type back under the mask.
+                values = np.where(mask, 0, values).astype(fld.type.to_pandas_dtype())
+                fld = fld.with_nullable(True)
+            fields.append(fld)
+            arrays.append(pa.array(values, type=fld.type, mask=mask))
+        meta = {**(table.schema.metadata or {}), META_UNITS.encode(): units.encode()}
+        return pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=meta))
+
+    def to_polars(self, *, units: str = DEFAULT_UNITS, nulls: bool = True) -> Any:
+        """`to_arrow` as a polars `DataFrame` (needs polars)."""
+        try:
+            import polars as pl
+        except ImportError:
+            raise ImportError("to_polars needs polars: pip install polars") from None
+        return pl.from_arrow(self.to_arrow(units=units, nulls=nulls))
+
+    def to_pandas(self, *, units: str = DEFAULT_UNITS, nulls: bool = True) -> Any:
+        """`to_arrow` as a pandas `DataFrame` (needs pandas); nulls become NaN / NA."""
+        try:
+            import pandas  # noqa: F401
+        except ImportError:
+            raise ImportError("to_pandas needs pandas: pip install pandas") from None
+        return self.to_arrow(units=units, nulls=nulls).to_pandas()
+
+    def column(self, name: str, *, units: str = DEFAULT_UNITS, nulls: bool = True) -> np.ndarray:
+        """One column as a numpy array, in `units` as `to_arrow` gives it.
+
+        `symbol` comes as its string values. Nulls (not ready, with `nulls=True`) are NaN, so a
+        column that has any comes back as float64; `units="scaled", nulls=False` of a scaled
+        file is the stored column as it is.
+        """
+        if name in self.feature_set.names:
+            col = self.to_arrow(units=units, nulls=nulls).column(name)
+        else:
+            if units not in UNITS:
+                raise ValueError(f"units must be one of {UNITS}, got {units!r}")
+            col = self.table.column(name)  # a header column: the same in any units
         if pa.types.is_dictionary(col.type):
             col = col.cast(col.type.value_type)
         return np.asarray(col.to_numpy())
@@ -386,9 +494,20 @@ class FeatureFile:
 
         `input_index` is -1: the position of the frames' messages in the replay input is not
         stored.
+
+        Raises
+        ------
+        SchemaMismatchError
+            A real-units file: it holds floats and nulls, not the kernel's values (replay with
+            `units="scaled"` for frames).
+        ValueError
+            Columns were left out when reading.
         """
         if self.units != "scaled":
-            raise ValueError("only a units='scaled' file holds the values of a FrameBatch")
+            raise SchemaMismatchError(
+                f"{self.path.name} is in {self.units} units: only a units='scaled' file holds "
+                "the values of a FrameBatch (replay with --units scaled)"
+            )
         missing = [n for n, _ in HEADER_COLUMNS if n not in self.table.column_names]
         missing += [n for n in self.feature_set.names if n not in self.table.column_names]
         if missing:
@@ -396,12 +515,36 @@ class FeatureFile:
         n = self.table.num_rows
         columns = {"input_index": np.full(n, -1, dtype="<i8")}
         for name, _ in HEADER_COLUMNS[1:]:
-            columns[name] = self.column(name)
+            columns[name] = self._stored(name)
         values = {
-            f.name: self.column(f.name).astype(f.numpy_dtype, copy=False)
+            f.name: self._stored(f.name).astype(f.numpy_dtype, copy=False)
             for f in self.feature_set.features
         }
         return FrameBatch(self.feature_set, self.symbols, columns, values)
+
+    def _stored(self, name: str) -> np.ndarray:
+        return np.asarray(self.table.column(name).to_numpy())
+
+
+def _not_ready(ready: np.ndarray, feature_id: int) -> np.ndarray:
+    """Rows where the feature's bit of the ready mask is off."""
+    return np.asarray((ready >> np.uint64(feature_id)) & np.uint64(1) == 0)
+
+
+def _convert(units: str, stored: str, path: Path) -> bool:
+    """Whether reading `stored` units as `units` converts scaled ints to real units."""
+    if units not in UNITS:
+        raise ValueError(f"units must be one of {UNITS}, got {units!r}")
+    if units == "scaled" and stored != "scaled":
+        raise SchemaMismatchError(
+            f"{path.name} is in {stored} units: its exact scaled ints are not stored "
+            "(replay with --units scaled)"
+        )
+    return units == "real" and stored == "scaled"
+
+
+# Read whatever `columns=` asks: conversions and nulls need each row's symbol and ready mask.
+_ROW_KEYS = ("symbol_id", "warmup_ready_mask")
 
 
 def read_feature_file(
@@ -413,10 +556,13 @@ def read_feature_file(
 ) -> FeatureFile:
     """Read a feature file and the metadata that interprets it.
 
+    The `FeatureFile`'s `table` is as stored; its `to_arrow`, `to_polars`, `to_pandas` and
+    `column` give real units with nulls where not ready, whatever units the file holds.
+
     Parameters
     ----------
     path
-        A file written by `write_feature_file` or `replay_binance`.
+        A file written by `write_feature_file` or a replay.
     feature_set_id, schema_hash
         What the caller was built for; another set raises `SchemaMismatchError`.
     columns
@@ -448,11 +594,18 @@ def read_feature_file(
     feature_set = feature_set_from_json(json.loads(meta[META_FEATURE_SET]))
     feature_set.check(feature_set_id, schema_hash)
     symbols = SymbolTable.from_json(json.loads(meta[META_SYMBOLS]))
-    units = meta[META_UNITS]
+    units = meta.get(META_UNITS)
+    if units not in UNITS:
+        raise SchemaMismatchError(f"{p}: units {units!r} in its metadata, not one of {UNITS}")
     expected = feature_file_schema(feature_set, symbols, units).names
     if pf.schema_arrow.names != expected:
         raise SchemaMismatchError(f"{p}: columns do not match the feature set in its metadata")
-    table = pf.read(columns=list(columns) if columns is not None else None)
+    wanted = list(columns) if columns is not None else None
+    extra = [k for k in _ROW_KEYS if wanted is not None and k not in wanted]
+    table = pf.read(columns=[*wanted, *extra] if wanted is not None else None)
+    rows = {k: np.asarray(table.column(k).to_numpy()) for k in _ROW_KEYS}
+    if extra:
+        table = table.drop_columns(extra)
     table = table.replace_schema_metadata(meta)
     stats = meta.get(META_SOURCE_STATS)
     replay = meta.get(META_REPLAY)
@@ -467,4 +620,6 @@ def read_feature_file(
         replay=json.loads(replay) if replay is not None else None,
         featureplane_version=meta.get(META_VERSION, ""),
         metadata=meta,
+        symbol_id=rows["symbol_id"],
+        warmup_ready_mask=rows["warmup_ready_mask"],
     )

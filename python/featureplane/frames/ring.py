@@ -11,7 +11,10 @@ the seqlock and the lapping rules.
   every symbol after the loss carries `QualityFlag.GAP_DETECTED`. A torn frame is never
   returned.
 - Attach checks the ring's feature set, schema hash and frame size (`SchemaMismatchError`).
-- The segment's metadata holds the writer's symbol table, so a reader needs only the name.
+- The segment's metadata holds the writer's symbol table and feature set (its `to_json()`,
+  which for a declared set carries the plan), so a reader needs only the name:
+  `RingReader(name, feature_set=None)` takes the ring's own set, checked against its plan and
+  against the hashes of the ring's header (`SchemaMismatchError` when they differ).
 - A late joiner reads each symbol's current frame with `RingReader.latest()`.
 - A writer that died without closing leaves a stale segment: `probe(name)` reports it
   (`state == "crashed"`), attach refuses it (`StaleRingError`), the next writer of the name
@@ -174,6 +177,9 @@ class RingWriter:
             "feature_set_id": self.feature_set.feature_set_id,
             "schema_hash": self.feature_set.schema_hash,
             "symbols": symbols.to_json(),
+            # The set itself (a declared set's carries its plan): a reader that attaches by
+            # name alone learns the columns from the ring (`RingReader(name, None)`).
+            "feature_set": self.feature_set.to_json(),
         }
         self._ring = _core().RingWriter(
             name,
@@ -306,6 +312,51 @@ class RingRead:
         return np.arange(self.start, self.start + len(self.records), dtype=np.uint64)
 
 
+def _attach_own(name: str, start: Start, allow_stale: bool) -> tuple[Any, FeatureSet]:
+    """Attach to `name` as its header describes it and read the feature set its metadata
+    carries; refused unless the set follows from its plan and has the header's id, hash and
+    frame size and the metadata's schema hash."""
+    from featureplane.errors import RingNotFoundError
+    from featureplane.features.plan import feature_set_from_json
+
+    status = probe(name)
+    if status is None:
+        raise RingNotFoundError(f"no ring {name!r}")
+    ring = _core().RingReader(
+        name,
+        feature_set_id=status.feature_set_id,
+        schema_hash64=status.schema_hash64,
+        frame_size=status.frame_size,
+        start=start,
+        allow_stale=allow_stale,
+    )
+    try:
+        meta = json.loads(bytes(ring.meta()))
+        fs = feature_set_from_json(meta["feature_set"])
+        stored_hash = meta["schema_hash"]
+    except SchemaMismatchError:
+        del ring  # detach now (the reader's table entry), not when the traceback goes
+        raise
+    except (KeyError, TypeError, ValueError) as exc:
+        del ring
+        raise SchemaMismatchError(
+            f"ring {name!r} carries no readable feature set (name the set): {exc!r}"
+        ) from None
+    if (fs.feature_set_id, fs.schema_hash64, frame_batch_dtype(fs).itemsize, fs.schema_hash) != (
+        status.feature_set_id,
+        status.schema_hash64,
+        status.frame_size,
+        stored_hash,
+    ):
+        del ring
+        raise SchemaMismatchError(
+            f"ring {name!r}: the feature set in its metadata ({fs.feature_set_id}, schema "
+            f"{fs.schema_hash[:16]}) is not the one its header and hash name "
+            f"({status.feature_set_id}, schema {str(stored_hash)[:16]})"
+        )
+    return ring, fs
+
+
 class RingReader:
     """A reader of the ring `name`, in any process.
 
@@ -315,7 +366,9 @@ class RingReader:
         The ring's name.
     feature_set
         The feature set this reader is built for; a ring of another set, schema hash or
-        frame size is refused with `SchemaMismatchError`.
+        frame size is refused with `SchemaMismatchError`. None: the ring's own set, from its
+        metadata (refused when it does not follow from its plan or its hash is not the one
+        the ring's header and metadata carry).
     start
         "live": from the next frame published (with `latest()` for current values);
         "oldest": from the oldest frame the ring still holds.
@@ -337,7 +390,7 @@ class RingReader:
     def __init__(
         self,
         name: str,
-        feature_set: str | FeatureSet = DEFAULT_FEATURE_SET_ID,
+        feature_set: str | FeatureSet | None = DEFAULT_FEATURE_SET_ID,
         *,
         start: Start = "live",
         batch: int = DEFAULT_BATCH,
@@ -346,16 +399,20 @@ class RingReader:
     ) -> None:
         if batch < 1:
             raise ValueError(f"batch must be positive, got {batch}")
-        self.feature_set = fs = _feature_set(feature_set)
+        if feature_set is None:
+            self._ring, fs = _attach_own(name, start, allow_stale)
+        else:
+            fs = _feature_set(feature_set)
+            self._ring = _core().RingReader(
+                name,
+                feature_set_id=fs.feature_set_id,
+                schema_hash64=fs.schema_hash64,
+                frame_size=frame_batch_dtype(fs).itemsize,
+                start=start,
+                allow_stale=allow_stale,
+            )
+        self.feature_set = fs
         self.dtype = frame_batch_dtype(fs)
-        self._ring = _core().RingReader(
-            name,
-            feature_set_id=fs.feature_set_id,
-            schema_hash64=fs.schema_hash64,
-            frame_size=self.dtype.itemsize,
-            start=start,
-            allow_stale=allow_stale,
-        )
         if lock_memory:
             self._ring.lock_memory()
         meta = json.loads(bytes(self._ring.meta()))

@@ -12,7 +12,8 @@ Two conversions:
 
 - `to_real(value, spec, instrument) -> Decimal`: exact, for one value.
 - `to_real_columns(batch) -> dict[str, ndarray]`: float64 columns for a whole `FrameBatch`, each
-  symbol with its own instrument. A scaled value becomes the f64 nearest to its exact real value
+  symbol with its own instrument (`scaled_to_real` for one column, as a feature file reader
+  converts). A scaled value becomes the f64 nearest to its exact real value
   (while `|value * tick units| < 2**53`): it is computed as `value * units / (10**exp * scale)`
   with the grid step `units / 10**exp`, two exact integer-valued operands and one rounding.
 """
@@ -45,6 +46,13 @@ class ColumnsLike(Protocol):
     columns: dict[str, np.ndarray]
     values: dict[str, np.ndarray]
 
+
+UNITS: tuple[str, ...] = ("real", "scaled")
+"""What feature files and tables hold: real units, or the kernel's scaled ints."""
+DEFAULT_UNITS = "real"
+"""What a file or table for people holds: real units, nulls where not ready
+(`featureplane.frames.parquet`). Here, below the writer, so the replay drivers name it without
+loading pyarrow."""
 
 GRID_UNITS = ("price", "size")
 """Units of scaled-int features: which instrument grid the integer counts."""
@@ -137,9 +145,18 @@ def to_real_columns(
         if not is_scaled(spec):
             out[spec.name] = col.copy()
             continue
-        num, den = _factors(spec, batch.symbols)
-        out[spec.name] = col.astype(np.float64) * num[sids] / den[sids]
+        out[spec.name] = scaled_to_real(col, spec, batch.symbols, sids)
     return out
+
+
+def scaled_to_real(
+    values: np.ndarray, spec: FeatureSpec, symbols: SymbolTable, symbol_id: np.ndarray
+) -> np.ndarray:
+    """One scaled-int column as float64 real units, row i with the instrument of
+    `symbol_id[i]` (the f64 nearest to the exact real value, as `to_real_columns`)."""
+    num, den = _factors(spec, symbols)
+    sids = symbol_id.astype(np.intp, copy=False)
+    return np.asarray(values.astype(np.float64) * num[sids] / den[sids])
 
 
 def _factors(spec: FeatureSpec, symbols: SymbolTable) -> tuple[np.ndarray, np.ndarray]:

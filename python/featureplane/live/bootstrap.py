@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from featureplane.engine.config import EngineConfig
-from featureplane.errors import ConfigError, InvalidStateError, UnknownSymbolError
+from featureplane.errors import UnknownSymbolError
 from featureplane.frames.frame import QualityFlag
 from featureplane.instruments import SymbolTable
 from featureplane.live.config import LiveConfig
@@ -232,6 +232,10 @@ class SystemBootstrapper:
         if self.metrics is not None:
             self.metrics.mark_start()
         signals = _install_signals(loop, stop)
+        if self.announce is not None:
+            # From here on a signal stops the run cleanly (a supervisor can wait for this line).
+            stoppers = " or ".join(signal.Signals(s).name for s in signals) or "stop"
+            self.announce(f"running {len(self.config.symbols)} symbols; {stoppers} ends the run")
         start = time.perf_counter()
         feed_stop, service_stop = asyncio.Event(), asyncio.Event()
         feed_task = asyncio.create_task(feed.run(feed_stop), name="feed")
@@ -355,18 +359,11 @@ def _build_rollout(cfg: LiveConfig, reg: ServiceRegistry, service: MarketDataSer
     from featureplane.rollout.enforce import CanaryEnforcer
     from featureplane.rollout.shadow import ShadowOptions, ShadowParity
 
+    # Both move state between kernels (the shadow loads the serving engine's checkpoint, a
+    # fallback switches the backend): every kernel of every set exports and imports its state
+    # (docs/backends.md#checkpoints), the Rust plan evaluator of a declared set included.
     engine = service.engine
     sh = cfg.shadow
-    if engine is not None and (sh.enabled or cfg.canary.enabled):
-        # Both move state between kernels (the shadow loads the serving engine's checkpoint,
-        # a fallback switches the backend): refuse at build a kernel that cannot export it,
-        # rather than fail at the first sample or, worse, at the rollback.
-        try:
-            engine.export_state()
-        except InvalidStateError as exc:
-            raise ConfigError(
-                "config", [f"[shadow]/[canary] need the engine's state transfer: {exc}"]
-            ) from None
     if sh.enabled and engine is not None:
         options = ShadowOptions(
             sample=sh.sample, window=sh.window, queue_max=sh.queue_max,

@@ -10,14 +10,12 @@ featureplane live parity CAPTURE... [--faults SPEC] [--json OUT]
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
 
 from featureplane.errors import FeatureplaneError
-from featureplane.live import loop
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -62,7 +60,8 @@ def configure_live(parser: argparse.ArgumentParser) -> None:
         help="validate the config (and import the strategies); connect nothing",
     )  # fmt: skip
     parser.add_argument("--out", type=Path, default=None, metavar="FRAMES.parquet",
-                        help="write every frame to a feature file")  # fmt: skip
+                        help="write every frame to a feature file, in scaled units (exact, "
+                        "as replay --units scaled; readers give real units)")  # fmt: skip
     parser.add_argument("--record", type=Path, default=None, metavar="DIR",
                         help="record the venue messages as replayable captures")  # fmt: skip
     parser.add_argument(
@@ -101,7 +100,13 @@ def configure_live(parser: argparse.ArgumentParser) -> None:
     kill.set_defaults(run=cmd_kill)
 
 
+# The runtime (asyncio, the venue, the service) is imported by the command that runs it: every
+# other command of the CLI reads this module for its options only.
+
+
 def cmd_venue(args: argparse.Namespace) -> int:
+    import asyncio
+
     from featureplane.live.venue.server import LoopbackVenue
 
     speed = None if args.speed == "max" else float(args.speed)
@@ -141,6 +146,7 @@ def cmd_venue(args: argparse.Namespace) -> int:
 
 
 def cmd_live(args: argparse.Namespace) -> int:
+    from featureplane.live import loop
     from featureplane.live.bootstrap import SystemBootstrapper
     from featureplane.live.config import load_config
     from featureplane.live.runner import check_strategies

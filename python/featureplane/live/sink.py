@@ -39,7 +39,13 @@ def frames_to_batch(
 
 
 class FrameFileSink:
-    """A listener writing every frame to a feature file (scaled units)."""
+    """A listener writing every frame to a feature file (scaled units).
+
+    Scaled, unlike a replay's default: a live recording must equal research replay bit for
+    bit (`featureplane live parity`, the live tests compare frames exactly), and only the
+    kernel's own integers, not-ready values included, can. The file says so in its metadata
+    and its readers (`load_features`, `FeatureFile.to_polars`, ...) give real units and nulls.
+    """
 
     def __init__(
         self, path: str | PathLike[str], feature_set: FeatureSet, symbols: SymbolTable

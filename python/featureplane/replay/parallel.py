@@ -21,19 +21,22 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from featureplane import _lazy
 from featureplane.engine.backends import resolve_backend
 from featureplane.engine.config import EngineConfig
 from featureplane.errors import ChainReplayError
 from featureplane.features.plan import resolve_feature_set
+from featureplane.frames.units import DEFAULT_UNITS
 from featureplane.replay.chains import expand_inputs, output_paths, plan_chains
-from featureplane.replay.run import ReplaySummary, portable, replay_events
 from featureplane.schema import DEFAULT_FEATURE_SET_ID, FeatureSet
 from featureplane.sources._common import source_notes
 from featureplane.sources.format import Chain, SourceOptions
 from featureplane.sources.registry import open_source
+
+if TYPE_CHECKING:
+    from featureplane.replay.run import ReplaySummary
 
 SCHEDULERS: tuple[str, ...] = ("local", "dask")
 
@@ -45,7 +48,7 @@ SCHEDULERS: tuple[str, ...] = ("local", "dask")
 class ReplaySettings:
     """What every chain of a run shares (picklable: sent to the workers)."""
 
-    units: str = "scaled"
+    units: str = DEFAULT_UNITS
     backend: str | None = None
     options: SourceOptions = field(default_factory=SourceOptions)
     config: EngineConfig | None = None
@@ -63,6 +66,10 @@ def replay_chain(
 ) -> ReplaySummary:
     """Replay one chain into one feature file (in this process); `on_messages` as for
     `replay_events`."""
+    # Imported here, where a chain is replayed: the engine and the Parquet writer (pyarrow)
+    # load while the command has already planned its chains and read their heads.
+    from featureplane.replay.run import portable, replay_events
+
     settings = settings or ReplaySettings()
     options = settings.options
     if chain.symbols:
@@ -240,7 +247,7 @@ def replay_files(
     jobs: int | None = None,
     scheduler: str = "local",
     scheduler_address: str | None = None,
-    units: str = "scaled",
+    units: str = DEFAULT_UNITS,
     backend: str | None = None,
     progress: bool = True,
     options: SourceOptions | None = None,

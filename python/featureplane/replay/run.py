@@ -22,6 +22,7 @@ from featureplane.engine.facade import FeatureEngine
 from featureplane.events import END_OF_MESSAGE
 from featureplane.frames.frame import QualityFlag
 from featureplane.frames.parquet import FeatureFileWriter, jsonable
+from featureplane.frames.units import DEFAULT_UNITS
 from featureplane.instruments import SymbolTable
 from featureplane.schema import DEFAULT_FEATURE_SET_ID, FeatureSet
 
@@ -97,7 +98,7 @@ def replay_events(
     symbols: SymbolTable,
     out: str | PathLike[str],
     *,
-    units: str = "scaled",
+    units: str = DEFAULT_UNITS,
     backend: str | None = None,
     progress: bool = True,
     feature_set: str | FeatureSet = DEFAULT_FEATURE_SET_ID,
@@ -111,6 +112,9 @@ def replay_events(
 
     Each chunk is an `EVENT_DTYPE` array of whole messages; one `process_batch` per chunk, so
     memory stays bounded by the chunk size and the writer's row group.
+
+    `units` is "real" by default (prices and sizes as float64, `mid` a price, null where not
+    ready), "scaled" for the kernel's exact ints (`featureplane.frames.parquet`).
 
     `source_stats` may be a zero-argument callable, called once the chunks are exhausted (a
     streaming source's stats are final only then). `on_messages(n)` is told of every chunk's

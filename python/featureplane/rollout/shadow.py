@@ -50,6 +50,7 @@ import numpy as np
 from featureplane.checks.parity import ABS_TOL, REL_TOL
 from featureplane.engine.config import EngineConfig
 from featureplane.engine.facade import FeatureEngine
+from featureplane.engine.plan_state import PlanEngineState
 from featureplane.engine.state import EngineState
 from featureplane.events import CLEAR
 from featureplane.frames.frame import FeatureUpdateFrameV1, QualityFlag
@@ -239,7 +240,7 @@ class ShadowParity:
 
     def _run(self) -> None:
         window = -1
-        checkpoint: EngineState | None = None
+        checkpoint: EngineState | PlanEngineState | None = None
         serving = ""
         messages: list[np.ndarray] = []
         saved = True
@@ -278,7 +279,7 @@ class ShadowParity:
 
     def _save(
         self,
-        checkpoint: EngineState,
+        checkpoint: EngineState | PlanEngineState,
         serving: str,
         messages: list[np.ndarray],
         frame: FeatureUpdateFrameV1 | None,

@@ -6,9 +6,10 @@ A slice is a directory of two files:
 - `events.npy`: the `EVENT_DTYPE` rows from the shadow window's start to the mismatched
   message, inclusive (`numpy.save`, no pickle);
 - `slice.json`: the format tag, the symbols (tick, lot, venue, depth), the engine options, the
-  feature set and its schema hash, the two backends, the `EngineState` checkpoint the window
-  started from (`EngineState.to_dict()`, exact), and the two frames of the mismatched message
-  (serving and reference) with the columns that differ.
+  feature set and its schema hash, the two backends, the checkpoint the window started from
+  (`EngineState.to_dict()`, or for a declared set `PlanEngineState.to_dict()`, which carries
+  the set's plan: the slice replays without the declaration file; exact), and the two frames
+  of the mismatched message (serving and reference) with the columns that differ.
 
 Replaying restores the checkpoint into an engine of each backend and runs the events through
 both: the candidate's frames against the reference's, column by column, and whether the last
@@ -30,11 +31,14 @@ import numpy as np
 from featureplane.checks.parity import ParityReport, compare_batches
 from featureplane.engine.config import EngineConfig
 from featureplane.engine.facade import FeatureEngine
+from featureplane.engine.plan_state import PLAN_STATE_FORMAT, PlanEngineState
 from featureplane.engine.state import EngineState
 from featureplane.errors import SourceFormatError
 from featureplane.events import EVENT_DTYPE
+from featureplane.features.plan import feature_set_from_json
 from featureplane.frames.frame import FeatureUpdateFrameV1, same_frame
 from featureplane.instruments import InstrumentSpec, SymbolTable
+from featureplane.schema import FeatureSet
 
 SLICE_FORMAT = "featureplane.parity_slice.v1"
 SLICE_FILE = "slice.json"
@@ -113,7 +117,7 @@ def save_slice(
     config: EngineConfig,
     serving: str,
     reference: str,
-    state: EngineState,
+    state: EngineState | PlanEngineState,
     events: np.ndarray,
     serving_frame: FeatureUpdateFrameV1 | None,
     reference_frame: FeatureUpdateFrameV1 | None,
@@ -202,8 +206,11 @@ def check_slice(sl: ParitySlice, candidate: str | None = None) -> SliceReport:
     cand_name = candidate or sl.serving
     batches = []
     lasts = []
+    feature_set: str | FeatureSet = sl.feature_set_id
+    if sl.state.get("format") == PLAN_STATE_FORMAT:  # a declared set: its plan is in the state
+        feature_set = feature_set_from_json(sl.state["feature_set"])
     for backend in (sl.reference, cand_name):
-        engine = FeatureEngine(sl.symbols, sl.feature_set_id, backend=backend, config=sl.config)
+        engine = FeatureEngine(sl.symbols, feature_set, backend=backend, config=sl.config)
         engine.import_state(sl.state)
         batch = engine.process_batch(sl.events)
         batches.append(batch)

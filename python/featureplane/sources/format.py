@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
-
 from featureplane.errors import SourceFormatError
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from featureplane.instruments import InstrumentSpec, SymbolTable
 
 ErrorMode = Literal["skip", "raise"]

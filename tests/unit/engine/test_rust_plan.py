@@ -5,16 +5,17 @@ survives a kernel panic as the specialised kernel does."""
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 import pytest
 
 from featureplane import InstrumentSpec
 from featureplane.bench.plan import lob_shared_v1_declared, research_v1, same_frames
 from featureplane.engine.facade import FeatureEngine
-from featureplane.errors import FeatureplaneError, FeatureSetDeclarationError, InvalidStateError
+from featureplane.errors import FeatureplaneError, FeatureSetDeclarationError
 from featureplane.events import iter_messages
-from featureplane.features.declare import FeatureDecl, FeatureSetDecl
-from featureplane.features.plan import compile_plan
+from featureplane.frames.frame import FeatureUpdateFrameV1
 from featureplane.frames.wire import frame_batch_dtype
 from featureplane.schema import FeatureSet
 from featureplane.sources.sim import SimConfig, simulate
@@ -123,14 +124,38 @@ def test_a_malformed_plan_is_refused_with_a_reason() -> None:
         _core.PlanEngine(bad, [(0.1, 0.001)])
 
 
-def test_the_plan_kernel_refuses_a_checkpoint_clearly() -> None:
+def test_set_backend_moves_a_declared_set_both_ways_mid_stream(
+    session: tuple[object, np.ndarray],
+) -> None:
+    """Python -> Rust -> Python in the middle of a session, one message at a time: the frames
+    are those of an engine that never moved, and the subscriber stays."""
     require_rust("plan")
-    fs = compile_plan(
-        FeatureSetDecl("tiny", 1, (FeatureDecl("mid", "mid"), FeatureDecl("d", "diff", "mid")))
-    ).feature_set()
-    eng = FeatureEngine(SPECS, backend="rust", feature_set=fs)
-    with pytest.raises(InvalidStateError, match="checkpoint"):
-        eng.export_state()
+    symbols, events = session
+    fs = wide()
+    whole = FeatureEngine(symbols, fs, backend="python")  # type: ignore[arg-type]
+    want = [whole.process(m) for m in iter_messages(events)]  # type: ignore[arg-type]
+    moved = FeatureEngine(symbols, fs, backend="python")  # type: ignore[arg-type]
+    seen: list[object] = []
+    moved.on_features(seen.append)
+    got = []
+    for i, m in enumerate(iter_messages(events)):
+        if i in (700, 1_900):
+            moved.set_backend("rust" if moved.backend == "python" else "python")
+        got.append(moved.process(m))
+    assert moved.backend == "python"
+    assert [_bits(f) for f in got] == [_bits(f) for f in want]
+    assert sum(f is not None for f in got) > 1_000
+    assert len(seen) == sum(f is not None for f in got)
+    assert moved.export_state() == whole.export_state()
+
+
+def _bits(frame: FeatureUpdateFrameV1 | None) -> object:
+    """A frame with every float as its bits (NaN payloads included)."""
+    if frame is None:
+        return None
+    values = tuple(struct.pack("<d", v) if isinstance(v, float) else v for v in frame.values)
+    return (frame.symbol, frame.seq, frame.source_ts_ns, frame.local_ts_ns,
+            frame.changed_mask, frame.warmup_ready_mask, frame.quality_flags, values)  # fmt: skip
 
 
 def test_a_kernel_panic_poisons_the_engine() -> None:

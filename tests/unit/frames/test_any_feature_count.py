@@ -19,6 +19,7 @@ from featureplane.frames.parquet import read_feature_file, write_feature_file
 from featureplane.frames.wire import (
     batch_to_records,
     codec_for,
+    frame_batch_dtype,
     frame_size,
     records_from_bytes,
     records_to_batch,
@@ -80,7 +81,7 @@ def test_fpf1_and_records_round_trip(research: FeatureSet, batch: FrameBatch) ->
 
 def test_parquet_carries_the_plan(research: FeatureSet, batch: FrameBatch, tmp_path: Path) -> None:
     path = tmp_path / "research.parquet"
-    write_feature_file(batch, path)
+    write_feature_file(batch, path, units="scaled")
     f = read_feature_file(path)
     assert f.feature_set == research and f.feature_set.plan == research.plan
     _same(batch, f.to_batch())
@@ -123,3 +124,56 @@ def test_ring_round_trip(research: FeatureSet, batch: FrameBatch, ring_name: str
         got = reader.read()
         assert len(got) == len(batch) and got.records.tobytes() == records.tobytes()
         _same(batch, reader.to_batch(got.records))
+
+
+def test_a_reader_learns_the_declared_set_from_the_ring(
+    research: FeatureSet, batch: FrameBatch, ring_name: str
+) -> None:
+    """`RingReader(name, None)`: the set comes from the ring's metadata, plan and all; a
+    strategy process needs only the name to know the columns."""
+    require_rust("engine")
+    from featureplane.frames.ring import RingReader, RingWriter
+
+    with RingWriter(ring_name, SYMBOLS, research, capacity=1024) as writer:
+        reader = RingReader(ring_name, None, batch=1024)
+        assert reader.feature_set == research and reader.feature_set.plan == research.plan
+        assert reader.dtype == frame_batch_dtype(research)
+        writer.publish_batch(batch)
+        got = reader.read()
+        _same(batch, reader.to_batch(got.records))
+    with RingWriter(ring_name, SYMBOLS, capacity=64):  # the built-in set, by its id
+        assert RingReader(ring_name, None).feature_set == resolve_feature_set("lob_shared_v1")
+
+
+def test_a_ring_whose_declaration_differs_from_its_hash_is_refused(
+    research: FeatureSet, ring_name: str
+) -> None:
+    """A writer (of another version, or a faulty one) whose metadata's feature set is not the
+    one its header names, or carries none: a reader by name alone refuses it."""
+    require_rust("engine")
+    import json
+
+    from featureplane import _core
+    from featureplane.frames.ring import META_FORMAT, RingReader
+
+    lob = resolve_feature_set("lob_shared_v1")
+    for carried in (lob.to_json(), None, {"feature_set_id": "x"}):
+        meta: dict[str, object] = {
+            "format": META_FORMAT,
+            "feature_set_id": research.feature_set_id,
+            "schema_hash": research.schema_hash,
+            "symbols": SYMBOLS.to_json(),
+        }
+        if carried is not None:
+            meta["feature_set"] = carried
+        writer = _core.RingWriter(
+            ring_name, capacity=64, max_symbols=2, max_readers=4,
+            frame_size=frame_size(research), feature_set_id=research.feature_set_id,
+            schema_hash64=research.schema_hash64, meta=json.dumps(meta).encode(),
+        )  # fmt: skip
+        try:
+            with pytest.raises(SchemaMismatchError):
+                RingReader(ring_name, None)
+            RingReader(ring_name, research)  # named, the set is the header's: it attaches
+        finally:
+            writer.close(True)

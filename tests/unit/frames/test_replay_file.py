@@ -88,7 +88,7 @@ def test_session_has_flags(batch: FrameBatch) -> None:
 
 def test_round_trip_values_masks_flags(batch: FrameBatch, tmp_path: Path) -> None:
     path = tmp_path / "f.parquet"
-    assert write_feature_file(batch, path) == len(batch)
+    assert write_feature_file(batch, path, units="scaled") == len(batch)
     f = read_feature_file(path)
     assert len(f) == len(batch)
     assert f.table.column_names == HEADER + list(FS.names)
@@ -109,7 +109,7 @@ def test_metadata(batch: FrameBatch, tmp_path: Path) -> None:
     src.write_bytes(b"some recorded bytes\n" * 10)
     stats = {"lines": np.int64(200), "skipped": {"bad_json": 2}, "note": "x"}
     path = tmp_path / "f.parquet"
-    write_feature_file(batch, path, sources=[src], source_stats=stats)
+    write_feature_file(batch, path, sources=[src], source_stats=stats, units="scaled")
     f = read_feature_file(path)
     assert f.feature_set == FS and f.feature_set.schema_hash == FS.schema_hash
     assert f.symbols.to_json() == SYMBOLS.to_json()
@@ -141,13 +141,13 @@ def test_deterministic_bytes(batch: FrameBatch, tmp_path: Path) -> None:
 
 def test_rewrite_in_another_process_is_identical(batch: FrameBatch, tmp_path: Path) -> None:
     first = tmp_path / "first.parquet"
-    write_feature_file(batch, first, source_stats={"s": [1, 2]}, row_group_rows=100)
+    write_feature_file(batch, first, source_stats={"s": [1, 2]}, row_group_rows=100, units="scaled")
     script = (
         "import sys\n"
         "from featureplane.frames.parquet import read_feature_file, write_feature_file\n"
         "f = read_feature_file(sys.argv[1])\n"
         "write_feature_file(f.to_batch(), sys.argv[2], source_stats=f.source_stats,"
-        " row_group_rows=100)\n"
+        " row_group_rows=100, units='scaled')\n"
     )
     second = tmp_path / "second.parquet"
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
@@ -155,23 +155,94 @@ def test_rewrite_in_another_process_is_identical(batch: FrameBatch, tmp_path: Pa
     assert first.read_bytes() == second.read_bytes()
 
 
-def test_real_units(batch: FrameBatch, tmp_path: Path) -> None:
+def not_ready(b: FrameBatch, feature_id: int) -> np.ndarray:
+    return np.asarray((b.warmup_ready_mask >> np.uint64(feature_id)) & np.uint64(1) == 0)
+
+
+def test_real_units_by_default_with_nulls_where_not_ready(
+    batch: FrameBatch, tmp_path: Path
+) -> None:
     path = tmp_path / "real.parquet"
-    write_feature_file(split(batch, 77), path, units="real")
+    write_feature_file(split(batch, 77), path)
     f = read_feature_file(path)
     assert f.units == "real"
+    assert f.table.schema.metadata[b"featureplane.units"] == b"real"
     real = to_real_columns(batch)
+    seen_nulls = 0
     for spec in FS.features:
-        col = f.column(spec.name)
+        col = f.table.column(spec.name)
+        off = not_ready(batch, spec.feature_id)
+        # Null where the ready bit is off, and only there; the stored value elsewhere.
+        assert np.array_equal(np.asarray(col.is_null()), off), spec.name
+        seen_nulls += int(off.sum())
         if is_scaled(spec):
-            assert col.dtype == np.float64
-        assert col.dtype == real[spec.name].dtype
-        assert np.array_equal(col, real[spec.name], equal_nan=col.dtype.kind == "f")
+            assert col.type == pa.float64()
+        assert col.type == pa.from_numpy_dtype(real[spec.name].dtype)
+        got = np.asarray(col.drop_null())
+        assert np.array_equal(got, real[spec.name][~off], equal_nan=got.dtype.kind == "f")
+    assert seen_nulls > 0  # the session has warm-ups and an empty side
+    assert np.array_equal(f.column("warmup_ready_mask"), batch.warmup_ready_mask)
     eth = f.column("symbol") == "ETHUSDT"
-    assert np.allclose(f.column("bid_px")[eth][0], 300.0, atol=0.5)
+    assert np.nanmin(np.abs(f.column("bid_px")[eth] - 300.0)) < 0.5
     assert f.table.schema.field("mid").metadata[b"featureplane.scale"] == b"0"
-    with pytest.raises(ValueError, match="scaled"):
+    with pytest.raises(SchemaMismatchError, match="scaled"):
         f.to_batch()
+    with pytest.raises(SchemaMismatchError, match="scaled"):
+        f.to_arrow(units="scaled")
+
+
+def test_mid_and_microprice_share_a_unit(batch: FrameBatch, tmp_path: Path) -> None:
+    path = tmp_path / "real.parquet"
+    write_feature_file(batch, path)
+    t = read_feature_file(path).table
+    both = t.filter(pa.compute.and_(t["mid"].is_valid(), t["microprice"].is_valid()))
+    assert len(both) > 0
+    bid, ask = np.asarray(both["bid_px"]), np.asarray(both["ask_px"])
+    mid, micro = np.asarray(both["mid"]), np.asarray(both["microprice"])
+    assert np.allclose(mid, (bid + ask) / 2)
+    # The microprice weighs the touch prices: it lies between them, in the same unit as mid.
+    assert ((bid <= micro + 1e-9) & (micro <= ask + 1e-9)).all()
+
+
+def test_real_file_without_nulls_reads_with_nulls(batch: FrameBatch, tmp_path: Path) -> None:
+    """A real-units file written before files held nulls (not-ready values stored as 0)."""
+    path, old = tmp_path / "real.parquet", tmp_path / "old.parquet"
+    write_feature_file(batch, path)
+    table = pq.read_table(path)
+    for i, name in enumerate(table.column_names):
+        if name in FS.names:
+            col = table.column(name)
+            table = table.set_column(i, table.field(name), col.fill_null(0))
+    pq.write_table(table, old)
+    f = read_feature_file(old)
+    assert all(f.table.column(n).null_count == 0 for n in FS.names)
+    assert f.to_arrow().equals(read_feature_file(path).to_arrow())
+
+
+def test_readers_of_a_scaled_file_convert_unless_asked(batch: FrameBatch, tmp_path: Path) -> None:
+    pytest.importorskip("polars")
+    scaled, real = tmp_path / "scaled.parquet", tmp_path / "real.parquet"
+    write_feature_file(batch, scaled, units="scaled")
+    write_feature_file(batch, real)
+    f = read_feature_file(scaled)
+    assert f.table.schema.metadata[b"featureplane.units"] == b"scaled"
+    assert f.table.column("mid").to_pylist() == batch.values["mid"].tolist()  # as stored
+    want = read_feature_file(real).table
+    got = f.to_arrow()
+    assert got.schema.metadata[b"featureplane.units"] == b"real"
+    for spec in FS.features:
+        assert got.column(spec.name).equals(want.column(spec.name)), spec.name
+    df = f.to_polars()
+    assert df["mid"].to_list() == want.column("mid").to_pylist()
+    assert df["mid"].null_count() == int(not_ready(batch, FS.index("mid")).sum())
+    assert np.array_equal(f.column("mid"), read_feature_file(real).column("mid"), equal_nan=True)
+    pdf = f.to_pandas()
+    assert pdf["bid_px"].isna().sum() == int(not_ready(batch, FS.index("bid_px")).sum())
+    exact = f.to_arrow(units="scaled", nulls=False)
+    assert exact.column("mid").to_pylist() == batch.values["mid"].tolist()
+    assert np.array_equal(f.column("mid", units="scaled", nulls=False), batch.values["mid"])
+    with pytest.raises(ValueError, match="units"):
+        f.to_arrow(units="ticks")
 
 
 def test_expected_feature_set(batch: FrameBatch, tmp_path: Path) -> None:
@@ -224,19 +295,24 @@ def test_not_a_feature_file(tmp_path: Path) -> None:
 
 def test_column_subset(batch: FrameBatch, tmp_path: Path) -> None:
     path = tmp_path / "f.parquet"
-    write_feature_file(batch, path)
+    write_feature_file(batch, path, units="scaled")
     f = read_feature_file(path, columns=["symbol", "seq", "mid"])
     assert f.table.column_names == ["symbol", "seq", "mid"]
-    assert np.array_equal(f.column("mid"), batch.values["mid"])
+    assert np.array_equal(f.column("mid", units="scaled", nulls=False), batch.values["mid"])
+    # The rows' symbols and ready masks are read anyway: real units and nulls need them.
+    off = not_ready(batch, FS.index("mid"))
+    mid = f.to_arrow().column("mid")
+    assert np.array_equal(np.asarray(mid.is_null()), off)
+    assert np.array_equal(np.asarray(mid.drop_null()), to_real_columns(batch)["mid"][~off])
     with pytest.raises(ValueError, match="not read"):
         f.to_batch()
 
 
 def test_empty_file(tmp_path: Path) -> None:
     path = tmp_path / "empty.parquet"
-    assert write_feature_file([], path, feature_set=FS, symbols=SYMBOLS) == 0
+    assert write_feature_file([], path, feature_set=FS, symbols=SYMBOLS, units="scaled") == 0
     f = read_feature_file(path)
-    assert len(f) == 0 and len(f.to_batch()) == 0
+    assert len(f) == 0 and len(f.to_batch()) == 0 and len(f.to_arrow()) == 0
     with pytest.raises(ValueError, match="no frames"):
         write_feature_file([], tmp_path / "x.parquet")
 
@@ -272,7 +348,7 @@ def test_replay_events_in_chunks(batch: FrameBatch, tmp_path: Path) -> None:
     cuts = [0, int(ends[10]), int(ends[150]), len(events)]
     chunks = [events[a:b] for a, b in itertools.pairwise(cuts)]
     out = tmp_path / "replay.parquet"
-    summary = replay_events(chunks, SYMBOLS, out, backend="python", progress=False)
+    summary = replay_events(chunks, SYMBOLS, out, backend="python", progress=False, units="scaled")
     assert summary.frames == len(batch)
     assert summary.messages == len(ends)
     assert summary.events == len(events)
@@ -356,10 +432,12 @@ def test_replay_binance(tmp_path: Path) -> None:
     assert summary.flag_counts["GAP_DETECTED"] == 0
     f = read_feature_file(out, feature_set_id="lob_shared_v1")
     assert [s.symbol for s in f.symbols.specs] == ["BTCUSDT"]
-    assert f.column("bid_px")[0] == 600_000  # ticks of 0.1
-    assert f.column("ask_qty")[0] == 750  # lots of 0.001
+    assert f.units == "scaled"  # tests.support.replay writes exact ints
+    assert f.column("bid_px", units="scaled")[0] == 600_000  # ticks of 0.1
+    assert f.column("ask_qty", units="scaled")[0] == 750  # lots of 0.001
+    assert f.column("bid_px")[0] == 60000.0  # read as real units unless asked
     assert f.column("source_ts_ns")[0] == 1_700_000_000_000 * 10**6
-    assert f.column("last_trade_px")[-1] == 600_001
+    assert f.column("last_trade_px", units="scaled")[-1] == 600_001
     digest = hashlib.sha256(capture.read_bytes()).hexdigest()
     assert f.sources == [SourceFile(capture.name, capture.stat().st_size, digest)]
     assert f.source_stats is not None and f.source_stats["messages"]["diff"] == 30

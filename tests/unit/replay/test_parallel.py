@@ -159,7 +159,9 @@ def test_parallel_equals_sequential_byte_for_byte(
 
 def test_chain_carries_the_book_across_files(inputs: Path, tmp_path: Path, backend: str) -> None:
     """The BTCUSDT chain equals one engine over both files read as one stream."""
-    replay_files([inputs], tmp_path / "out", jobs=2, backend=backend, progress=False)
+    replay_files(
+        [inputs], tmp_path / "out", jobs=2, backend=backend, progress=False, units="scaled"
+    )
     got = read_feature_file(tmp_path / "out" / "binance-usdm-BTCUSDT.parquet").to_batch()
     files = [inputs / "a_btcusdt_late.gz", inputs / "b_btcusdt_early.gz"]
     whole = read_binance(files)
@@ -177,7 +179,7 @@ def test_chain_carries_the_book_across_files(inputs: Path, tmp_path: Path, backe
 def test_one_chain_to_a_file_is_the_plain_replay(inputs: Path, tmp_path: Path) -> None:
     files = [inputs / "b_btcusdt_early.gz", inputs / "a_btcusdt_late.gz"]
     summary = replay_files(files, tmp_path / "new.parquet", progress=False)
-    replay_binance(files, tmp_path / "old.parquet", progress=False)
+    replay_binance(files, tmp_path / "old.parquet", progress=False, units="real")
     assert (tmp_path / "new.parquet").read_bytes() == (tmp_path / "old.parquet").read_bytes()
     assert summary.format().startswith("wrote 23 frames")
 
@@ -185,7 +187,7 @@ def test_one_chain_to_a_file_is_the_plain_replay(inputs: Path, tmp_path: Path) -
 def test_several_binance_chains_merge_into_one_file(inputs: Path, tmp_path: Path) -> None:
     files = [inputs / "ethusdt.gz", inputs / "b_btcusdt_early.gz"]
     replay_files(files, tmp_path / "new.parquet", jobs=2, progress=False)
-    replay_binance(files, tmp_path / "old.parquet", progress=False)
+    replay_binance(files, tmp_path / "old.parquet", progress=False, units="real")
     assert (tmp_path / "new.parquet").read_bytes() == (tmp_path / "old.parquet").read_bytes()
     assert set(read_feature_file(tmp_path / "new.parquet").column("symbol")) == {
         "BTCUSDT",
@@ -272,13 +274,31 @@ def test_load_features(inputs: Path, tmp_path: Path) -> None:
         assert len(pdf) == table.num_rows
 
 
+def test_load_features_of_scaled_files_gives_real_units(inputs: Path, tmp_path: Path) -> None:
+    replay_files([inputs], tmp_path / "real", progress=False)
+    replay_files([inputs], tmp_path / "scaled", progress=False, units="scaled")
+    real = load_features(tmp_path / "real", as_="arrow")
+    got = load_features(tmp_path / "scaled", as_="arrow")
+    for name in ("mid", "bid_px", "ask_qty", "microprice", "mid_zscore_64"):
+        assert got.column(name).equals(real.column(name)), name
+    assert got.column("mid_zscore_64").null_count > 0  # in its warm-up: not ready, null
+    exact = load_features(tmp_path / "scaled", as_="arrow", units="scaled", nulls=False)
+    assert exact.column("mid").type == pa.int64() and exact.column("mid").null_count == 0
+    with pytest.raises(SchemaMismatchError, match="scaled"):
+        load_features(tmp_path / "real", as_="arrow", units="scaled")
+    if importlib.util.find_spec("polars") is not None:
+        df = load_features(tmp_path / "scaled" / "binance-usdm-BTCUSDT.parquet")
+        ready = df.filter(df["mid"].is_not_null())
+        assert len(ready) > 0
+        assert ((ready["mid"] - (ready["bid_px"] + ready["ask_px"]) / 2).abs() < 1e-9).all()
+
+
 def test_load_features_refuses_mixed_files_and_missing_libraries(
     inputs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "out"
-    replay_files([inputs / "ethusdt.gz"], out, progress=False)
-    replay_files([inputs / "b_btcusdt_early.gz"], out / "btc.parquet", units="real",
-                 progress=False)  # fmt: skip
+    replay_files([inputs / "ethusdt.gz"], out, progress=False, units="scaled")
+    replay_files([inputs / "b_btcusdt_early.gz"], out / "btc.parquet", progress=False)
     with pytest.raises(SchemaMismatchError, match="units"):
         load_features(out, as_="arrow")
     with pytest.raises(FileNotFoundError):
@@ -301,7 +321,7 @@ def test_hftbacktest_array_with_its_instrument(
     argv = ["replay", str(npz), str(inputs / "ethusdt.gz"), "--out", str(out), "--no-progress"]
     assert main(argv) == 1
     assert "--instrument" in capsys.readouterr().err
-    code = main([*argv, "--instrument", "BTCUSDT:0.1:0.001", "--jobs", "2"])
+    code = main([*argv, "--instrument", "BTCUSDT:0.1:0.001", "--jobs", "2", "--units", "scaled"])
     assert code == 0, capsys.readouterr().err
     whole = read_hftbacktest_events(npz, InstrumentSpec("BTCUSDT", "0.1", "0.001"))
     want = FeatureEngine(whole.symbols).process_batch(whole.events)

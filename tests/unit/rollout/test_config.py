@@ -70,22 +70,40 @@ def test_every_rollout_problem_at_once(tmp_path: Path) -> None:
         SystemBootstrapper(config).build()
 
 
-def test_a_kernel_without_state_transfer_is_refused_at_build() -> None:
-    """The shadow loads the serving engine's checkpoint and a fallback switches backends:
-    the Rust kernel of a declared set keeps no checkpoint, so the build refuses it clearly
-    (and builds it without the rollout sections)."""
+def test_shadow_parity_runs_on_a_declared_set_on_rust() -> None:
+    """The shadow loads the serving engine's checkpoint into the reference: a declared set on
+    the Rust plan evaluator builds with [shadow] and [canary], and on a real capture every
+    sampled frame of the Rust engine equals the reference's, window after window."""
+    from tests.support.datapaths import shared_data
     from tests.support.rust import require_rust
 
-    require_rust("engine")
+    require_rust("plan")
+    capture = shared_data("binance-usdm-btcusdt-20240808") / "btcusdt_20240808.gz"
     fs = {"feature_set": str(ROOT / "examples/feature-sets/research_v1.toml"), "backend": "rust"}
     criteria = str(ROOT / "deploy/canary/criteria.toml")
-    for sections in ({"shadow": {"enabled": True}}, {"canary": {"enabled": True,
-                                                               "criteria": criteria}}):  # fmt: skip
-        config = parse_config(_data(feature_engine=fs, **sections))
-        with pytest.raises(ConfigError, match=r"\[shadow\]/\[canary\].*checkpoint"):
-            SystemBootstrapper(config).build()
-    reg = SystemBootstrapper(parse_config(_data(feature_engine=fs))).build()
-    assert reg.get("service").engine.backend == "rust"
-    # The built-in set on Rust transfers its state: the same sections build.
-    builtin = parse_config(_data(feature_engine={"backend": "rust"}, shadow={"enabled": True}))
-    assert "shadow" in SystemBootstrapper(builtin).build()
+    config = parse_config(_data(
+        feature_engine=fs,
+        shadow={"enabled": True, "sample": 0.25, "window": 40, "seed": 3},
+        canary={"enabled": True, "criteria": criteria},
+    ))  # fmt: skip
+    reg = SystemBootstrapper(config).build()
+    engine = reg.get("service").engine
+    shadow = reg.get("shadow")
+    assert engine.backend == "rust" and engine.feature_set.feature_set_id == "research_v1"
+    assert shadow.options.reference == "python" and "canary" in reg
+
+    from featureplane.events import iter_messages, message_bounds
+    from featureplane.sources.binance.reader import read_binance
+
+    replay = read_binance(capture)
+    assert [s.symbol for s in replay.symbols.specs] == ["BTCUSDT"]
+    events = replay.events[: int(message_bounds(replay.events)[3_000])]
+    shadow.start()
+    try:
+        for message in iter_messages(events):
+            shadow.process(engine, message)
+    finally:
+        shadow.close()
+    c = shadow.counters
+    assert c.windows >= 5 and c.frames_compared >= 200, c
+    assert c.mismatched_frames == 0 and c.errors == 0 and c.queue_dropped == 0, c

@@ -165,3 +165,34 @@ def test_options_are_checked() -> None:
         ShadowOptions(sample=0.0)
     with pytest.raises(ValueError, match="max_slices"):
         ShadowOptions(max_slices=-1)
+
+
+def test_a_slice_of_a_declared_set_replays_from_the_plan_it_carries(
+    session: SimSession, tmp_path: Path
+) -> None:
+    """A declared set is not registered by id: its slice replays from the plan its checkpoint
+    carries, on the reference and on Rust, from a Rust checkpoint."""
+    require_rust("plan")
+    from featureplane.events import concat
+    from featureplane.features.plan import resolve_feature_set
+    from featureplane.rollout.slice import save_slice
+
+    root = Path(__file__).resolve().parents[3]
+    fs = resolve_feature_set(root / "examples" / "feature-sets" / "research_v1.toml")
+    messages = _messages(session.events)
+    serving = FeatureEngine(session.symbols, fs, backend="rust")
+    for message in messages[:2_000]:
+        serving.process(message)
+    state = serving.export_state()
+    ref = FeatureEngine(session.symbols, fs, backend="python")
+    ref.import_state(state)
+    window = messages[2_000:2_060]
+    frames = [f for m in window if (f := ref.process(m)) is not None]
+    path = save_slice(
+        tmp_path / "slice", symbols=session.symbols, config=serving.config, serving="rust",
+        reference="python", state=state, events=concat(window), serving_frame=frames[-1],
+        reference_frame=frames[-1], mismatched=["frame"],
+    )  # fmt: skip
+    out = check_slice(load_slice(path))
+    assert out.report.ok and out.report.compared >= len(frames)
+    assert out.reference_reproduced and out.candidate_reproduced

@@ -7,14 +7,19 @@
 
 use super::family::{Family, Trigger};
 use super::node::{self, BookStep, NodeState, ReadyRule};
+use super::node_state::{node_in, node_out, Steps};
 use super::parse::Plan;
+use super::state::{at, counters_in, counters_out, Saved};
+use crate::book::lob::SymbolBook;
 use crate::book::lob::{BookStats, Counters, LobEngine};
+use crate::book::sequencing::SequenceState;
 use crate::book::{L2Book, Level};
 use crate::engine::{visit_chunked, Config, Grid, CHUNKED_STATE_FACTOR, CHUNK_ROWS};
 use crate::error::{Error, Result};
 use crate::events::{index, EventRow, Kinds, NO_SEQ, ROW_SIZE, TRADE};
 use crate::features::schema::Dtype;
 use crate::frames::{quality, FrameColumns, FrameHeader};
+use crate::state::BookState;
 
 /// What the evaluator needs of each node, flattened for the per-message loops.
 #[derive(Debug, Clone)]
@@ -60,6 +65,8 @@ struct SymbolPlan {
     prev_bids: Vec<Level>,
     prev_asks: Vec<Level>,
     n_book: u64,
+    /// Trade rows since the reset (the count of every trade-triggered source node).
+    n_trade: u64,
     has_bid: bool,
     has_ask: bool,
     /// Output bits the source's depth can make ready.
@@ -242,6 +249,7 @@ impl PlanEngine {
             prev_bids: Vec::with_capacity(depth),
             prev_asks: Vec::with_capacity(depth),
             n_book: 0,
+            n_trade: 0,
             has_bid: false,
             has_ask: false,
             ready_limit: self.ready_limit(None),
@@ -422,6 +430,7 @@ impl PlanEngine {
         sym.prev_bids.clear();
         sym.prev_asks.clear();
         sym.n_book = 0;
+        sym.n_trade = 0;
         sym.has_bid = false;
         sym.has_ask = false;
         sym.ready_mask = 0;
@@ -613,6 +622,7 @@ impl PlanEngine {
     /// Every trade-triggered node, in plan order, on one trade row.
     fn trade_step(&mut self, sid: usize, row: &EventRow) {
         let sym = &mut self.symbols[sid];
+        sym.n_trade += 1;
         let tick = sym.grid.tick;
         for s in &self.trade_steps {
             let i = s.node;
@@ -682,6 +692,263 @@ impl PlanEngine {
 
     pub fn counters(&self) -> Counters {
         self.lob.counters
+    }
+
+    // ----- checkpoints (plan::state) -------------------------------------------------------
+
+    /// Everything the next frames depend on, as the reference's `featureplane.plan_state.v1`
+    /// kernel part: counters, and per symbol its book, sequencing, feature state (every node in
+    /// plan order) and last frame header.
+    pub fn export_state(&self) -> Saved {
+        let int = |x: i128| Saved::Int(x);
+        let symbols = self
+            .lob
+            .books()
+            .iter()
+            .zip(&self.symbols)
+            .map(|(book, sym)| {
+                let b = BookState::of(book);
+                let nodes = self
+                    .plan
+                    .nodes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, node)| {
+                        let s = self.slot_of[i];
+                        node_out(&sym.states[s], sym.words[s], node.dtype, sym.counts[s])
+                    })
+                    .collect();
+                Saved::map(vec![
+                    (
+                        "book",
+                        Saved::map(vec![
+                            ("bids", Saved::levels(&b.bids)),
+                            ("asks", Saved::levels(&b.asks)),
+                        ]),
+                    ),
+                    (
+                        "sequencing",
+                        Saved::map(vec![
+                            ("book_seq", int(b.seq.book_seq.into())),
+                            ("trade_seq", int(b.seq.trade_seq.into())),
+                            ("after_snapshot", Saved::Bool(b.seq.after_snapshot)),
+                            (
+                                "last_source_ts_ns",
+                                b.seq
+                                    .last_source_ts_ns
+                                    .map_or(Saved::Null, |t| int(t.into())),
+                            ),
+                            ("untrusted", Saved::Bool(b.untrusted)),
+                            ("reset_pending", Saved::Bool(b.reset_pending)),
+                            ("out_of_order_pending", Saved::Bool(b.out_of_order_pending)),
+                            ("messages_applied", int(b.messages_applied.into())),
+                        ]),
+                    ),
+                    (
+                        "features",
+                        Saved::map(vec![
+                            ("n_book", int(sym.n_book.into())),
+                            ("n_trade", int(sym.n_trade.into())),
+                            ("has_bid", Saved::Bool(sym.has_bid)),
+                            ("has_ask", Saved::Bool(sym.has_ask)),
+                            // The top levels after the last book message: the next one's
+                            // previous levels.
+                            ("prev_bids", Saved::levels(&sym.bids)),
+                            ("prev_asks", Saved::levels(&sym.asks)),
+                            ("nodes", Saved::List(nodes)),
+                        ]),
+                    ),
+                    (
+                        "frame",
+                        Saved::map(vec![
+                            ("quality_flags", int(sym.quality_flags.into())),
+                            ("warmup_ready_mask", int(sym.ready_mask.into())),
+                            ("seq", int(sym.seq.into())),
+                            ("source_ts_ns", int(sym.source_ts_ns.into())),
+                            ("local_ts_ns", int(sym.local_ts_ns.into())),
+                        ]),
+                    ),
+                ])
+            })
+            .collect();
+        Saved::map(vec![
+            ("counters", counters_out(&self.lob.counters)),
+            ("symbols", Saved::List(symbols)),
+        ])
+    }
+
+    /// Replace the whole state with `state` (an [`Self::export_state`] of this plan, from
+    /// either backend): afterwards the engine produces the frames the exporting engine would
+    /// have. Symbols beyond the state's start fresh; each keeps its grid and source depth. A
+    /// malformed state is an error (`InvalidArgument`) and changes nothing.
+    pub fn import_state(&mut self, state: &Saved) -> Result<()> {
+        let [counters, symbols] = at(state, "state").fields(["counters", "symbols"])?;
+        let counters = counters_in(counters)?;
+        let items = at(symbols, "symbols").list()?;
+        if items.len() > self.n_symbols() {
+            return Err(super::state::invalid(
+                "symbols",
+                format!(
+                    "{} symbols, the engine holds {}",
+                    items.len(),
+                    self.n_symbols()
+                ),
+            ));
+        }
+        let mut books = Vec::with_capacity(self.n_symbols());
+        let mut symbols = Vec::with_capacity(self.n_symbols());
+        for (i, old) in self.symbols.iter().enumerate() {
+            let mut sym = SymbolPlan {
+                ready_limit: old.ready_limit,
+                ..self.fresh_symbol(old.grid)
+            };
+            match items.get(i) {
+                Some(item) => books.push(self.symbol_in(item, i, &mut sym)?),
+                None => books.push(SymbolBook::default()),
+            }
+            symbols.push(sym);
+        }
+        self.lob = crate::book::lob::LobEngine::from_books(books, counters);
+        self.symbols = symbols;
+        Ok(())
+    }
+
+    /// Read symbol `i`'s saved state into `sym` (fresh); its book.
+    fn symbol_in(&self, item: &Saved, i: usize, sym: &mut SymbolPlan) -> Result<SymbolBook> {
+        let path = format!("symbols[{i}]");
+        let p = |k: &str| format!("{path}.{k}");
+        let [book, seq, features, frame] =
+            at(item, &path).fields(["book", "sequencing", "features", "frame"])?;
+
+        let bp = p("book");
+        let [bids, asks] = at(book, &bp).fields(["bids", "asks"])?;
+        let sp = p("sequencing");
+        let q = at(seq, &sp).fields([
+            "book_seq",
+            "trade_seq",
+            "after_snapshot",
+            "last_source_ts_ns",
+            "untrusted",
+            "reset_pending",
+            "out_of_order_pending",
+            "messages_applied",
+        ])?;
+        let sq = |k: usize, name: &str| (q[k], format!("{sp}.{name}"));
+        let (v, a) = sq(3, "last_source_ts_ns");
+        let last_ts = match v {
+            Saved::Null => None,
+            other => Some(at(other, &a).i64()?),
+        };
+        let one = |k: usize, name: &str| {
+            let (v, a) = sq(k, name);
+            at(v, &a).bool()
+        };
+        let book = BookState {
+            bids: at(bids, &format!("{bp}.bids")).levels(true, usize::MAX)?,
+            asks: at(asks, &format!("{bp}.asks")).levels(false, usize::MAX)?,
+            seq: SequenceState {
+                book_seq: at(q[0], &format!("{sp}.book_seq")).i64()?,
+                trade_seq: at(q[1], &format!("{sp}.trade_seq")).i64()?,
+                after_snapshot: one(2, "after_snapshot")?,
+                last_source_ts_ns: last_ts,
+            },
+            untrusted: one(4, "untrusted")?,
+            reset_pending: one(5, "reset_pending")?,
+            out_of_order_pending: one(6, "out_of_order_pending")?,
+            messages_applied: at(q[7], &format!("{sp}.messages_applied")).count()?,
+        }
+        .to_book(i)?;
+
+        let fp = p("features");
+        let [n_book, n_trade, has_bid, has_ask, prev_bids, prev_asks, nodes] = at(features, &fp)
+            .fields([
+                "n_book",
+                "n_trade",
+                "has_bid",
+                "has_ask",
+                "prev_bids",
+                "prev_asks",
+                "nodes",
+            ])?;
+        let f = |k: &str| format!("{fp}.{k}");
+        let depth = self.plan.depth.max(1);
+        sym.n_book = at(n_book, &f("n_book")).count()?;
+        sym.n_trade = at(n_trade, &f("n_trade")).count()?;
+        sym.has_bid = at(has_bid, &f("has_bid")).bool()?;
+        sym.has_ask = at(has_ask, &f("has_ask")).bool()?;
+        sym.bids = at(prev_bids, &f("prev_bids")).levels(true, depth)?;
+        sym.asks = at(prev_asks, &f("prev_asks")).levels(false, depth)?;
+        // Both follow from the last book message: a side is present when it has a level.
+        if sym.has_bid == sym.bids.is_empty() || sym.has_ask == sym.asks.is_empty() {
+            return Err(super::state::invalid(
+                &fp,
+                "has_bid / has_ask disagree with prev_bids / prev_asks",
+            ));
+        }
+        let np = f("nodes");
+        let saved = at(nodes, &np).list()?;
+        if saved.len() != self.plan.nodes.len() {
+            return Err(super::state::invalid(
+                &np,
+                format!(
+                    "{} nodes, the plan has {}",
+                    saved.len(),
+                    self.plan.nodes.len()
+                ),
+            ));
+        }
+        let steps = Steps {
+            n_book: sym.n_book,
+            n_trade: sym.n_trade,
+        };
+        for (j, (node, v)) in self.plan.nodes.iter().zip(saved).enumerate() {
+            let s = self.slot_of[j];
+            let at_node = format!("{np}[{j}]");
+            let (state, word, count) = node_in(at(v, &at_node), node, &self.fresh[s], steps)?;
+            sym.states[s] = state;
+            sym.words[s] = word;
+            sym.counts[s] = count;
+        }
+
+        let hp = p("frame");
+        let [flags, mask, seq_no, source_ts, local_ts] = at(frame, &hp).fields([
+            "quality_flags",
+            "warmup_ready_mask",
+            "seq",
+            "source_ts_ns",
+            "local_ts_ns",
+        ])?;
+        let h = |k: &str| format!("{hp}.{k}");
+        sym.quality_flags = at(flags, &h("quality_flags")).int((0, u32::MAX.into()))? as u32;
+        sym.ready_mask = at(mask, &h("warmup_ready_mask")).int((0, u64::MAX.into()))? as u64;
+        sym.seq = at(seq_no, &h("seq")).i64()?;
+        sym.source_ts_ns = at(source_ts, &h("source_ts_ns")).i64()?;
+        sym.local_ts_ns = at(local_ts, &h("local_ts_ns")).i64()?;
+        sym.group_ready = self.group_ready(sym);
+        Ok(book)
+    }
+
+    /// The ready bits of each group's outputs from a symbol's state: what the group's last step
+    /// computed, since nothing a group's readiness reads changes between its steps.
+    fn group_ready(&self, sym: &SymbolPlan) -> [u64; 2] {
+        let mut ready = vec![false; self.plan.nodes.len()];
+        let mut masks = [0u64; 2];
+        for (group, mask) in self.groups.iter().zip(&mut masks) {
+            for &(i, rule, gate) in &group.nodes {
+                let own = rule.ready(
+                    &sym.states[i],
+                    sym.counts[i],
+                    sym.has_bid,
+                    sym.has_ask,
+                    sym.words[i],
+                );
+                ready[i] = own && gate.is_none_or(|j| ready[j]);
+            }
+            for out in &group.outputs {
+                *mask |= u64::from(ready[out.rank]) << out.rank;
+            }
+        }
+        masks
     }
 }
 

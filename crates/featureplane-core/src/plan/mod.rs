@@ -11,8 +11,11 @@ pub mod builtin;
 pub mod engine;
 pub mod family;
 pub mod node;
+pub mod node_state;
 pub mod parse;
+pub mod state;
 
 pub use builtin::LOB_SHARED_V1_PLAN;
 pub use engine::{PlanEngine, PlanValues};
 pub use parse::{Node, Plan, MAX_OUTPUTS};
+pub use state::Saved;

@@ -61,6 +61,19 @@ impl IntRing {
         self.ring.len()
     }
 
+    /// The window's size (the plan's `window`).
+    pub fn window(&self) -> usize {
+        self.window
+    }
+
+    /// The values, oldest first.
+    pub fn values(&self) -> impl Iterator<Item = i128> + '_ {
+        self.ring[self.head..]
+            .iter()
+            .chain(&self.ring[..self.head])
+            .copied()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.ring.is_empty()
     }

@@ -6,8 +6,6 @@ import zipfile
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from featureplane.errors import SourceFormatError
 from featureplane.sources.format import (
     OpenedSource,
@@ -31,6 +29,9 @@ def sniff(peek: Peek) -> bool:
     with zipfile.ZipFile(peek.path) as zf:
         if "data.npy" not in zf.namelist():
             return False
+        # numpy is imported here, for an .npz: sniffing a file of another venue never needs it.
+        import numpy as np
+
         with zf.open("data.npy") as f:
             # Only the .npy header: the dtype tells, the rows need not be read. (numpy's format
             # helpers are untyped, hence the Any.)

@@ -10,27 +10,55 @@ against it. `featureplane.checks.lobster.validate_lobster` replays the stream th
 `LOBEngine` and
 compares the N levels after every row with the orderbook file. docs/sources/lobster.md has the
 rules and findings.
+
+Imported on first use like every venue's face: the format registry imports `FORMAT` (the
+sniffer) only, not the reader.
 """
 
-from featureplane.sources.lobster.book import DepthCounts
-from featureplane.sources.lobster.files import (
-    DEFAULT_TICK,
-    DEFAULT_TZ,
-    LobsterName,
-    LobsterPath,
-    ZipMember,
-    lobster_zip_members,
-    parse_lobster_name,
-)
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from featureplane import _lazy
 from featureplane.sources.lobster.format import FORMAT
-from featureplane.sources.lobster.reader import (
-    DEFAULT_CHUNK_MESSAGES,
-    LobsterReader,
-    LobsterReplay,
-    iter_lobster,
-    read_lobster,
-)
-from featureplane.sources.lobster.stats import Halt, LobsterStats
+
+if TYPE_CHECKING:
+    from featureplane.sources.lobster.book import DepthCounts
+    from featureplane.sources.lobster.files import (
+        DEFAULT_TICK,
+        DEFAULT_TZ,
+        LobsterName,
+        LobsterPath,
+        ZipMember,
+        lobster_zip_members,
+        parse_lobster_name,
+    )
+    from featureplane.sources.lobster.reader import (
+        DEFAULT_CHUNK_MESSAGES,
+        LobsterReader,
+        LobsterReplay,
+        iter_lobster,
+        read_lobster,
+    )
+    from featureplane.sources.lobster.stats import Halt, LobsterStats
+
+_EXPORTS = {
+    "DEFAULT_CHUNK_MESSAGES": ".reader",
+    "DEFAULT_TICK": ".files",
+    "DEFAULT_TZ": ".files",
+    "DepthCounts": ".book",
+    "Halt": ".stats",
+    "LobsterName": ".files",
+    "LobsterPath": ".files",
+    "LobsterReader": ".reader",
+    "LobsterReplay": ".reader",
+    "LobsterStats": ".stats",
+    "ZipMember": ".files",
+    "iter_lobster": ".reader",
+    "lobster_zip_members": ".files",
+    "parse_lobster_name": ".files",
+    "read_lobster": ".reader",
+}
 
 __all__ = [
     "DEFAULT_CHUNK_MESSAGES",
@@ -50,3 +78,7 @@ __all__ = [
     "parse_lobster_name",
     "read_lobster",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    return _lazy.attribute(__name__, _EXPORTS, name)

@@ -18,11 +18,15 @@ from dataclasses import dataclass
 from fractions import Fraction
 from os import PathLike, fspath
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from featureplane.errors import SourceFormatError
-from featureplane.instruments import InstrumentSpec
+
+if TYPE_CHECKING:
+    # Only a type here: the format registry imports this module to sniff files, before any
+    # reader (and numpy) is needed.
+    from featureplane.instruments import InstrumentSpec
 
 # Message types (column 2 of the message file).
 NEW_ORDER = 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from featureplane.errors import SourceFormatError
 from featureplane.sources.format import (
@@ -14,16 +15,24 @@ from featureplane.sources.format import (
     SourceOptions,
     file_stem,
 )
-from featureplane.sources.tardis.parse import HEADERS, SymbolProbe, probe
+
+if TYPE_CHECKING:
+    from featureplane.sources.tardis.parse import SymbolProbe
+
+# The parser (and numpy with it) is imported by the functions that use it: the registry imports
+# every venue's format to sniff a file, and a file of another venue never needs this one's.
 
 
 def sniff(peek: Peek) -> bool:
     """An `incremental_book_L2` or `trades` CSV header (gzip or plain)."""
+    from featureplane.sources.tardis.parse import HEADERS
+
     return peek.csv_row() in HEADERS.values()
 
 
 def plan(files: Sequence[str], options: SourceOptions) -> list[Chain]:
     """Files sharing a symbol form one chain (book and trades files of a symbol merge)."""
+    from featureplane.sources.tardis.parse import probe
     from featureplane.sources.tardis.reader import DEFAULT_PROBE_ROWS
 
     owner: dict[str, int] = {}
