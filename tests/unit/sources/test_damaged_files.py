@@ -58,6 +58,20 @@ def test_a_zstd_frame_cut_at_a_record_boundary_is_truncated(tmp_path: Path) -> N
     assert len(messages(skipped.events)) == 20  # every record before the cut
 
 
+@pytest.mark.parametrize("errors", ["raise", "skip"])
+def test_a_damaged_zstd_stream_is_refused(tmp_path: Path, errors: str) -> None:
+    # databento_dbn raises the zstd layer's errors as a bare RuntimeError (found by the Python
+    # fuzz run): a frame header byte changed -> "Unsupported frame parameter".
+    plain = write_dbn(tmp_path / "p.dbn", [mbo("A", "B", 0, 5, 1)]).read_bytes()
+    stream = bytearray(_zstd_cut_at_record(plain, len(plain))[0])
+    stream[4] = 0xFF  # the frame header descriptor
+    path = tmp_path / "damaged.dbn.zst"
+    path.write_bytes(bytes(stream))
+    with pytest.raises(SourceFormatError, match="a damaged zstd stream: ") as info:
+        read_databento(path, errors=errors)  # type: ignore[arg-type]
+    assert info.value.path == str(path)
+
+
 @pytest.mark.parametrize("zstd", [False, True])
 @pytest.mark.parametrize(
     "damage", ["panic_flag", "zeroed_header", "zeroed_length"], ids=lambda d: str(d)

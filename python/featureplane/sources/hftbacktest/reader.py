@@ -383,8 +383,12 @@ def _units(
 ) -> npt.NDArray[Any]:
     """`values / step` rounded half away from zero (Rust's f64::round, which hftbacktest
     uses; numpy rounds half to even), refusing values off the grid."""
-    x = values.astype(np.float64) / step
-    _refuse(source, index, ~np.isfinite(x), f"{what} is not finite")
+    v = values.astype(np.float64)
+    _refuse(source, index, ~np.isfinite(v), f"{what} is not finite")
+    unit = "ticks" if what == "px" else "lots"
+    with np.errstate(over="ignore"):  # a finite value past f64 in steps: refused just below
+        x = v / step
+    _refuse(source, index, ~np.isfinite(x), f"{what} beyond {MAX_ABS_UNITS} (2^48) {unit}")
     units = np.copysign(np.floor(np.abs(x) + 0.5), x)
     tolerance = np.maximum(GRID_TOLERANCE, ULPS_TOLERANCE * np.spacing(np.abs(x)))
     off = np.abs(x - units) > tolerance
@@ -396,7 +400,6 @@ def _units(
             f"(row {int(index[i])}; {int(off.sum())} such row(s))"
         )
     # The event model's bound: refused here with its row, not by the engine for the batch.
-    unit = "ticks" if what == "px" else "lots"
     beyond = np.abs(units) > MAX_ABS_UNITS
     _refuse(source, index, beyond, f"{what} beyond {MAX_ABS_UNITS} (2^48) {unit}")
     if what == "qty":
