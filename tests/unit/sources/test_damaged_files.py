@@ -145,6 +145,12 @@ SPEC = InstrumentSpec("X", "0.1", "0.001")
         ("corrupt.npz", b"PK\x03\x04" + b"\x00" * 40, "BadZipFile"),
         ("nodata.npz", None, "KeyError"),
         ("array.npz", "npy", "not an archive"),
+        # Found by the Python fuzz run (once a raw NotImplementedError), and its kin:
+        ("zip-version.npz", "zip-version", "NotImplementedError: zip file version"),
+        ("zip-method.npz", "zip-method", "NotImplementedError: That compression method"),
+        ("encrypted.npz", "encrypted", "RuntimeError: File 'data.npy' is encrypted"),
+        # An .npy whose header claims 596 GiB: once a raw MemoryError.
+        ("huge.npz", "huge-npy", "not an archive"),
     ],
 )
 def test_unreadable_npz_files(tmp_path: Path, name: str, content: object, why: str) -> None:
@@ -152,6 +158,22 @@ def test_unreadable_npz_files(tmp_path: Path, name: str, content: object, why: s
     if content == "npy":
         np.save(tmp_path / "a.npy", np.zeros(3))
         path.write_bytes((tmp_path / "a.npy").read_bytes())  # an .npy named .npz
+    elif content == "huge-npy":
+        np.save(tmp_path / "a.npy", np.zeros(2, dtype=[("ev", "<u8"), ("px", "<f8")]))
+        blob = (tmp_path / "a.npy").read_bytes()
+        path.write_bytes(blob.replace(b"(2,), }", b"(9999999999,), }")[: len(blob)])
+    elif isinstance(content, str) and content != "npy":
+        np.savez(path, data=np.zeros(3))
+        blob = bytearray(path.read_bytes())
+        local, central = blob.find(b"PK\x03\x04"), blob.rfind(b"PK\x01\x02")
+        if content == "zip-version":
+            blob[central + 6] = 0xFF  # version needed to extract: 25.5
+        elif content == "zip-method":
+            blob[local + 8] = blob[central + 10] = 99  # compression method 99
+        else:
+            blob[local + 6] |= 1  # the encrypted bit
+            blob[central + 8] |= 1
+        path.write_bytes(bytes(blob))
     elif content is None:
         np.savez(path, other=np.zeros(3))
     else:

@@ -66,8 +66,19 @@ _BUY_EVENT = 1 << 29
 _SELL_EVENT = 1 << 28
 _KIND_MASK = 0xFF
 _FIELDS = ("ev", "exch_ts", "local_ts", "px", "qty")
-_NPZ_DAMAGE = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
-"""What `np.load` raises on an empty, cut short or corrupt file."""
+_NPZ_DAMAGE = (
+    OSError,
+    ValueError,
+    EOFError,
+    zipfile.BadZipFile,
+    zlib.error,
+    RuntimeError,
+    MemoryError,
+)
+"""What `np.load` raises on an empty, cut short or corrupt file: zipfile's NotImplementedError
+and RuntimeError for a zip it cannot read (a newer zip version, another compression method,
+an encrypted member), a MemoryError for an array header claiming more than memory holds."""
+_NPY_MAGIC = b"\x93NUMPY"
 
 # Kind groups: consecutive rows of one group and one local timestamp form a message.
 _GROUP_DEPTH, _GROUP_TRADE, _GROUP_SNAPSHOT = 0, 1, 2
@@ -316,6 +327,11 @@ def _load(data: npt.NDArray[Any] | PathArg) -> tuple[str, npt.NDArray[Any]]:
         try:
             # Opened here: np.load leaves the file open when it is not a readable archive.
             with open(source, "rb") as f:
+                # An .npy is refused before np.load reads it: its header alone could claim an
+                # array of any size.
+                if f.read(len(_NPY_MAGIC)) == _NPY_MAGIC:
+                    raise ValueError("a single ndarray (.npy), not an archive")
+                f.seek(0)
                 loaded = np.load(f, allow_pickle=False)
                 if not isinstance(loaded, np.lib.npyio.NpzFile):  # an .npy, whatever its name
                     raise ValueError(f"a single {type(loaded).__name__}, not an archive")
