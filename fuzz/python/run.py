@@ -16,6 +16,7 @@ either as `crash-<sha1>` / `timeout-<sha1>` in the working directory (or `-artif
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import os
 import pkgutil
@@ -23,6 +24,7 @@ import shutil
 import sys
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import atheris  # type: ignore[import-untyped]
@@ -66,6 +68,22 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _keeping_crashes(one_input: Callable[[bytes], None]) -> Callable[[bytes], None]:
+    """`one_input`, writing the input of any exception to `-artifact_prefix` before it goes
+    on to atheris: with some extension modules loaded (numba, databento_dbn) the process can
+    end on the next timeout alarm before libFuzzer writes its own `crash-<sha1>`."""
+    prefix = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("-artifact_prefix=")), "./")
+
+    def guarded(data: bytes) -> None:
+        try:
+            one_input(data)
+        except BaseException:
+            Path(f"{prefix}crash-{hashlib.sha1(data).hexdigest()}").write_bytes(data)
+            raise
+
+    return guarded
+
+
 def main() -> None:
     if len(sys.argv) < 2 or sys.argv[1] not in SOURCES:
         sys.exit(f"usage: run.py {{{','.join(SOURCES)}}} [libFuzzer flags] [corpus dirs]")
@@ -80,7 +98,7 @@ def main() -> None:
             _import_tree(name)
     target.setup(_workdir(source))
     warnings.simplefilter("error")
-    atheris.Setup(sys.argv, target.one_input)
+    atheris.Setup(sys.argv, _keeping_crashes(target.one_input))
     atheris.Fuzz()
 
 
