@@ -77,7 +77,9 @@ def _keeping_crashes(one_input: Callable[[bytes], None]) -> Callable[[bytes], No
     def guarded(data: bytes) -> None:
         try:
             one_input(data)
-        except BaseException:
+        except KeyboardInterrupt:  # the run stopped with Ctrl-C: not the input's doing
+            raise
+        except BaseException:  # a PanicException too
             Path(f"{prefix}crash-{hashlib.sha1(data).hexdigest()}").write_bytes(data)
             raise
 
