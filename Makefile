@@ -18,8 +18,8 @@ demo: $(STAMP)
 	$(VENV)/bin/featureplane demo --out out/demo
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check python tests
-	$(VENV)/bin/ruff format --check python tests
+	$(VENV)/bin/ruff check python tests fuzz/python
+	$(VENV)/bin/ruff format --check python tests fuzz/python
 	$(VENV)/bin/mypy
 	$(PY) -m mypy.stubtest featureplane._core
 	cargo clippy --quiet --all-targets -- -D warnings
