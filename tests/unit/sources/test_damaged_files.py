@@ -72,6 +72,20 @@ def test_a_damaged_zstd_stream_is_refused(tmp_path: Path, errors: str) -> None:
     assert info.value.path == str(path)
 
 
+def test_a_symbology_date_that_does_not_exist_is_refused(tmp_path: Path) -> None:
+    # A mapping interval starting on 2023-12-25 (u32 20231225) moved to 0000-01-01 (101): the
+    # decoder takes it, and databento_dbn raises "year 0 is out of range" when the mappings
+    # are read (found by the Python fuzz run).
+    plain = write_dbn(tmp_path / "p.dbn", [mbo("A", "B", 0, 5, 1)]).read_bytes()
+    day = (20231225).to_bytes(4, "little")
+    assert plain.count(day) == 1
+    path = tmp_path / "year0.dbn"
+    path.write_bytes(plain.replace(day, (101).to_bytes(4, "little")))
+    for errors in ("raise", "skip"):
+        with pytest.raises(SourceFormatError, match="a symbology that does not read: year 0"):
+            read_databento(path, errors=errors)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("zstd", [False, True])
 @pytest.mark.parametrize(
     "damage", ["panic_flag", "zeroed_header", "zeroed_length"], ids=lambda d: str(d)

@@ -188,6 +188,12 @@ def read_metadata(path: str) -> Metadata:
         raise SourceFormatError(
             path, None, f"schema {records.metadata.schema}: only MBO files are read"
         )
+    try:
+        # The symbology's dates become `datetime.date`s when it is first read: a date that
+        # does not exist (year 0) is a ValueError there.
+        records.metadata.mappings  # noqa: B018
+    except ValueError as exc:
+        raise SourceFormatError(path, None, f"a symbology that does not read: {exc}") from None
     return records.metadata
 
 
