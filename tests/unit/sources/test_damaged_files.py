@@ -83,7 +83,7 @@ def test_a_symbology_date_that_does_not_exist_is_refused(tmp_path: Path) -> None
     path.write_bytes(plain.replace(day, (101).to_bytes(4, "little")))
     for errors in ("raise", "skip"):
         with pytest.raises(SourceFormatError, match="a symbology that does not read: year 0"):
-            read_databento(path, errors=errors)  # type: ignore[arg-type]
+            read_databento(path, errors=errors)
 
 
 @pytest.mark.parametrize("zstd", [False, True])
@@ -178,16 +178,16 @@ def test_unreadable_npz_files(tmp_path: Path, name: str, content: object, why: s
         path.write_bytes(blob.replace(b"(2,), }", b"(9999999999,), }")[: len(blob)])
     elif isinstance(content, str) and content != "npy":
         np.savez(path, data=np.zeros(3))
-        blob = bytearray(path.read_bytes())
-        local, central = blob.find(b"PK\x03\x04"), blob.rfind(b"PK\x01\x02")
+        raw = bytearray(path.read_bytes())
+        local, central = raw.find(b"PK\x03\x04"), raw.rfind(b"PK\x01\x02")
         if content == "zip-version":
-            blob[central + 6] = 0xFF  # version needed to extract: 25.5
+            raw[central + 6] = 0xFF  # version needed to extract: 25.5
         elif content == "zip-method":
-            blob[local + 8] = blob[central + 10] = 99  # compression method 99
+            raw[local + 8] = raw[central + 10] = 99  # compression method 99
         else:
-            blob[local + 6] |= 1  # the encrypted bit
-            blob[central + 8] |= 1
-        path.write_bytes(bytes(blob))
+            raw[local + 6] |= 1  # the encrypted bit
+            raw[central + 8] |= 1
+        path.write_bytes(bytes(raw))
     elif content is None:
         np.savez(path, other=np.zeros(3))
     else:
