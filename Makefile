@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 RUST_SOURCES := $(shell find crates -name '*.rs' -o -name Cargo.toml) Cargo.toml
 
-.PHONY: demo test lint unit cargo-test fuzz-smoke fuzz-long fuzz-py-deps fuzz-py-long perf-gate perf-canary bench clean
+.PHONY: demo test lint unit cargo-test fuzz-smoke fuzz-long fuzz-py-deps fuzz-py-smoke fuzz-py-long perf-gate perf-canary bench clean
 
 $(STAMP): pyproject.toml $(RUST_SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,21 +31,10 @@ cargo-test:
 
 # The bounded fuzz run alone (docs/reliability.md): every fuzz target on stable over the seeds
 # and their mutations, and the engine API through both backends under hypothesis. Both also
-# run in `make test` (cargo-test and unit). Then each source's atheris harness (fuzz/python/)
-# on its seeds and PY_FUZZ_SMOKE_RUNS inputs with -seed=1, seconds a source: what it learns goes
-# to fuzz/target/py-smoke-<source>, the seeds stay as they are. Not in `make test`, which does
-# not install atheris (the `fuzz` extra).
-fuzz-smoke: $(STAMP) fuzz-py-deps
+# run in `make test` (cargo-test and unit).
+fuzz-smoke: $(STAMP)
 	cargo test --quiet -p featureplane-core --test fuzz_smoke
 	$(PY) -m pytest -q tests/parity/test_engine_fuzz.py tests/parity/test_hostile_input.py
-	for s in $(PY_FUZZ_SOURCES); do \
-	  rm -rf fuzz/target/py-smoke-$$s && mkdir -p fuzz/target/py-smoke-$$s && \
-	  RUST_BACKTRACE=0 $(PY) fuzz/python/run.py $$s -seed=1 -runs=$(PY_FUZZ_SMOKE_RUNS) \
-	    -max_len=4096 -timeout=10 -artifact_prefix=fuzz/target/py-artifacts/$$s- \
-	    fuzz/target/py-smoke-$$s fuzz/python/corpus/$$s > fuzz/target/py-smoke-$$s.log 2>&1 \
-	    || { tail -40 fuzz/target/py-smoke-$$s.log; exit 1; }; \
-	  echo "$$s: $$(grep -E '^Done' fuzz/target/py-smoke-$$s.log)"; \
-	done
 
 # The long run of docs/reliability.md: 1M inputs per cargo-fuzz target (needs a nightly
 # toolchain and cargo-fuzz), then 20,000 hypothesis examples of the engine API. Not in `test`.
@@ -74,6 +63,21 @@ PY_FUZZ_SMOKE_RUNS ?= 2000
 fuzz-py-deps: $(STAMP)
 	$(PY) -c "import atheris" 2>/dev/null || $(PY) -m pip install --quiet "atheris>=3.0,<4"
 	mkdir -p fuzz/target/py-artifacts
+
+# `make fuzz-smoke` also runs each source's atheris harness (fuzz/python/) on its seeds and
+# PY_FUZZ_SMOKE_RUNS inputs with -seed=1, seconds a source: what it learns goes to
+# fuzz/target/py-smoke-<source>, the seeds stay as they are. Not in `make test`, which does not
+# install atheris (the `fuzz` extra).
+fuzz-smoke: fuzz-py-smoke
+fuzz-py-smoke: fuzz-py-deps
+	for s in $(PY_FUZZ_SOURCES); do \
+	  rm -rf fuzz/target/py-smoke-$$s && mkdir -p fuzz/target/py-smoke-$$s && \
+	  RUST_BACKTRACE=0 $(PY) fuzz/python/run.py $$s -seed=1 -runs=$(PY_FUZZ_SMOKE_RUNS) \
+	    -max_len=4096 -timeout=10 -artifact_prefix=fuzz/target/py-artifacts/$$s- \
+	    fuzz/target/py-smoke-$$s fuzz/python/corpus/$$s > fuzz/target/py-smoke-$$s.log 2>&1 \
+	    || { tail -40 fuzz/target/py-smoke-$$s.log; exit 1; }; \
+	  echo "$$s: $$(grep -E '^Done' fuzz/target/py-smoke-$$s.log)"; \
+	done
 
 fuzz-py-long: $(STAMP) fuzz-py-deps
 	for s in $(PY_FUZZ_SOURCES); do \
