@@ -19,7 +19,12 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
-from featureplane.errors import BackendUnavailableError, FeatureplaneError, RustBackendWarning
+from featureplane.errors import (
+    BackendUnavailableError,
+    FeatureplaneError,
+    RustBackendWarning,
+    SourceFormatError,
+)
 from featureplane.instruments import InstrumentSpec
 from featureplane.sources import BinanceReader, read_binance
 from featureplane.sources.binance.stats import BinanceStats
@@ -578,5 +583,5 @@ def test_a_non_ascii_symbol_is_read_by_the_reference() -> None:
     ascii_spec = InstrumentSpec("BTCUSDT", "0.1", "0.001")
     other = InstrumentSpec("\ua7cdUSDT", "0.1", "0.001")
     assert use_rust("auto", ascii_spec) and not use_rust("auto", other)
-    with pytest.raises(ValueError, match="non-ASCII symbol"):
+    with pytest.raises(SourceFormatError, match="non-ASCII symbol"):
         use_rust("rust", other)

@@ -753,3 +753,19 @@ def test_shared_data_skips_or_fails_under_ci(
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="CI=true"):
         datapaths.shared_data("missing")
+
+
+def test_a_symbol_the_rust_parser_cannot_take_is_a_source_error(tmp_path: Path) -> None:
+    # A stream name cased beyond ASCII ("btcusdtʝ@depth", found by the Python fuzz run) makes a
+    # symbol the Rust parser does not take: parser="rust" refuses the files with a
+    # SourceFormatError naming them (it was a bare ValueError); "auto" reads them with the
+    # reference.
+    from tests.support.rust import require_rust
+
+    require_rust("parser")
+    diff = um_diff(T0 + 1, 99, 105, 98).replace("btcusdt@", "btcusdt\u029d@")
+    path = write(tmp_path / "x.gz", [um_snapshot(T0, 100), diff])
+    with pytest.raises(SourceFormatError, match="non-ASCII symbol") as info:
+        read_binance(path, parser="rust")
+    assert info.value.path == str(path)
+    assert iter_binance(path).parsers == {"BTCUSDT\ua7b2": "python"}

@@ -58,6 +58,34 @@ def test_a_zstd_frame_cut_at_a_record_boundary_is_truncated(tmp_path: Path) -> N
     assert len(messages(skipped.events)) == 20  # every record before the cut
 
 
+@pytest.mark.parametrize("errors", ["raise", "skip"])
+def test_a_damaged_zstd_stream_is_refused(tmp_path: Path, errors: str) -> None:
+    # databento_dbn raises the zstd layer's errors as a bare RuntimeError (found by the Python
+    # fuzz run): a frame header byte changed -> "Unsupported frame parameter".
+    plain = write_dbn(tmp_path / "p.dbn", [mbo("A", "B", 0, 5, 1)]).read_bytes()
+    stream = bytearray(_zstd_cut_at_record(plain, len(plain))[0])
+    stream[4] = 0xFF  # the frame header descriptor
+    path = tmp_path / "damaged.dbn.zst"
+    path.write_bytes(bytes(stream))
+    with pytest.raises(SourceFormatError, match="a damaged zstd stream: ") as info:
+        read_databento(path, errors=errors)  # type: ignore[arg-type]
+    assert info.value.path == str(path)
+
+
+def test_a_symbology_date_that_does_not_exist_is_refused(tmp_path: Path) -> None:
+    # A mapping interval starting on 2023-12-25 (u32 20231225) moved to 0000-01-01 (101): the
+    # decoder takes it, and databento_dbn raises "year 0 is out of range" when the mappings
+    # are read (found by the Python fuzz run).
+    plain = write_dbn(tmp_path / "p.dbn", [mbo("A", "B", 0, 5, 1)]).read_bytes()
+    day = (20231225).to_bytes(4, "little")
+    assert plain.count(day) == 1
+    path = tmp_path / "year0.dbn"
+    path.write_bytes(plain.replace(day, (101).to_bytes(4, "little")))
+    for errors in ("raise", "skip"):
+        with pytest.raises(SourceFormatError, match="a symbology that does not read: year 0"):
+            read_databento(path, errors=errors)
+
+
 @pytest.mark.parametrize("zstd", [False, True])
 @pytest.mark.parametrize(
     "damage", ["panic_flag", "zeroed_header", "zeroed_length"], ids=lambda d: str(d)
@@ -131,6 +159,12 @@ SPEC = InstrumentSpec("X", "0.1", "0.001")
         ("corrupt.npz", b"PK\x03\x04" + b"\x00" * 40, "BadZipFile"),
         ("nodata.npz", None, "KeyError"),
         ("array.npz", "npy", "not an archive"),
+        # Found by the Python fuzz run (once a raw NotImplementedError), and its kin:
+        ("zip-version.npz", "zip-version", "NotImplementedError: zip file version"),
+        ("zip-method.npz", "zip-method", "NotImplementedError: That compression method"),
+        ("encrypted.npz", "encrypted", "RuntimeError: File 'data.npy' is encrypted"),
+        # An .npy whose header claims 596 GiB: once a raw MemoryError.
+        ("huge.npz", "huge-npy", "not an archive"),
     ],
 )
 def test_unreadable_npz_files(tmp_path: Path, name: str, content: object, why: str) -> None:
@@ -138,6 +172,22 @@ def test_unreadable_npz_files(tmp_path: Path, name: str, content: object, why: s
     if content == "npy":
         np.save(tmp_path / "a.npy", np.zeros(3))
         path.write_bytes((tmp_path / "a.npy").read_bytes())  # an .npy named .npz
+    elif content == "huge-npy":
+        np.save(tmp_path / "a.npy", np.zeros(2, dtype=[("ev", "<u8"), ("px", "<f8")]))
+        blob = (tmp_path / "a.npy").read_bytes()
+        path.write_bytes(blob.replace(b"(2,), }", b"(9999999999,), }")[: len(blob)])
+    elif isinstance(content, str) and content != "npy":
+        np.savez(path, data=np.zeros(3))
+        raw = bytearray(path.read_bytes())
+        local, central = raw.find(b"PK\x03\x04"), raw.rfind(b"PK\x01\x02")
+        if content == "zip-version":
+            raw[central + 6] = 0xFF  # version needed to extract: 25.5
+        elif content == "zip-method":
+            raw[local + 8] = raw[central + 10] = 99  # compression method 99
+        else:
+            raw[local + 6] |= 1  # the encrypted bit
+            raw[central + 8] |= 1
+        path.write_bytes(bytes(raw))
     elif content is None:
         np.savez(path, other=np.zeros(3))
     else:

@@ -183,6 +183,18 @@ def test_values_beyond_the_bound_are_refused_with_their_row() -> None:
         assert "(row 1; 1 such row(s))" in str(info.value)
 
 
+@pytest.mark.parametrize("what", ["px", "qty"])
+def test_a_value_whose_steps_overflow_f64_is_beyond_the_bound(what: str) -> None:
+    # 1.7e308 / 0.1 is inf: refused as beyond 2^48, not a numpy overflow warning (found by the
+    # Python fuzz run; the suite turns warnings into errors).
+    depth = hbt.DEPTH_EVENT | hbt.BUY_EVENT | BOTH
+    px, qty = (-1.7e308, 1.0) if what == "px" else (100.0, 1.7e308)
+    data = hbt_rows((depth, 1, 2, 100.0, 1.0), (depth, 1, 3, px, qty))
+    with pytest.raises(SourceFormatError, match=f"{what} beyond 281474976710656") as info:
+        read_hftbacktest_events(data, SPEC)
+    assert (info.value.path, info.value.line) == ("<array>", 1)
+
+
 def test_rounding_is_hftbacktests_and_tolerates_f64_noise() -> None:
     # 0.3 / 0.1 = 2.9999999999999996 in f64: one tick off a truncation, 3 with round().
     data = hbt_rows(

@@ -150,7 +150,7 @@ class BinanceReader(ReadOnce):
                 info.market = sym_market
             self.stats.sync[symbol] = SymbolSync(symbol, sym_market, [i.path for i in infos])
             self.stats.sync[symbol].grid_given = symbol in given
-            rust = use_rust(parser, specs[symbol])
+            rust = use_rust(parser, specs[symbol], infos[0].path)
             self.parsers[symbol] = "rust" if rust else "python"
             chain_cls = RustSymbolChain if rust else SymbolChain
             self._chains.append(

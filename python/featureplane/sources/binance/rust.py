@@ -21,6 +21,7 @@ from typing import Any, Literal
 from featureplane import _rust
 from featureplane.errors import (
     ParserMismatchError,
+    SourceFormatError,
     StreamDamageError,
 )
 from featureplane.events import EVENT_DTYPE
@@ -90,14 +91,17 @@ def rust_supports(spec: InstrumentSpec) -> bool:
     )
 
 
-def use_rust(parser: str, spec: InstrumentSpec) -> bool:
+def use_rust(parser: str, spec: InstrumentSpec, source: str = "<binance>") -> bool:
     """Which parser reads a symbol: "rust", "python", or "auto" (Rust where it is built and
-    takes the instrument, see `rust_supports`).
+    takes the instrument, see `rust_supports`). `source` names the symbol's file in errors.
 
     Raises
     ------
     ValueError
-        An unknown `parser`, or "rust" for an instrument it does not take.
+        An unknown `parser`.
+    SourceFormatError
+        "rust" for an instrument it does not take: the files name a symbol that is not ASCII,
+        or strings whose precision gives a grid beyond its integers (a `ValueError` too).
     BackendUnavailableError
         "rust" without the extension's parser.
     """
@@ -109,9 +113,12 @@ def use_rust(parser: str, spec: InstrumentSpec) -> bool:
     if not _rust.use_rust(parser, "parser"):
         return False
     if not rust_supports(spec):
-        raise ValueError(
+        # What the files hold decides it, so it is the source's error, not the caller's.
+        raise SourceFormatError(
+            source,
+            None,
             f"{spec.symbol!r} (tick {spec.tick_size}, lot {spec.lot_size}): a non-ASCII symbol "
-            "or a grid beyond the Rust parser's integers; use parser='python'"
+            "or a grid beyond the Rust parser's integers; use parser='python'",
         )
     return True
 

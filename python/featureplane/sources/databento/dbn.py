@@ -79,6 +79,11 @@ class DbnRecords:
                     records = decoder.write_and_decode(data)
                 except DBNError as exc:
                     raise SourceFormatError(self.path, None, f"not a DBN file: {exc}") from None
+                except RuntimeError as exc:
+                    # The zstd layer's own errors ("Data corruption detected", "Unsupported
+                    # frame parameter"): the stream is damaged, not merely cut short.
+                    what = "a damaged zstd stream" if compression == _ZSTD else "not a DBN file"
+                    raise SourceFormatError(self.path, None, f"{what}: {exc}") from None
                 except BaseException as exc:
                     # The decoder panics on some malformed headers; pyo3 raises that as a
                     # PanicException (a BaseException): still a file that is not DBN.
@@ -183,6 +188,12 @@ def read_metadata(path: str) -> Metadata:
         raise SourceFormatError(
             path, None, f"schema {records.metadata.schema}: only MBO files are read"
         )
+    try:
+        # The symbology's dates become `datetime.date`s when it is first read: a date that
+        # does not exist (year 0) is a ValueError there.
+        records.metadata.mappings  # noqa: B018
+    except ValueError as exc:
+        raise SourceFormatError(path, None, f"a symbology that does not read: {exc}") from None
     return records.metadata
 
 

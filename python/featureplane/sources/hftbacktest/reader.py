@@ -66,8 +66,19 @@ _BUY_EVENT = 1 << 29
 _SELL_EVENT = 1 << 28
 _KIND_MASK = 0xFF
 _FIELDS = ("ev", "exch_ts", "local_ts", "px", "qty")
-_NPZ_DAMAGE = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
-"""What `np.load` raises on an empty, cut short or corrupt file."""
+_NPZ_DAMAGE = (
+    OSError,
+    ValueError,
+    EOFError,
+    zipfile.BadZipFile,
+    zlib.error,
+    RuntimeError,
+    MemoryError,
+)
+"""What `np.load` raises on an empty, cut short or corrupt file: zipfile's NotImplementedError
+and RuntimeError for a zip it cannot read (a newer zip version, another compression method,
+an encrypted member), a MemoryError for an array header claiming more than memory holds."""
+_NPY_MAGIC = b"\x93NUMPY"
 
 # Kind groups: consecutive rows of one group and one local timestamp form a message.
 _GROUP_DEPTH, _GROUP_TRADE, _GROUP_SNAPSHOT = 0, 1, 2
@@ -316,6 +327,11 @@ def _load(data: npt.NDArray[Any] | PathArg) -> tuple[str, npt.NDArray[Any]]:
         try:
             # Opened here: np.load leaves the file open when it is not a readable archive.
             with open(source, "rb") as f:
+                # An .npy is refused before np.load reads it: its header alone could claim an
+                # array of any size.
+                if f.read(len(_NPY_MAGIC)) == _NPY_MAGIC:
+                    raise ValueError("a single ndarray (.npy), not an archive")
+                f.seek(0)
                 loaded = np.load(f, allow_pickle=False)
                 if not isinstance(loaded, np.lib.npyio.NpzFile):  # an .npy, whatever its name
                     raise ValueError(f"a single {type(loaded).__name__}, not an archive")
@@ -383,8 +399,12 @@ def _units(
 ) -> npt.NDArray[Any]:
     """`values / step` rounded half away from zero (Rust's f64::round, which hftbacktest
     uses; numpy rounds half to even), refusing values off the grid."""
-    x = values.astype(np.float64) / step
-    _refuse(source, index, ~np.isfinite(x), f"{what} is not finite")
+    v = values.astype(np.float64)
+    _refuse(source, index, ~np.isfinite(v), f"{what} is not finite")
+    unit = "ticks" if what == "px" else "lots"
+    with np.errstate(over="ignore"):  # a finite value past f64 in steps: refused just below
+        x = v / step
+    _refuse(source, index, ~np.isfinite(x), f"{what} beyond {MAX_ABS_UNITS} (2^48) {unit}")
     units = np.copysign(np.floor(np.abs(x) + 0.5), x)
     tolerance = np.maximum(GRID_TOLERANCE, ULPS_TOLERANCE * np.spacing(np.abs(x)))
     off = np.abs(x - units) > tolerance
@@ -396,7 +416,6 @@ def _units(
             f"(row {int(index[i])}; {int(off.sum())} such row(s))"
         )
     # The event model's bound: refused here with its row, not by the engine for the batch.
-    unit = "ticks" if what == "px" else "lots"
     beyond = np.abs(units) > MAX_ABS_UNITS
     _refuse(source, index, beyond, f"{what} beyond {MAX_ABS_UNITS} (2^48) {unit}")
     if what == "qty":
