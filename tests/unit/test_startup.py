@@ -30,9 +30,10 @@ NOT_FOR_THE_PARSER = (
     "featureplane.sources.tardis.parse",
 )
 
-# Loaded by a replay only once its inputs are planned (their heads read): the engine, the
-# reference kernel (never, on Rust), the Parquet writer, and the readers of other venues.
+# Loaded by a replay only once its inputs are planned (their heads read): numpy, the engine,
+# the reference kernel (never, on Rust), the Parquet writer, and the readers of other venues.
 NOT_BEFORE_THE_FIRST_READ = (
+    "numpy",
     "pyarrow",
     "asyncio",
     "featureplane.engine.facade",

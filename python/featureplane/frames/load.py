@@ -15,8 +15,8 @@ from typing import Any, Literal
 import pyarrow as pa
 
 from featureplane.errors import SchemaMismatchError
+from featureplane.frames import DEFAULT_UNITS
 from featureplane.frames.parquet import FeatureFile, read_feature_file
-from featureplane.frames.units import DEFAULT_UNITS
 
 FrameKind = Literal["polars", "pandas", "arrow"]
 

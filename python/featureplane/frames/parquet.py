@@ -41,11 +41,10 @@ import pyarrow.parquet as pq
 from featureplane import __version__
 from featureplane.errors import SchemaMismatchError, SourceFormatError
 from featureplane.features.plan import feature_set_from_json
+from featureplane.frames import DEFAULT_UNITS, UNITS
 from featureplane.frames.frame import HEADER_COLUMNS as FRAME_HEADER
 from featureplane.frames.frame import FrameBatch
 from featureplane.frames.units import (
-    DEFAULT_UNITS,
-    UNITS,
     is_scaled,
     scaled_to_real,
     to_real_columns,

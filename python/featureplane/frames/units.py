@@ -47,13 +47,6 @@ class ColumnsLike(Protocol):
     values: dict[str, np.ndarray]
 
 
-UNITS: tuple[str, ...] = ("real", "scaled")
-"""What feature files and tables hold: real units, or the kernel's scaled ints."""
-DEFAULT_UNITS = "real"
-"""What a file or table for people holds: real units, nulls where not ready
-(`featureplane.frames.parquet`). Here, below the writer, so the replay drivers name it without
-loading pyarrow."""
-
 GRID_UNITS = ("price", "size")
 """Units of scaled-int features: which instrument grid the integer counts."""
 

@@ -25,17 +25,16 @@ from typing import TYPE_CHECKING, Any
 
 from featureplane import _lazy
 from featureplane.engine.backends import resolve_backend
-from featureplane.engine.config import EngineConfig
 from featureplane.errors import ChainReplayError
 from featureplane.features.plan import resolve_feature_set
-from featureplane.frames.units import DEFAULT_UNITS
+from featureplane.frames import DEFAULT_UNITS
 from featureplane.replay.chains import expand_inputs, output_paths, plan_chains
 from featureplane.schema import DEFAULT_FEATURE_SET_ID, FeatureSet
-from featureplane.sources._common import source_notes
 from featureplane.sources.format import Chain, SourceOptions
 from featureplane.sources.registry import open_source
 
 if TYPE_CHECKING:
+    from featureplane.engine.config import EngineConfig
     from featureplane.replay.run import ReplaySummary
 
 SCHEDULERS: tuple[str, ...] = ("local", "dask")
@@ -69,6 +68,7 @@ def replay_chain(
     # Imported here, where a chain is replayed: the engine and the Parquet writer (pyarrow)
     # load while the command has already planned its chains and read their heads.
     from featureplane.replay.run import portable, replay_events
+    from featureplane.sources._common import source_notes
 
     settings = settings or ReplaySettings()
     options = settings.options

@@ -20,9 +20,9 @@ import numpy as np
 from featureplane.engine.config import EngineConfig
 from featureplane.engine.facade import FeatureEngine
 from featureplane.events import END_OF_MESSAGE
+from featureplane.frames import DEFAULT_UNITS
 from featureplane.frames.frame import QualityFlag
 from featureplane.frames.parquet import FeatureFileWriter, jsonable
-from featureplane.frames.units import DEFAULT_UNITS
 from featureplane.instruments import SymbolTable
 from featureplane.schema import DEFAULT_FEATURE_SET_ID, FeatureSet
 
