@@ -104,6 +104,8 @@ def run_drill(
     assert prom.wait_for(f'up{{drill="{name}"}}', timeout_s=20), "target never discovered"
 
     def announce(line: str) -> None:
+        if not line.startswith("metrics on "):
+            return  # the run's other lines ("running ...")
         assert line.endswith(f":{port}/metrics"), line
         up = prom.wait_for(f'up{{drill="{name}"}} == 1', timeout_s=20)
         assert up, f"prometheus never scraped the {name} drill"
