@@ -21,6 +21,7 @@ from featureplane.adapters.hftbacktest.adapter import (
     FeatureMode,
     HftBacktestAdapter,
 )
+from featureplane.adapters.hftbacktest.asset import AssetSession
 from featureplane.adapters.hftbacktest.session import AccountState, BacktestSession
 from featureplane.backtest.results import BacktestRun, RunRecord, StrategyOutcome
 from featureplane.features.lob_shared_v1 import LOB_SHARED_V1
@@ -110,8 +111,9 @@ class ABReport:
         return "\n".join(lines)
 
 
-def final_mid(session: BacktestSession) -> float:
-    """The final mid price of the session's first asset (0.0 without a two-sided book)."""
+def final_mid(session: BacktestSession | AssetSession) -> float:
+    """The final mid price of a session's first asset, or of one asset of a multi-asset
+    session (0.0 without a two-sided book)."""
     l1 = session.l1()
     return (l1.bid_px + l1.ask_px) / 2 * session.tick if l1.has_bid and l1.has_ask else 0.0
 

@@ -18,10 +18,16 @@ from featureplane.adapters.hftbacktest.adapter import (
     FeatureFeed,
     HftBacktestAdapter,
 )
-from featureplane.adapters.hftbacktest.asset import AssetSession
 from featureplane.adapters.hftbacktest.multi import MultiAssetAdapter
 from featureplane.adapters.hftbacktest.session import BacktestSession
-from featureplane.backtest.ab import DecisionDiff, Loop, Recorded, Variant, compare_decisions
+from featureplane.backtest.ab import (
+    DecisionDiff,
+    Loop,
+    Recorded,
+    Variant,
+    compare_decisions,
+    final_mid,
+)
 from featureplane.backtest.feeds import SymbolFeed
 from featureplane.backtest.results import BacktestRun, StrategyOutcome
 from featureplane.schema import DEFAULT_FEATURE_SET_ID, FeatureSet
@@ -78,16 +84,10 @@ def _outcomes(
 ) -> dict[str, StrategyOutcome]:
     return {
         a.symbol: StrategyOutcome(
-            f"{variant} {a.symbol}", mm.decisions_of(a.symbol), a.account(), _mid(a), wall
+            f"{variant} {a.symbol}", mm.decisions_of(a.symbol), a.account(), final_mid(a), wall
         )
         for a in session.assets
     }
-
-
-def _mid(asset: AssetSession) -> float:
-    """The asset's final mid price (0.0 without a two-sided book)."""
-    l1 = asset.l1()
-    return (l1.bid_px + l1.ask_px) / 2 * asset.tick if l1.has_bid and l1.has_ask else 0.0
 
 
 def run_each_strategy(
