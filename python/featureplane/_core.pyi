@@ -20,6 +20,7 @@ __all__ = [
     "RingWriter",
     "SyntheticFeed",
     "__version__",
+    "live_path_ns",
     "ring_bench_clock_cost",
     "ring_bench_clock_ns",
     "ring_bench_read_flood",
@@ -98,9 +99,9 @@ class Engine:
     def process_into(
         self, message: bytes, out: bytearray | memoryview | npt.NDArray[np.uint8]
     ) -> int: ...
-    def process_frame(
-        self, message: bytes
-    ) -> tuple[int, int, int, int, int, int, int, tuple[int | float, ...]] | None: ...
+    def frame_type(self, cls: type, feature_set_id: str, marker: str) -> bool: ...
+    def frame_names(self, names: list[str]) -> None: ...
+    def process_frame(self, message: bytes) -> Any | None: ...
     def symbol_values(
         self, symbol_id: int
     ) -> tuple[tuple[int | float, ...], int, int, int, int]: ...
@@ -163,9 +164,9 @@ class PlanEngine:
     def process_into(
         self, message: bytes, out: bytearray | memoryview | npt.NDArray[np.uint8]
     ) -> int: ...
-    def process_frame(
-        self, message: bytes
-    ) -> tuple[int, int, int, int, int, int, int, tuple[int | float, ...]] | None: ...
+    def frame_type(self, cls: type, feature_set_id: str, marker: str) -> bool: ...
+    def frame_names(self, names: list[str]) -> None: ...
+    def process_frame(self, message: bytes) -> Any | None: ...
     def symbol_values(
         self, symbol_id: int
     ) -> tuple[tuple[int | float, ...], int, int, int, int]: ...
@@ -249,6 +250,17 @@ class BinanceChain:
 
 _Bytes = bytes | npt.NDArray[np.uint8]
 
+def live_path_ns(
+    lines: list[bytes],
+    *,
+    symbol: str,
+    usdm: bool,
+    px_grid: tuple[int, int],
+    qty_grid: tuple[int, int],
+    tick: float,
+    lot: float,
+    schema_hash64: int,
+) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint8], int, bytes]: ...
 def ring_probe(name: str) -> dict[str, Any] | None:
     """The ring's status (the fields of `frames.ring.RingStatus`), None when absent."""
 

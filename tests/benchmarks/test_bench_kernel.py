@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from featureplane._rust import rust_available
-from featureplane.bench import replay, scaling, timing
+from featureplane.bench import per_message, replay, scaling, timing
 from featureplane.bench.kernel import HBT, PY_BOOK, PY_REF, RUST_BATCH, RUST_BOOK, RUST_MSG
 from featureplane.cli import main
 from tests.support.datapaths import shared_data
@@ -47,6 +47,14 @@ def test_bench_quick_rows_are_correct(tmp_path: Path, capsys: pytest.CaptureFixt
         assert len({r["events"] for r in rows}) == 1  # every row counts the same events
         assert all(r["min_s"] <= r["median_s"] <= r["max_s"] for r in rows)
     assert HBT in {r["name"] for r in kernel[0]["rows"]}
+    (latency,) = [s for s in report["sections"] if s["title"].startswith("per message")]
+    by_name = {r["name"]: r for r in latency["rows"]}
+    assert set(by_name) == {per_message.PY_BOOK, per_message.PY_TRADE, per_message.RUST_BOOK,
+                            per_message.RUST_TRADE}  # fmt: skip
+    # Each row checks its frames (Python calls against the batch, the Rust-only path against
+    # the research replay of the capture) and orders its quantiles.
+    assert all(r["correct"] and 0 < r["p50_ns"] <= r["p99_ns"] <= r["p999_ns"]
+               for r in by_name.values())  # fmt: skip
     (replay_section,) = [s for s in report["sections"] if s["title"].startswith("replay")]
     process = {r["name"]: r for r in replay_section["rows"]}[replay.FP_PROCESS]
     # The fresh process wrote the frames the in-process replay did, and its start-up is timed.

@@ -13,9 +13,11 @@ both kernels perform the same operations in the same order, so they agree exactl
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,6 +46,7 @@ from featureplane.events import (
 from featureplane.frames.frame import FeatureUpdateFrameV1, FrameBatch
 
 EXAMPLES = int(os.environ.get("FEATUREPLANE_PARITY_EXAMPLES", "150"))
+FEATURE_SETS = Path(__file__).resolve().parents[2] / "examples" / "feature-sets"
 PARITY = settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -676,15 +679,56 @@ def test_process_into_writes_the_frame_record() -> None:
         engine.process_into(b"\x00" * 63, out)
 
 
-def test_fast_frame_factory_equals_the_dataclass_constructor() -> None:
-    from featureplane.engine import rust as rust_kernel
+_TWO_MESSAGES = (
+    make_message(0, source_ts_ns=1, seq=1, snapshot=[(BID, 99, 5), (ASK, 101, 3)]),
+    make_message(0, source_ts_ns=2, seq=2, levels=[(BID, 100, 1)], trades=[(1, 101, 1)]),
+)
 
-    factory = rust_kernel._FRAME_FACTORY
-    assert factory is not FeatureUpdateFrameV1, "the fast path should be active"
-    args = ("BTCUSDT", 7, 1, 2, "lob_shared_v1", 3, 4, 5, (1, 2.0, math.nan))
-    fast, slow = factory(*args), FeatureUpdateFrameV1(*args)
-    assert type(fast) is FeatureUpdateFrameV1
-    assert fast == slow and repr(fast) == repr(slow) and hash(fast) == hash(slow)
-    assert fast.marker == slow.marker
-    with pytest.raises(AttributeError):  # still frozen
-        fast.seq = 8  # type: ignore[misc]
+
+def test_frames_made_in_rust_equal_the_dataclass_constructor() -> None:
+    """The extension fills the frame's slots itself; the object is the constructor's."""
+    engine = FeatureEngine([InstrumentSpec("BTCUSDT", "0.1", "0.001")], backend="rust")
+    assert engine._kernel.fills_frame_slots, "the fast path should be active"
+    frames = [engine.process(m) for m in _TWO_MESSAGES]
+    for fast in frames:
+        assert fast is not None and type(fast) is FeatureUpdateFrameV1
+        slow = FeatureUpdateFrameV1(*(getattr(fast, f.name) for f in dataclasses.fields(fast)))
+        assert fast == slow and repr(fast) == repr(slow) and hash(fast) == hash(slow)
+        with pytest.raises(dataclasses.FrozenInstanceError):  # still frozen
+            fast.seq = 8  # type: ignore[misc]
+
+
+@dataclasses.dataclass(frozen=True)
+class _PlainFrame:  # not slotted: the extension must call it, as any caller would
+    symbol: str
+    seq: int
+    source_ts_ns: int
+    local_ts_ns: int
+    feature_set_id: str
+    changed_mask: int
+    warmup_ready_mask: int
+    quality_flags: int
+    values: tuple[int | float, ...]
+    marker: str = "x"
+
+
+@pytest.mark.parametrize("kind", ["engine", "plan"])
+def test_a_frame_class_of_another_shape_is_called_not_filled(kind: str) -> None:
+    fs = "lob_shared_v1" if kind == "engine" else FEATURE_SETS / "research_v1.toml"
+    rust = FeatureEngine([InstrumentSpec("BTCUSDT", "0.1", "0.001")], fs, backend="rust")
+    core = rust._kernel._engine
+    assert core.frame_type(_PlainFrame, "lob_shared_v1", "m") is False
+    core.frame_names(["BTCUSDT"])
+    frame = core.process_frame(_TWO_MESSAGES[0].tobytes())
+    assert type(frame) is _PlainFrame and frame.symbol == "BTCUSDT" and frame.marker == "m"
+    want = FeatureEngine(rust.symbols, fs, backend="python").process(_TWO_MESSAGES[0])
+    assert want is not None  # the kernel's values, in the other class
+    assert_values_equal(want.values, frame.values)
+
+
+def test_process_frame_needs_a_frame_type_first() -> None:
+    from featureplane import _core
+
+    core = _core.Engine([(0.1, 0.001)])
+    with pytest.raises(TypeError, match="frame_type"):
+        core.process_frame(_TWO_MESSAGES[0].tobytes())

@@ -16,9 +16,10 @@ use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::{PyDict, PyString, PyTuple, PyType};
 
 use crate::errors::{from_panic, poisoned, to_py};
+use crate::frame_object::{no_frame_type, FrameMaker};
 use crate::frames::{columns_to_py, values_to_py, ValuesCache};
 use crate::state::{state_from_py, state_to_py};
 
@@ -37,6 +38,7 @@ pub struct PyEngine {
     engine: Engine,
     poisoned: bool,
     values_cache: ValuesCache,
+    frames: Option<FrameMaker>,
 }
 
 impl PyEngine {
@@ -167,6 +169,7 @@ impl PyEngine {
             engine,
             poisoned: false,
             values_cache: ValuesCache::default(),
+            frames: None,
         })
     }
 
@@ -285,30 +288,46 @@ impl PyEngine {
         Ok(APPLIED)
     }
 
-    /// Apply one message (its EVENT_DTYPE rows as bytes); the frame as
-    /// (symbol_id, seq, source_ts_ns, local_ts_ns, changed_mask, warmup_ready_mask,
-    /// quality_flags, values), or None when the message was dropped. For callers that build a
-    /// frame object anyway: the values tuple is made here, in one step.
-    #[allow(clippy::type_complexity)]
+    /// Make `process_frame`'s frames of class `cls` (`FeatureUpdateFrameV1`), with this
+    /// feature set id and marker; True when they are filled slot by slot (docs of
+    /// `frame_object`), False when the class is called.
+    fn frame_type(
+        &mut self,
+        cls: &Bound<'_, PyType>,
+        feature_set_id: &Bound<'_, PyString>,
+        marker: &Bound<'_, PyString>,
+    ) -> PyResult<bool> {
+        let maker = FrameMaker::new(cls, feature_set_id, marker)?;
+        let fills = maker.fills_slots();
+        self.frames = Some(maker);
+        Ok(fills)
+    }
+
+    /// The symbol names of `process_frame`'s frames, by symbol id.
+    fn frame_names(&mut self, names: Vec<Bound<'_, PyString>>) -> PyResult<()> {
+        self.frames
+            .as_mut()
+            .ok_or_else(no_frame_type)?
+            .set_names(names);
+        Ok(())
+    }
+
+    /// Apply one message (its EVENT_DTYPE rows as bytes); its frame object (see
+    /// `frame_type`), or None when the message was dropped.
     fn process_frame<'py>(
         &mut self,
         py: Python<'py>,
         message: &[u8],
-    ) -> PyResult<Option<(u32, i64, i64, i64, u64, u64, u32, Bound<'py, PyTuple>)>> {
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        if self.frames.is_none() {
+            return Err(no_frame_type());
+        }
         let Some(Frame { header: h, values }) = self.process_one(py, message)? else {
             return Ok(None);
         };
         let values = self.values_cache.tuple(py, h.symbol_id, &values)?;
-        Ok(Some((
-            h.symbol_id,
-            h.seq,
-            h.source_ts_ns,
-            h.local_ts_ns,
-            h.changed_mask,
-            h.warmup_ready_mask,
-            h.quality_flags,
-            values,
-        )))
+        let maker = self.frames.as_ref().ok_or_else(no_frame_type)?;
+        maker.make(py, &h, values).map(Some)
     }
 
     /// (values tuple, warmup_ready_mask, quality_flags, seq, source_ts_ns) of a symbol.

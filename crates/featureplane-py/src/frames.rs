@@ -31,18 +31,27 @@ pub fn columns_to_py(py: Python<'_>, cols: FrameColumns) -> PyResult<Bound<'_, P
     PyTuple::new(py, items)
 }
 
-fn value_to_py<'py>(py: Python<'py>, values: &Values, i: usize) -> PyResult<Bound<'py, PyAny>> {
-    Ok(match dtype(i) {
-        Dtype::I64 => values.i64(i).into_pyobject(py)?.into_any(),
-        Dtype::F64 => values.f64(i).into_pyobject(py)?.into_any(),
-        Dtype::U32 => values.u32(i).into_pyobject(py)?.into_any(),
-    })
+fn value_to_py<'py>(py: Python<'py>, values: &Values, i: usize) -> Bound<'py, PyAny> {
+    // Ints and floats convert infallibly (their error type is `Infallible`).
+    match dtype(i) {
+        Dtype::I64 => {
+            let Ok(v) = values.i64(i).into_pyobject(py);
+            v.into_any()
+        }
+        Dtype::F64 => {
+            let Ok(v) = values.f64(i).into_pyobject(py);
+            v.into_any()
+        }
+        Dtype::U32 => {
+            let Ok(v) = values.u32(i).into_pyobject(py);
+            v.into_any()
+        }
+    }
 }
 
 /// Values in schema order as Python ints and floats.
 pub fn values_to_py<'py>(py: Python<'py>, values: &Values) -> PyResult<Bound<'py, PyTuple>> {
-    let items = (0..N_FEATURES).map(|i| value_to_py(py, values, i));
-    PyTuple::new(py, items.collect::<PyResult<Vec<_>>>()?)
+    PyTuple::new(py, (0..N_FEATURES).map(|i| value_to_py(py, values, i)))
 }
 
 /// The last values tuple handed out for each symbol, to reuse its objects.
@@ -68,15 +77,15 @@ impl ValuesCache {
         let tuple = match &self.last[sid] {
             Some((old, cached)) => {
                 let cached = cached.bind(py);
-                let mut items = Vec::with_capacity(N_FEATURES);
-                for i in 0..N_FEATURES {
-                    items.push(if old.0[i] == values.0[i] {
-                        cached.get_item(i)?
-                    } else {
-                        value_to_py(py, values, i)?
-                    });
-                }
-                PyTuple::new(py, items)?
+                // Straight from the iterator: no Vec per frame. Reading the cached tuple
+                // cannot fail (it has N_FEATURES items); if it did, the value is made anew.
+                PyTuple::new(
+                    py,
+                    (0..N_FEATURES).map(|i| match cached.get_item(i) {
+                        Ok(item) if old.0[i] == values.0[i] => item,
+                        _ => value_to_py(py, values, i),
+                    }),
+                )?
             }
             None => values_to_py(py, values)?,
         };

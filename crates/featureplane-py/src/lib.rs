@@ -7,7 +7,9 @@
 
 mod engine;
 mod errors;
+mod frame_object;
 mod frames;
+mod live_path;
 mod plan;
 mod plan_state;
 mod ring;
@@ -49,6 +51,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<synthetic::PySyntheticFeed>()?;
     m.add_class::<ring::PyRingWriter>()?;
     m.add_class::<ring::PyRingReader>()?;
+    m.add_function(wrap_pyfunction!(live_path::live_path_ns, m)?)?;
     m.add_function(wrap_pyfunction!(ring::ring_probe, m)?)?;
     m.add_function(wrap_pyfunction!(ring::ring_remove_stale, m)?)?;
     m.add_function(wrap_pyfunction!(ring::ring_bench_write_paced, m)?)?;

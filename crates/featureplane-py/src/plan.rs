@@ -13,10 +13,11 @@ use numpy::PyReadonlyArray1;
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::{PyDict, PyString, PyTuple, PyType};
 
 use crate::engine::{counters_dict, l1_of, levels_of, stats_of, Side, Stats, L1};
 use crate::errors::{from_panic, poisoned, to_py};
+use crate::frame_object::{no_frame_type, FrameMaker};
 use crate::frames::columns_to_py;
 use crate::plan_state::{saved_from_py, saved_to_py};
 
@@ -27,14 +28,25 @@ const DETACH_ROWS: usize = 256;
 pub struct PyPlanEngine {
     engine: PlanEngine,
     poisoned: bool,
+    frames: Option<FrameMaker>,
 }
 
-fn word_to_py(py: Python<'_>, word: u64, dtype: Dtype) -> PyResult<Bound<'_, PyAny>> {
-    Ok(match dtype {
-        Dtype::I64 => (word as i64).into_pyobject(py)?.into_any(),
-        Dtype::F64 => f64::from_bits(word).into_pyobject(py)?.into_any(),
-        Dtype::U32 => (word as u32).into_pyobject(py)?.into_any(),
-    })
+fn word_to_py(py: Python<'_>, word: u64, dtype: Dtype) -> Bound<'_, PyAny> {
+    // Ints and floats convert infallibly (their error type is `Infallible`).
+    match dtype {
+        Dtype::I64 => {
+            let Ok(v) = (word as i64).into_pyobject(py);
+            v.into_any()
+        }
+        Dtype::F64 => {
+            let Ok(v) = f64::from_bits(word).into_pyobject(py);
+            v.into_any()
+        }
+        Dtype::U32 => {
+            let Ok(v) = (word as u32).into_pyobject(py);
+            v.into_any()
+        }
+    }
 }
 
 fn words_to_py<'py>(
@@ -42,12 +54,13 @@ fn words_to_py<'py>(
     words: &[u64],
     dtypes: &[Dtype],
 ) -> PyResult<Bound<'py, PyTuple>> {
-    let items = words
-        .iter()
-        .zip(dtypes)
-        .map(|(&w, &d)| word_to_py(py, w, d))
-        .collect::<PyResult<Vec<_>>>()?;
-    PyTuple::new(py, items)
+    PyTuple::new(
+        py,
+        words
+            .iter()
+            .zip(dtypes)
+            .map(|(&w, &d)| word_to_py(py, w, d)),
+    )
 }
 
 impl PyPlanEngine {
@@ -98,6 +111,7 @@ impl PyPlanEngine {
         Ok(Self {
             engine: built.map_err(to_py)?,
             poisoned: false,
+            frames: None,
         })
     }
 
@@ -193,14 +207,37 @@ impl PyPlanEngine {
         }
     }
 
-    /// Apply one message; (symbol_id, seq, source_ts_ns, local_ts_ns, changed_mask,
-    /// warmup_ready_mask, quality_flags, values) or None when it was dropped.
-    #[allow(clippy::type_complexity)]
+    /// Make `process_frame`'s frames of class `cls`; see `Engine.frame_type`.
+    fn frame_type(
+        &mut self,
+        cls: &Bound<'_, PyType>,
+        feature_set_id: &Bound<'_, PyString>,
+        marker: &Bound<'_, PyString>,
+    ) -> PyResult<bool> {
+        let maker = FrameMaker::new(cls, feature_set_id, marker)?;
+        let fills = maker.fills_slots();
+        self.frames = Some(maker);
+        Ok(fills)
+    }
+
+    /// The symbol names of `process_frame`'s frames, by symbol id.
+    fn frame_names(&mut self, names: Vec<Bound<'_, PyString>>) -> PyResult<()> {
+        self.frames
+            .as_mut()
+            .ok_or_else(no_frame_type)?
+            .set_names(names);
+        Ok(())
+    }
+
+    /// Apply one message; its frame object (see `frame_type`), or None when it was dropped.
     fn process_frame<'py>(
         &mut self,
         py: Python<'py>,
         message: &[u8],
-    ) -> PyResult<Option<(u32, i64, i64, i64, u64, u64, u32, Bound<'py, PyTuple>)>> {
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        if self.frames.is_none() {
+            return Err(no_frame_type());
+        }
         let frame = self.guard(|engine| {
             let mut run =
                 || rows_from_bytes(message).and_then(|rows| engine.process_message(&rows));
@@ -215,16 +252,8 @@ impl PyPlanEngine {
             return Ok(None);
         };
         let values = words_to_py(py, &words, self.engine.dtypes())?;
-        Ok(Some((
-            h.symbol_id,
-            h.seq,
-            h.source_ts_ns,
-            h.local_ts_ns,
-            h.changed_mask,
-            h.warmup_ready_mask,
-            h.quality_flags,
-            values,
-        )))
+        let maker = self.frames.as_ref().ok_or_else(no_frame_type)?;
+        maker.make(py, &h, values).map(Some)
     }
 
     /// (values tuple, warmup_ready_mask, quality_flags, seq, source_ts_ns) of a symbol.

@@ -24,6 +24,7 @@ def _pyplot() -> Any:
 
 PER_EVENT = "ns per event (median; bars: min-max of runs), log scale"
 PER_DECISION = "ns per decision (median over decisions; bars: min-max of runs), log scale"
+PER_MESSAGE = "ns per message (p50 over messages; bars: min-max of runs), log scale"
 
 
 @dataclass
@@ -47,7 +48,8 @@ def matrix_panels(result: MatrixResult) -> list[Panel]:
         decisions = [r for r in section.rows if r.name in per_decision]
         if events:
             title = section.title.split(";")[0] if decisions else section.title
-            panels.append(Panel(title, events, PER_EVENT))
+            unit = PER_MESSAGE if section.title.startswith("per message") else PER_EVENT
+            panels.append(Panel(title, events, unit))
         if decisions:
             panels.append(Panel("hftbacktest: decision latency, ns per decision", decisions,
                                 PER_DECISION))  # fmt: skip

@@ -105,6 +105,16 @@ def sim_section(n_messages: int, runs: int, python_runs: int) -> Section:
     return Section(f"kernel: simulator ({n_messages:,} book messages)", run, kernel.ANCHORS)
 
 
+def per_message_section(spec: datasets.DatasetSpec, root: Path, runs: int) -> Section:
+    from featureplane.bench import per_message
+
+    def run() -> list[Row]:
+        ds = datasets.load(spec, root)
+        return per_message.run(ds, ds.usdm_capture, runs)
+
+    return Section(f"per message, by kind: {spec.name}", run)
+
+
 def replay_section(capture: Path, runs: int) -> Section:
     from featureplane.bench import replay
 
@@ -174,6 +184,8 @@ def sections(
             out.append(kernel_section(spec, runs, python_runs))
         else:
             missing.append(f"{spec.name} (no {root / str(spec.folder)})")
+    if specs[0].available(root):
+        out.append(per_message_section(specs[0], root, runs))
     out.append(sim_section(20_000 if quick else 100_000, runs, python_runs))
     replay_capture = capture or root / "binance-usdm-btcusdt-20240808" / "btcusdt_20240808.gz"
     if replay_capture.exists():

@@ -10,8 +10,9 @@ the same calls.
 - `process_batch` passes the event rows as a uint8 view (no copy) and receives one numpy array
   per column, moved out of Rust.
 - `process` passes one message as bytes (one small copy, far cheaper than handing numpy
-  arrays across) and gets the frame's header and values tuple back, built in Rust; the frame
-  object is then filled in directly (see `_frame_factory`). For consumers that read frames in
+  arrays across) and gets the `FeatureUpdateFrameV1` back, made in Rust (the extension fills
+  the frozen dataclass's slots through their own setters, after checking once that this gives
+  what the constructor gives; `fills_frame_slots`). For consumers that read frames in
   place without any allocation, `_core.Engine.process_into` writes an FPF1 typed frame
   (`FRAME_RECORD_DTYPE`, the layout of `featureplane.frames.wire`) into a buffer they own.
 
@@ -21,9 +22,7 @@ Rust, or a stale one), which is how `backends.rust_available()` decides.
 
 from __future__ import annotations
 
-import dataclasses
-import types
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -66,75 +65,6 @@ if (
 ):
     raise ImportError("featureplane._core's frame record is not the FPF1 layout; rebuild")
 
-FrameFactory = Callable[
-    [str, int, int, int, str, int, int, int, tuple[int | float, ...]], FeatureUpdateFrameV1
-]
-
-
-_FRAME_FIELDS = (
-    "symbol",
-    "seq",
-    "source_ts_ns",
-    "local_ts_ns",
-    "feature_set_id",
-    "changed_mask",
-    "warmup_ready_mask",
-    "quality_flags",
-    "values",
-    "marker",
-)
-
-
-def _frame_factory() -> FrameFactory:
-    """A fast constructor of `FeatureUpdateFrameV1`.
-
-    The frame is a frozen, slotted dataclass: its generated `__init__` sets each field through
-    `object.__setattr__`, which costs more than the whole Rust call. This factory sets the same
-    slots through their member descriptors, which gives an identical object (checked here, once,
-    against `__init__`). If the class ever stops being exactly that, the factory is the class.
-    """
-    cls = FeatureUpdateFrameV1
-    slots = [cls.__dict__.get(name) for name in _FRAME_FIELDS]
-    if (
-        tuple(f.name for f in dataclasses.fields(cls)) != _FRAME_FIELDS
-        or getattr(cls, "__slots__", None) != _FRAME_FIELDS
-        or hasattr(cls, "__post_init__")
-        or not all(isinstance(slot, types.MemberDescriptorType) for slot in slots)
-    ):
-        return cls
-    s0, s1, s2, s3, s4, s5, s6, s7, s8, s9 = (slot.__set__ for slot in slots)  # type: ignore[union-attr]
-    new = object.__new__
-    marker = FRAME_MARKER
-
-    def make(
-        symbol: str,
-        seq: int,
-        source_ts_ns: int,
-        local_ts_ns: int,
-        feature_set_id: str,
-        changed_mask: int,
-        warmup_ready_mask: int,
-        quality_flags: int,
-        values: tuple[int | float, ...],
-    ) -> FeatureUpdateFrameV1:
-        frame: FeatureUpdateFrameV1 = new(cls)
-        s0(frame, symbol)
-        s1(frame, seq)
-        s2(frame, source_ts_ns)
-        s3(frame, local_ts_ns)
-        s4(frame, feature_set_id)
-        s5(frame, changed_mask)
-        s6(frame, warmup_ready_mask)
-        s7(frame, quality_flags)
-        s8(frame, values)
-        s9(frame, marker)
-        return frame
-
-    probe: tuple[Any, ...] = ("X", 1, 2, 3, "fs", 4, 5, 6, (1, 2.5, float("nan")))
-    want, got = cls(*probe), make(*probe)
-    same = all(getattr(got, f) is getattr(want, f) for f in _FRAME_FIELDS)
-    return make if same and repr(got) == repr(want) else cls
-
 
 def _as_bytes(events: np.ndarray) -> np.ndarray:
     """The rows of `events` as a C-contiguous uint8 view (a copy only if they are strided)."""
@@ -143,9 +73,6 @@ def _as_bytes(events: np.ndarray) -> np.ndarray:
         return events.view(_U8)
     except ValueError:  # not contiguous
         return np.ascontiguousarray(events).view(_U8)
-
-
-_FRAME_FACTORY = _frame_factory()
 
 
 class RustKernel:
@@ -158,7 +85,6 @@ class RustKernel:
         self.feature_set = feature_set
         self.config = config
         self._feature_set_id = feature_set.feature_set_id
-        self._new_frame = _FRAME_FACTORY
         self._event_dtype = EVENT_DTYPE
         self._engine: _core.Engine | _core.PlanEngine
         self.specialised = feature_set.schema_hash == LOB_SHARED_V1.schema_hash
@@ -176,6 +102,11 @@ class RustKernel:
             self._engine = plan_engine(feature_set, config.stale_after_ns)
         self.frame_record_dtype = frame_batch_dtype(feature_set)
         """The FPF1 typed frame `_engine.process_into` writes for this set."""
+        self.fills_frame_slots = self._engine.frame_type(
+            FeatureUpdateFrameV1, self._feature_set_id, FRAME_MARKER
+        )
+        """True when the extension fills each frame's slots itself (the fast path); False when
+        it calls the frame class, which stays correct if the class changes shape."""
         self._process_frame = self._engine.process_frame
         self._names: list[str] = []
         self._sync_symbols()
@@ -192,6 +123,7 @@ class RustKernel:
             if spec.depth is not None:  # a source showing only its best levels
                 self._engine.set_source_depth(sid, spec.depth)
             self._names.append(spec.symbol)
+        self._engine.frame_names(self._names)
         return True
 
     def _check_message(self, message: object) -> None:
@@ -221,19 +153,12 @@ class RustKernel:
             self._check_message(message)
         rows = message.tobytes()
         try:
-            r = self._process_frame(rows)
+            return self._process_frame(rows)
         except InvalidMessageError:
             # Validation changes nothing, so after registering new symbols it can run again.
             if not self._sync_symbols():
                 raise
-            r = self._process_frame(rows)
-        if r is None:
-            return None
-        sid, seq, source_ts, local_ts, changed, ready, flags, values = r
-        return self._new_frame(
-            self._names[sid], seq, source_ts, local_ts, self._feature_set_id, changed, ready, flags,
-            values,
-        )  # fmt: skip
+            return self._process_frame(rows)
 
     def process_batch(self, events: np.ndarray) -> FrameBatch:
         """Apply every message of an event array; frames as columns (moved out of Rust)."""

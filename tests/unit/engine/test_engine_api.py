@@ -8,7 +8,7 @@ import pytest
 from featureplane import InstrumentSpec, InvalidMessageError, SchemaMismatchError
 from featureplane.engine.facade import FeatureEngine
 from featureplane.errors import UnknownSymbolError
-from featureplane.events import ASK, BID, BUY, EVENT_DTYPE, concat, make_message
+from featureplane.events import ASK, BID, BUY, EVENT_DTYPE, concat, iter_messages, make_message
 from featureplane.features.lob_shared_v1 import LOB_SHARED_V1 as FS
 from featureplane.frames.frame import FeatureUpdateFrameV1, same_frame
 
@@ -79,6 +79,33 @@ def test_push_api_filters_and_cancels(backend: str) -> None:
     sub.cancel()
     eng.process(make_message(0, source_ts_ns=9, seq=4, prev_seq=3, levels=[(BID, 99, 1)]))
     assert len(seen_all) == len(batch)
+
+
+def test_subscribers_added_and_cancelled_between_messages_see_exactly_their_frames(
+    backend: str,
+) -> None:
+    """`process` skips the push step while nobody listens; a subscriber that arrives later, or
+    one left after a backend switch, still gets every frame from then on."""
+    messages = list(iter_messages(stream()))
+    del messages[3]  # the duplicate: every message left gives a frame
+    eng = FeatureEngine(SPECS, backend=backend)
+    first = eng.process(messages[0])
+    seen: list[FeatureUpdateFrameV1] = []
+    sub = eng.on_features(seen.append)
+    second = eng.process(messages[1])
+    other = "python" if backend == "rust" else "rust"
+    eng.set_backend(other)  # the subscriber stays
+    third = eng.process(messages[2])
+    assert first is not None and seen == [second, third]
+    sub.cancel()
+    assert eng.process(messages[3]) is not None and seen == [second, third]
+    again = eng.on_features(seen.append)
+    fifth = eng.process(messages[4])
+    assert seen == [second, third, fifth]
+    again.cancel()
+    eng.set_backend(backend)
+    assert eng.process(messages[4]) is None  # now a duplicate: dropped, and nothing pushed
+    assert len(seen) == 3
 
 
 def test_consumer_for_another_schema_gets_schema_mismatch(backend: str) -> None:

@@ -13,6 +13,7 @@
 pub mod chain;
 pub mod decimal;
 pub mod json;
+pub mod live;
 pub mod message;
 
 pub use chain::{Chain, ChainConfig, Chunk, Counters, Fed, Unsynced, BOOK_TICKER_ROW};
