@@ -69,3 +69,55 @@ impl LivePath {
         &self.frame
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::binance::Grid as DecimalGrid;
+
+    fn path() -> LivePath {
+        let chain = ChainConfig {
+            symbol: "BTCUSDT".into(),
+            symbol_id: 0,
+            usdm: true,
+            px: DecimalGrid { units: 1, exp: 1 },
+            qty: DecimalGrid { units: 1, exp: 3 },
+            chunk_rows: usize::MAX,
+            stop_on_skip: false,
+        };
+        let grid = Grid {
+            tick: 0.1,
+            lot: 0.001,
+        };
+        LivePath::new(chain, grid, Config::default()).expect("one symbol")
+    }
+
+    const DIFF: &[u8] = b"6 {\"stream\":\"btcusdt@depth@0ms\",\"data\":{\"e\":\"depthUpdate\",\
+        \"E\":3,\"T\":2,\"s\":\"BTCUSDT\",\"U\":101,\"u\":102,\"pu\":99,\
+        \"b\":[[\"61800.1\",\"1.000\"]],\"a\":[]}}";
+    const SNAPSHOT: &[u8] = b"7 {\"lastUpdateId\":100,\"E\":2,\"T\":1,\
+        \"bids\":[[\"61800.2\",\"2.909\"]],\"asks\":[[\"61800.3\",\"1.072\"]]}";
+    const TRADE: &[u8] = b"8 {\"stream\":\"btcusdt@trade\",\"data\":{\"e\":\"trade\",\"E\":4,\
+        \"T\":4,\"s\":\"BTCUSDT\",\"t\":1,\"p\":\"61800.3\",\"q\":\"0.002\",\"X\":\"MARKET\",\
+        \"m\":false}}";
+
+    #[test]
+    fn a_diff_waits_for_its_snapshot_then_each_message_writes_its_frame() {
+        let mut p = path();
+        assert_eq!(p.message(DIFF).expect("parsed"), RELEASED_NONE);
+        assert_eq!(p.frames(), 0);
+        // The snapshot releases itself and the diff that straddles it.
+        assert_eq!(p.message(SNAPSHOT).expect("parsed"), RELEASED_BOOK);
+        assert_eq!(p.frames(), 2);
+        assert_eq!(p.message(TRADE).expect("parsed"), RELEASED_TRADE);
+        assert_eq!(p.frames(), 3);
+        assert_eq!(&p.last_frame()[..4], b"FPF1");
+    }
+
+    #[test]
+    fn a_line_that_is_not_json_is_skipped_not_an_error() {
+        let mut p = path();
+        assert_eq!(p.message(b"9 {not json").expect("skipped"), RELEASED_NONE);
+        assert_eq!(p.frames(), 0);
+    }
+}
