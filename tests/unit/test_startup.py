@@ -99,3 +99,23 @@ def test_replay_reads_its_capture_before_loading_the_engine_and_writer(tmp_path:
     assert got["modules"], "the replay never opened its capture"
     loaded = [m for m in NOT_BEFORE_THE_FIRST_READ if m in got["modules"]]
     assert loaded == [], f"loaded before the capture is read: {loaded}"
+
+
+def test_a_whole_replay_never_imports_pandas(tmp_path: Path) -> None:
+    """The Parquet writer builds its Arrow arrays from buffers: `pa.array` would import
+    pandas (where installed) to ask whether its input is a pandas object."""
+    require_rust("engine")
+    capture = shared_data("binance-usdm-btcusdt-20240808") / "btcusdt_20240808.gz"
+    out = tmp_path / "features.parquet"
+    got = _fresh(
+        """
+        import json, sys
+        from featureplane.cli import main
+        code = main(["replay", sys.argv[1], "--out", sys.argv[2], "--no-progress"])
+        print(json.dumps({"modules": sorted(sys.modules), "code": [code]}))
+        """,
+        str(capture),
+        str(out),
+    )
+    assert got["code"] == [0] and out.stat().st_size > 0
+    assert "pyarrow" in got["modules"] and "pandas" not in got["modules"]

@@ -4,6 +4,7 @@
 - `wire`: `TypedFeatureFrameV1`, the FPF1 binary layout the Rust core writes;
 - `units`: real units of feature values;
 - `parquet`: the feature file (writer and reader);
+- `arrow`: Arrow arrays made from numpy buffers (no pandas import on the way);
 - `load`: feature files into polars, pandas or Arrow.
 """
 

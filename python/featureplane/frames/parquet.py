@@ -41,7 +41,7 @@ import pyarrow.parquet as pq
 from featureplane import __version__
 from featureplane.errors import SchemaMismatchError, SourceFormatError
 from featureplane.features.plan import feature_set_from_json
-from featureplane.frames import DEFAULT_UNITS, UNITS
+from featureplane.frames import DEFAULT_UNITS, UNITS, arrow
 from featureplane.frames.frame import HEADER_COLUMNS as FRAME_HEADER
 from featureplane.frames.frame import FrameBatch
 from featureplane.frames.units import (
@@ -198,7 +198,7 @@ class FeatureFileWriter:
         self.row_group_rows = row_group_rows
         self.rows_written = 0
         self._symbols_json = symbols.to_json()
-        self._symbol_names = pa.array([s.symbol for s in symbols.specs], type=pa.string())
+        self._symbol_names = arrow.strings([s.symbol for s in symbols.specs])
         self._schema = feature_file_schema(feature_set, symbols, units)
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
@@ -284,22 +284,17 @@ class FeatureFileWriter:
     def _table(self, batch: FrameBatch) -> pa.Table:
         c = batch.columns
         sid = c["symbol_id"]
-        arrays: list[pa.Array] = [
-            pa.DictionaryArray.from_arrays(
-                pa.array(sid.astype(np.int32)), self._symbol_names, safe=False
-            )
-        ]
-        arrays.extend(pa.array(c[name], type=typ) for name, typ in HEADER_COLUMNS[1:])
+        arrays: list[pa.Array] = [arrow.dictionary(sid, self._symbol_names)]
+        arrays.extend(arrow.numeric(c[name], typ) for name, typ in HEADER_COLUMNS[1:])
         feature_fields = list(self._schema)[len(HEADER_COLUMNS) :]
         if self.units == "scaled":
-            arrays.extend(pa.array(batch.values[f.name], type=f.type) for f in feature_fields)
+            arrays.extend(arrow.numeric(batch.values[f.name], f.type) for f in feature_fields)
         else:
             values = to_real_columns(batch)
             ready = c["warmup_ready_mask"]
             for spec, f in zip(self.feature_set.features, feature_fields, strict=True):
-                arrays.append(
-                    pa.array(values[f.name], type=f.type, mask=_not_ready(ready, spec.feature_id))
-                )
+                off = _not_ready(ready, spec.feature_id)
+                arrays.append(arrow.numeric(values[f.name], f.type, off))
         return pa.Table.from_arrays(arrays, schema=self._schema)
 
     def _flush(self, *, final: bool) -> None:

@@ -19,10 +19,18 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from featureplane.frames.units import ColumnsLike, is_scaled, to_real_columns
+from featureplane.frames import arrow
+from featureplane.frames.units import ColumnsLike, to_real_columns
 
 UNITS = ("real", "scaled")
 _UTC_NS = pa.timestamp("ns", tz="UTC")
+_ARROW_OF = {
+    np.dtype(np.int32): pa.int32(),
+    np.dtype(np.int64): pa.int64(),
+    np.dtype(np.uint32): pa.uint32(),
+    np.dtype(np.uint64): pa.uint64(),
+    np.dtype(np.float64): pa.float64(),
+}
 
 
 def to_arrow(batch: ColumnsLike, *, units: str = "real", nulls: bool = True) -> pa.Table:
@@ -30,22 +38,21 @@ def to_arrow(batch: ColumnsLike, *, units: str = "real", nulls: bool = True) -> 
     if units not in UNITS:
         raise ValueError(f"units must be one of {UNITS}, got {units!r}")
     c = batch.columns
-    names = pa.array([s.symbol for s in batch.symbols.specs], type=pa.string())
-    sid = c["symbol_id"].astype(np.int32)
-    cols: dict[str, Any] = {"symbol": pa.DictionaryArray.from_arrays(pa.array(sid), names)}
+    names = arrow.strings([s.symbol for s in batch.symbols.specs])
+    cols: dict[str, Any] = {"symbol": arrow.dictionary(c["symbol_id"], names)}
     for name, col in c.items():
-        cols[name] = pa.array(col)
+        cols[name] = arrow.numeric(col, _ARROW_OF[col.dtype])
         if name == "local_ts_ns":
-            cols["source_time"] = pa.array(c["source_ts_ns"], type=pa.int64()).cast(_UTC_NS)
-            cols["local_time"] = pa.array(col, mask=col == 0).cast(_UTC_NS)
+            cols["source_time"] = arrow.numeric(c["source_ts_ns"], pa.int64()).cast(_UTC_NS)
+            cols["local_time"] = arrow.numeric(col, pa.int64(), col == 0).cast(_UTC_NS)
     values = to_real_columns(batch) if units == "real" else batch.values
     ready = c["warmup_ready_mask"]
     for spec in batch.feature_set.features:
         col = values[spec.name]
         mask = (ready >> np.uint64(spec.feature_id)) & np.uint64(1) == 0 if nulls else None
-        typ = pa.float64() if units == "real" and is_scaled(spec) else None
-        cols[spec.name] = pa.array(col, mask=mask, type=typ)
-    return pa.table(cols)
+        cols[spec.name] = arrow.numeric(col, _ARROW_OF[col.dtype], mask)
+    # `pa.table(dict)` would ask whether the dict is a pandas frame (importing pandas).
+    return pa.Table.from_arrays(list(cols.values()), names=list(cols))
 
 
 def to_polars(batch: ColumnsLike, *, units: str = "real", nulls: bool = True) -> Any:
