@@ -22,11 +22,14 @@ from featureplane.cli import main
 from featureplane.engine.facade import FeatureEngine
 from featureplane.events import TRADE
 from featureplane.features import lob_shared_v1 as v1
+from featureplane.features.plan import resolve_feature_set
 from featureplane.frames.frame import FrameBatch, QualityFlag
 from featureplane.frames.parquet import read_feature_file
 from featureplane.sources import BinanceReplay, read_binance
 from featureplane.strategy.examples import ImbalanceMMParams
 from tests.support.datapaths import shared_data
+
+RESEARCH_V1 = Path(__file__).resolve().parents[2] / "examples" / "feature-sets" / "research_v1.toml"
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
@@ -199,6 +202,31 @@ def test_legacy_and_feature_strategies_decide_identically(
         f"made identical decisions: {len(legacy.decisions):,} rows, {int(actions[1]):,} "
         f"orders, {int(actions[2]):,} cancels, {legacy.account.num_trades} fills (numba loops "
         f"and Python runner)"
+    )
+
+
+def test_the_compiled_loop_reads_a_declared_set_by_name(
+    adapter: HftBacktestAdapter, report: Callable[[str], None]
+) -> None:
+    """research_v1 holds bid_px, ask_px and imbalance_l5 at other positions than lob_shared_v1:
+    the numba loop finds them (and their ready bits) by name and decides as it does on the
+    built-in set."""
+    params = ImbalanceMMParams()
+    fs = resolve_feature_set(RESEARCH_V1)
+    research = HftBacktestAdapter.from_hftbacktest(
+        adapter.data, adapter.instrument, feature_feed="precomputed", backend="rust",
+        feature_set=fs,
+    )  # fmt: skip
+    assert [fs.index(n) for n in ("bid_px", "ask_px", "imbalance_l5")] != [
+        v1.BID_PX, v1.ASK_PX, v1.IMBALANCE_L5
+    ]  # fmt: skip
+    declared = run_strategy(research, "feature", params, loop="numba")
+    builtin = run_strategy(adapter, "feature", params, loop="numba")
+    assert compare_decisions(builtin.decisions, declared.decisions).match
+    assert declared.account == builtin.account and declared.account.num_trades > 50
+    report(
+        f"numba feature loop on research_v1 ({len(fs.features)} features): "
+        f"{len(declared.decisions):,} decision rows, identical to lob_shared_v1's"
     )
 
 

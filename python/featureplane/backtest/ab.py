@@ -167,10 +167,6 @@ def run_ab(
     """
     if loop == "numba" and feed != "precomputed":
         raise ValueError("a numba loop reads precomputed features: use feed='precomputed'")
-    if loop == "numba" and feature_set not in (DEFAULT_FEATURE_SET_ID, LOB_SHARED_V1):
-        # The compiled loop tests ready bits at lob_shared_v1's positions (numba constants).
-        raise ValueError("the numba loop reads lob_shared_v1's layout: use loop='python' "
-                         "(--loop python) for another feature set")  # fmt: skip
     params = params or ImbalanceMMParams()
     legacy_adapter = HftBacktestAdapter(
         events, symbols, symbol, feature_mode="stats_only", execution=execution, backend=backend

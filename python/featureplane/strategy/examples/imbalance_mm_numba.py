@@ -1,8 +1,9 @@
 """The imbalance market maker as numba `@njit` loops over an hftbacktest backtest.
 
 - `run_legacy_numba`: the legacy strategy, reading hftbacktest's depth (the stats_only loop);
-- `run_feature_numba`: the feature strategy over precomputed lob_shared_v1 arrays, looked up as
-  of hftbacktest's clock (the lob_feature precomputed loop).
+- `run_feature_numba`: the feature strategy over precomputed feature arrays (of any feature set
+  with `bid_px`, `ask_px` and `imbalance_l5`), looked up as of hftbacktest's clock (the
+  lob_feature precomputed loop).
 
 Both follow the `StrategyRunner`'s decision clock and the Python strategies' order management
 statement for statement, and log the same `DECISION_DTYPE` rows. `quotes` and `imbalance` are
@@ -256,6 +257,7 @@ def _compile() -> dict[str, Callable[..., Any]]:
         bid_px,
         ask_px,
         imb_l5,
+        ready_bits,
         interval,
         k,
         hs,
@@ -288,7 +290,7 @@ def _compile() -> dict[str, Callable[..., Any]]:
                 next_decision = now + interval
                 if n + ROWS_PER_DECISION > log.shape[0]:
                     return n, _LOG_FULL
-                if cur < 0 or (ready[cur] & READY_BITS) != READY_BITS:
+                if cur < 0 or (ready[cur] & ready_bits) != ready_bits:
                     n = log_row(log, n, now, SKIP, 0, 0, 0, 0)
                     continue
                 n, next_id, status = act(
@@ -410,6 +412,22 @@ def run_legacy_numba(
     return _finish(log, int(n), int(status))
 
 
+def _ready_bits(arrays: FeatureArrays) -> int:
+    """The ready bits of the three features the strategy reads, at their positions in the
+    arrays' feature set (any set that has them), as the int64 the loop compares with.
+
+    Raises
+    ------
+    UnknownSymbolError
+        The feature set lacks one of the three features.
+    """
+    if arrays.feature_set is None:
+        return READY_BITS
+    fs = arrays.feature_set
+    bits = sum(1 << fs.index(name) for name in ("bid_px", "ask_px", "imbalance_l5"))
+    return int(np.array(bits, dtype=np.uint64).view(np.int64))
+
+
 def run_feature_numba(
     session: BacktestSession,
     arrays: FeatureArrays,
@@ -429,6 +447,7 @@ def run_feature_numba(
             v["bid_px"],
             v["ask_px"],
             v["imbalance_l5"],
+            _ready_bits(arrays),
             int(interval_ns),
             float(p.k_ticks),
             float(p.half_spread_ticks),
