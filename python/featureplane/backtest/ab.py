@@ -24,7 +24,6 @@ from featureplane.adapters.hftbacktest.adapter import (
 from featureplane.adapters.hftbacktest.asset import AssetSession
 from featureplane.adapters.hftbacktest.session import AccountState, BacktestSession
 from featureplane.backtest.results import BacktestRun, RunRecord, StrategyOutcome
-from featureplane.features.lob_shared_v1 import LOB_SHARED_V1
 from featureplane.instruments import SymbolTable
 from featureplane.schema import DEFAULT_FEATURE_SET_ID, FeatureSet
 from featureplane.strategy.base import BaseStrategy
