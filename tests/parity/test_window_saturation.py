@@ -4,7 +4,11 @@ A declared set's integer windows (`rolling_std`, `zscore`, `rolling_std_time`) s
 `n * S2` leaves i128 (docs/features/transforms.md): NaN, not ready, `VALUE_SATURATED`, until
 the next reset. The windows here read the cumulative signed trade size driven by 2^48-lot
 trades (`MAX_ABS_UNITS`), so their values reach 2^62; the bound is worked out by hand on
-both sides and each backend must give the very same frames and checkpoints.
+both sides and each backend must give the very same frames and checkpoints. A property test
+then draws towers of cumulative sums over sizes near 2^48 (their tops reach i64's end in a
+few updates) with windows over every level, and holds the backends to the same frames and
+to checkpoints that continue alike (`FEATUREPLANE_PLAN_EXAMPLES`, default 60, as the plan
+fuzz).
 """
 
 from __future__ import annotations
@@ -15,17 +19,31 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from featureplane import InstrumentSpec
 from featureplane.engine.facade import FeatureEngine
 from featureplane.engine.plan_state import PlanEngineState
 from featureplane.errors import InvalidStateError
-from featureplane.events import MAX_ABS_UNITS, SELL, make_message
+from featureplane.events import (
+    ASK,
+    BID,
+    CLEAR,
+    LEVEL,
+    MAX_ABS_UNITS,
+    SELL,
+    SNAPSHOT,
+    TRADE,
+    make_message,
+)
 from featureplane.features.declare import FeatureSetDecl
 from featureplane.features.plan import resolve_feature_set
 from featureplane.frames.frame import FeatureUpdateFrameV1, QualityFlag
 from featureplane.schema import FeatureSet
-from tests.parity.test_backend_parity import assert_frames_equal
+from tests.parity.test_backend_parity import Msg, Stream, assert_frames_equal
+from tests.parity.test_plan_fuzz import PLAN_FUZZ, WINDOWS_NS, check
+from tests.parity.test_plan_state_fuzz import check_cut
 from tests.support.rust import require_rust
 
 SPEC = InstrumentSpec("TEST", "0.5", "0.01")
@@ -216,3 +234,85 @@ def test_a_window_state_past_the_bound_is_refused_alike(case: str, backend: str)
     with pytest.raises(InvalidStateError, match="saturat"):
         eng.import_state(bad)
     assert eng.export_state() == before
+
+
+# ----- towers of cumulative sums, drawn ------------------------------------------------------
+
+WINDOWED = ("rolling_std", "zscore", "rolling_std_time", "rolling_sum_time", "rolling_mean_time")
+
+
+@st.composite
+def towers(draw: st.DrawFn) -> FeatureSet:
+    """A source of large values, cumulative sums over it up to sixteen deep, and integer
+    windows over the top or any level. The top of d sums after k updates of x is
+    C(k + d - 1, d) x: past 2^62 (where n * S2 passes i128 from n = 2) within about ten
+    updates of 2^48 for d = 9, seven for d = 16."""
+    source = draw(st.sampled_from(("bid_qty", "ask_qty", "mid", "trade_signed_qty", "ofi")))
+    feats: list[dict[str, Any]] = [
+        {"id": "l0", "family": source, "params": {"levels": 2} if source == "ofi" else {}}
+    ]
+    depth = draw(st.integers(1, 16))
+    feats += [{"id": f"l{i}", "family": "cum", "input": f"l{i - 1}"} for i in range(1, depth + 1)]
+    for j in range(draw(st.integers(1, 4))):
+        family = draw(st.sampled_from(WINDOWED))
+        param = (
+            {"window": draw(st.integers(1, 12))}
+            if family in ("rolling_std", "zscore")
+            else {"window_ns": draw(st.sampled_from(WINDOWS_NS))}
+        )
+        level = draw(st.one_of(st.just(depth), st.integers(0, depth)))
+        feats.append({"id": f"w{j}", "family": family, "input": f"l{level}", "params": param})
+    return resolve_feature_set(FeatureSetDecl.from_dict(
+        {"feature_set": {"id": "tower_v1", "version": 1}, "features": feats}
+    ))  # fmt: skip
+
+
+@st.composite
+def swelling_streams(draw: st.DrawFn) -> Stream:
+    """One symbol: a snapshot, then book and trade messages with sizes near 2^48 (a few
+    deletes, so ofi swings both ways), source time mostly forward, now and then a reset."""
+    big = st.integers(2**47, MAX_ABS_UNITS)
+    mid = draw(st.sampled_from((1000, 2**45)))
+    stream = Stream(1, None)
+    snap = [
+        (CLEAR, 0, 0, 0),
+        (SNAPSHOT, BID, mid - 1, draw(big)),
+        (SNAPSHOT, ASK, mid + 1, draw(big)),
+    ]
+    stream.msgs.append(Msg(0, snap, source_ts_ns=1))
+    ts = 1
+    for _ in range(draw(st.integers(12, 40))):
+        action = draw(st.sampled_from(("book",) * 12 + ("trades",) * 6 + ("reset",)))
+        ts += draw(st.integers(0, 2 * 10**9))
+        if action == "reset":
+            stream.msgs.append(Msg(0, [], reset=True))
+            continue
+        if action == "book":
+            side = draw(st.sampled_from((BID, ASK)))
+            px = mid - draw(st.integers(1, 2)) if side == BID else mid + draw(st.integers(1, 2))
+            qty = draw(st.one_of(big, st.just(0)))
+            rows = [(LEVEL, side, px, qty)]
+        else:
+            n = draw(st.integers(1, 6))
+            rows = [(TRADE, draw(st.sampled_from((1, 1, -1))), mid, draw(big)) for _ in range(n)]
+        stream.msgs.append(Msg(0, rows, source_ts_ns=ts))
+    return stream
+
+
+@PLAN_FUZZ
+@given(fs=towers(), stream=swelling_streams())
+def test_towers_of_cumulative_sums_saturate_alike(fs: FeatureSet, stream: Stream) -> None:
+    check(fs, stream)
+
+
+@PLAN_FUZZ
+@given(
+    fs=towers(),
+    stream=swelling_streams(),
+    at=st.floats(0.0, 1.0),
+    first=st.sampled_from(BACKENDS),
+)
+def test_towers_checkpoint_at_a_random_cut_alike(
+    fs: FeatureSet, stream: Stream, at: float, first: str
+) -> None:
+    check_cut(fs, stream, at, first)
