@@ -236,6 +236,30 @@ def test_a_window_state_past_the_bound_is_refused_alike(case: str, backend: str)
     assert eng.export_state() == before
 
 
+def test_weighted_mid_and_vwap_at_the_row_bounds_are_exact_on_both_backends() -> None:
+    # 64 level pairs of 2^48 lots at prices up to 2^48: the weighted-mid numerator is near
+    # 2^103 and 1,000 trades of 2^48 lots at 2^48 make a notional of about 2^106, all within
+    # i128 (docs/features/book.md, trade-windows.md): the exact ints of the reference.
+    fs = resolve_feature_set(FeatureSetDecl.from_dict({
+        "feature_set": {"id": "bounds_v1", "version": 1},
+        "features": [
+            {"id": "wmid", "family": "weighted_mid", "params": {"levels": 64}},
+            {"id": "vwap", "family": "vwap", "params": {"window_ns": 10**9}},
+        ],
+    }))  # fmt: skip
+    top, q = MAX_ABS_UNITS, MAX_ABS_UNITS
+    asks = [top - m for m in range(64)]
+    bids = [top - 64 - m for m in range(64)]
+    levels = [(BID, b, q) for b in bids] + [(ASK, a, q) for a in asks]
+    book = make_message(0, source_ts_ns=1, snapshot=levels)
+    trades = make_message(0, source_ts_ns=2, trades=[(SELL, top, q)] * 1000)
+    f1, f2 = run_both(fs, [book, trades])
+    num = sum(b * q + a * q for b, a in zip(bids, asks, strict=True))
+    assert num.bit_length() == 103
+    assert v(fs, f1, "wmid") == float(num) / float(128 * q) * 0.5
+    assert v(fs, f2, "vwap") == float(1000 * top * q) / float(1000 * q) * 0.5 == top * 0.5
+
+
 # ----- towers of cumulative sums, drawn ------------------------------------------------------
 
 WINDOWED = ("rolling_std", "zscore", "rolling_std_time", "rolling_sum_time", "rolling_mean_time")
