@@ -36,6 +36,7 @@ from featureplane.events import (
     END_OF_MESSAGE,
     EVENT_DTYPE,
     LEVEL,
+    MAX_ABS_UNITS,
     NO_SEQ,
     SNAPSHOT,
     TRADE,
@@ -109,8 +110,11 @@ class Stream:
 
 
 @st.composite
-def level_rows(draw: st.DrawFn, kind: int, mid: int, spread: int, n_max: int) -> list[Row]:
-    """Level rows around `mid`; sizes 0 delete (present or absent levels alike)."""
+def level_rows(
+    draw: st.DrawFn, kind: int, mid: int, spread: int, n_max: int, big: bool = False
+) -> list[Row]:
+    """Level rows around `mid`; sizes 0 delete (present or absent levels alike). `big`: the
+    sizes a row may carry at most (2^47 to 2^48 lots)."""
     n = draw(st.integers(0, n_max))
     rows = []
     for _ in range(n):
@@ -118,30 +122,30 @@ def level_rows(draw: st.DrawFn, kind: int, mid: int, spread: int, n_max: int) ->
         # Overlapping ranges: crossed and locked books happen now and then.
         off = draw(st.integers(-spread, 3))
         px = mid + off if side == BID else mid - off
-        qty = draw(st.one_of(st.just(0), st.integers(1, 40), st.integers(1, 2**40)))
+        sizes = st.integers(2**47, MAX_ABS_UNITS) if big else st.integers(1, 40)
+        qty = draw(st.one_of(st.just(0), sizes, st.integers(1, 2**40)))
         rows.append((kind, side, px, qty))
     return rows
 
 
 @st.composite
-def trade_rows(draw: st.DrawFn, mid: int, n_max: int) -> list[Row]:
+def trade_rows(draw: st.DrawFn, mid: int, n_max: int, big: bool = False) -> list[Row]:
     n = draw(st.integers(1, n_max))
+    sizes = st.integers(2**47, MAX_ABS_UNITS) if big else st.integers(0, 50)
     return [
-        (
-            TRADE,
-            draw(st.sampled_from((1, -1, 0))),
-            mid + draw(st.integers(-5, 5)),
-            draw(st.integers(0, 50)),
-        )
+        (TRADE, draw(st.sampled_from((1, -1, 0))), mid + draw(st.integers(-5, 5)), draw(sizes))
         for _ in range(n)
     ]
 
 
 @st.composite
-def streams(draw: st.DrawFn, max_messages: int = 60) -> Stream:
+def streams(draw: st.DrawFn, max_messages: int = 60, huge_sizes: bool = False) -> Stream:
+    """`huge_sizes`: sometimes sizes near `MAX_ABS_UNITS`, so that sums of them (a declared
+    set's cumulative sums and the windows over them) reach the bounds of their integers."""
     n_symbols = draw(st.integers(1, 3))
     stream = Stream(n_symbols, draw(st.sampled_from((None, 0, 5_000_000))))
     huge = draw(st.booleans())  # prices around 2**45 ticks: exercises the wide integer paths
+    big = huge_sizes and draw(st.booleans())
     mids = [draw(st.integers(900, 1100)) + (2**45 if huge else 0) for _ in range(n_symbols)]
     book_cursor = [draw(st.integers(0, 5)) for _ in range(n_symbols)]
     trade_cursor = [draw(st.integers(0, 5)) for _ in range(n_symbols)]
@@ -164,9 +168,9 @@ def streams(draw: st.DrawFn, max_messages: int = 60) -> Stream:
         msg = Msg(sid, [], source_ts_ns=ts[sid], local_ts_ns=max(local, 0))
         mid = mids[sid]
         if action in ("diff", "mixed", "odd"):
-            msg.rows = draw(level_rows(LEVEL, mid, 12, 8))
+            msg.rows = draw(level_rows(LEVEL, mid, 12, 8, big))
             if action == "mixed":
-                msg.rows += draw(trade_rows(mid, 3))
+                msg.rows += draw(trade_rows(mid, 3, big))
             if action == "odd":
                 # A CLEAR in the middle, SNAPSHOT rows used as levels, trades before levels.
                 msg.rows = draw(
@@ -196,7 +200,7 @@ def streams(draw: st.DrawFn, max_messages: int = 60) -> Stream:
                 msg.prev_seq = draw(st.sampled_from((NO_SEQ, cur, cur - 1, cur + 1)))
                 book_cursor[sid] = max(cur, seq)
         elif action == "trades":
-            msg.rows = draw(trade_rows(mid, 4))
+            msg.rows = draw(trade_rows(mid, 4, big))
             cur = trade_cursor[sid]
             msg.seq = draw(
                 st.one_of(st.integers(cur + 1, cur + 3), st.integers(cur - 2, cur), st.just(NO_SEQ))

@@ -1,12 +1,13 @@
 """Parity over random declarations: the Rust plan kernel against the Python reference.
 
 Hypothesis draws a feature set (book and trade families with random parameters, then chains
-of transforms over them: every family of the catalogue, internal and output nodes) and a valid
-message stream (tests/parity/test_backend_parity.py's: snapshots, gaps, duplicates,
+of transforms over them: every family of the catalogue, internal and output nodes; half the
+time a tower of cumulative sums with integer windows over it, for extreme magnitudes) and a
+valid message stream (tests/parity/test_backend_parity.py's: snapshots, gaps, duplicates,
 out-of-order and stale messages, one-sided, empty and crossed books, backwards time, explicit
-resets). Both backends run it by `process_batch` and by per-message `process`; every header,
-mask, flag and value must be equal, f64 bit for bit: the families' f64 operations are the
-reference's in its order (docs/features/).
+resets; half the time sizes near 2^48). Both backends run it by `process_batch` and by
+per-message `process`; every header, mask, flag and value must be equal, f64 bit for bit: the
+families' f64 operations are the reference's in its order (docs/features/).
 
 Bounded here (`FEATUREPLANE_PLAN_EXAMPLES`, default 60); the long run sets it to 5,000.
 """
@@ -102,6 +103,18 @@ def declarations(draw: st.DrawFn) -> FeatureSet:
         ]
         if fits:
             add(family, draw(st.sampled_from(fits)), draw(params_of(family)))
+    if draw(st.booleans()):
+        # A tower of cumulative sums over a source of positive values: with the streams'
+        # sizes near 2^48 (or prices near 2^45) its top reaches 2^60 and i64's end within
+        # ten-odd updates, and the integer windows over it their saturation bound (n * S2
+        # past i128).
+        add(draw(st.sampled_from(("bid_qty", "ask_qty", "mid"))), None, {})
+        for _ in range(draw(st.integers(6, 12))):
+            add("cum", feats[-1].id, {})
+        top = feats[-1].id
+        for _ in range(draw(st.integers(1, 3))):
+            family = draw(st.sampled_from(("rolling_std", "zscore", "rolling_std_time")))
+            add(family, draw(st.sampled_from((top, feats[-1].id))), draw(params_of(family)))
     if draw(st.booleans()):  # book_regime over an EMA of a spread
         spreads = [fid for fid, fam in families.items() if fam == "spread"]
         if not spreads:
@@ -181,7 +194,7 @@ def check(fs: FeatureSet, stream: Stream) -> None:
 
 
 @PLAN_FUZZ
-@given(fs=declarations(), stream=streams(max_messages=80))
+@given(fs=declarations(), stream=streams(max_messages=80, huge_sizes=True))
 def test_random_declarations_rust_equals_reference(fs: FeatureSet, stream: Stream) -> None:
     check(fs, stream)
 

@@ -49,13 +49,19 @@ def _run(engine: FeatureEngine, msgs: list[Msg]) -> list[FeatureUpdateFrameV1 | 
 @PLAN_FUZZ
 @given(
     fs=declarations(),
-    stream=streams(max_messages=60),
+    stream=streams(max_messages=60, huge_sizes=True),
     at=st.floats(0.0, 1.0),
     first=st.sampled_from(BACKENDS),
 )
 def test_a_checkpoint_at_a_random_cut_continues_on_either_backend(
     fs: FeatureSet, stream: Stream, at: float, first: str
 ) -> None:
+    check_cut(fs, stream, at, first)
+
+
+def check_cut(fs: FeatureSet, stream: Stream, at: float, first: str) -> None:
+    """A checkpoint of `first` at `at` (a fraction of the stream) continues alike on either
+    backend, as the uninterrupted reference run."""
     require_rust("plan")
     cut = round(at * len(stream.msgs))
     head, tail = stream.msgs[:cut], stream.msgs[cut:]

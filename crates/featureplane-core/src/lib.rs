@@ -16,8 +16,9 @@
 //! formed in i128 from the i64 inputs and equal the reference's Python ints. Valid rows keep
 //! every integer feature inside i64 (`events::MAX_ABS_UNITS`) except the two cumulative sums,
 //! which saturate past i64 in both backends (`features::rolling::cum_add`, flagged
-//! `VALUE_SATURATED`). f64 features use the reference's operations in its order and come out
-//! bit-identical.
+//! `VALUE_SATURATED`). A declared set's integer windows saturate where `n * S2` leaves i128
+//! (`features::rolling::squares_saturated`), the same in both backends. f64 features use the
+//! reference's operations in its order and come out bit-identical.
 
 pub mod book;
 #[cfg(feature = "perf-canary")]

@@ -2,10 +2,10 @@
 //! lob_shared_v1 kernel on its plan (long synthetic feeds that warm every window, resets,
 //! shallow sources). The random short streams are the `plan` fuzz target (tests/fuzz_smoke.rs).
 
-use featureplane_core::events::{messages, EventRow};
+use featureplane_core::events::{messages, EventRow, END_OF_MESSAGE, MAX_ABS_UNITS, NO_SEQ, TRADE};
 use featureplane_core::features::schema::FEATURES;
 use featureplane_core::frames::wire::{read_fpf1, write_fpf1, FRAME_SIZE};
-use featureplane_core::frames::FrameColumns;
+use featureplane_core::frames::{quality, FrameColumns};
 use featureplane_core::plan::{Plan, PlanEngine, Saved, LOB_SHARED_V1_PLAN};
 use featureplane_core::synthetic::{feed, FeedShape};
 use featureplane_core::{Config, Engine, Error, Grid};
@@ -446,4 +446,75 @@ fn a_malformed_checkpoint_is_refused_and_changes_nothing() {
     // A state of more symbols than the engine holds.
     let mut small = every_family(2);
     assert!(small.import_state(&good).is_err());
+}
+
+// ----- integer windows past their bound ----------------------------------------------------
+
+/// One message of `n` trades of `MAX_ABS_UNITS` lots on `side` at `ts`.
+fn trades(n: usize, side: i8, ts: i64) -> Vec<EventRow> {
+    let mut rows = vec![
+        EventRow {
+            kind: TRADE,
+            side,
+            flags: 0,
+            reserved: 0,
+            symbol_id: 0,
+            seq: NO_SEQ,
+            first_seq: NO_SEQ,
+            prev_seq: NO_SEQ,
+            source_ts_ns: ts,
+            local_ts_ns: ts,
+            px: 100,
+            qty: MAX_ABS_UNITS,
+        };
+        n
+    ];
+    rows[n - 1].flags = END_OF_MESSAGE;
+    rows
+}
+
+#[test]
+fn a_saturated_window_stays_so_through_a_checkpoint_until_the_reset() {
+    // The cum of 2^48-lot sells; a zscore of two of its values saturates from the pair
+    // (-23170, -23171) 2^48 (n S2 past i128), rolling_std_time much earlier (n grows).
+    let text = plan(&[
+        node("trade_signed_qty", "qty", "null", ""),
+        node("cum", "cum", "0", ""),
+        node("zscore", "z2", "1", r#""window":2"#),
+        node(
+            "rolling_std_time",
+            "std_t",
+            "1",
+            r#""window_ns":1000000000"#,
+        ),
+    ]);
+    let new = || PlanEngine::from_json(&text, &grids(1), config()).unwrap();
+    let z2_ready = |e: &PlanEngine| e.symbol_values(0).unwrap().warmup_ready_mask >> 2 & 1 == 1;
+    let flagged =
+        |e: &PlanEngine| e.symbol_values(0).unwrap().quality_flags & quality::VALUE_SATURATED != 0;
+    let mut eng = new();
+    eng.process_batch(&trades(23170, -1, 1)).unwrap();
+    let values = eng.symbol_values(0).unwrap();
+    assert_eq!(f64::from_bits(values.words[2]), -1.0);
+    assert!(
+        z2_ready(&eng) && flagged(&eng),
+        "std_t saturated, z2 not yet"
+    );
+    assert!(f64::from_bits(values.words[3]).is_nan());
+    eng.process_batch(&trades(1, -1, 2)).unwrap();
+    assert!(f64::from_bits(eng.symbol_values(0).unwrap().words[2]).is_nan());
+    assert!(!z2_ready(&eng) && flagged(&eng));
+    // The flag and the emptied windows go through a checkpoint.
+    let state = eng.export_state();
+    let mut other = new();
+    other.import_state(&state).unwrap();
+    assert!(other.export_state().same(&state));
+    for e in [&mut eng, &mut other] {
+        e.process_batch(&trades(5, 1, 3)).unwrap();
+        assert!(!z2_ready(e) && flagged(e), "saturated until the next reset");
+    }
+    assert!(other.export_state().same(&eng.export_state()));
+    other.reset_symbol(0).unwrap();
+    other.process_batch(&trades(2, 1, 4)).unwrap();
+    assert!(z2_ready(&other) && !flagged(&other));
 }

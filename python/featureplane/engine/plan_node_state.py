@@ -9,7 +9,11 @@ alike from it:
 - what the plan fixes is the plan's: an EMA's alpha, a decayed sum's half-life, a count
   window's size (and no more values than it holds);
 - running sums equal the sums of the window's samples (exactly, within i128: the Rust
-  kernel's integer); an f64 window keeps none (0);
+  kernel's integer); an f64 window keeps none (0), nor a time window that reads no squares
+  (S2 of `rolling_sum_time`, `rolling_mean_time`);
+- an integer window (`rolling_std`, `zscore`, `rolling_std_time`) either holds `n * S2`
+  within i128 or is saturated, and a saturated one is empty (clock included: it restarts
+  only at the next reset); an f64 window is never saturated;
 - a clock not started reads 0 and holds no samples; a started one has `first <= now`; the
   samples' stamps never decrease and lie in `(now - window_ns, now]`, from `first` on;
 - trade sizes are row sizes (`0..=MAX_ABS_UNITS`), a VWAP notional a row's `px * qty`;
@@ -40,6 +44,7 @@ from featureplane.engine.state import (
 from featureplane.errors import InvalidStateError
 from featureplane.features.families import book, timewin, trade, transforms
 from featureplane.features.families.base import Node
+from featureplane.features.rolling import squares_saturated
 
 __all__ = ["check_node"]
 
@@ -120,8 +125,26 @@ def _time_window(node: timewin.TimeWindow, d: Any, path: str) -> dict[str, Any]:
     s2 = _int(d["s2"], f"{path}.s2", _I128)
     xs = [int(s[1]) for s in samples] if integer else []
     _sum(f"{path}.s1", s1, sum(xs))
-    _sum(f"{path}.s2", s2, sum(x * x for x in xs))
-    return {"clock": clock, "samples": samples, "s1": s1, "s2": s2}
+    _sum(f"{path}.s2", s2, sum(x * x for x in xs) if node.squares else 0)
+    out = {"clock": clock, "samples": samples, "s1": s1, "s2": s2}
+    if isinstance(node, timewin.RollingStdTime):
+        saturated = _saturation(d["saturated"], f"{path}.saturated", integer, len(xs), s2)
+        if saturated and clock["started"]:
+            _fail(f"{path}.clock", "a saturated window restarts only at a reset")
+        out["saturated"] = saturated
+    return out
+
+
+def _saturation(x: Any, path: str, integer: bool, n: int, s2: int) -> bool:
+    """A window's `saturated`: only an integer window's, then empty; else `n * S2` fits."""
+    saturated = _bool(x, path)
+    if saturated and not integer:
+        _fail(path, "an f64 window never saturates")
+    if saturated and n:
+        _fail(path, "a saturated window holds no values")
+    if not saturated and squares_saturated(n, s2):
+        _fail(path, "n * S2 leaves i128: the window would have saturated")
+    return saturated
 
 
 def _trade_window(
@@ -216,7 +239,11 @@ def check_node(saved: Any, node: Node, path: str) -> dict[str, Any]:
             "value": _float(e["value"], at("decayed.value")),
         }
     elif isinstance(node, transforms.CountWindow):
-        out["window"] = _count_window(node, d["window"], at("window"))
+        window = _count_window(node, d["window"], at("window"))
+        integer = node.input_dtype == "i64"
+        n = len(window["values"])
+        out["window"] = window
+        out["saturated"] = _saturation(d["saturated"], at("saturated"), integer, n, window["s2"])
     elif not isinstance(node, book.BidPx | book.AskPx | book.TwoSided | book.Ofi) and not (
         isinstance(node, book.BookRegime | trade.TradeNode)
     ):

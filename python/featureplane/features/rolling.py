@@ -82,6 +82,22 @@ def cum_value(cum: int) -> int:
     return min(max(cum, I64_MIN), I64_MAX)
 
 
+I128_MAX = (1 << 127) - 1
+
+
+def squares_saturated(n: int, s2: int) -> bool:
+    """Whether a window of `n` integers whose squares sum to `s2` has left the exact range.
+
+    The bound of a declared set's integer windows (`rolling_std`, `zscore`,
+    `rolling_std_time`): `n * S2` must stay within i128, so every exact intermediate of the
+    statistic does too (`S1^2 <= n * S2`, and `n * S2 - S1^2` lies in `[0, n * S2]`) and
+    the Rust kernel computes it in i128 exactly. Past it, the window saturates until the next
+    reset (docs/features/transforms.md). Tested after each sample joins (and the oldest
+    leaves); S1 alone cannot leave i128 (`|S1| <= n * 2^63`).
+    """
+    return n * s2 > I128_MAX
+
+
 class IntWindow:
     """The last `size` integers with exact running sums of values and squares.
 

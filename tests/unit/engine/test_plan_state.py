@@ -74,7 +74,7 @@ def test_states_of_another_set_are_refused(backend: str) -> None:
 
 # Plan nodes of research_v1 by the kind of state they keep (see its plan).
 MID, MICROPRICE, CUM, EMA, DECAYED, SUM_TIME = 5, 6, 21, 22, 24, 26
-ZSCORE_F64, DIFF, STD_INT, VOL, TFI, VWAP, REGIME = 30, 31, 32, 37, 43, 45, 49
+ZSCORE_F64, DIFF, STD_INT, STD_TIME, VOL, TFI, VWAP, REGIME = 30, 31, 32, 33, 37, 43, 45, 49
 
 Doc = dict[str, Any]
 
@@ -204,6 +204,46 @@ BAD: dict[str, tuple[Callable[[Doc], None], bool]] = {
     ),
     "clock not started holds time": (_node_set(VOL, "clock", "started", value=False), True),
     "time s2": (_edit(lambda d: _node(d, SUM_TIME).update(s2=_node(d, SUM_TIME)["s2"] + 1)), True),
+    "time sum window with squares": (
+        _edit(
+            lambda d: _node(d, SUM_TIME).update(
+                s2=sum(int(x) ** 2 for _, x in _node(d, SUM_TIME)["samples"]) or 1
+            )
+        ),
+        True,
+    ),
+    "window saturated with values": (_node_set(STD_INT, "saturated", value=True), True),
+    "window saturated missing": (_drop(*F, "nodes", STD_INT, "saturated"), True),
+    "f64 window saturated": (
+        _edit(
+            lambda d: _node(d, ZSCORE_F64).update(
+                saturated=True, window={**_node(d, ZSCORE_F64)["window"], "values": []}
+            )
+        ),
+        True,
+    ),
+    "window past n * S2 unflagged": (
+        _edit(
+            lambda d: _node(d, STD_INT).update(
+                window={"s1": -(1 << 63), "s2": 1 << 126, "size": 32, "values": [0, -(1 << 63)]}
+            )
+        ),
+        True,
+    ),
+    "time window saturated with a clock": (
+        _edit(lambda d: _node(d, STD_TIME).update(saturated=True, samples=[], s1=0, s2=0)),
+        True,
+    ),
+    "time window past n * S2 unflagged": (
+        _edit(
+            lambda d: _node(d, STD_TIME).update(
+                samples=[[_node(d, STD_TIME)["clock"]["now"], x] for x in (-(1 << 63), 0)],
+                s1=-(1 << 63),
+                s2=1 << 126,
+            )
+        ),
+        True,
+    ),
     "realized vol prev as int": (_node_set(VOL, "prev", value=1), True),
     "trade sizes and sums": (
         _edit(lambda d: _node(d, TFI).update(buy=_node(d, TFI)["buy"] + 1)),
@@ -241,6 +281,7 @@ def good_state() -> Doc:
     for i in (SUM_TIME, VOL, TFI, VWAP):
         assert _node(d, i)["clock"]["started"], i
     assert _node(d, STD_INT)["window"]["values"] and _node(d, DIFF)["count"] > 1
+    assert _node(d, STD_TIME)["clock"]["started"] and not _node(d, STD_TIME)["saturated"]
     return d
 
 

@@ -105,6 +105,19 @@ pub fn cum_value(cum: i128) -> i64 {
     cum.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
 }
 
+/// Whether a window of `n` integers whose squares sum to `s2` (exact, `>= 0`) has left the
+/// exact range: `n * S2` past i128.
+///
+/// The bound of a declared set's integer windows (`rolling_std`, `zscore`,
+/// `rolling_std_time`; `plan::node`): within it every exact intermediate of the statistic is
+/// an i128 too (`S1^2 <= n * S2`, `n * S2 - S1^2` in `[0, n * S2]`); past it the window
+/// saturates until the next reset. The reference (`rolling.squares_saturated`) is the same
+/// test on Python ints.
+#[inline]
+pub fn squares_saturated(n: usize, s2: i128) -> bool {
+    (n as i128).checked_mul(s2).is_none()
+}
+
 /// The last `N` integers with running sums of values and squares.
 ///
 /// Variance is `(n * S2 - S1^2) / n^2`, formed in integers before the one conversion to f64,
@@ -209,6 +222,15 @@ mod tests {
         s.update(8.0, 0);
         assert_eq!(s.update(0.0, 1_000_000_000), 4.0);
         assert_eq!(s.update(1.0, 0), 5.0);
+    }
+
+    #[test]
+    fn squares_saturate_past_i128() {
+        assert!(!squares_saturated(1, i128::MAX));
+        assert!(!squares_saturated(2, (1 << 126) - 1));
+        assert!(squares_saturated(2, 1 << 126), "2^127: one past i128::MAX");
+        assert!(!squares_saturated(0, i128::MAX));
+        assert!(squares_saturated(1 << 20, 1 << 107));
     }
 
     #[test]

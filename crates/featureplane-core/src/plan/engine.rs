@@ -175,7 +175,14 @@ impl PlanEngine {
                     f64: node.dtype == Dtype::F64,
                 });
             }
-            if matches!(node.family, Family::Cum | Family::Diff) {
+            if matches!(
+                node.family,
+                Family::Cum
+                    | Family::Diff
+                    | Family::RollingStd { .. }
+                    | Family::Zscore { .. }
+                    | Family::RollingStdTime { .. }
+            ) {
                 saturating.push(slot);
             }
             match node.trigger {

@@ -12,13 +12,19 @@ use crate::error::Result;
 use crate::features::l1;
 use crate::features::lob_shared_v1::{REGIME_CROSSED, REGIME_ONE_SIDED, REGIME_WIDE_SPREAD};
 use crate::features::ofi;
-use crate::features::rolling::{cum_add, cum_saturated, cum_value, DecayedSum, Ema};
+use crate::features::rolling::{
+    cum_add, cum_saturated, cum_value, squares_saturated, DecayedSum, Ema,
+};
 use crate::features::schema::Dtype;
 use crate::features::to_f64;
 
 /// The last `window` integers of a count window with exact running sums (the dynamic-size
-/// twin of `rolling::IntWindow`, same wrapping arithmetic). The ring grows to the window as
-/// values come, so a long window costs memory only once it fills.
+/// twin of `rolling::IntWindow`). The ring grows to the window as values come, so a long
+/// window costs memory only once it fills.
+///
+/// The sums are exact while `n * S2` stays within i128 ([`squares_saturated`]): then every
+/// intermediate of the statistics fits too (`S1^2 <= n * S2`). Past it the window
+/// saturates: emptied, flagged, no value until the next reset, as in the reference.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IntRing {
     ring: Vec<i128>,
@@ -27,6 +33,8 @@ pub struct IntRing {
     head: usize,
     pub s1: i128,
     pub s2: i128,
+    /// `n * S2` left i128 since the reset (the ring is then empty).
+    pub saturated: bool,
 }
 
 impl IntRing {
@@ -37,23 +45,43 @@ impl IntRing {
             head: 0,
             s1: 0,
             s2: 0,
+            saturated: false,
         }
     }
 
+    /// Take `x` (an i64); false when the window is saturated (then, or before).
     #[inline]
-    pub fn push(&mut self, x: i128) {
-        self.s1 = self.s1.wrapping_add(x);
-        self.s2 = self.s2.wrapping_add(x.wrapping_mul(x));
+    pub fn push(&mut self, x: i128) -> bool {
+        if self.saturated {
+            return false;
+        }
+        // |x| <= 2^63: x^2 <= 2^126 and |S1| <= 2^20 * 2^63 never overflow; S2 can, so the
+        // oldest value leaves first (S2 >= old^2) and the new square joins checked.
+        let mut s2 = self.s2;
         if self.ring.len() < self.window {
             self.ring.push(x);
-            return;
+        } else {
+            let old = std::mem::replace(&mut self.ring[self.head], x);
+            self.s1 -= old;
+            s2 -= old * old;
+            self.head += 1;
+            if self.head == self.window {
+                self.head = 0;
+            }
         }
-        let old = std::mem::replace(&mut self.ring[self.head], x);
-        self.s1 = self.s1.wrapping_sub(old);
-        self.s2 = self.s2.wrapping_sub(old.wrapping_mul(old));
-        self.head += 1;
-        if self.head == self.window {
-            self.head = 0;
+        self.s1 += x;
+        match s2.checked_add(x * x) {
+            Some(s2) if !squares_saturated(self.ring.len(), s2) => {
+                self.s2 = s2;
+                true
+            }
+            _ => {
+                *self = Self {
+                    saturated: true,
+                    ..Self::new(self.window)
+                };
+                false
+            }
         }
     }
 
@@ -78,12 +106,11 @@ impl IntRing {
         self.ring.is_empty()
     }
 
-    /// `n * S2 - S1^2`.
+    /// `n * S2 - S1^2`: exact, since `n * S2` fits (the ring is not saturated) and
+    /// `0 <= S1^2 <= n * S2`.
     #[inline]
     pub fn variance_numerator(&self) -> i128 {
-        (self.ring.len() as i128)
-            .wrapping_mul(self.s2)
-            .wrapping_sub(self.s1.wrapping_mul(self.s1))
+        (self.ring.len() as i128) * self.s2 - self.s1 * self.s1
     }
 }
 
@@ -150,8 +177,10 @@ impl Clock {
     }
 }
 
-/// The samples of an input in the last `window_ns` of source time; integer samples keep
-/// exact (wrapping i128) sums, f64 samples are summed oldest first when read.
+/// The samples of an input in the last `window_ns` of source time; integer samples keep the
+/// exact sum S1 (`|S1| <= n * 2^63`: within i128 for any window memory can hold), and S2 where
+/// the family reads it (`rolling_std_time`; 0 otherwise). f64 samples are summed oldest first
+/// when read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TimeWindow {
     pub window_ns: i64,
@@ -159,8 +188,14 @@ pub struct TimeWindow {
     /// (stamp, word) oldest first.
     pub samples: VecDeque<(i64, u64)>,
     pub integer: bool,
+    /// The family reads the spread (`rolling_std_time`): S2 is kept for an integer input, and
+    /// the window can saturate.
+    pub std: bool,
     pub s1: i128,
     pub s2: i128,
+    /// `n * S2` left i128 since the reset ([`squares_saturated`]): emptied, clock included,
+    /// until the next reset.
+    pub saturated: bool,
 }
 
 /// Samples stamped at or before `now - window_ns` leave the window.
@@ -170,26 +205,34 @@ fn expired(stamp: i64, now: i64, window_ns: i64) -> bool {
 }
 
 impl TimeWindow {
-    pub fn new(window_ns: i64, integer: bool) -> Self {
+    pub fn new(window_ns: i64, integer: bool, std: bool) -> Self {
         Self {
             window_ns,
             clock: Clock::default(),
             samples: VecDeque::new(),
             integer,
+            std,
             s1: 0,
             s2: 0,
+            saturated: false,
         }
     }
 
+    /// Whether S2 is kept.
     #[inline]
-    pub fn push(&mut self, word: u64, ts_ns: i64) {
-        let now = self.clock.advance(ts_ns);
-        self.samples.push_back((now, word));
-        if self.integer {
-            let x = i128::from(word as i64);
-            self.s1 = self.s1.wrapping_add(x);
-            self.s2 = self.s2.wrapping_add(x.wrapping_mul(x));
+    pub fn squares(&self) -> bool {
+        self.integer && self.std
+    }
+
+    /// Take a sample; false when the window is saturated (then, or before).
+    #[inline]
+    pub fn push(&mut self, word: u64, ts_ns: i64) -> bool {
+        if self.saturated {
+            return false;
         }
+        let now = self.clock.advance(ts_ns);
+        // The expired samples leave first (the new one, stamped now, never is: window_ns >=
+        // 1), so S2 only grows by the checked square of the new sample.
         while let Some(&(stamp, old)) = self.samples.front() {
             if !expired(stamp, now, self.window_ns) {
                 break;
@@ -197,8 +240,32 @@ impl TimeWindow {
             self.samples.pop_front();
             if self.integer {
                 let x = i128::from(old as i64);
-                self.s1 = self.s1.wrapping_sub(x);
-                self.s2 = self.s2.wrapping_sub(x.wrapping_mul(x));
+                self.s1 -= x;
+                if self.std {
+                    self.s2 -= x * x;
+                }
+            }
+        }
+        self.samples.push_back((now, word));
+        if !self.integer {
+            return true;
+        }
+        let x = i128::from(word as i64);
+        self.s1 += x;
+        if !self.std {
+            return true;
+        }
+        match self.s2.checked_add(x * x) {
+            Some(s2) if !squares_saturated(self.samples.len(), s2) => {
+                self.s2 = s2;
+                true
+            }
+            _ => {
+                *self = Self {
+                    saturated: true,
+                    ..Self::new(self.window_ns, self.integer, self.std)
+                };
+                false
             }
         }
     }
@@ -214,7 +281,10 @@ impl TimeWindow {
     }
 }
 
-/// Trades of the last `window_ns`: (stamp, a, b) with running sums of a and b.
+/// Trades of the last `window_ns`: (stamp, a, b) with running sums of a and b. Exact as the
+/// reference's ints: a row's qty is within 2^48 and its notional `px * qty` within 2^96, so
+/// the sums stay within i128 below 2^31 trades in one window (more than memory holds at 24
+/// bytes a trade plus the queue's own).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TradeWindow {
     pub window_ns: i64,
@@ -306,12 +376,14 @@ impl NodeState {
             }
             Family::RollingMeanTime { window_ns }
             | Family::RollingStdTime { window_ns }
-            | Family::RollingSumTime { window_ns } => {
-                Self::Time(TimeWindow::new(window_ns, integer_input))
-            }
+            | Family::RollingSumTime { window_ns } => Self::Time(TimeWindow::new(
+                window_ns,
+                integer_input,
+                matches!(node.family, Family::RollingStdTime { .. }),
+            )),
             Family::RealizedVol { window_ns } => Self::RealizedVol {
                 prev: f64::NAN,
-                window: TimeWindow::new(window_ns, false),
+                window: TimeWindow::new(window_ns, false, false),
             },
             Family::TradeFlowImbalance { window_ns } => Self::Flow(TradeWindow::new(window_ns)),
             Family::Vwap { window_ns } => Self::Vwap(TradeWindow::new(window_ns)),
@@ -319,13 +391,16 @@ impl NodeState {
         })
     }
 
-    /// An integer value that left i64 since the reset (its feature holds the bound, not
-    /// ready; the frame carries `VALUE_SATURATED`).
+    /// An exact integer that left its bound since the reset (not ready; the frame carries
+    /// `VALUE_SATURATED`): a sum past i64 (`cum`, `diff`: the feature holds the bound), a
+    /// window's `n * S2` past i128 (`rolling_std`, `zscore`, `rolling_std_time`: NaN).
     #[inline]
     pub fn saturated(&self) -> bool {
         match self {
             Self::Cum(sum) => cum_saturated(*sum),
             Self::Diff { clipped, .. } => *clipped,
+            Self::Window(ring) => ring.saturated,
+            Self::Time(w) => w.saturated,
             _ => false,
         }
     }
@@ -449,13 +524,11 @@ fn weighted_imbalance(bids: &[Level], asks: &[Level], decay: f64) -> f64 {
 /// The microprice over the best `k = min(levels, bid levels, ask levels)` level pairs.
 #[inline]
 fn weighted_mid(bids: &[Level], asks: &[Level], levels: usize, tick: f64) -> f64 {
+    // Exact as the reference's ints: a book level has |px|, qty <= 2^48 (`MAX_ABS_UNITS`, the
+    // row and state checks), so each product is within 2^96 and 64 level pairs within 2^103.
     let (mut num, mut den) = (0i128, 0i128);
     for (b, a) in bids.iter().zip(asks).take(levels) {
-        num = num.wrapping_add(
-            i128::from(b.px)
-                .wrapping_mul(i128::from(a.qty))
-                .wrapping_add(i128::from(a.px).wrapping_mul(i128::from(b.qty))),
-        );
+        num += i128::from(b.px) * i128::from(a.qty) + i128::from(a.px) * i128::from(b.qty);
         den += i128::from(b.qty) + i128::from(a.qty);
     }
     to_f64(num) / to_f64(den) * tick
@@ -579,8 +652,11 @@ pub fn eval_transform(
         NodeState::Decay(decay) => *word = decay.0.update(real(), ts_ns).to_bits(),
         NodeState::Window(ring) => {
             let v = i128::from(x as i64);
-            ring.push(v);
-            *word = window_value(family, ring, v, factor.unwrap_or(1.0)).to_bits();
+            *word = if ring.push(v) {
+                window_value(family, ring, v, factor.unwrap_or(1.0)).to_bits()
+            } else {
+                f64::NAN.to_bits()
+            };
         }
         NodeState::F64Window(ring) => {
             ring.values.push_back(x);
@@ -607,7 +683,10 @@ pub fn eval_transform(
             *word = v.to_bits();
         }
         NodeState::Time(w) => {
-            w.push(x, ts_ns);
+            if !w.push(x, ts_ns) {
+                *word = f64::NAN.to_bits();
+                return true;
+            }
             let n = w.samples.len();
             let f = factor.unwrap_or(1.0);
             let v = match (family, w.integer) {
@@ -616,9 +695,8 @@ pub fn eval_transform(
                 (Family::RollingMeanTime { .. }, true) => to_f64(w.s1) / n as f64 * f,
                 (Family::RollingMeanTime { .. }, false) => w.f64_sum() / n as f64,
                 (_, true) => {
-                    let radicand = (n as i128)
-                        .wrapping_mul(w.s2)
-                        .wrapping_sub(w.s1.wrapping_mul(w.s1));
+                    // Exact: `n * S2` fits (the window is not saturated), `S1^2 <= n * S2`.
+                    let radicand = n as i128 * w.s2 - w.s1 * w.s1;
                     to_f64(radicand).sqrt() / n as f64 * f
                 }
                 (_, false) => f64_std(w.samples.iter().map(|&(_, v)| f64::from_bits(v))),
@@ -639,6 +717,7 @@ pub fn eval_transform(
                 return false;
             }
             let r = (p / last).ln();
+            // f64 samples: the window keeps no sums and never saturates.
             window.push((r * r).to_bits(), ts_ns);
             *word = window.f64_sum().sqrt().to_bits();
         }
@@ -657,8 +736,9 @@ pub fn window_value(family: Family, ring: &IntRing, x: i128, factor: f64) -> f64
             if var_num == 0 {
                 0.0
             } else {
+                // |n x| <= 2^20 * 2^63 and |S1| <= 2^83: exact.
                 let n = ring.len() as i128;
-                to_f64(n.wrapping_mul(x).wrapping_sub(ring.s1)) / to_f64(var_num).sqrt()
+                to_f64(n * x - ring.s1) / to_f64(var_num).sqrt()
             }
         }
         _ => to_f64(var_num).sqrt() / (ring.len() as f64) * factor,
@@ -676,11 +756,11 @@ pub enum ReadyRule {
     TwoSidedValue,
     /// At least this many updates since the reset.
     Count(u64),
-    /// At least this many updates, and no value left i64 (diff).
+    /// At least this many updates, and not saturated (diff, the count windows).
     CountNotSaturated(u64),
     /// No value left i64 (cum).
     NotSaturated,
-    /// A time window observed whole (realized_vol: and a return in it).
+    /// A time window observed whole (realized_vol: and a return in it), not saturated.
     Covered,
 }
 
@@ -700,7 +780,9 @@ impl ReadyRule {
             Family::Cum => Self::NotSaturated,
             Family::Diff => Self::CountNotSaturated(1),
             Family::Ema { span } => Self::Count(span),
-            Family::RollingStd { window } | Family::Zscore { window } => Self::Count(window as u64),
+            Family::RollingStd { window } | Family::Zscore { window } => {
+                Self::CountNotSaturated(window as u64)
+            }
             Family::RollingMeanTime { .. }
             | Family::RollingStdTime { .. }
             | Family::RollingSumTime { .. }
@@ -729,12 +811,130 @@ impl ReadyRule {
             Self::CountNotSaturated(n) => count >= n && !state.saturated(),
             Self::NotSaturated => !state.saturated(),
             Self::Covered => match state {
-                NodeState::Time(w) => w.clock.covered(w.window_ns),
+                NodeState::Time(w) => !w.saturated && w.clock.covered(w.window_ns),
                 NodeState::RealizedVol { window, .. } => {
                     !window.samples.is_empty() && window.clock.covered(window.window_ns)
                 }
                 _ => false,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STEP: i128 = 1 << 48;
+
+    #[test]
+    fn a_count_window_is_exact_up_to_its_bound_then_saturates_until_reset() {
+        // Two values -k 2^48, -(k+1) 2^48: n S2 = 2^97 (k^2 + (k+1)^2), past i128 once
+        // k^2 + (k+1)^2 >= 2^30: 23169^2 + 23170^2 = 1,073,651,461 is within,
+        // 23170^2 + 23171^2 = 1,073,744,141 is not.
+        let s2 = |k: i128| (k * k + (k + 1) * (k + 1)) * STEP * STEP;
+        assert!(!squares_saturated(2, s2(23169)) && squares_saturated(2, s2(23170)));
+        let mut ring = IntRing::new(2);
+        assert!(ring.push(-23169 * STEP));
+        assert!(ring.push(-23170 * STEP));
+        assert_eq!(ring.s1, -(23169 + 23170) * STEP);
+        assert_eq!(ring.variance_numerator(), STEP * STEP);
+        assert_eq!(
+            window_value(Family::Zscore { window: 2 }, &ring, -23170 * STEP, 1.0),
+            -1.0
+        );
+        assert!(!ring.push(-23171 * STEP));
+        assert!(ring.saturated && ring.is_empty() && (ring.s1, ring.s2) == (0, 0));
+        assert!(!ring.push(0), "saturated until the next reset");
+        assert!(ring.is_empty());
+    }
+
+    #[test]
+    fn a_window_at_i64_min_and_zero_is_one_past_the_bound() {
+        // n S2 = 2 * 2^126 = i128::MAX + 1; 2^62 twice is within (n S2 = 2^126).
+        let mut ring = IntRing::new(2);
+        assert!(ring.push(0));
+        assert!(!ring.push(i128::from(i64::MIN)));
+        let mut ring = IntRing::new(2);
+        assert!(ring.push(1 << 62) && ring.push(1 << 62) && ring.push(-(1 << 62)));
+        assert_eq!(ring.variance_numerator(), 2 * (1i128 << 124) * 2);
+    }
+
+    #[test]
+    fn the_oldest_value_leaves_before_the_new_square_joins() {
+        // Window 1 at i64::MIN: S2 = 2^126 each time; old^2 + x^2 = 2^127 would not fit.
+        let mut ring = IntRing::new(1);
+        for _ in 0..3 {
+            assert!(ring.push(i128::from(i64::MIN)));
+        }
+        assert_eq!((ring.s1, ring.s2), (i128::from(i64::MIN), 1 << 126));
+    }
+
+    /// One input `x` (an i64 word, factor 1) into `state`; its value.
+    fn feed(family: Family, state: &mut NodeState, x: i64) -> f64 {
+        let mut word = 0;
+        assert!(eval_transform(
+            family,
+            state,
+            x as u64,
+            Some(1.0),
+            0,
+            &mut word
+        ));
+        f64::from_bits(word)
+    }
+
+    #[test]
+    fn a_saturated_window_gives_nan_is_flagged_and_not_ready() {
+        let family = Family::Zscore { window: 2 };
+        let mut state = NodeState::Window(IntRing::new(2));
+        let rule = ReadyRule::of(family);
+        // (2^62, 2^62): n S2 = 2^126; (2^62, -2^63): n S2 = 10 * 2^124 > i128::MAX.
+        feed(family, &mut state, 1 << 62);
+        assert_eq!(feed(family, &mut state, 1 << 62), 0.0);
+        assert!(rule.ready(&state, 2, true, true, 0) && !state.saturated());
+        let word = feed(family, &mut state, i64::MIN);
+        assert!(word.is_nan() && state.saturated());
+        assert!(!rule.ready(&state, 3, true, true, word.to_bits()));
+        assert!(feed(family, &mut state, 1).is_nan() && state.saturated());
+    }
+
+    #[test]
+    fn time_windows_keep_squares_only_for_the_std_and_only_it_saturates() {
+        let top = i64::MAX as u64;
+        let mut sum = TimeWindow::new(10, true, false);
+        let mut std = TimeWindow::new(10, true, true);
+        for ts in 0..3 {
+            assert!(sum.push(top, ts));
+        }
+        assert_eq!((sum.s1, sum.s2), (3 * i128::from(i64::MAX), 0));
+        assert!(!sum.saturated);
+        // (2^63 - 1)^2 twice is within i128, and 2 * S2 is not.
+        assert!(std.push(top, 0));
+        assert!(!std.push(top, 1));
+        assert!(std.saturated && std.samples.is_empty() && !std.clock.started);
+        let mut std = TimeWindow::new(10, true, true);
+        assert!(std.push(1 << 62, 0) && std.push(1 << 62, 5));
+        assert_eq!(std.s2, 2 << 124);
+        // The first sample expires (stamped 0, now 10) before the new square joins.
+        assert!(std.push(1 << 62, 10));
+        assert_eq!((std.samples.len(), std.s2), (2, 2 << 124));
+        assert!(
+            !std.push(1 << 62, 11),
+            "3 samples: 3 * 3 * 2^124 > i128::MAX"
+        );
+        let mut state = NodeState::Time(std);
+        let mut word = 0;
+        let family = Family::RollingStdTime { window_ns: 10 };
+        assert!(eval_transform(
+            family,
+            &mut state,
+            0,
+            Some(1.0),
+            20,
+            &mut word
+        ));
+        assert!(f64::from_bits(word).is_nan() && state.saturated());
+        assert!(!ReadyRule::of(family).ready(&state, 5, true, true, word));
     }
 }

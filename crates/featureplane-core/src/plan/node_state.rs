@@ -11,7 +11,7 @@ use super::node::{
 use super::parse::Node;
 use super::state::{at, invalid, At, Saved, I64, UNITS};
 use crate::error::Result;
-use crate::features::rolling::{CUM_HIGH, CUM_LOW};
+use crate::features::rolling::{squares_saturated, CUM_HIGH, CUM_LOW};
 use crate::features::schema::Dtype;
 
 /// A node's value word as the reference holds it (an int of its dtype, or a float).
@@ -78,6 +78,29 @@ fn check_stamps(path: &str, clock: &Clock, window_ns: i64, stamps: &[i64]) -> Re
     Ok(())
 }
 
+/// A window's `saturated` flag: only an integer window saturates, and a saturated one is
+/// empty; one that is not holds `n * S2` within i128 (`s2`: the checked exact sum).
+fn check_saturation(path: &str, saturated: bool, integer: bool, n: usize, s2: i128) -> Result<()> {
+    if saturated && !integer {
+        return Err(invalid(path, "an f64 window never saturates"));
+    }
+    if saturated && n > 0 {
+        return Err(invalid(path, "a saturated window holds no values"));
+    }
+    if !saturated && squares_saturated(n, s2) {
+        return Err(invalid(
+            path,
+            "n * S2 leaves i128: the window would have saturated",
+        ));
+    }
+    Ok(())
+}
+
+/// The exact sum of `xs` (i64s or their squares), None once it leaves i128.
+fn exact_sum(mut xs: impl Iterator<Item = i128>) -> Option<i128> {
+    xs.try_fold(0i128, |a, x| a.checked_add(x))
+}
+
 /// `sum` must equal the exact sum `want` (None: it left i128).
 fn check_sum(path: &str, sum: i128, want: Option<i128>) -> Result<()> {
     match want {
@@ -135,6 +158,7 @@ pub(crate) fn node_out(state: &NodeState, word: u64, dtype: Dtype, count: u64) -
                     ("values", Saved::List(ring.values().map(int).collect())),
                 ]),
             ),
+            ("saturated", Saved::Bool(ring.saturated)),
             value,
         ],
         NodeState::F64Window(ring) => vec![
@@ -150,6 +174,7 @@ pub(crate) fn node_out(state: &NodeState, word: u64, dtype: Dtype, count: u64) -
                     ),
                 ]),
             ),
+            ("saturated", Saved::Bool(false)),
             value,
         ],
         NodeState::Time(w) => {
@@ -189,7 +214,7 @@ fn time_out(w: &TimeWindow) -> Vec<(&'static str, Saved)> {
         };
         Saved::List(vec![Saved::Int(stamp.into()), x])
     };
-    vec![
+    let mut items = vec![
         ("clock", clock_out(&w.clock)),
         (
             "samples",
@@ -197,7 +222,11 @@ fn time_out(w: &TimeWindow) -> Vec<(&'static str, Saved)> {
         ),
         ("s1", Saved::Int(w.s1)),
         ("s2", Saved::Int(w.s2)),
-    ]
+    ];
+    if w.std {
+        items.push(("saturated", Saved::Bool(w.saturated)));
+    }
+    items
 }
 
 fn trades_out(w: &TradeWindow) -> Vec<(&'static str, Saved)> {
@@ -311,32 +340,55 @@ pub(crate) fn node_in(
             )
         }
         NodeState::Window(fresh) => {
-            let (values, s1, s2) = window_in(at(v.v, path), fresh.window(), true)?;
+            let (values, s1, s2, saturated) = window_in(at(v.v, path), fresh.window(), true)?;
+            let wp = p("window");
+            check_sum(&format!("{wp}.s1"), s1, exact_sum(values.iter().copied()))?;
+            check_sum(
+                &format!("{wp}.s2"),
+                s2,
+                exact_sum(values.iter().map(|&x| x * x)),
+            )?;
+            check_saturation(&p("saturated"), saturated, true, values.len(), s2)?;
+            // Within the bound: the pushes take the values back exactly.
             let mut ring = IntRing::new(fresh.window());
-            let mut want = Some((0i128, 0i128));
             for &x in &values {
                 ring.push(x);
-                want = want.and_then(|(a, b)| {
-                    Some((a.checked_add(x)?, b.checked_add(x.checked_mul(x)?)?))
-                });
             }
-            let wp = p("window");
-            check_sum(&format!("{wp}.s1"), s1, want.map(|w| w.0))?;
-            check_sum(&format!("{wp}.s2"), s2, want.map(|w| w.1))?;
+            ring.saturated = saturated;
             let n = values.len() as u64;
             (NodeState::Window(ring), word_in(value_of(v)?, dtype)?, n)
         }
         NodeState::F64Window(fresh) => {
-            let (values, s1, s2) = window_in(at(v.v, path), fresh.window, false)?;
+            let (values, s1, s2, saturated) = window_in(at(v.v, path), fresh.window, false)?;
             let wp = p("window");
             check_sum(&format!("{wp}.s1"), s1, Some(0))?;
             check_sum(&format!("{wp}.s2"), s2, Some(0))?;
+            check_saturation(&p("saturated"), saturated, false, values.len(), 0)?;
             let n = values.len() as u64;
             let ring = F64Ring {
                 values: values.iter().map(|&x| x as u64).collect(),
                 window: fresh.window,
             };
             (NodeState::F64Window(ring), word_in(value_of(v)?, dtype)?, n)
+        }
+        NodeState::Time(fresh) if fresh.std => {
+            let [clock, samples, s1, s2, saturated, value] =
+                v.fields(["clock", "samples", "s1", "s2", "saturated", "value"])?;
+            let mut w = time_in(path, fresh, clock, samples, s1, s2)?;
+            let sat_at = p("saturated");
+            w.saturated = at(saturated, &sat_at).bool()?;
+            check_saturation(&sat_at, w.saturated, w.integer, w.samples.len(), w.s2)?;
+            if w.saturated && w.clock.started {
+                return Err(invalid(
+                    &p("clock"),
+                    "a saturated window restarts only at a reset",
+                ));
+            }
+            (
+                NodeState::Time(w),
+                word_in(at(value, &p("value")), dtype)?,
+                0,
+            )
         }
         NodeState::Time(fresh) => {
             let [clock, samples, s1, s2, value] =
@@ -399,10 +451,12 @@ fn value_of<'a>(v: At<'a>) -> Result<At<'a>> {
     })
 }
 
-/// A count window's `window` map: its values (ints as i128, floats as their bits) and sums.
-fn window_in(v: At<'_>, size: usize, integer: bool) -> Result<(Vec<i128>, i128, i128)> {
+/// A count window's `window` map: its values (ints as i128, floats as their bits) and sums;
+/// and its `saturated` flag.
+fn window_in(v: At<'_>, size: usize, integer: bool) -> Result<(Vec<i128>, i128, i128, bool)> {
     let path = v.path;
-    let [window, _value] = v.fields(["window", "value"])?;
+    let [window, saturated, _value] = v.fields(["window", "saturated", "value"])?;
+    let saturated = at(saturated, &format!("{path}.saturated")).bool()?;
     let wp = format!("{path}.window");
     let [s1, s2, saved_size, values] = at(window, &wp).fields(["s1", "s2", "size", "values"])?;
     let size_at = format!("{wp}.size");
@@ -431,7 +485,7 @@ fn window_in(v: At<'_>, size: usize, integer: bool) -> Result<(Vec<i128>, i128, 
     }
     let s1 = at(s1, &format!("{wp}.s1")).int((i128::MIN, i128::MAX))?;
     let s2 = at(s2, &format!("{wp}.s2")).int((i128::MIN, i128::MAX))?;
-    Ok((out, s1, s2))
+    Ok((out, s1, s2, saturated))
 }
 
 fn time_in(
@@ -447,16 +501,12 @@ fn time_in(
     let sp = p("samples");
     let items = at(samples, &sp).list()?;
     let mut out = VecDeque::with_capacity(items.len());
-    let mut want = Some((0i128, 0i128));
     for (i, item) in items.iter().enumerate() {
         let ip = format!("{sp}[{i}]");
         let [stamp, x] = at(item, &ip).tuple()?;
         let stamp = at(stamp, &ip).i64()?;
         let word = if fresh.integer {
-            let x = at(x, &ip).int(I64)?;
-            want = want
-                .and_then(|(a, b)| Some((a.checked_add(x)?, b.checked_add(x.checked_mul(x)?)?)));
-            x as i64 as u64
+            at(x, &ip).int(I64)? as i64 as u64
         } else {
             at(x, &ip).f64()?.to_bits()
         };
@@ -466,15 +516,28 @@ fn time_in(
     check_stamps(&sp, &clock, fresh.window_ns, &stamps)?;
     let s1 = at(s1, &p("s1")).int((i128::MIN, i128::MAX))?;
     let s2 = at(s2, &p("s2")).int((i128::MIN, i128::MAX))?;
-    check_sum(&p("s1"), s1, want.map(|w| w.0))?;
-    check_sum(&p("s2"), s2, want.map(|w| w.1))?;
+    let xs = || {
+        out.iter()
+            .filter(|_| fresh.integer)
+            .map(|&(_, w)| i128::from(w as i64))
+    };
+    check_sum(&p("s1"), s1, exact_sum(xs()))?;
+    // S2 only where the family reads it (rolling_std_time): 0 in the others.
+    let want_s2 = if fresh.squares() {
+        exact_sum(xs().map(|x| x * x))
+    } else {
+        Some(0)
+    };
+    check_sum(&p("s2"), s2, want_s2)?;
     Ok(TimeWindow {
         window_ns: fresh.window_ns,
         clock,
         samples: out,
         integer: fresh.integer,
+        std: fresh.std,
         s1,
         s2,
+        saturated: false,
     })
 }
 

@@ -10,9 +10,10 @@
 //!
 //! Reading a state checks everything before anything changes: exact keys, types, the bounds
 //! valid rows can produce, the parameters the plan fixes (an EMA's alpha, a window's size),
-//! and the running sums, which must equal the sums of the saved samples. The reference checks
-//! the same (`plan_state.checked_plan_state`, `plan_node_state.check_node`), so both backends
-//! refuse the same states. The per-node part is [`super::node_state`].
+//! the running sums, which must equal the sums of the saved samples, and the integer windows'
+//! saturation (a saturated window is empty, an unflagged one within `n * S2 <= i128::MAX`).
+//! The reference checks the same (`plan_state.checked_plan_state`,
+//! `plan_node_state.check_node`), so both backends refuse the same states. The per-node part is [`super::node_state`].
 
 use crate::book::lob::Counters;
 use crate::book::Level;

@@ -98,7 +98,9 @@ class Node:
 
     @property
     def saturated(self) -> bool:
-        """An integer sum that left i64 since the reset (`VALUE_SATURATED`)."""
+        """An exact integer that left its bound since the reset (`VALUE_SATURATED`): a sum
+        past i64 (`cum`, `diff`), a window's `n * S2` past i128 (`rolling_std`, `zscore`,
+        `rolling_std_time`)."""
         return False
 
     # ----- checkpoints --------------------------------------------------------------------

@@ -135,7 +135,7 @@ class PlanState:
 
     @property
     def saturated(self) -> bool:
-        """A node's integer value left i64 since the reset (`VALUE_SATURATED`)."""
+        """A node's exact integer left its bound since the reset (`VALUE_SATURATED`)."""
         return any(n.saturated for n in self.nodes)
 
     def node_ready(self) -> list[bool]:

@@ -17,8 +17,10 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from featureplane.features.families.base import Node, Readiness, Value
+from featureplane.features.rolling import squares_saturated
 
 
 class TimeClock:
@@ -47,26 +49,31 @@ class TimeClock:
 
 @dataclass
 class TimeWindow(Node):
-    """Samples of the input in the last `window_ns`; integer inputs keep exact sums."""
+    """Samples of the input in the last `window_ns`; integer inputs keep the exact sum S1,
+    and S2 (of squares) where the family reads it (`squares`; 0 otherwise)."""
 
     clock: TimeClock = field(default_factory=TimeClock)
     samples: deque[tuple[int, Value]] = field(default_factory=deque)
     s1: int = 0
     s2: int = 0
+    squares: ClassVar[bool] = False
 
     def push(self, x: Value, ts_ns: int) -> None:
         now = self.clock.advance(ts_ns)
         self.samples.append((now, x))
         exact = isinstance(x, int)
+        squares = exact and self.squares
         if isinstance(x, int):
             self.s1 += x
-            self.s2 += x * x
+            if squares:
+                self.s2 += x * x
         cutoff = now - int(self.params["window_ns"])
         while self.samples[0][0] <= cutoff:
             _, old = self.samples.popleft()
             if exact:
                 self.s1 -= int(old)
-                self.s2 -= int(old) * int(old)
+                if squares:
+                    self.s2 -= int(old) * int(old)
 
     def ready(self, r: Readiness, input_ready: bool) -> bool:
         return input_ready and self.clock.covered(int(self.params["window_ns"]))
@@ -115,17 +122,37 @@ class RollingMeanTime(TimeWindow):
 class RollingStdTime(TimeWindow):
     """Population std. Integer input: `sqrt(float(n S2 - S1^2)) / float(n) * factor`, exact
     up to the one rounding (as lob_shared_v1's mid_ret_std_32). f64 input: two passes,
-    `mean = sum / n`, `var = sum((x - mean)^2) / n` (oldest first), `sqrt(var)`."""
+    `mean = sum / n`, `var = sum((x - mean)^2) / n` (oldest first), `sqrt(var)`.
+
+    An integer window saturates once `n * S2` leaves i128 (`rolling.squares_saturated`), as
+    the count windows do: emptied (clock included), NaN on every later input, not ready,
+    `VALUE_SATURATED`, until the next reset."""
+
+    squares: ClassVar[bool] = True
+    saturated: bool = False  # Node.saturated, kept as a field (checkpoints carry it)
 
     def on_input(self, x: Value, ts_ns: int) -> bool:
+        if self.saturated:
+            self.value = math.nan
+            return True
         self.push(x, ts_ns)
         n = len(self.samples)
         if self.is_int:
+            if squares_saturated(n, self.s2):
+                self.saturated = True
+                self.clock = TimeClock()
+                self.samples = deque()
+                self.s1 = self.s2 = 0
+                self.value = math.nan
+                return True
             radicand = n * self.s2 - self.s1 * self.s1
             self.value = math.sqrt(float(radicand)) / float(n) * self.factor
         else:
             self.value = _f64_std([float(v) for _, v in self.samples])
         return True
+
+    def ready(self, r: Readiness, input_ready: bool) -> bool:
+        return not self.saturated and super().ready(r, input_ready)
 
 
 @dataclass

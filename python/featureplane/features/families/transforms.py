@@ -24,6 +24,7 @@ from featureplane.features.rolling import (
     cum_add,
     cum_saturated,
     cum_value,
+    squares_saturated,
 )
 
 
@@ -131,24 +132,37 @@ class DecayedSumNode(Transform):
 @dataclass
 class CountWindow(Transform):
     """The last `window` values of the input: an `IntWindow` (exact sums) for integer inputs,
-    the f64 values for f64 inputs. Ready once full and the input is ready."""
+    the f64 values for f64 inputs. Ready once full and the input is ready.
+
+    An integer window saturates once `n * S2` leaves i128 (`rolling.squares_saturated`):
+    it is emptied and stays empty, its value is NaN on every later input, it is not ready
+    and the frame carries `VALUE_SATURATED`, all until the next reset (the rule of `cum`)."""
 
     window: IntWindow = field(default_factory=lambda: IntWindow(1))
+    saturated: bool = False  # Node.saturated, kept as a field (checkpoints carry it)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.window = IntWindow(int(self.params["window"]))
 
-    def push(self, x: Value) -> None:
+    def push(self, x: Value) -> bool:
+        """Take `x` into the window; False while the window is saturated (no value)."""
+        if self.saturated:
+            return False
         if self.input_dtype == "i64":
             self.window.push(int(x))
+            if squares_saturated(len(self.window), self.window.s2):
+                self.saturated = True
+                self.window = IntWindow(self.window.size)
+                return False
         else:  # f64 values: only the deque is used (no sums: they would not be exact)
             self.window.values.append(x)  # type: ignore[arg-type]
             if len(self.window.values) > self.window.size:
                 self.window.values.popleft()
+        return True
 
     def ready(self, r: Readiness, input_ready: bool) -> bool:
-        return input_ready and len(self.window) >= self.window.size
+        return input_ready and not self.saturated and len(self.window) >= self.window.size
 
 
 @dataclass
@@ -157,7 +171,9 @@ class RollingStd(CountWindow):
     mid_ret_std_32); f64 input: two passes over the window, oldest first."""
 
     def on_input(self, x: Value, ts_ns: int) -> bool:
-        self.push(x)
+        if not self.push(x):
+            self.value = math.nan
+            return True
         n = len(self.window)
         if self.input_dtype == "i64":
             var_num = self.window.variance_numerator()
@@ -174,7 +190,9 @@ class Zscore(CountWindow):
     `(x - mean) / std` with the two-pass mean and std. 0.0 when the window has no spread."""
 
     def on_input(self, x: Value, ts_ns: int) -> bool:
-        self.push(x)
+        if not self.push(x):
+            self.value = math.nan
+            return True
         n = len(self.window)
         if self.input_dtype == "i64":
             radicand = self.window.variance_numerator()
