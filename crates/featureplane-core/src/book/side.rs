@@ -125,8 +125,9 @@ impl BookSide {
     #[inline(always)]
     pub fn set(&mut self, px: i64, qty: i64) {
         let key = self.key(px);
-        let off = self.offset(key);
-        if off >= 0 && (off as usize) < self.qty.len() {
+        // In i64: with `key >= base` the wrapped difference is the true one, as a u64.
+        let off = key.wrapping_sub(self.base) as u64;
+        if key >= self.base && off < self.qty.len() as u64 {
             self.set_in_window(off as usize, qty);
         } else {
             self.set_outside(key, qty);
