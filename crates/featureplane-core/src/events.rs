@@ -186,11 +186,14 @@ fn scan(rows: &[EventRow], n_symbols: usize, spans: &mut Vec<MessageSpan>) -> bo
     let mut prev_open = false;
     let mut prev_symbol = 0u32;
     for (i, row) in rows.iter().enumerate() {
-        bad |= row_is_bad(row, n_symbols) | (prev_open & (row.symbol_id != prev_symbol));
+        bad |= row_is_bad(row) | (prev_open & (row.symbol_id != prev_symbol));
         kinds |= Kinds::bit(row.kind);
         prev_open = !row.ends_message();
         prev_symbol = row.symbol_id;
         if !prev_open {
+            // Every row of a message names its last row's symbol (or `bad` is set already),
+            // so the symbol is checked once a message.
+            bad |= row.symbol_id as usize >= n_symbols;
             spans.push(MessageSpan {
                 end: i + 1,
                 kinds: Kinds(kinds),
@@ -201,18 +204,18 @@ fn scan(rows: &[EventRow], n_symbols: usize, spans: &mut Vec<MessageSpan>) -> bo
     bad
 }
 
-/// `row` breaks one of the rules [`first_problem`] names (the symbol-mixing rule aside): the
-/// same verdict as those checks in fewer operations. One table load checks the kind and its
+/// `row` breaks one of the rules [`first_problem`] names (the symbol rules aside, which
+/// [`scan`] checks): the same verdict as those checks in fewer operations. One table load checks the kind and its
 /// side; each range check folds its two bounds into one unsigned comparison
 /// (`0 <= qty <= MAX` is `qty as u64 <= MAX`, `-MAX <= px <= MAX` is
 /// `(px + MAX) as u64 <= 2 * MAX`).
 #[inline]
-fn row_is_bad(row: &EventRow, n_symbols: usize) -> bool {
+fn row_is_bad(row: &EventRow) -> bool {
     let s = (row.side as u8).wrapping_add(1).min(3);
     let kind_or_side = (ALLOWED_SIDES[usize::from(row.kind)] >> s) & 1 == 0;
     let qty = row.qty as u64 > MAX_ABS_UNITS as u64;
     let px = row.px.wrapping_add(MAX_ABS_UNITS) as u64 > 2 * MAX_ABS_UNITS as u64;
-    kind_or_side | qty | px | (row.symbol_id as usize >= n_symbols)
+    kind_or_side | qty | px
 }
 
 #[inline]
@@ -506,6 +509,27 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn an_unknown_symbol_named_by_every_row_of_a_message_is_found() {
+        let mut rows = MessageBuilder::new(0, 1).level(BID, 10, 1).build();
+        rows.extend(
+            MessageBuilder::new(3, 2)
+                .level(BID, 10, 1)
+                .level(ASK, 11, 1)
+                .build(),
+        );
+        assert!(matches!(
+            validate(&rows, 1),
+            Err(Error::BadRow {
+                problem: RowProblem::UnknownSymbol,
+                row: 1,
+                count: 2,
+                ..
+            })
+        ));
+        assert_eq!(validate(&rows, 4), Ok(2));
     }
 
     #[test]
