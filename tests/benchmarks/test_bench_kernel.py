@@ -10,7 +10,16 @@ import pytest
 
 from featureplane._rust import rust_available
 from featureplane.bench import per_message, replay, scaling, timing
-from featureplane.bench.kernel import HBT, PY_BOOK, PY_REF, RUST_BATCH, RUST_BOOK, RUST_MSG
+from featureplane.bench.kernel import (
+    HBT,
+    HBT_HASHMAP,
+    HBT_ROI,
+    PY_BOOK,
+    PY_REF,
+    RUST_BATCH,
+    RUST_BOOK,
+    RUST_MSG,
+)
 from featureplane.cli import main
 from tests.support.datapaths import shared_data
 
@@ -46,7 +55,8 @@ def test_bench_quick_rows_are_correct(tmp_path: Path, capsys: pytest.CaptureFixt
         assert all(r["correct"] for r in rows)
         assert len({r["events"] for r in rows}) == 1  # every row counts the same events
         assert all(r["min_s"] <= r["median_s"] <= r["max_s"] for r in rows)
-    assert HBT in {r["name"] for r in kernel[0]["rows"]}
+    assert {HBT, HBT_ROI, HBT_HASHMAP} <= {r["name"] for r in kernel[0]["rows"]}
+    assert "x hbt OFI+imb" in table
     (latency,) = [s for s in report["sections"] if s["title"].startswith("per message")]
     by_name = {r["name"]: r for r in latency["rows"]}
     assert set(by_name) == {per_message.PY_BOOK, per_message.PY_TRADE, per_message.RUST_BOOK,

@@ -8,9 +8,9 @@
 //! count moves a lot, re-size these from the gate's table (the canary test reports the ratio).
 
 /// Spin iterations per 100 rows applied to a book (both paths).
-const BOOK_SPINS_PER_100_ROWS: usize = 375;
+const BOOK_SPINS_PER_100_ROWS: usize = 285;
 /// Spin iterations per 100 rows of a message whose features are updated (feature path only).
-const FEATURE_SPINS_PER_100_ROWS: usize = 175;
+const FEATURE_SPINS_PER_100_ROWS: usize = 121;
 
 pub(crate) fn burn_book(rows: usize) {
     spin(rows * BOOK_SPINS_PER_100_ROWS / 100);

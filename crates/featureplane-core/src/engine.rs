@@ -204,7 +204,13 @@ impl Engine {
                 messages: spans.len(),
             });
         }
-        Ok(self.apply(rows, spans[0].kinds, rows.len() as i64 - 1))
+        let Some(header) = self.apply(rows, spans[0].kinds, rows.len() as i64 - 1) else {
+            return Ok(None);
+        };
+        Ok(Some(Frame {
+            header,
+            values: self.symbols[header.symbol_id as usize].state.values,
+        }))
     }
 
     /// Apply every message of `rows`; one frame per applied message, as columns. Bad input
@@ -227,14 +233,20 @@ impl Engine {
         }
         let spans = index(rows, self.n_symbols())?;
         let mut out = FrameColumns::with_capacity(spans.len());
+        let mut pending = PendingFrames::new(spans.len().min(PENDING_FRAMES));
         let mut start = 0;
         for span in &spans {
             let message = &rows[start..span.end];
-            if let Some(frame) = self.apply(message, span.kinds, span.end as i64 - 1) {
-                out.push(&frame);
-            }
+            self.apply_pending(
+                message,
+                span.kinds,
+                span.end as i64 - 1,
+                &mut pending,
+                &mut out,
+            );
             start = span.end;
         }
+        pending.flush(&mut out);
         Ok(out)
     }
 
@@ -248,12 +260,28 @@ impl Engine {
     fn process_chunked(&mut self, rows: &[EventRow]) -> Option<FrameColumns> {
         let n_symbols = self.n_symbols();
         let mut out = FrameColumns::with_capacity(rows.len() / 8 + 16);
+        let mut pending = PendingFrames::new(PENDING_FRAMES);
         visit_chunked(rows, n_symbols, |message, kinds, last| {
-            if let Some(frame) = self.apply(message, kinds, last) {
-                out.push(&frame);
-            }
+            self.apply_pending(message, kinds, last, &mut pending, &mut out);
         })?;
+        pending.flush(&mut out);
         Some(out)
+    }
+
+    /// [`Engine::apply`] one message into `pending`, moving full buffers into `out`.
+    #[inline]
+    fn apply_pending(
+        &mut self,
+        message: &[EventRow],
+        kinds: Kinds,
+        input_index: i64,
+        pending: &mut PendingFrames,
+        out: &mut FrameColumns,
+    ) {
+        if let Some(header) = self.apply(message, kinds, input_index) {
+            let values = &self.symbols[header.symbol_id as usize].state.values;
+            pending.push(header, values, out);
+        }
     }
 
     /// Heap bytes of the engine's state: about what the chunked path copies.
@@ -261,8 +289,15 @@ impl Engine {
         self.lob.state_bytes() + self.symbols.len() * std::mem::size_of::<SymbolFeatures>()
     }
 
-    /// Apply one validated message. `input_index`: where its last row sits in the input.
-    fn apply(&mut self, message: &[EventRow], kinds: Kinds, input_index: i64) -> Option<Frame> {
+    /// Apply one validated message. `input_index`: where its last row sits in the input. The
+    /// header of its frame, whose values are then the symbol's current values; `None` if the
+    /// message was dropped.
+    fn apply(
+        &mut self,
+        message: &[EventRow],
+        kinds: Kinds,
+        input_index: i64,
+    ) -> Option<FrameHeader> {
         let result = self.lob.apply(message, kinds);
         if !result.applied() {
             return None;
@@ -327,18 +362,15 @@ impl Engine {
         sym.seq = last.seq;
         sym.source_ts_ns = source_ts;
         sym.local_ts_ns = local_ts;
-        Some(Frame {
-            header: FrameHeader {
-                input_index,
-                symbol_id: sid,
-                seq: last.seq,
-                source_ts_ns: source_ts,
-                local_ts_ns: local_ts,
-                changed_mask: sym.state.values.changed_mask(&before),
-                warmup_ready_mask: ready,
-                quality_flags: flags,
-            },
-            values: sym.state.values,
+        Some(FrameHeader {
+            input_index,
+            symbol_id: sid,
+            seq: last.seq,
+            source_ts_ns: source_ts,
+            local_ts_ns: local_ts,
+            changed_mask: sym.state.values.changed_mask(&before),
+            warmup_ready_mask: ready,
+            quality_flags: flags,
         })
     }
 
@@ -468,6 +500,40 @@ impl Engine {
         self.lob = LobEngine::from_books(books, state.counters);
         self.symbols = symbols;
         Ok(())
+    }
+}
+
+/// Frames buffered before they move into the columns: a batch's frames are written column by
+/// column, a tight loop per column, rather than scattered over every column one frame at a time.
+const PENDING_FRAMES: usize = 512;
+
+/// Frames not yet moved into a [`FrameColumns`].
+struct PendingFrames {
+    headers: Vec<FrameHeader>,
+    values: Vec<Values>,
+}
+
+impl PendingFrames {
+    fn new(capacity: usize) -> Self {
+        Self {
+            headers: Vec::with_capacity(capacity),
+            values: Vec::with_capacity(capacity),
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, header: FrameHeader, values: &Values, out: &mut FrameColumns) {
+        self.headers.push(header);
+        self.values.push(*values);
+        if self.headers.len() == PENDING_FRAMES {
+            self.flush(out);
+        }
+    }
+
+    fn flush(&mut self, out: &mut FrameColumns) {
+        out.extend_frames(&self.headers, &self.values);
+        self.headers.clear();
+        self.values.clear();
     }
 }
 

@@ -7,16 +7,21 @@ Rows (every one counts the dataset's events, so ratios between them are time rat
 - book only, Rust: a book-only `_core.Engine` (`process_books`): best bid/ask per message.
 - book + features, Python reference (batch), Rust batch, Rust per message (a Python call each).
 - the generic Rust plan evaluator on lob_shared_v1 and on research_v1 (`bench.plan`).
-- hftbacktest's numba replay reading best bid/ask (USD-M captures: its converter reads those).
+- hftbacktest's numba replays (USD-M captures: its converter reads those): reading best
+  bid/ask, and computing OFI at level 1 and a 5-level depth imbalance per wake-up on its
+  ROI-vector book and on its hash-map book (`bench.hftbacktest_baseline`).
 
 Every row checks its output: the two book-only rows give the same best bid/ask after every
 applied message; the feature rows' bid/ask columns equal the book-only ones; Rust frames equal
 the reference frames (the parity gate); per-message frames equal batch frames; hftbacktest's
-final best bid/ask equal our book's.
+final best bid/ask equal our book's, and the OFI + imbalance loops' final 5-level imbalance
+equals our last frame's `imbalance_l5` (their float sums against our exact one) and their
+accumulated OFI agrees between the two books.
 """
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -36,8 +41,16 @@ PY_REF = "book+features: python reference (batch)"
 RUST_BATCH = "book+features: rust batch"
 RUST_MSG = "book+features: rust per message (Python call)"
 HBT = "hftbacktest numba replay, L1 only"
-ANCHORS = {"python ref": PY_REF, "hftbacktest": HBT, "rust specialised": RUST_BATCH}
-"""Ratio columns of a kernel section: label -> anchor row."""
+HBT_ROI = "hftbacktest numba OFI L1 + 5-level imbalance (ROIVector)"
+HBT_HASHMAP = "hftbacktest numba OFI L1 + 5-level imbalance (HashMap)"
+ANCHORS: dict[str, str | tuple[str, ...]] = {
+    "python ref": PY_REF,
+    "hbt L1": HBT,
+    "hbt OFI+imb": (HBT_ROI, HBT_HASHMAP),
+    "rust specialised": RUST_BATCH,
+}
+"""Ratio columns of a kernel section: label -> anchor row (a tuple: the fastest of those rows,
+so the column reads against the best hftbacktest can do)."""
 
 L1_COLUMNS = ("input_index", "symbol_id", "bid_px", "bid_qty", "ask_px", "ask_qty")
 
@@ -141,23 +154,52 @@ def run_dataset(ds: Dataset, *, runs: int = 5, python_runs: int = 1) -> list[Row
     rows.extend(plan_rows(ds, batch.result, runs))
 
     if ds.usdm_capture is not None and hbt.available():
-        rows.append(_hftbacktest_row(ds, batch.result, runs))
+        rows.extend(_hftbacktest_rows(ds, batch.result, runs))
     return rows
 
 
-def _hftbacktest_row(ds: Dataset, batch: FrameBatch, runs: int) -> Row:
+def _hftbacktest_rows(ds: Dataset, batch: FrameBatch, runs: int) -> list[Row]:
+    """hftbacktest's L1 loop and its two OFI + imbalance loops on its own conversion of the
+    capture (converted once, not timed)."""
     assert ds.usdm_capture is not None
     spec = ds.symbols.spec_of(0)
-    t0 = time.perf_counter()
-    base = hbt.replay_usdm(ds.usdm_capture, spec.tick_f64, spec.lot_f64, runs)
+    tick, lot = spec.tick_f64, spec.lot_f64
     last = len(batch) - 1
-    bid = int(batch.values["bid_px"][last]) * spec.tick_f64
-    ask = int(batch.values["ask_px"][last]) * spec.tick_f64
-    ok = bool(np.isclose(base.final_bid, bid) and np.isclose(base.final_ask, ask))
+    bid = int(batch.values["bid_px"][last]) * tick
+    ask = int(batch.values["ask_px"][last]) * tick
+    imbalance_5 = float(batch.values["imbalance_l5"][last])
+
+    def same_l1(final_bid: float, final_ask: float) -> bool:
+        return bool(np.isclose(final_bid, bid) and np.isclose(final_ask, ask))
+
+    def row(name: str, times: list[float], ok: bool, note: str) -> Row:
+        return Row(
+            name, ds.n_events, times, correct=ok, messages=ds.n_messages,
+            level_changes=ds.n_level_changes,
+            note=f"{note}; memory not measured (its own process state)",
+        )  # fmt: skip
+
+    t0 = time.perf_counter()
+    data, convert_s = hbt.convert_usdm(ds.usdm_capture)
+    base = hbt.replay_converted(data, convert_s, tick, lot, runs)
     setup = time.perf_counter() - t0 - sum(base.times_s)
-    return Row(
-        HBT, ds.n_events, base.times_s, correct=ok, messages=ds.n_messages,
-        level_changes=ds.n_level_changes,
-        note=f"{base.rows:,} hftbacktest rows, {base.wakeups:,} wake-ups; conversion and JIT "
-        f"({setup:.1f} s) not timed; memory not measured (its own process state)",
-    )  # fmt: skip
+    rows = [
+        row(HBT, base.times_s, same_l1(base.final_bid, base.final_ask),
+            f"{base.rows:,} hftbacktest rows, {base.wakeups:,} wake-ups; conversion and JIT "
+            f"({setup:.1f} s) not timed"),
+    ]  # fmt: skip
+    roi, hashmap = hbt.signals_converted(data, tick, lot, runs)
+    # Both books replay the same wake-ups: their OFI sums are the same float operations.
+    same_ofi = math.isclose(roi.ofi_l1_cum, hashmap.ofi_l1_cum, rel_tol=1e-12)
+    for name, signals in ((HBT_ROI, roi), (HBT_HASHMAP, hashmap)):
+        ok = (
+            same_l1(signals.final_bid, signals.final_ask)
+            and math.isclose(signals.imbalance_5, imbalance_5, rel_tol=1e-9, abs_tol=1e-12)
+            and same_ofi
+        )
+        rows.append(
+            row(name, signals.times_s, ok,
+                f"final imbalance_5 {signals.imbalance_5:.9f} (ours {imbalance_5:.9f}), "
+                f"OFI L1 sum {signals.ofi_l1_cum:,.3f} over {signals.wakeups:,} wake-ups; "
+                f"JIT ({signals.jit_s:.1f} s) not timed"))  # fmt: skip
+    return rows

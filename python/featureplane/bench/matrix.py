@@ -10,13 +10,13 @@ from __future__ import annotations
 import platform
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from featureplane.bench import datasets, kernel
-from featureplane.bench.timing import Row, format_table, require_release_build
+from featureplane.bench.timing import Anchor, Row, format_table, require_release_build
 from featureplane.schema import FeatureSet
 
 
@@ -26,14 +26,14 @@ class Section:
 
     title: str
     run: Callable[[], list[Row]]
-    anchors: dict[str, str] = field(default_factory=dict)
+    anchors: Mapping[str, Anchor] = field(default_factory=dict)
 
 
 @dataclass
 class SectionResult:
     title: str
     rows: list[Row]
-    anchors: dict[str, str]
+    anchors: Mapping[str, Anchor]
     seconds: float
     skipped: str = ""
 
@@ -46,7 +46,7 @@ class SectionResult:
     def to_json(self) -> dict[str, Any]:
         return {
             "title": self.title,
-            "anchors": self.anchors,
+            "anchors": dict(self.anchors),
             "seconds": self.seconds,
             "skipped": self.skipped,
             "rows": [r.to_json() for r in self.rows],

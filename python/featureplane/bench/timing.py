@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,12 +100,23 @@ def _opt(value: float | int | None, fmt: str) -> str:
     return "-" if value is None else format(value, fmt)
 
 
-def format_table(rows: list[Row], anchors: dict[str, str]) -> str:
+Anchor = str | tuple[str, ...]
+"""A ratio column's anchor: one row by name, or the fastest of several rows."""
+
+
+def anchor_row(rows: list[Row], anchor: Anchor) -> Row | None:
+    """The row `anchor` names (the fastest of a tuple's rows present), or None."""
+    names = (anchor,) if isinstance(anchor, str) else anchor
+    present = [r for r in rows if r.name in names]
+    return max(present, key=lambda r: r.events_per_s, default=None)
+
+
+def format_table(rows: list[Row], anchors: Mapping[str, Anchor]) -> str:
     """Rows with events/s, ns/event, spread of runs, and a ratio column per anchor row
     (left blank where a row counts other events than its anchor). Columns for ns per message,
     ns per level change and peak memory appear when some row has them. A ratio above 1 means
     the row processes events faster than the anchor."""
-    by_name = {r.name: r for r in rows}
+    bases = [anchor_row(rows, anchor) for anchor in anchors.values()]
     per_message = any(r.messages for r in rows)
     per_change = any(r.level_changes for r in rows)
     memory = any(r.peak_rss_bytes is not None for r in rows)
@@ -128,8 +139,7 @@ def format_table(rows: list[Row], anchors: dict[str, str]) -> str:
         mb = None if r.peak_rss_bytes is None else r.peak_rss_bytes / 2**20
         cells += [_opt(mb, ",.1f")] * memory
         cells.append({True: "yes", False: "NO", None: "-"}[r.correct])
-        for anchor in anchors.values():
-            base = by_name.get(anchor)
+        for base in bases:
             # A ratio only means something between rows that count the same events.
             if base is not None and base.events == r.events:
                 cells.append(f"{r.events_per_s / base.events_per_s:,.2f}")

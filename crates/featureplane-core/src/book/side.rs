@@ -125,8 +125,9 @@ impl BookSide {
     #[inline(always)]
     pub fn set(&mut self, px: i64, qty: i64) {
         let key = self.key(px);
-        let off = self.offset(key);
-        if off >= 0 && (off as usize) < self.qty.len() {
+        // In i64: with `key >= base` the wrapped difference is the true one, as a u64.
+        let off = key.wrapping_sub(self.base) as u64;
+        if key >= self.base && off < self.qty.len() as u64 {
             self.set_in_window(off as usize, qty);
         } else {
             self.set_outside(key, qty);
@@ -191,10 +192,11 @@ impl BookSide {
                 return; // nothing stored between far's best and the window
             }
             let below = (self.qty.len()).max(INITIAL_HALF);
-            let lowest = (i128::from(top_key) + 1 + HEADROOM as i128 - MAX_SPAN as i128)
+            let floor = i128::from(top_key) + 1 + HEADROOM as i128 - MAX_SPAN as i128;
+            let lowest = floor
                 .max(i128::from(key) - below as i128)
                 .max(i128::from(i64::MIN)) as i64;
-            self.move_base(lowest);
+            self.extend_down(key, lowest, floor);
         }
         let off = self.offset(key) as usize;
         self.set_in_window(off, qty);
@@ -246,6 +248,46 @@ impl BookSide {
         for s in &levels[split..] {
             let i = self.offset(s.key) as usize;
             self.set_in_window(i, s.qty);
+        }
+    }
+
+    /// Lower the window's base to about `lowest` (never below `floor`, always to `key`), keeping
+    /// every window level: the window grows at its bottom by whole bitmap words, so its sizes
+    /// and bitmap move up as they are (one memmove each) instead of being cleared and set
+    /// again level by level as [`BookSide::move_base`] does. Far levels at or above the new
+    /// base come into the window. Falls back to `move_base` where whole words do not fit.
+    fn extend_down(&mut self, key: i64, lowest: i64, floor: i128) {
+        let want = i128::from(self.base) - i128::from(lowest);
+        // Whole words: rounded up, or down where up would pass the floor (then the new base
+        // must still reach `key`).
+        let up = (want + 63) / 64 * 64; // want > 0: the key is below the window
+        let grow = if i128::from(self.base) - up >= floor.max(i128::from(i64::MIN)) {
+            up
+        } else {
+            want / 64 * 64
+        };
+        let new_base = i128::from(self.base) - grow;
+        if grow == 0 || new_base > i128::from(key) {
+            self.move_base(lowest);
+            return;
+        }
+        let (grow, new_base) = (grow as usize, new_base as i64);
+        let top_key = key_at(self.base, self.top);
+        self.qty.splice(0..0, std::iter::repeat_n(0, grow));
+        self.occupied
+            .splice(0..0, std::iter::repeat_n(0, grow / 64));
+        self.base = new_base;
+        self.top += grow;
+        // Keys far above the best are dropped, as move_base drops them: the span stays
+        // within MAX_SPAN (`floor` leaves HEADROOM above the best).
+        self.resize(self.span_to(top_key));
+        while let Some(entry) = self.far.last_entry() {
+            if *entry.key() < new_base {
+                break;
+            }
+            let (key, qty) = entry.remove_entry();
+            let i = self.offset(key) as usize;
+            self.set_in_window(i, qty);
         }
     }
 

@@ -134,15 +134,12 @@ impl LobSharedV1 {
         let first = self.n_book == 1;
         let (pb, pa) = (self.prev_bids.as_slice(), self.prev_asks.as_slice());
         let (nb, na) = (bids.as_slice(), asks.as_slice());
-        let ofi1 = if first {
-            0
+        // Level 1 once: the 5-level sum is level 1's term plus levels 2 to 5.
+        let (ofi1, ofi5) = if first {
+            (0, 0)
         } else {
-            ofi::ofi(pb, pa, nb, na, 1)
-        };
-        let ofi5 = if first {
-            0
-        } else {
-            ofi::ofi(pb, pa, nb, na, DEPTH)
+            let level1 = ofi::ofi(pb, pa, nb, na, 1);
+            (level1, level1 + ofi::ofi_from(pb, pa, nb, na, 1, DEPTH))
         };
         self.ofi_cum = cum_add(self.ofi_cum, ofi1);
         v.set_int(OFI_L1, ofi1);

@@ -43,8 +43,21 @@ pub fn ofi(
     asks: &[Level],
     depth: usize,
 ) -> i128 {
+    ofi_from(prev_bids, prev_asks, bids, asks, 0, depth)
+}
+
+/// Sum of `e_n` over the levels `from + 1..=depth` (0-based `from..depth`).
+#[inline]
+pub fn ofi_from(
+    prev_bids: &[Level],
+    prev_asks: &[Level],
+    bids: &[Level],
+    asks: &[Level],
+    from: usize,
+    depth: usize,
+) -> i128 {
     let at = |levels: &[Level], m: usize, missing: Level| levels.get(m).copied().unwrap_or(missing);
-    (0..depth)
+    (from..depth)
         .map(|m| {
             ofi_term(
                 at(prev_bids, m, MISSING_BID),

@@ -163,6 +163,34 @@ impl FrameColumns {
         }
     }
 
+    /// Frames given as their headers and values (`headers[i]` with `values[i]`), appended
+    /// column by column: one tight loop per column, each reserving once.
+    pub fn extend_frames(&mut self, headers: &[FrameHeader], values: &[Values]) {
+        debug_assert_eq!(headers.len(), values.len());
+        self.input_index
+            .extend(headers.iter().map(|h| h.input_index));
+        self.symbol_id.extend(headers.iter().map(|h| h.symbol_id));
+        self.seq.extend(headers.iter().map(|h| h.seq));
+        self.source_ts_ns
+            .extend(headers.iter().map(|h| h.source_ts_ns));
+        self.local_ts_ns
+            .extend(headers.iter().map(|h| h.local_ts_ns));
+        self.changed_mask
+            .extend(headers.iter().map(|h| h.changed_mask));
+        self.warmup_ready_mask
+            .extend(headers.iter().map(|h| h.warmup_ready_mask));
+        self.quality_flags
+            .extend(headers.iter().map(|h| h.quality_flags));
+        for (f, column) in self.values.iter_mut().enumerate() {
+            let words = values.iter().map(|v| v.0[f]);
+            match column {
+                Column::I64(c) => c.extend(words.map(|w| w as i64)),
+                Column::F64(c) => c.extend(words.map(f64::from_bits)),
+                Column::U32(c) => c.extend(words.map(|w| w as u32)),
+            }
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.input_index.len()
     }
