@@ -99,30 +99,63 @@ pub fn short_prefix(text: &[u8]) -> Option<(Short, usize)> {
 
 /// [`short_prefix`] of the text from `at` when a closing quote follows it, for a string read
 /// in place: the same decimal and length, or None where `short_prefix` gives None or stops
-/// before a byte other than the quote. The usual strings (a whole part under 8 digits, a
-/// fraction of at most 8) take two words and no loop.
+/// before a byte other than the quote.
+///
+/// The usual strings (up to 8 digits and a dot, as `61800.20` or `0.014`) take two
+/// overlapping words and one conversion: the dot is squeezed out by taking the bytes before it
+/// from the word at `at` and those after it from the word at `at + 1`. Longer ones (spot's
+/// 8-decimal strings) take a word per run of digits, and the rest the byte-wise path.
 #[inline(always)]
 pub fn quoted_prefix(text: &[u8], at: usize) -> Option<(Short, usize)> {
-    let Some(w) = full_word(text, at) else {
+    let (Some(w), Some(next)) = (full_word(text, at), full_word(text, at + 1)) else {
         return quoted_slowly(text, at);
     };
-    let (whole, n) = eight(w);
+    let (stop, stop_next) = (non_digits(w), non_digits(next));
+    let n = (stop.trailing_zeros() / 8) as usize; // digits before the first other byte
     if n == 8 {
         return quoted_slowly(text, at);
     }
     match (w >> (8 * n)) as u8 {
         b'"' => {
-            return (n > 0).then_some((
-                Short {
-                    value: whole,
-                    frac: 0,
-                },
-                n,
-            ))
+            return (n > 0).then(|| {
+                (
+                    Short {
+                        value: value_of(w, n),
+                        frac: 0,
+                    },
+                    n,
+                )
+            })
         }
         b'.' => {}
         _ => return None,
     }
+    let before = (1u64 << (8 * n)) - 1; // the bytes before the dot
+    let digits = (w & before) | (next & !before);
+    let m = (((stop & before) | (stop_next & !before)).trailing_zeros() / 8) as usize;
+    if m == 8 {
+        // The fraction may go on past the words: a word of its own.
+        let whole = if n > 0 { value_of(w, n) } else { 0 };
+        return fraction_word(text, at, whole, n);
+    }
+    // The byte after the m digits and the dot.
+    if m == 0 || (next >> (8 * m)) as u8 != b'"' {
+        return None;
+    }
+    let frac = (m - n) as u32;
+    Some((
+        Short {
+            value: value_of(digits, m),
+            frac,
+        },
+        m + 1,
+    ))
+}
+
+/// [`quoted_prefix`] after a whole part of `n` (under 8) digits worth `whole` and a dot: the
+/// fraction's digits (at most 8) in one word from after the dot.
+#[inline(always)]
+fn fraction_word(text: &[u8], at: usize, whole: u64, n: usize) -> Option<(Short, usize)> {
     let Some(f) = full_word(text, at + n + 1) else {
         return quoted_slowly(text, at);
     };
@@ -143,6 +176,23 @@ pub fn quoted_prefix(text: &[u8], at: usize) -> Option<(Short, usize)> {
         }
         _ => None,
     }
+}
+
+/// The high bit of each byte of `w` that is not an ASCII digit. Each byte on its own (no carry
+/// or borrow crosses bytes), so it holds past the first non-digit too.
+#[inline(always)]
+fn non_digits(w: u64) -> u64 {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let low7 = w & !HIGH;
+    let above_9 = low7 + 0x4646_4646_4646_4646; // high bit set from 0x3a up
+    let from_0 = low7 + 0x5050_5050_5050_5050; // high bit set from 0x30 up
+    (w | above_9 | !from_0) & HIGH
+}
+
+/// The value of the first `n` (1..=8) bytes of `w`, all ASCII digits.
+#[inline(always)]
+fn value_of(w: u64, n: usize) -> u64 {
+    combine((w & 0x0F0F_0F0F_0F0F_0F0F) << (64 - 8 * n))
 }
 
 fn quoted_slowly(text: &[u8], at: usize) -> Option<(Short, usize)> {
@@ -219,13 +269,18 @@ fn eight(w: u64) -> (u64, usize) {
     if n == 0 {
         return (0, 0);
     }
-    // The n digits to the top bytes (the last digit in the last byte), zeros before them; then
-    // pairs, fours and eights are combined (simdjson's parse_eight_digits_unrolled).
-    let mut v = d << (64 - 8 * n);
+    // The n digits to the top bytes (the last digit in the last byte), zeros before them.
+    (combine(d << (64 - 8 * n)), n)
+}
+
+/// The number of 8 digit values, one a byte, the first the most significant (leading zero
+/// bytes for fewer digits): pairs, fours, then all eight (simdjson's
+/// parse_eight_digits_unrolled).
+#[inline(always)]
+fn combine(mut v: u64) -> u64 {
     v = (v & 0x0F0F_0F0F_0F0F_0F0F).wrapping_mul(2561) >> 8;
     v = (v & 0x00FF_00FF_00FF_00FF).wrapping_mul(6_553_601) >> 16;
-    v = (v & 0x0000_FFFF_0000_FFFF).wrapping_mul(42_949_672_960_001) >> 32;
-    (v, n)
+    (v & 0x0000_FFFF_0000_FFFF).wrapping_mul(42_949_672_960_001) >> 32
 }
 
 /// The common case in u64: unsigned, at most 19 digits, the grid's power of ten within u64.

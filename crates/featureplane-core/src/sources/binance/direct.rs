@@ -320,3 +320,105 @@ fn read_levels(c: &mut Cursor<'_>, px: Grid, qty: Grid, levels: &mut Levels) -> 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::binance::json;
+    use crate::sources::binance::message::classify;
+    use crate::sources::binance::{PlainOnly, Reason};
+
+    const USUAL: [(&str, bool); 5] = [
+        (
+            r#"{"stream":"btcusdt@depth@0ms","data":{"e":"depthUpdate","E":1723161256299,"T":1723161256298,"s":"BTCUSDT","U":5123107832006,"u":5123107837557,"pu":5123107831937,"b":[["58710.20","0.014"],["61800.20","2.507"]],"a":[["61800.30","3.330"],["65880.70","15.918"]]}}"#,
+            true,
+        ),
+        (
+            r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1723161256322,"T":1723161256322,"s":"BTCUSDT","t":5266583935,"p":"61800.30","q":"0.006","X":"MARKET","m":false}}"#,
+            true,
+        ),
+        (
+            r#"{"stream":"btcusdt@bookTicker","data":{"e":"bookTicker","u":5123107839020,"s":"BTCUSDT","b":"61800.20","B":"2.507","a":"61800.30","A":"2.510","T":1723161256313,"E":1723161256313}}"#,
+            true,
+        ),
+        (
+            r#"{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1723161256299,"s":"BTCUSDT","U":5123107832006,"u":5123107837557,"b":[["61800.01000000","0.00100000"]],"a":[]}}"#,
+            false,
+        ),
+        (
+            r#"{"stream":"btcusdt@bookTicker","data":{"u":51231078,"s":"BTCUSDT","b":"61800.01000000","B":"2.50700000","a":"61800.02000000","A":"0.00000000"}}"#,
+            false,
+        ),
+    ];
+
+    /// The direct reader's message, and the tape reader's, of one line.
+    fn both(json_text: &[u8], usdm: bool) -> (Option<Message>, Result<Message, Reason>) {
+        let mut kind = |name: &[u8]| {
+            std::str::from_utf8(name).map_or(StreamKind::Unknown, |n| classify(n, "BTCUSDT"))
+        };
+        let mut reader = Reader {
+            symbol: "BTCUSDT",
+            usdm,
+            px: Grid { units: 1, exp: 2 },
+            qty: Grid { units: 1, exp: 8 },
+            resolver: &mut PlainOnly,
+            stream_kind: &mut kind,
+        };
+        let (mut direct_levels, mut tape_levels) = (Levels::default(), Levels::default());
+        let direct = reader.direct(json_text, 7, &mut direct_levels);
+        let mut tape = Vec::new();
+        let tape_message = match json::parse(json_text, &mut tape) {
+            Ok(doc) => reader.message(&doc, 7, &mut tape_levels),
+            Err(_) => Err(Reason::BadJson),
+        };
+        if let Some(Message::Diff(_)) = direct {
+            assert_eq!(
+                (&direct_levels.px, &direct_levels.qty, direct_levels.n_bids),
+                (&tape_levels.px, &tape_levels.qty, tape_levels.n_bids)
+            );
+        }
+        (direct, tape_message)
+    }
+
+    #[test]
+    fn the_usual_shapes_are_read_directly() {
+        for (line, usdm) in USUAL {
+            let (direct, tape) = both(line.as_bytes(), usdm);
+            assert!(direct.is_some(), "{line}");
+            assert_eq!(Ok(direct.unwrap()), tape, "{line}");
+        }
+    }
+
+    /// Every line one byte away from a usual one (a byte dropped, doubled or replaced by one of
+    /// the bytes that change JSON's meaning) is either read the same by both readers or left
+    /// to the tape reader.
+    #[test]
+    fn a_line_near_the_usual_ones_is_read_the_same_or_left_to_the_tape() {
+        let bytes = b" \t\"\\/0159.-+eE,:{}[]ntfuAbsT\x00\x7f\x80\xc3\xff";
+        let (mut taken, mut left) = (0, 0);
+        for (line, usdm) in USUAL {
+            let line = line.as_bytes();
+            for at in 0..line.len() {
+                let mut variants = vec![
+                    [&line[..at], &line[at + 1..]].concat(),
+                    [&line[..=at], &line[at..]].concat(),
+                ];
+                for &b in bytes {
+                    let mut v = line.to_vec();
+                    v[at] = b;
+                    variants.push(v);
+                }
+                for v in variants {
+                    match both(&v, usdm) {
+                        (Some(direct), tape) => {
+                            assert_eq!(Ok(direct), tape, "{}", String::from_utf8_lossy(&v));
+                            taken += 1;
+                        }
+                        (None, _) => left += 1,
+                    }
+                }
+            }
+        }
+        assert!(taken > 1000 && left > 1000, "{taken} {left}");
+    }
+}
