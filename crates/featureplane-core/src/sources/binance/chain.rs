@@ -16,6 +16,8 @@ use crate::events::{EventRow, ASK, BID, CLEAR, END_OF_MESSAGE, LEVEL, NO_SEQ, SN
 const I64_MAX: u128 = i64::MAX as u128;
 /// Stream names remembered with their kind (a capture uses three or four).
 const STREAM_CACHE: usize = 16;
+/// Most rows a new chunk reserves room for, of each kind (4 MB of event rows).
+const RESERVE_ROWS: usize = 1 << 16;
 /// Bytes of a `BOOK_TICKER_DTYPE` row: u4 symbol id then seven i8 fields, packed.
 pub const BOOK_TICKER_ROW: usize = 60;
 
@@ -199,6 +201,12 @@ impl Chain {
     /// possibly without. Returns where to go on and why it returned.
     pub fn feed(&mut self, text: &[u8], start: usize, resolver: &mut dyn Resolve) -> (usize, Fed) {
         let mut pos = start.min(text.len());
+        if self.chunk.events.capacity() == 0 {
+            // A new chunk: room for its rows at once, rather than growing by copies.
+            let rows = self.cfg.chunk_rows.min(RESERVE_ROWS);
+            self.chunk.events.reserve(rows);
+            self.chunk.bbo.reserve(rows * BOOK_TICKER_ROW);
+        }
         while pos < text.len() {
             let end = memchr::memchr(b'\n', &text[pos..]).map_or(text.len(), |i| pos + i);
             self.line += 1;

@@ -195,6 +195,9 @@ fn value_of(w: u64, n: usize) -> u64 {
     combine((w & 0x0F0F_0F0F_0F0F_0F0F) << (64 - 8 * n))
 }
 
+// Out of line: the usual strings never come here, and their path stays short without it.
+#[cold]
+#[inline(never)]
 fn quoted_slowly(text: &[u8], at: usize) -> Option<(Short, usize)> {
     let rest = text.get(at..)?;
     let (short, len) = short_prefix(rest)?;
