@@ -7,7 +7,7 @@
 //! inside files (`seq_gaps`), and a diff without levels is folded into the next one. Trades and
 //! book tickers go out in file order as they come.
 
-use super::decimal::{Grid, Resolve};
+use super::decimal::{digit_run, Grid, Resolve};
 use super::json::{self, Node};
 use super::message::{classify, DiffHead, Levels, Message, Reader, StreamKind};
 use super::{Note, Reason, Warning};
@@ -16,6 +16,8 @@ use crate::events::{EventRow, ASK, BID, CLEAR, END_OF_MESSAGE, LEVEL, NO_SEQ, SN
 const I64_MAX: u128 = i64::MAX as u128;
 /// Stream names remembered with their kind (a capture uses three or four).
 const STREAM_CACHE: usize = 16;
+/// Most rows a new chunk reserves room for, of each kind (4 MB of event rows).
+const RESERVE_ROWS: usize = 1 << 16;
 /// Bytes of a `BOOK_TICKER_DTYPE` row: u4 symbol id then seven i8 fields, packed.
 pub const BOOK_TICKER_ROW: usize = 60;
 
@@ -118,7 +120,7 @@ pub struct Chain {
     chunk: Chunk,
     notes: Vec<Note>,
     counters: Counters,
-    streams: Vec<(String, StreamKind)>,
+    streams: Vec<(Vec<u8>, StreamKind)>,
     tape: Vec<Node>,
     levels: Levels,
     rel: i64,
@@ -199,6 +201,12 @@ impl Chain {
     /// possibly without. Returns where to go on and why it returned.
     pub fn feed(&mut self, text: &[u8], start: usize, resolver: &mut dyn Resolve) -> (usize, Fed) {
         let mut pos = start.min(text.len());
+        if self.chunk.events.capacity() == 0 {
+            // A new chunk: room for its rows at once, rather than growing by copies.
+            let rows = self.cfg.chunk_rows.min(RESERVE_ROWS);
+            self.chunk.events.reserve(rows);
+            self.chunk.bbo.reserve(rows * BOOK_TICKER_ROW);
+        }
         while pos < text.len() {
             let end = memchr::memchr(b'\n', &text[pos..]).map_or(text.len(), |i| pos + i);
             self.line += 1;
@@ -244,33 +252,37 @@ impl Chain {
     }
 
     fn line_of(&mut self, raw: &[u8], resolver: &mut dyn Resolve) -> Result<(), Reason> {
-        let sp = raw.iter().position(|&c| c == b' ').ok_or(Reason::BadLine)?;
-        let head = &raw[..sp];
-        if sp == 0 || !head.iter().all(u8::is_ascii_digit) {
-            return Err(Reason::BadLine);
+        let (value, sp) = digit_run(raw, 0);
+        if sp == 0 || raw.get(sp) != Some(&b' ') {
+            return Err(Reason::BadLine); // no timestamp, or not only digits before the space
         }
         // Digits past int64 stop the fold early; the file's unit (ns, or us/ms of an older
         // recorder) scales the value to ns, which must fit int64 too.
-        let local = head
-            .iter()
-            .try_fold(0u128, |v, &d| {
+        let local = if sp <= 19 {
+            Some(u128::from(value)).filter(|&v| v <= I64_MAX)
+        } else {
+            raw[..sp].iter().try_fold(0u128, |v, &d| {
                 let v = v * 10 + u128::from(d - b'0');
                 (v <= I64_MAX).then_some(v)
             })
+        };
+        let local = local
             .map(|v| v * self.ts_scale)
             .filter(|&v| v <= I64_MAX)
             .ok_or(Reason::BadLine)? as i64;
         self.rel = self.rel.max(local);
-        let doc = json::parse(&raw[sp + 1..], &mut self.tape).map_err(|_| Reason::BadJson)?;
+        let json = &raw[sp + 1..];
         let streams = &mut self.streams;
         let symbol = self.cfg.symbol.as_str();
-        let mut stream_kind = |name: &str| {
+        let mut stream_kind = |name: &[u8]| {
             if let Some((_, kind)) = streams.iter().find(|(n, _)| n == name) {
                 return *kind;
             }
-            let kind = classify(name, symbol);
+            // Names come from valid JSON strings, so they are UTF-8.
+            let kind = std::str::from_utf8(name)
+                .map_or(StreamKind::Unknown, |name| classify(name, symbol));
             if streams.len() < STREAM_CACHE {
-                streams.push((name.to_string(), kind));
+                streams.push((name.to_vec(), kind));
             }
             kind
         };
@@ -282,7 +294,18 @@ impl Chain {
             resolver,
             stream_kind: &mut stream_kind,
         };
-        let message = reader.message(&doc, local, &mut self.levels)?;
+        let message = match reader.direct(json, local, &mut self.levels) {
+            Some(message) => {
+                if cfg!(debug_assertions) {
+                    same_as_tape(&mut reader, json, local, message, &self.levels);
+                }
+                message
+            }
+            None => {
+                let doc = json::parse(json, &mut self.tape).map_err(|_| Reason::BadJson)?;
+                reader.message(&doc, local, &mut self.levels)?
+            }
+        };
         match message {
             Message::Diff(head) => self.diff(head, local),
             Message::Snapshot {
@@ -518,6 +541,22 @@ impl Chain {
             line,
             detail,
         });
+    }
+}
+
+/// The tape reader's message and levels for a line the direct reader took: they must be the
+/// same (debug builds: `cargo test`, the fuzz targets).
+fn same_as_tape(reader: &mut Reader<'_>, json: &[u8], local: i64, direct: Message, got: &Levels) {
+    let mut tape = Vec::new();
+    let mut levels = Levels::default();
+    let doc = json::parse(json, &mut tape).expect("the direct reader takes only valid JSON");
+    let message = reader.message(&doc, local, &mut levels);
+    assert_eq!(message, Ok(direct), "{}", String::from_utf8_lossy(json));
+    if let Message::Diff(_) | Message::Snapshot { .. } = direct {
+        assert_eq!(
+            (&levels.px, &levels.qty, levels.n_bids),
+            (&got.px, &got.qty, got.n_bids)
+        );
     }
 }
 

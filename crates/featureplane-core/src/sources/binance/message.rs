@@ -102,7 +102,8 @@ pub struct Reader<'r> {
     pub px: Grid,
     pub qty: Grid,
     pub resolver: &'r mut dyn Resolve,
-    pub stream_kind: &'r mut dyn FnMut(&str) -> StreamKind,
+    /// The kind of a stream name's text (cached: a capture has a few names).
+    pub stream_kind: &'r mut dyn FnMut(&[u8]) -> StreamKind,
 }
 
 type Parsed<T> = Result<T, Reason>;
@@ -116,7 +117,7 @@ impl Reader<'_> {
         let root = doc.fields(0);
         if let Some(stream) = doc.field(&root, Key::Stream) {
             let name = doc.str_at(stream).ok_or(Reason::BadMessage)?;
-            let kind = (self.stream_kind)(&name);
+            let kind = (self.stream_kind)(name.as_bytes());
             let data = match doc.field(&root, Key::Data) {
                 Some(d) if matches!(doc.nodes[d], Node::Object { .. }) => doc.fields(d),
                 _ => return Err(Reason::BadMessage),

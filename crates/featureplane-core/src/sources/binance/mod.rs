@@ -3,7 +3,9 @@
 //!
 //! The modules follow a line's way: [`json`] (a strict tape parser with orjson's acceptance
 //! rules) -> [`message`] (the reference's checks, in its order) with [`decimal`] (exact grid
-//! steps) -> [`chain`] (Binance's sync rule, counters, chunks of event rows).
+//! steps) -> [`chain`] (Binance's sync rule, counters, chunks of event rows). [`direct`] reads
+//! the usual combined-stream lines in one pass without the tape, and leaves every other line,
+//! and every line with a fault, to the tape reader: the same messages, faster.
 //!
 //! The Python side keeps what is shared with the reference reader: decompression, probing,
 //! instruments, the merge of symbols, the stats object and the text of skip details (formed
@@ -12,6 +14,7 @@
 
 pub mod chain;
 pub mod decimal;
+pub mod direct;
 pub mod json;
 pub mod live;
 pub mod message;
