@@ -18,6 +18,8 @@ const I64_MAX: u128 = i64::MAX as u128;
 const STREAM_CACHE: usize = 16;
 /// Most rows a new chunk reserves room for, of each kind (4 MB of event rows).
 const RESERVE_ROWS: usize = 1 << 16;
+/// Fewest bytes of capture text one event row comes from (a level `["1","1"],` and more).
+const MIN_ROW_BYTES: usize = 16;
 /// Bytes of a `BOOK_TICKER_DTYPE` row: u4 symbol id then seven i8 fields, packed.
 pub const BOOK_TICKER_ROW: usize = 60;
 
@@ -202,8 +204,15 @@ impl Chain {
     pub fn feed(&mut self, text: &[u8], start: usize, resolver: &mut dyn Resolve) -> (usize, Fed) {
         let mut pos = start.min(text.len());
         if self.chunk.events.capacity() == 0 {
-            // A new chunk: room for its rows at once, rather than growing by copies.
-            let rows = self.cfg.chunk_rows.min(RESERVE_ROWS);
+            // A new chunk: room for its rows at once, rather than growing by copies. No more
+            // than the text can hold (a level takes at least 16 bytes of it): a live feed
+            // hands one message at a time, and megabytes reserved per message would cost more
+            // than the copies saved.
+            let rows = self
+                .cfg
+                .chunk_rows
+                .min(RESERVE_ROWS)
+                .min(text.len().saturating_sub(pos) / MIN_ROW_BYTES + 1);
             self.chunk.events.reserve(rows);
             self.chunk.bbo.reserve(rows * BOOK_TICKER_ROW);
         }
