@@ -14,8 +14,8 @@ same way (`extra`: p50_ns, p99_ns, p999_ns). The goal of the per-message path is
 most 1 µs for book and trade messages, and a p99 under 3 µs.
 
 Checks: the Python calls give as many frames as `process_batch` and the same frames (every 97th
-and the last); the Rust-only path writes as many frames as the research replay of the capture
-gives, and its last frame equals the replay's last, value for value.
+and the last, the ones a run keeps); the Rust-only path writes as many frames as the research
+replay of the capture gives, and its last frame equals the replay's last, value for value.
 """
 
 from __future__ import annotations
@@ -58,38 +58,39 @@ def _row(name: str, per_run: list[np.ndarray], correct: bool, what: str) -> Row:
     return Row(name, 1, list(q[:, 0] / 1e9), correct=correct, note=note, extra=extra)
 
 
-def from_python(ds: Dataset, runs: int) -> tuple[list[Row], list[FeatureUpdateFrameV1 | None]]:
-    """The two rows of `FeatureEngine.process` (book, trade), and the last run's frames."""
+def from_python(ds: Dataset, runs: int) -> list[Row]:
+    """The two rows of `FeatureEngine.process` (book, trade).
+
+    A run keeps every 97th frame and the last, as a consumer that drops what it has read: a
+    run holding all of its frames would time the garbage collector walking them too."""
     messages = list(iter_messages(ds.events))
     trade = np.array([m["kind"][0] == TRADE for m in messages])
     timed: list[np.ndarray] = []
-    frames: list[FeatureUpdateFrameV1 | None] = []
+    kept: dict[int, FeatureUpdateFrameV1] = {}
+    applied = 0
     clock = time.perf_counter_ns
     for _ in range(runs):
         process = FeatureEngine(ds.symbols, backend="rust").process
         ns = np.empty(len(messages), np.int64)
-        frames = [None] * len(messages)
+        kept, applied = {}, 0
         gc.collect()
         for i, message in enumerate(messages):
             t0 = clock()
-            frames[i] = process(message)
+            frame = process(message)
             ns[i] = clock() - t0
+            if frame is not None:
+                if applied % 97 == 0:
+                    kept[applied] = frame
+                applied += 1
+                last = frame
+        kept[applied - 1] = last
         timed.append(ns)
     batch = FeatureEngine(ds.symbols, backend="rust").process_batch(ds.events)
-    ok = _same_as_batch(frames, batch)
-    rows = [
+    ok = applied == len(batch) and all(same_frame(f, batch.frame(i)) for i, f in kept.items())
+    return [
         _row(PY_BOOK, [ns[~trade] for ns in timed], ok, "book messages"),
         _row(PY_TRADE, [ns[trade] for ns in timed], ok, "trades"),
     ]
-    return rows, frames
-
-
-def _same_as_batch(frames: list[FeatureUpdateFrameV1 | None], batch: FrameBatch) -> bool:
-    applied = [f for f in frames if f is not None]
-    last = len(batch) - 1
-    return len(applied) == len(batch) and all(
-        same_frame(f, batch.frame(i)) for i, f in enumerate(applied) if i % 97 == 0 or i == last
-    )
 
 
 def rust_only(ds: Dataset, capture: Path, runs: int) -> list[Row]:
@@ -139,7 +140,7 @@ def _same_values(record: np.ndarray, batch: FrameBatch) -> bool:
 
 def run(ds: Dataset, capture: Path | None, runs: int) -> list[Row]:
     """The per-message rows of `ds` (the Rust-only rows when `capture` is its USD-M file)."""
-    rows, _ = from_python(ds, runs)
+    rows = from_python(ds, runs)
     if capture is not None:
         rows += rust_only(ds, capture, runs)
     return rows
