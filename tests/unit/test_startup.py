@@ -31,11 +31,15 @@ NOT_FOR_THE_PARSER = (
 )
 
 # Loaded by a replay only once its inputs are planned (their heads read): numpy, the engine,
-# the reference kernel (never, on Rust), the Parquet writer, and the readers of other venues.
+# the reference kernel (never, on Rust), the Parquet writer, and the readers and file rules of
+# other venues; the process pool only by a replay on several processes.
 NOT_BEFORE_THE_FIRST_READ = (
     "numpy",
     "pyarrow",
     "asyncio",
+    "multiprocessing",
+    "concurrent.futures",
+    "featureplane.sources.lobster.files",
     "featureplane.engine.facade",
     "featureplane.engine.python",
     "featureplane.frames.parquet",

@@ -9,15 +9,11 @@ parallel run is byte-identical to a sequential one. docs/research-replay.md.
 
 from __future__ import annotations
 
-import logging
-import multiprocessing
 import os
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from os import PathLike
 from pathlib import Path
@@ -34,6 +30,8 @@ from featureplane.sources.format import Chain, SourceOptions
 from featureplane.sources.registry import open_source
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from featureplane.engine.config import EngineConfig
     from featureplane.replay.run import ReplaySummary
 
@@ -405,6 +403,11 @@ def _collect(
 def _run_pool(
     chains: list[Chain], outs: list[Path], settings: ReplaySettings, workers: int, progress: bool
 ) -> list[ReplaySummary]:
+    # Imported here: a replay on one process (the command line's default) never pays for them.
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
     # spawn, not fork: the parent may hold threads (pyarrow, tqdm) that fork would copy mid-state,
     # and spawn behaves the same on every platform.
     _refuse_while_bootstrapping()
@@ -439,6 +442,8 @@ def _refuse_while_bootstrapping() -> None:
     `if __name__ == "__main__":` guard would start workers from each worker. Stop that worker
     with one line (the parent then reports the broken pool with the same hint) instead of
     multiprocessing's traceback per worker."""
+    import multiprocessing
+
     if getattr(multiprocessing.current_process(), "_inheriting", False):
         sys.stderr.write(
             "featureplane: replay_files with jobs > 1 ran while a worker imported the main "
@@ -448,6 +453,8 @@ def _refuse_while_bootstrapping() -> None:
 
 
 def _as_completed(futures: list[Future[_Outcome]]) -> Iterator[_Outcome]:
+    from concurrent.futures import FIRST_COMPLETED, wait
+
     pending = set(futures)
     while pending:
         finished, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -466,6 +473,8 @@ def _run_dask(
 ) -> tuple[list[ReplaySummary], int]:
     # Imported here (only `--scheduler dask` needs it) and as Any: distributed is untyped.
     dd: Any = _lazy.optional("distributed", "dask", "--scheduler dask")
+    import logging
+
     cluster = None
     if address is None:
         # Processes listen on loopback only; threads talk in-process. The scheduler's HTTP

@@ -17,7 +17,6 @@ from featureplane.sources.format import (
     SourceOptions,
     file_stem,
 )
-from featureplane.sources.lobster.files import lobster_zip_members, parse_lobster_name
 
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 _NAME = re.compile(r"_(message|orderbook)_\d+\.csv$")
@@ -27,6 +26,10 @@ def sniff(peek: Peek) -> bool:
     """A zip with a `*_message_N.csv` member, or a CSV of numeric columns: 6 (a message file;
     newer exports add a 7th, attribution column), or 4 per level in a file named like an
     orderbook file."""
+    # The file rules (dates, time zones, fractions) load with the first LOBSTER-looking input:
+    # a replay of another venue's capture never needs them.
+    from featureplane.sources.lobster.files import parse_lobster_name
+
     if peek.container == "zip":
         with zipfile.ZipFile(peek.path) as zf:
             names = [parse_lobster_name(n) for n in zf.namelist()]
@@ -43,6 +46,8 @@ def sniff(peek: Peek) -> bool:
 
 def plan(files: Sequence[str], options: SourceOptions) -> list[Chain]:
     """One chain per zip archive, or per message CSV with its orderbook CSV when given too."""
+    from featureplane.sources.lobster.files import lobster_zip_members, parse_lobster_name
+
     chains: list[Chain] = []
     pairs: dict[tuple[Any, ...], dict[str, str]] = {}
     for f in files:
@@ -71,6 +76,7 @@ def _ticker(name: Any) -> tuple[str, ...]:
 
 def open_files(files: Sequence[str], options: SourceOptions) -> OpenedSource:
     """A chain: a zip, a message CSV, or a message CSV and its orderbook CSV (any order)."""
+    from featureplane.sources.lobster.files import lobster_zip_members, parse_lobster_name
     from featureplane.sources.lobster.reader import iter_lobster
 
     kinds = {getattr(parse_lobster_name(_csv_name(f)), "kind", "message"): f for f in files}
