@@ -19,7 +19,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple, PyType};
 
 use crate::errors::{from_panic, poisoned, to_py};
-use crate::frame_object::{no_frame_type, FrameMaker};
+use crate::frame_object::Frames;
 use crate::frames::{columns_to_py, values_to_py, ValuesCache};
 use crate::state::{state_from_py, state_to_py};
 
@@ -38,7 +38,7 @@ pub struct PyEngine {
     engine: Engine,
     poisoned: bool,
     values_cache: ValuesCache,
-    frames: Option<FrameMaker>,
+    frames: Frames,
 }
 
 impl PyEngine {
@@ -169,7 +169,7 @@ impl PyEngine {
             engine,
             poisoned: false,
             values_cache: ValuesCache::default(),
-            frames: None,
+            frames: Frames::default(),
         })
     }
 
@@ -297,19 +297,12 @@ impl PyEngine {
         feature_set_id: &Bound<'_, PyString>,
         marker: &Bound<'_, PyString>,
     ) -> PyResult<bool> {
-        let maker = FrameMaker::new(cls, feature_set_id, marker)?;
-        let fills = maker.fills_slots();
-        self.frames = Some(maker);
-        Ok(fills)
+        self.frames.set_type(cls, feature_set_id, marker)
     }
 
     /// The symbol names of `process_frame`'s frames, by symbol id.
     fn frame_names(&mut self, names: Vec<Bound<'_, PyString>>) -> PyResult<()> {
-        self.frames
-            .as_mut()
-            .ok_or_else(no_frame_type)?
-            .set_names(names);
-        Ok(())
+        self.frames.set_names(names)
     }
 
     /// Apply one message (its EVENT_DTYPE rows as bytes); its frame object (see
@@ -319,15 +312,12 @@ impl PyEngine {
         py: Python<'py>,
         message: &[u8],
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
-        if self.frames.is_none() {
-            return Err(no_frame_type());
-        }
+        self.frames.maker()?; // refused before any state change
         let Some(Frame { header: h, values }) = self.process_one(py, message)? else {
             return Ok(None);
         };
         let values = self.values_cache.tuple(py, h.symbol_id, &values)?;
-        let maker = self.frames.as_ref().ok_or_else(no_frame_type)?;
-        maker.make(py, &h, values).map(Some)
+        self.frames.maker()?.make(py, &h, values).map(Some)
     }
 
     /// (values tuple, warmup_ready_mask, quality_flags, seq, source_ts_ns) of a symbol.

@@ -211,7 +211,37 @@ fn slots_of(cls: &Bound<'_, PyType>) -> PyResult<Option<Slots>> {
     Ok(Some(Slots { alloc, setters }))
 }
 
-/// The error of a per-message call before `frame_type`.
-pub fn no_frame_type() -> PyErr {
+/// An engine's frame maker, once its `frame_type` is set: the state behind the `frame_type`,
+/// `frame_names` and `process_frame` methods both engines share.
+#[derive(Default)]
+pub struct Frames(Option<FrameMaker>);
+
+impl Frames {
+    /// `frame_type`: frames of class `cls` from now on; true when filled slot by slot.
+    pub fn set_type(
+        &mut self,
+        cls: &Bound<'_, PyType>,
+        feature_set_id: &Bound<'_, PyString>,
+        marker: &Bound<'_, PyString>,
+    ) -> PyResult<bool> {
+        let maker = FrameMaker::new(cls, feature_set_id, marker)?;
+        let fills = maker.fills_slots();
+        self.0 = Some(maker);
+        Ok(fills)
+    }
+
+    /// `frame_names`: the symbol names by id.
+    pub fn set_names(&mut self, names: Vec<Bound<'_, PyString>>) -> PyResult<()> {
+        self.0.as_mut().ok_or_else(no_frame_type)?.set_names(names);
+        Ok(())
+    }
+
+    /// The maker, or the error of a per-message call before `frame_type`.
+    pub fn maker(&self) -> PyResult<&FrameMaker> {
+        self.0.as_ref().ok_or_else(no_frame_type)
+    }
+}
+
+fn no_frame_type() -> PyErr {
     PyTypeError::new_err("process_frame needs frame_type(...) first")
 }

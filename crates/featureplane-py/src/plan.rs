@@ -17,7 +17,7 @@ use pyo3::types::{PyDict, PyString, PyTuple, PyType};
 
 use crate::engine::{counters_dict, l1_of, levels_of, stats_of, Side, Stats, L1};
 use crate::errors::{from_panic, poisoned, to_py};
-use crate::frame_object::{no_frame_type, FrameMaker};
+use crate::frame_object::Frames;
 use crate::frames::columns_to_py;
 use crate::plan_state::{saved_from_py, saved_to_py};
 
@@ -28,7 +28,7 @@ const DETACH_ROWS: usize = 256;
 pub struct PyPlanEngine {
     engine: PlanEngine,
     poisoned: bool,
-    frames: Option<FrameMaker>,
+    frames: Frames,
 }
 
 fn word_to_py(py: Python<'_>, word: u64, dtype: Dtype) -> Bound<'_, PyAny> {
@@ -111,7 +111,7 @@ impl PyPlanEngine {
         Ok(Self {
             engine: built.map_err(to_py)?,
             poisoned: false,
-            frames: None,
+            frames: Frames::default(),
         })
     }
 
@@ -214,19 +214,12 @@ impl PyPlanEngine {
         feature_set_id: &Bound<'_, PyString>,
         marker: &Bound<'_, PyString>,
     ) -> PyResult<bool> {
-        let maker = FrameMaker::new(cls, feature_set_id, marker)?;
-        let fills = maker.fills_slots();
-        self.frames = Some(maker);
-        Ok(fills)
+        self.frames.set_type(cls, feature_set_id, marker)
     }
 
     /// The symbol names of `process_frame`'s frames, by symbol id.
     fn frame_names(&mut self, names: Vec<Bound<'_, PyString>>) -> PyResult<()> {
-        self.frames
-            .as_mut()
-            .ok_or_else(no_frame_type)?
-            .set_names(names);
-        Ok(())
+        self.frames.set_names(names)
     }
 
     /// Apply one message; its frame object (see `frame_type`), or None when it was dropped.
@@ -235,9 +228,7 @@ impl PyPlanEngine {
         py: Python<'py>,
         message: &[u8],
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
-        if self.frames.is_none() {
-            return Err(no_frame_type());
-        }
+        self.frames.maker()?; // refused before any state change
         let frame = self.guard(|engine| {
             let mut run =
                 || rows_from_bytes(message).and_then(|rows| engine.process_message(&rows));
@@ -252,8 +243,7 @@ impl PyPlanEngine {
             return Ok(None);
         };
         let values = words_to_py(py, &words, self.engine.dtypes())?;
-        let maker = self.frames.as_ref().ok_or_else(no_frame_type)?;
-        maker.make(py, &h, values).map(Some)
+        self.frames.maker()?.make(py, &h, values).map(Some)
     }
 
     /// (values tuple, warmup_ready_mask, quality_flags, seq, source_ts_ns) of a symbol.
