@@ -482,11 +482,14 @@ class SymbolChain:
 def count_chunk(chunk: Chunk, stats: BinanceStats, sync: SymbolSync) -> None:
     """Count the messages of a chunk about to be yielded (both parsers count here)."""
     # Counting per chunk keeps the per-line path free of counter updates.
-    last = chunk.events[chunk.ends - 1]
-    kinds = np.bincount(last["kind"], minlength=SNAPSHOT + 1)
+    # Two fields of each message's last row, not whole 64-byte rows.
+    last = chunk.ends - 1
+    last_kind = chunk.events["kind"][last]
+    kinds = np.bincount(last_kind, minlength=SNAPSHOT + 1)
     n_diff, n_trade = int(kinds[LEVEL]), int(kinds[TRADE])
     # The reset of a chain gap is a CLEAR without a sequence: not a snapshot of the venue.
-    n_reset = int(np.count_nonzero((last["kind"] == CLEAR) & (last["seq"] < 0)))
+    clears = last[last_kind == CLEAR]
+    n_reset = int(np.count_nonzero(chunk.events["seq"][clears] < 0))
     stats.messages["diff"] += n_diff
     stats.messages["trade"] += n_trade
     stats.messages["snapshot"] += int(kinds[CLEAR] + kinds[SNAPSHOT]) - n_reset
