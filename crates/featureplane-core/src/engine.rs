@@ -6,7 +6,7 @@
 use crate::book::lob::{BookStats, Counters, L1Columns, LobEngine};
 use crate::book::L2Book;
 use crate::error::{Error, Result};
-use crate::events::{index, index_into, EventRow, Kinds, NO_SEQ, ROW_SIZE, TRADE};
+use crate::events::{index, index_into, validate_one, EventRow, Kinds, NO_SEQ, ROW_SIZE, TRADE};
 use crate::features::lob_shared_v1::{ready_limit, LobSharedV1};
 use crate::features::schema::{Values, DEPTH};
 use crate::frames::{quality, Frame, FrameColumns, FrameHeader};
@@ -198,13 +198,8 @@ impl Engine {
     /// The frame's `input_index` is the index of the message's last row in `rows`.
     pub fn process_message(&mut self, rows: &[EventRow]) -> Result<Option<Frame>> {
         self.require_features()?;
-        let spans = index(rows, self.n_symbols())?;
-        if spans.len() != 1 {
-            return Err(Error::NotOneMessage {
-                messages: spans.len(),
-            });
-        }
-        let Some(header) = self.apply(rows, spans[0].kinds, rows.len() as i64 - 1) else {
+        let kinds = validate_one(rows, self.n_symbols())?;
+        let Some(header) = self.apply(rows, kinds, rows.len() as i64 - 1) else {
             return Ok(None);
         };
         Ok(Some(Frame {

@@ -180,7 +180,7 @@ const ALLOWED_SIDES: [u8; 256] = {
 /// "Every row names the symbol of its message's last row" is checked as "a row that follows a
 /// row not ending a message names that row's symbol", which needs no message split.
 #[inline]
-fn scan(rows: &[EventRow], n_symbols: usize, spans: &mut Vec<MessageSpan>) -> bool {
+fn scan(rows: &[EventRow], n_symbols: usize, mut on_span: impl FnMut(MessageSpan)) -> bool {
     let mut bad = false;
     let mut kinds = 0u8;
     let mut prev_open = false;
@@ -194,7 +194,7 @@ fn scan(rows: &[EventRow], n_symbols: usize, spans: &mut Vec<MessageSpan>) -> bo
             // Every row of a message names its last row's symbol (or `bad` is set already),
             // so the symbol is checked once a message.
             bad |= row.symbol_id as usize >= n_symbols;
-            spans.push(MessageSpan {
+            on_span(MessageSpan {
                 end: i + 1,
                 kinds: Kinds(kinds),
             });
@@ -254,13 +254,37 @@ pub fn index_into(rows: &[EventRow], n_symbols: usize, spans: &mut Vec<MessageSp
             end: rows.len() - 1,
         });
     }
-    if scan(rows, n_symbols, spans) {
+    if scan(rows, n_symbols, |span| spans.push(span)) {
         spans.clear();
         if let Some(err) = first_problem(rows, n_symbols) {
             return Err(err);
         }
     }
     Ok(())
+}
+
+/// [`validate`] rows that must hold exactly one message (the per-message path): the kinds of
+/// its rows. Nothing is allocated: the live path pays for no span list.
+pub fn validate_one(rows: &[EventRow], n_symbols: usize) -> Result<Kinds> {
+    let Some(last) = rows.last() else {
+        return Err(Error::NotOneMessage { messages: 0 });
+    };
+    if !last.ends_message() {
+        return index(rows, n_symbols).map(|_| Kinds::default()); // the Unclosed error
+    }
+    let (mut messages, mut kinds) = (0usize, Kinds::default());
+    if scan(rows, n_symbols, |span| {
+        messages += 1;
+        kinds = span.kinds;
+    }) {
+        if let Some(err) = first_problem(rows, n_symbols) {
+            return Err(err);
+        }
+    }
+    if messages != 1 {
+        return Err(Error::NotOneMessage { messages });
+    }
+    Ok(kinds)
 }
 
 /// The reference's report for rows known to break a rule: the first check (in the order of

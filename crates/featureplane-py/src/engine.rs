@@ -8,24 +8,23 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use featureplane_core::book::lob::{BookStats, Counters};
 use featureplane_core::book::{BookSide, L2Book, Level};
-use featureplane_core::events::rows_from_bytes;
+use featureplane_core::events::{rows_from_bytes, ROW_SIZE};
 use featureplane_core::frames::wire::{write_fpf1, FRAME_SIZE};
 use featureplane_core::frames::Frame;
 use featureplane_core::{Config, Engine, Grid};
-use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
+use numpy::{IntoPyArray, PyArray1, PyArrayDescr, PyReadonlyArray1};
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple, PyType};
+use pyo3::{PyTraverseError, PyVisit};
 
+use crate::errors::InvalidMessageError;
 use crate::errors::{from_panic, poisoned, to_py};
 use crate::frame_object::Frames;
 use crate::frames::{columns_to_py, values_to_py, ValuesCache};
+use crate::message_rows::{MessageInput, DETACH_ROWS};
 use crate::state::{state_from_py, state_to_py};
-
-/// Messages with more rows than this release the GIL in the per-message calls (a snapshot);
-/// below it, releasing and retaking the GIL costs more than the work.
-const DETACH_ROWS: usize = 256;
 
 /// Status codes of `process_into`.
 const DROPPED: i32 = 0;
@@ -47,13 +46,26 @@ impl PyEngine {
         self.guard(|engine| {
             let mut run =
                 || rows_from_bytes(message).and_then(|rows| engine.process_message(&rows));
-            if message.len() > DETACH_ROWS * 64 {
+            if message.len() > DETACH_ROWS * ROW_SIZE {
                 py.detach(run)
             } else {
                 run()
             }
             .map_err(to_py)
         })
+    }
+
+    /// The frame object of an applied message (None for a dropped one).
+    fn frame_object<'py>(
+        &mut self,
+        py: Python<'py>,
+        frame: Option<Frame>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let Some(Frame { header: h, values }) = frame else {
+            return Ok(None);
+        };
+        let values = self.values_cache.tuple(py, h.symbol_id, &values)?;
+        self.frames.maker()?.make(py, &h, values).map(Some)
     }
 
     /// Run `f` on the engine; a panic becomes `PanicException` and poisons the engine.
@@ -313,11 +325,50 @@ impl PyEngine {
         message: &[u8],
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
         self.frames.maker()?; // refused before any state change
-        let Some(Frame { header: h, values }) = self.process_one(py, message)? else {
-            return Ok(None);
+        let frame = self.process_one(py, message)?;
+        self.frame_object(py, frame)
+    }
+
+    /// Take per-message input as numpy arrays of `dtype` (EVENT_DTYPE) from now on: `process`
+    /// reads such an array in place (`message_rows`) and hands any other input, and any
+    /// message the kernel refuses, to `fallback(message)`, which checks it as the reference
+    /// does (and may register new symbols and try again).
+    fn message_input(
+        &mut self,
+        dtype: Bound<'_, PyArrayDescr>,
+        fallback: Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        self.frames.set_input(MessageInput::new(dtype, fallback)?);
+        Ok(())
+    }
+
+    /// Apply one message given as its 1-d EVENT_DTYPE numpy array (`FeatureEngine.process`);
+    /// its frame object, or None when it was dropped.
+    fn process<'py>(
+        slf: &Bound<'py, Self>,
+        message: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let py = slf.py();
+        // The engine is borrowed only until the fallback is called: the fallback calls it.
+        let input = {
+            let mut this = slf.borrow_mut();
+            this.frames.maker()?; // refused before any state change
+            let input = this.frames.input(py)?;
+            match input.with_rows(message, |rows| this.process_one(py, rows)) {
+                Some(Ok(frame)) => return this.frame_object(py, frame),
+                Some(Err(e)) if !e.is_instance_of::<InvalidMessageError>(py) => return Err(e),
+                _ => input,
+            }
         };
-        let values = self.values_cache.tuple(py, h.symbol_id, &values)?;
-        self.frames.maker()?.make(py, &h, values).map(Some)
+        input.fall_back(message)
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        self.frames.traverse(&visit)
+    }
+
+    fn __clear__(&mut self) {
+        self.frames.clear();
     }
 
     /// (values tuple, warmup_ready_mask, quality_flags, seq, source_ts_ns) of a symbol.

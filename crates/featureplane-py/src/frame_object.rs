@@ -17,11 +17,16 @@
 
 #![allow(unsafe_code)]
 
+use std::convert::Infallible;
+
 use featureplane_core::frames::FrameHeader;
 use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTuple, PyType};
+use pyo3::{BoundObject, PyTraverseError, PyVisit};
+
+use crate::message_rows::MessageInput;
 
 /// The frame's fields in the order of its constructor's arguments.
 pub const FIELDS: [&str; 10] = [
@@ -42,6 +47,9 @@ struct Slots {
     setters: Vec<(Py<PyAny>, ffi::descrsetfunc)>,
 }
 
+/// A header value's bits and its object.
+type Reused = Option<(u64, Py<PyAny>)>;
+
 /// Makes the frames of one engine: its class, feature set id and symbol names.
 pub struct FrameMaker {
     cls: Py<PyType>,
@@ -49,6 +57,10 @@ pub struct FrameMaker {
     feature_set_id: Py<PyString>,
     marker: Py<PyString>,
     names: Vec<Py<PyString>>,
+    /// Per symbol, the last `source_ts_ns`, `changed_mask` and `warmup_ready_mask` handed out
+    /// and their objects: the ready mask stays put once a symbol is warm, and about half of
+    /// the frames repeat the other two, so an equal value reuses its int.
+    reused: Vec<[Reused; 3]>,
 }
 
 impl FrameMaker {
@@ -64,6 +76,7 @@ impl FrameMaker {
             feature_set_id: feature_set_id.clone().unbind(),
             marker: marker.clone().unbind(),
             names: Vec::new(),
+            reused: Vec::new(),
         };
         if maker.slots.is_some() && !maker.same_as_constructor(cls.py())? {
             maker.slots = None;
@@ -83,7 +96,7 @@ impl FrameMaker {
 
     /// The frame of `header` with `values`.
     pub fn make<'py>(
-        &self,
+        &mut self,
         py: Python<'py>,
         h: &FrameHeader,
         values: Bound<'py, PyTuple>,
@@ -95,14 +108,23 @@ impl FrameMaker {
             .bind(py)
             .clone()
             .into_any();
+        let sid = h.symbol_id as usize;
+        if self.reused.len() <= sid {
+            self.reused.resize_with(sid + 1, Default::default);
+        }
+        let [source_ts, changed, ready] = &mut self.reused[sid];
         let fields: [Bound<'py, PyAny>; 10] = [
             symbol,
             h.seq.into_pyobject(py)?.into_any(),
-            h.source_ts_ns.into_pyobject(py)?.into_any(),
+            reuse(py, source_ts, h.source_ts_ns as u64, || {
+                int(py, h.source_ts_ns)
+            }),
             h.local_ts_ns.into_pyobject(py)?.into_any(),
             self.feature_set_id.bind(py).clone().into_any(),
-            h.changed_mask.into_pyobject(py)?.into_any(),
-            h.warmup_ready_mask.into_pyobject(py)?.into_any(),
+            reuse(py, changed, h.changed_mask, || int(py, h.changed_mask)),
+            reuse(py, ready, h.warmup_ready_mask, || {
+                int(py, h.warmup_ready_mask)
+            }),
             h.quality_flags.into_pyobject(py)?.into_any(),
             values.into_any(),
             self.marker.bind(py).clone().into_any(),
@@ -168,6 +190,33 @@ impl FrameMaker {
     }
 }
 
+/// The object of `value` (its bits as u64): the last one when `value` is the last value,
+/// else a new one made by `make`, remembered in `last`.
+fn reuse<'py>(
+    py: Python<'py>,
+    last: &mut Reused,
+    value: u64,
+    make: impl FnOnce() -> Bound<'py, PyAny>,
+) -> Bound<'py, PyAny> {
+    if let Some((bits, object)) = last {
+        if *bits == value {
+            return object.bind(py).clone();
+        }
+    }
+    let object = make();
+    *last = Some((value, object.clone().unbind()));
+    object
+}
+
+/// A Python int (ints convert infallibly).
+fn int<'py>(
+    py: Python<'py>,
+    value: impl IntoPyObject<'py, Error = Infallible>,
+) -> Bound<'py, PyAny> {
+    let Ok(v) = value.into_pyobject(py);
+    v.into_any().into_bound()
+}
+
 /// The allocator and slot setters of `cls`, or None when `cls` is not a plain slotted class of
 /// exactly `FIELDS` (a `__post_init__` or a field of another kind would be skipped).
 fn slots_of(cls: &Bound<'_, PyType>) -> PyResult<Option<Slots>> {
@@ -214,7 +263,10 @@ fn slots_of(cls: &Bound<'_, PyType>) -> PyResult<Option<Slots>> {
 /// An engine's frame maker, once its `frame_type` is set: the state behind the `frame_type`,
 /// `frame_names` and `process_frame` methods both engines share.
 #[derive(Default)]
-pub struct Frames(Option<FrameMaker>);
+pub struct Frames {
+    maker: Option<FrameMaker>,
+    input: Option<MessageInput>,
+}
 
 impl Frames {
     /// `frame_type`: frames of class `cls` from now on; true when filled slot by slot.
@@ -226,19 +278,48 @@ impl Frames {
     ) -> PyResult<bool> {
         let maker = FrameMaker::new(cls, feature_set_id, marker)?;
         let fills = maker.fills_slots();
-        self.0 = Some(maker);
+        self.maker = Some(maker);
         Ok(fills)
     }
 
     /// `frame_names`: the symbol names by id.
     pub fn set_names(&mut self, names: Vec<Bound<'_, PyString>>) -> PyResult<()> {
-        self.0.as_mut().ok_or_else(no_frame_type)?.set_names(names);
+        self.maker
+            .as_mut()
+            .ok_or_else(no_frame_type)?
+            .set_names(names);
         Ok(())
     }
 
     /// The maker, or the error of a per-message call before `frame_type`.
-    pub fn maker(&self) -> PyResult<&FrameMaker> {
-        self.0.as_ref().ok_or_else(no_frame_type)
+    pub fn maker(&mut self) -> PyResult<&mut FrameMaker> {
+        self.maker.as_mut().ok_or_else(no_frame_type)
+    }
+
+    /// `message_input`: per-message input as numpy arrays from now on.
+    pub fn set_input(&mut self, input: MessageInput) {
+        self.input = Some(input);
+    }
+
+    /// The message input (a new reference to each part), or the error of `process` before
+    /// `message_input`.
+    pub fn input(&self, py: Python<'_>) -> PyResult<MessageInput> {
+        self.input
+            .as_ref()
+            .map(|input| input.clone_ref(py))
+            .ok_or_else(|| PyTypeError::new_err("process needs message_input(...) first"))
+    }
+
+    /// The engine's `__traverse__`: the fallback of the message input.
+    pub fn traverse(&self, visit: &PyVisit<'_>) -> Result<(), PyTraverseError> {
+        self.input
+            .as_ref()
+            .map_or(Ok(()), |input| input.traverse(visit))
+    }
+
+    /// The engine's `__clear__`.
+    pub fn clear(&mut self) {
+        self.input = None;
     }
 }
 

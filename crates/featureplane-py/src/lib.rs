@@ -10,6 +10,7 @@ mod errors;
 mod frame_object;
 mod frames;
 mod live_path;
+mod message_rows;
 mod plan;
 mod plan_state;
 mod ring;

@@ -4,25 +4,26 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use featureplane_core::events::rows_from_bytes;
+use featureplane_core::events::{rows_from_bytes, ROW_SIZE};
 use featureplane_core::features::schema::Dtype;
 use featureplane_core::frames::wire::frame_size;
+use featureplane_core::frames::FrameHeader;
 use featureplane_core::plan::{PlanEngine, MAX_OUTPUTS};
 use featureplane_core::{Config, Grid};
-use numpy::PyReadonlyArray1;
+use numpy::{PyArrayDescr, PyReadonlyArray1};
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple, PyType};
+use pyo3::{PyTraverseError, PyVisit};
 
 use crate::engine::{counters_dict, l1_of, levels_of, stats_of, Side, Stats, L1};
+use crate::errors::InvalidMessageError;
 use crate::errors::{from_panic, poisoned, to_py};
 use crate::frame_object::Frames;
 use crate::frames::columns_to_py;
+use crate::message_rows::{MessageInput, DETACH_ROWS};
 use crate::plan_state::{saved_from_py, saved_to_py};
-
-/// Messages with more rows than this release the GIL in the per-message calls.
-const DETACH_ROWS: usize = 256;
 
 #[pyclass(name = "PlanEngine", module = "featureplane._core")]
 pub struct PyPlanEngine {
@@ -76,6 +77,38 @@ impl PyPlanEngine {
                 Err(from_panic(payload))
             }
         }
+    }
+
+    /// One message through the guarded core: its header and value words, or None when it was
+    /// dropped. The GIL is released for a long one.
+    fn process_one(
+        &mut self,
+        py: Python<'_>,
+        message: &[u8],
+    ) -> PyResult<Option<(FrameHeader, Vec<u64>)>> {
+        self.guard(|engine| {
+            let mut run =
+                || rows_from_bytes(message).and_then(|rows| engine.process_message(&rows));
+            if message.len() > DETACH_ROWS * ROW_SIZE {
+                py.detach(run)
+            } else {
+                run()
+            }
+            .map_err(to_py)
+        })
+    }
+
+    /// The frame object of an applied message (None for a dropped one).
+    fn frame_object<'py>(
+        &mut self,
+        py: Python<'py>,
+        frame: Option<(FrameHeader, Vec<u64>)>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let Some((h, words)) = frame else {
+            return Ok(None);
+        };
+        let values = words_to_py(py, &words, self.engine.dtypes())?;
+        self.frames.maker()?.make(py, &h, values).map(Some)
     }
 }
 
@@ -191,7 +224,7 @@ impl PyPlanEngine {
             let mut run = || {
                 rows_from_bytes(message).and_then(|rows| engine.process_into(&rows, &mut record))
             };
-            if message.len() > DETACH_ROWS * 64 {
+            if message.len() > DETACH_ROWS * ROW_SIZE {
                 py.detach(run)
             } else {
                 run()
@@ -229,21 +262,46 @@ impl PyPlanEngine {
         message: &[u8],
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
         self.frames.maker()?; // refused before any state change
-        let frame = self.guard(|engine| {
-            let mut run =
-                || rows_from_bytes(message).and_then(|rows| engine.process_message(&rows));
-            if message.len() > DETACH_ROWS * 64 {
-                py.detach(run)
-            } else {
-                run()
+        let frame = self.process_one(py, message)?;
+        self.frame_object(py, frame)
+    }
+
+    /// Per-message input as numpy arrays; see `Engine.message_input`.
+    fn message_input(
+        &mut self,
+        dtype: Bound<'_, PyArrayDescr>,
+        fallback: Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        self.frames.set_input(MessageInput::new(dtype, fallback)?);
+        Ok(())
+    }
+
+    /// Apply one message given as its numpy array; see `Engine.process`.
+    fn process<'py>(
+        slf: &Bound<'py, Self>,
+        message: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let py = slf.py();
+        // The engine is borrowed only until the fallback is called: the fallback calls it.
+        let input = {
+            let mut this = slf.borrow_mut();
+            this.frames.maker()?; // refused before any state change
+            let input = this.frames.input(py)?;
+            match input.with_rows(message, |rows| this.process_one(py, rows)) {
+                Some(Ok(frame)) => return this.frame_object(py, frame),
+                Some(Err(e)) if !e.is_instance_of::<InvalidMessageError>(py) => return Err(e),
+                _ => input,
             }
-            .map_err(to_py)
-        })?;
-        let Some((h, words)) = frame else {
-            return Ok(None);
         };
-        let values = words_to_py(py, &words, self.engine.dtypes())?;
-        self.frames.maker()?.make(py, &h, values).map(Some)
+        input.fall_back(message)
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        self.frames.traverse(&visit)
+    }
+
+    fn __clear__(&mut self) {
+        self.frames.clear();
     }
 
     /// (values tuple, warmup_ready_mask, quality_flags, seq, source_ts_ns) of a symbol.

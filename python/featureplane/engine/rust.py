@@ -9,8 +9,9 @@ the same calls.
 
 - `process_batch` passes the event rows as a uint8 view (no copy) and receives one numpy array
   per column, moved out of Rust.
-- `process` passes one message as bytes (one small copy, far cheaper than handing numpy
-  arrays across) and gets the `FeatureUpdateFrameV1` back, made in Rust (the extension fills
+- `process` is the extension's own method: it reads a message array of `EVENT_DTYPE` in
+  place (its type, shape and dtype object tested in Rust, no bytes made; anything unusual
+  takes the checked Python path) and gives the `FeatureUpdateFrameV1` back, made in Rust (the extension fills
   the frozen dataclass's slots through their own setters, after checking once that this gives
   what the constructor gives; `fills_frame_slots`). For consumers that read frames in
   place without any allocation, `_core.Engine.process_into` writes an FPF1 typed frame
@@ -22,7 +23,7 @@ Rust, or a stale one), which is how `backends.rust_available()` decides.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -108,6 +109,12 @@ class RustKernel:
         """True when the extension fills each frame's slots itself (the fast path); False when
         it calls the frame class, which stays correct if the class changes shape."""
         self._process_frame = self._engine.process_frame
+        # `process` is the extension's own method: it reads a message array of this dtype
+        # object in place and hands anything else (and any message it refuses) to the checked
+        # path below; a Python method between the two would cost a tenth of a trade's time.
+        self._fallback = self._process_checked
+        self._engine.message_input(EVENT_DTYPE, self._fallback)
+        self.process = self._engine.process
         self._names: list[str] = []
         self._sync_symbols()
         self.lob = RustLob(self)
@@ -132,7 +139,9 @@ class RustKernel:
         the whole Rust call, and a feed reuses one dtype object)."""
         check_array(message)
         assert isinstance(message, np.ndarray)
-        self._event_dtype = message.dtype
+        if message.dtype is not self._event_dtype:
+            self._event_dtype = message.dtype
+            self._engine.message_input(message.dtype, self._fallback)
 
     def _sid(self, sid: int) -> int:
         self._sync_symbols()
@@ -141,10 +150,16 @@ class RustKernel:
 
     # ----- processing ---------------------------------------------------------------------
 
-    def process(self, message: np.ndarray) -> FeatureUpdateFrameV1 | None:
-        """Apply one message; the frame after it, or None if it was dropped."""
-        # One attribute test on the hot path; anything unusual takes the full check. A 0-d
-        # array or a row scalar would otherwise pass as 64 bytes of one message.
+    process: Callable[[np.ndarray], FeatureUpdateFrameV1 | None]
+    """Apply one message; the frame after it, or None if it was dropped (set per instance:
+    the extension's `process`, falling back to `_process_checked`)."""
+
+    def _process_checked(self, message: np.ndarray) -> FeatureUpdateFrameV1 | None:
+        """`process` of a message the extension does not read in place, or refuses: checked
+        as the reference checks it, then passed as bytes; symbols added to the table since the
+        last call are registered before a refused message is tried again."""
+        # One attribute test first; anything unusual takes the full check. A 0-d array or a
+        # row scalar would otherwise pass as 64 bytes of one message.
         try:
             usual = message.dtype is self._event_dtype and message.ndim == 1
         except AttributeError:

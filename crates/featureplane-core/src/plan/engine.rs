@@ -16,7 +16,7 @@ use crate::book::sequencing::SequenceState;
 use crate::book::{L2Book, Level};
 use crate::engine::{visit_chunked, Config, Grid, CHUNKED_STATE_FACTOR, CHUNK_ROWS};
 use crate::error::{Error, Result};
-use crate::events::{index, EventRow, Kinds, NO_SEQ, ROW_SIZE, TRADE};
+use crate::events::{index, validate_one, EventRow, Kinds, NO_SEQ, ROW_SIZE, TRADE};
 use crate::features::schema::Dtype;
 use crate::frames::{quality, FrameColumns, FrameHeader};
 use crate::state::BookState;
@@ -319,18 +319,11 @@ impl PlanEngine {
         &mut self,
         rows: &[EventRow],
     ) -> Result<Option<(FrameHeader, Vec<u64>)>> {
-        let spans = index(rows, self.n_symbols())?;
-        if spans.len() != 1 {
-            return Err(Error::NotOneMessage {
-                messages: spans.len(),
-            });
-        }
-        Ok(self
-            .apply(rows, spans[0].kinds, rows.len() as i64 - 1)
-            .map(|a| {
-                let sid = a.header.symbol_id as usize;
-                (a.header, self.output_words(sid).collect())
-            }))
+        let kinds = validate_one(rows, self.n_symbols())?;
+        Ok(self.apply(rows, kinds, rows.len() as i64 - 1).map(|a| {
+            let sid = a.header.symbol_id as usize;
+            (a.header, self.output_words(sid).collect())
+        }))
     }
 
     /// Apply one message and write its frame into `out` as FPF1 (no allocation); the bytes
@@ -343,13 +336,8 @@ impl PlanEngine {
                 need,
             });
         }
-        let spans = index(rows, self.n_symbols())?;
-        if spans.len() != 1 {
-            return Err(Error::NotOneMessage {
-                messages: spans.len(),
-            });
-        }
-        let Some(applied) = self.apply(rows, spans[0].kinds, rows.len() as i64 - 1) else {
+        let kinds = validate_one(rows, self.n_symbols())?;
+        let Some(applied) = self.apply(rows, kinds, rows.len() as i64 - 1) else {
             return Ok(None);
         };
         let sid = applied.header.symbol_id as usize;

@@ -1,0 +1,109 @@
+//! One message's rows read in place from its numpy array, for the per-message path.
+//!
+//! `FeatureEngine.process(message)` takes the message as a 1-d numpy array of `EVENT_DTYPE`
+//! rows. Turning it into bytes in Python (`message.tobytes()`, a dtype and shape test) costs
+//! about as much as the kernel's work on a trade; a buffer-protocol request costs more (numpy
+//! builds a format string for a structured dtype on each one). Here the array's own fields
+//! are read instead: its type, its number of dimensions, its contiguity, and its dtype, which
+//! must be the very dtype object the engine was given (`MessageInput::new`); any other input,
+//! even an equal dtype under another object, takes the Python path, which checks it exactly as
+//! the reference does.
+//!
+//! The second module of this crate with `unsafe` (the workspace denies it elsewhere): numpy
+//! offers no safe byte view of an array whose dtype is not a Rust element type. The block says
+//! what makes it sound.
+
+#![allow(unsafe_code)]
+
+use numpy::npyffi::_PyArray_GET_ITEM_DATA;
+use numpy::{PyArrayDescr, PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
+use pyo3::prelude::*;
+use pyo3::PyTraverseError;
+use pyo3::PyVisit;
+
+use featureplane_core::events::ROW_SIZE;
+
+/// Rows above which a message is applied without the GIL (worth a release and a reacquire).
+pub const DETACH_ROWS: usize = 256;
+
+/// The dtype object a message array must have to be read in place, and the Python call that
+/// takes every other message (and every message the kernel refuses: it checks, re-syncs the
+/// symbol table and gives the reference's error).
+pub struct MessageInput {
+    dtype: Py<PyArrayDescr>,
+    fallback: Py<PyAny>,
+}
+
+impl MessageInput {
+    pub fn new(dtype: Bound<'_, PyArrayDescr>, fallback: Bound<'_, PyAny>) -> PyResult<Self> {
+        if dtype.itemsize() != ROW_SIZE {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "an event dtype has {ROW_SIZE}-byte rows, not {}",
+                dtype.itemsize()
+            )));
+        }
+        Ok(Self {
+            dtype: dtype.unbind(),
+            fallback: fallback.unbind(),
+        })
+    }
+
+    /// The same input, for a call that needs it beside a mutable engine.
+    pub fn clone_ref(&self, py: Python<'_>) -> Self {
+        Self {
+            dtype: self.dtype.clone_ref(py),
+            fallback: self.fallback.clone_ref(py),
+        }
+    }
+
+    /// The fallback, for the engine's `__traverse__` (it usually refers back to the engine).
+    pub fn traverse(&self, visit: &PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.fallback)
+    }
+
+    /// `fallback(message)`: None or a frame.
+    pub fn fall_back<'py>(
+        &self,
+        message: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let frame = self.fallback.bind(message.py()).call1((message,))?;
+        Ok((!frame.is_none()).then_some(frame))
+    }
+
+    /// `f` of the rows of `message` as bytes when it is a 1-d C-contiguous array of exactly
+    /// this dtype object; None (nothing called) otherwise. A message long enough to be applied
+    /// without the GIL is copied first: another thread could write to the array meanwhile.
+    pub fn with_rows<R>(
+        &self,
+        message: &Bound<'_, PyAny>,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Option<R> {
+        let array = message.cast::<PyUntypedArray>().ok()?;
+        if array.ndim() != 1
+            || !array.is_c_contiguous()
+            || !array.dtype().is(self.dtype.bind(message.py()))
+        {
+            return None;
+        }
+        let len = array.len() * ROW_SIZE;
+        if len == 0 {
+            return Some(f(&[]));
+        }
+        // SAFETY: a 1-d C-contiguous array of `len / ROW_SIZE` items of ROW_SIZE bytes holds
+        // `len` readable bytes at `data`. The GIL is held and no Python code runs while `f`
+        // reads them (the kernel calls none), so nothing frees or resizes the buffer
+        // meanwhile; a long message is copied before `f` could release the GIL.
+        let bytes = unsafe {
+            let data = (*_PyArray_GET_ITEM_DATA(array.as_array_ptr())).data;
+            std::slice::from_raw_parts(data.cast::<u8>().cast_const(), len)
+        };
+        let owned: Vec<u8>;
+        let rows = if len > DETACH_ROWS * ROW_SIZE {
+            owned = bytes.to_vec();
+            &owned[..]
+        } else {
+            bytes
+        };
+        Some(f(rows))
+    }
+}
