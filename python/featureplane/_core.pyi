@@ -1,6 +1,6 @@
 """Type stubs of the Rust extension `featureplane._core` (crates/featureplane-py)."""
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, final
 
 import numpy as np
@@ -96,12 +96,23 @@ class Engine:
         npt.NDArray[np.uint32],
         list[npt.NDArray[np.int64] | npt.NDArray[np.float64] | npt.NDArray[np.uint32]],
     ]: ...
+    # `message`: the EVENT_DTYPE rows as bytes, or the message's numpy array (read in place
+    # when its dtype is `message_input`'s object, else handed to the fallback).
     def process_into(
-        self, message: bytes, out: bytearray | memoryview | npt.NDArray[np.uint8]
-    ) -> int: ...
+        self,
+        message: bytes | npt.NDArray[Any],
+        out: bytearray | memoryview | npt.NDArray[np.uint8],
+    ) -> bool: ...
     def frame_type(self, cls: type, feature_set_id: str, marker: str) -> bool: ...
     def frame_names(self, names: list[str]) -> None: ...
     def process_frame(self, message: bytes) -> Any | None: ...
+    def message_input(
+        self,
+        dtype: np.dtype[Any],
+        fallback: Callable[[Any], Any],
+        fallback_into: Callable[[Any, Any], bool],
+    ) -> None: ...
+    def process(self, message: npt.NDArray[Any]) -> Any | None: ...
     def symbol_values(
         self, symbol_id: int
     ) -> tuple[tuple[int | float, ...], int, int, int, int]: ...
@@ -161,12 +172,23 @@ class PlanEngine:
         npt.NDArray[np.uint32],
         list[npt.NDArray[np.int64] | npt.NDArray[np.float64] | npt.NDArray[np.uint32]],
     ]: ...
+    # `message`: the EVENT_DTYPE rows as bytes, or the message's numpy array (read in place
+    # when its dtype is `message_input`'s object, else handed to the fallback).
     def process_into(
-        self, message: bytes, out: bytearray | memoryview | npt.NDArray[np.uint8]
-    ) -> int: ...
+        self,
+        message: bytes | npt.NDArray[Any],
+        out: bytearray | memoryview | npt.NDArray[np.uint8],
+    ) -> bool: ...
     def frame_type(self, cls: type, feature_set_id: str, marker: str) -> bool: ...
     def frame_names(self, names: list[str]) -> None: ...
     def process_frame(self, message: bytes) -> Any | None: ...
+    def message_input(
+        self,
+        dtype: np.dtype[Any],
+        fallback: Callable[[Any], Any],
+        fallback_into: Callable[[Any, Any], bool],
+    ) -> None: ...
+    def process(self, message: npt.NDArray[Any]) -> Any | None: ...
     def symbol_values(
         self, symbol_id: int
     ) -> tuple[tuple[int | float, ...], int, int, int, int]: ...

@@ -59,10 +59,11 @@ def test_bench_quick_rows_are_correct(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "x hbt OFI+imb" in table
     (latency,) = [s for s in report["sections"] if s["title"].startswith("per message")]
     by_name = {r["name"]: r for r in latency["rows"]}
-    assert set(by_name) == {per_message.PY_BOOK, per_message.PY_TRADE, per_message.RUST_BOOK,
+    assert set(by_name) == {per_message.PY_BOOK, per_message.PY_TRADE, per_message.PY_INTO_BOOK,
+                            per_message.PY_INTO_TRADE, per_message.RUST_BOOK,
                             per_message.RUST_TRADE}  # fmt: skip
-    # Each row checks its frames (Python calls against the batch, the Rust-only path against
-    # the research replay of the capture) and orders its quantiles.
+    # Each row checks its frames (Python calls against the batch, their records byte for byte,
+    # the Rust-only path against the research replay of the capture) and orders its quantiles.
     assert all(r["correct"] and 0 < r["p50_ns"] <= r["p99_ns"] <= r["p999_ns"]
                for r in by_name.values())  # fmt: skip
     (replay_section,) = [s for s in report["sections"] if s["title"].startswith("replay")]

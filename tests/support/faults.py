@@ -21,6 +21,7 @@ from featureplane.engine import facade
 from featureplane.engine.backends import make_kernel
 from featureplane.engine.config import EngineConfig, Kernel
 from featureplane.frames.frame import FeatureUpdateFrameV1, FrameBatch
+from featureplane.frames.wire import pack, record_buffer
 from featureplane.instruments import SymbolTable
 from featureplane.schema import FeatureSet
 
@@ -35,6 +36,7 @@ class DisagreeingKernel:
     def __init__(self, inner: Kernel, feature_set: FeatureSet, feature: str, every: int,
                  delta: float) -> None:  # fmt: skip
         self._inner = inner
+        self._feature_set = feature_set
         self.name = inner.name
         self._index = feature_set.index(feature)
         self._feature = feature
@@ -60,6 +62,14 @@ class DisagreeingKernel:
         self.perturbed_frames += 1
         self._perturbed[sid] = tuple(values)
         return dataclasses.replace(frame, values=tuple(values))
+
+    def process_into(self, message: np.ndarray, out: Any) -> bool:
+        view = record_buffer(out, self._inner.frame_size)  # type: ignore[attr-defined]
+        frame = self.process(message)
+        if frame is None:
+            return False
+        view[:] = pack(frame, self._feature_set, int(message[-1]["symbol_id"]))
+        return True
 
     def process_batch(self, events: np.ndarray) -> FrameBatch:
         batch = self._inner.process_batch(events)

@@ -30,6 +30,13 @@ fn main() {
             for j in (0..junk.len()).step_by(8) {
                 junk[j] = junk[j].wrapping_add(1);
             }
+            if std::env::var_os("WARMROWS").is_some() {
+                let mut x = 0i64;
+                for r in &rows[a..b] {
+                    x ^= r.px ^ r.qty ^ r.seq;
+                }
+                std::hint::black_box(x);
+            }
             let t = Instant::now();
             let f = e.process_message(&rows[a..b]).unwrap();
             std::hint::black_box(f);

@@ -16,19 +16,15 @@ use numpy::{IntoPyArray, PyArray1, PyArrayDescr, PyReadonlyArray1};
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString, PyTuple, PyType};
+use pyo3::types::{PyBytes, PyDict, PyString, PyTuple, PyType};
 use pyo3::{PyTraverseError, PyVisit};
 
 use crate::errors::InvalidMessageError;
 use crate::errors::{from_panic, poisoned, to_py};
 use crate::frame_object::Frames;
 use crate::frames::{columns_to_py, values_to_py, ValuesCache};
-use crate::message_rows::{MessageInput, DETACH_ROWS};
+use crate::message_rows::{record_buffer, MessageInput, DETACH_ROWS};
 use crate::state::{state_from_py, state_to_py};
-
-/// Status codes of `process_into`.
-const DROPPED: i32 = 0;
-const APPLIED: i32 = 1;
 
 pub(crate) type Side = Vec<(i64, i64)>;
 
@@ -53,6 +49,17 @@ impl PyEngine {
             }
             .map_err(to_py)
         })
+    }
+
+    /// One message (its rows as bytes) through the kernel, its FPF1 frame into `out`.
+    fn write_into(&mut self, py: Python<'_>, message: &[u8], out: &PyBuffer<u8>) -> PyResult<bool> {
+        let Some(frame) = self.process_one(py, message)? else {
+            return Ok(false);
+        };
+        let mut record = [0u8; FRAME_SIZE];
+        write_fpf1(&frame, self.engine.config().schema_hash64, &mut record).map_err(to_py)?;
+        out.copy_from_slice(py, &record)?;
+        Ok(true)
     }
 
     /// The frame object of an applied message (None for a dropped one).
@@ -277,27 +284,36 @@ impl PyEngine {
         columns_to_py(py, columns)
     }
 
-    /// Apply one message (its EVENT_DTYPE rows as bytes) and write the frame into `out`, a
-    /// writable C-contiguous byte buffer of exactly FRAME_RECORD_SIZE bytes (a `bytearray`,
-    /// or a uint8 numpy array), as an FPF1 typed frame (docs/frame-abi.md): the
-    /// FRAME_RECORD_HEADER fields, then one 8-byte slot per feature.
+    /// Apply one message and write its frame into `out`, a writable C-contiguous byte buffer
+    /// of exactly FRAME_RECORD_SIZE bytes (a `bytearray`, or a uint8 numpy array), as an FPF1
+    /// typed frame (docs/frame-abi.md): the FRAME_RECORD_HEADER fields, then one 8-byte slot
+    /// per feature. The message is its EVENT_DTYPE rows as bytes, or its numpy array (read as
+    /// `process` reads it; anything else goes to `message_input`'s `fallback_into`).
     ///
-    /// Returns 1 when the frame was written, 0 when the message was dropped (duplicate, out of
-    /// order, stale). Nothing is allocated per call: the live path for consumers that read the
-    /// record in place (e.g. through a numpy structured view of `out`) or pass it on as is.
-    fn process_into(&mut self, py: Python<'_>, message: &[u8], out: PyBuffer<u8>) -> PyResult<i32> {
-        if out.readonly() || out.item_count() != FRAME_SIZE {
-            return Err(PyValueError::new_err(format!(
-                "out must be a writable buffer of exactly {FRAME_SIZE} bytes"
-            )));
-        }
-        let Some(frame) = self.process_one(py, message)? else {
-            return Ok(DROPPED);
+    /// Returns True when the frame was written, False when the message was dropped (duplicate,
+    /// out of order, stale; `out` untouched). `out` is checked before anything is applied.
+    /// Nothing is allocated per call: the live path for consumers that read the record in
+    /// place (e.g. through a numpy structured view of `out`) or pass it on as is.
+    fn process_into<'py>(
+        slf: &Bound<'py, Self>,
+        message: &Bound<'py, PyAny>,
+        out: &Bound<'py, PyAny>,
+    ) -> PyResult<bool> {
+        let py = slf.py();
+        let buffer = record_buffer(out, FRAME_SIZE)?;
+        let input = {
+            let mut this = slf.borrow_mut();
+            if let Ok(bytes) = message.cast::<PyBytes>() {
+                return this.write_into(py, bytes.as_bytes(), &buffer);
+            }
+            let input = this.frames.input(py)?;
+            match input.with_rows(message, |rows| this.write_into(py, rows, &buffer)) {
+                Some(Ok(written)) => return Ok(written),
+                Some(Err(e)) if !e.is_instance_of::<InvalidMessageError>(py) => return Err(e),
+                _ => input,
+            }
         };
-        let mut record = [0u8; FRAME_SIZE];
-        write_fpf1(&frame, self.engine.config().schema_hash64, &mut record).map_err(to_py)?;
-        out.copy_from_slice(py, &record)?;
-        Ok(APPLIED)
+        input.fall_back_into(message, out)
     }
 
     /// Make `process_frame`'s frames of class `cls` (`FeatureUpdateFrameV1`), with this
@@ -332,13 +348,16 @@ impl PyEngine {
     /// Take per-message input as numpy arrays of `dtype` (EVENT_DTYPE) from now on: `process`
     /// reads such an array in place (`message_rows`) and hands any other input, and any
     /// message the kernel refuses, to `fallback(message)`, which checks it as the reference
-    /// does (and may register new symbols and try again).
+    /// does (and may register new symbols and try again); `process_into` hands them to
+    /// `fallback_into(message, out)`.
     fn message_input(
         &mut self,
         dtype: Bound<'_, PyArrayDescr>,
         fallback: Bound<'_, PyAny>,
+        fallback_into: Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        self.frames.set_input(MessageInput::new(dtype, fallback)?);
+        let input = MessageInput::new(dtype, fallback, fallback_into)?;
+        self.frames.set_input(input);
         Ok(())
     }
 

@@ -17,6 +17,8 @@
 
 use numpy::npyffi::_PyArray_GET_ITEM_DATA;
 use numpy::{PyArrayDescr, PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
+use pyo3::buffer::PyBuffer;
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::PyTraverseError;
 use pyo3::PyVisit;
@@ -26,18 +28,23 @@ use featureplane_core::events::ROW_SIZE;
 /// Rows above which a message is applied without the GIL (worth a release and a reacquire).
 pub const DETACH_ROWS: usize = 256;
 
-/// The dtype object a message array must have to be read in place, and the Python call that
-/// takes every other message (and every message the kernel refuses: it checks, re-syncs the
-/// symbol table and gives the reference's error).
+/// The dtype object a message array must have to be read in place, and the Python calls
+/// (`process`, `process_into`) that take every other message (and every message the kernel
+/// refuses: they check it, re-sync the symbol table and give the reference's error).
 pub struct MessageInput {
     dtype: Py<PyArrayDescr>,
     fallback: Py<PyAny>,
+    fallback_into: Py<PyAny>,
 }
 
 impl MessageInput {
-    pub fn new(dtype: Bound<'_, PyArrayDescr>, fallback: Bound<'_, PyAny>) -> PyResult<Self> {
+    pub fn new(
+        dtype: Bound<'_, PyArrayDescr>,
+        fallback: Bound<'_, PyAny>,
+        fallback_into: Bound<'_, PyAny>,
+    ) -> PyResult<Self> {
         if dtype.itemsize() != ROW_SIZE {
-            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            return Err(PyValueError::new_err(format!(
                 "an event dtype has {ROW_SIZE}-byte rows, not {}",
                 dtype.itemsize()
             )));
@@ -45,6 +52,7 @@ impl MessageInput {
         Ok(Self {
             dtype: dtype.unbind(),
             fallback: fallback.unbind(),
+            fallback_into: fallback_into.unbind(),
         })
     }
 
@@ -53,12 +61,14 @@ impl MessageInput {
         Self {
             dtype: self.dtype.clone_ref(py),
             fallback: self.fallback.clone_ref(py),
+            fallback_into: self.fallback_into.clone_ref(py),
         }
     }
 
-    /// The fallback, for the engine's `__traverse__` (it usually refers back to the engine).
+    /// The fallbacks, for the engine's `__traverse__` (they usually refer back to the engine).
     pub fn traverse(&self, visit: &PyVisit<'_>) -> Result<(), PyTraverseError> {
-        visit.call(&self.fallback)
+        visit.call(&self.fallback)?;
+        visit.call(&self.fallback_into)
     }
 
     /// `fallback(message)`: None or a frame.
@@ -68,6 +78,18 @@ impl MessageInput {
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
         let frame = self.fallback.bind(message.py()).call1((message,))?;
         Ok((!frame.is_none()).then_some(frame))
+    }
+
+    /// `fallback_into(message, out)`: whether a frame was written.
+    pub fn fall_back_into(
+        &self,
+        message: &Bound<'_, PyAny>,
+        out: &Bound<'_, PyAny>,
+    ) -> PyResult<bool> {
+        self.fallback_into
+            .bind(message.py())
+            .call1((message, out))?
+            .is_truthy()
     }
 
     /// `f` of the rows of `message` as bytes when it is a 1-d C-contiguous array of exactly
@@ -106,4 +128,15 @@ impl MessageInput {
         };
         Some(f(rows))
     }
+}
+
+/// `out` as the writable byte buffer of one `size`-byte frame record (`process_into`).
+pub fn record_buffer(out: &Bound<'_, PyAny>, size: usize) -> PyResult<PyBuffer<u8>> {
+    let buffer = PyBuffer::<u8>::get(out)?;
+    if buffer.readonly() || buffer.item_count() != size || !buffer.is_c_contiguous() {
+        return Err(PyValueError::new_err(format!(
+            "out must be a writable, C-contiguous buffer of exactly {size} bytes"
+        )));
+    }
+    Ok(buffer)
 }

@@ -14,7 +14,7 @@ use numpy::{PyArrayDescr, PyReadonlyArray1};
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString, PyTuple, PyType};
+use pyo3::types::{PyBytes, PyDict, PyString, PyTuple, PyType};
 use pyo3::{PyTraverseError, PyVisit};
 
 use crate::engine::{counters_dict, l1_of, levels_of, stats_of, Side, Stats, L1};
@@ -22,7 +22,7 @@ use crate::errors::InvalidMessageError;
 use crate::errors::{from_panic, poisoned, to_py};
 use crate::frame_object::Frames;
 use crate::frames::columns_to_py;
-use crate::message_rows::{MessageInput, DETACH_ROWS};
+use crate::message_rows::{record_buffer, MessageInput, DETACH_ROWS};
 use crate::plan_state::{saved_from_py, saved_to_py};
 
 #[pyclass(name = "PlanEngine", module = "featureplane._core")]
@@ -96,6 +96,27 @@ impl PyPlanEngine {
             }
             .map_err(to_py)
         })
+    }
+
+    /// One message (its rows as bytes) through the kernel, its FPF1 frame into `out`.
+    fn write_into(&mut self, py: Python<'_>, message: &[u8], out: &PyBuffer<u8>) -> PyResult<bool> {
+        let mut record = [0u8; frame_size(MAX_OUTPUTS)];
+        let written = self.guard(|engine| {
+            let mut run = || {
+                rows_from_bytes(message).and_then(|rows| engine.process_into(&rows, &mut record))
+            };
+            if message.len() > DETACH_ROWS * ROW_SIZE {
+                py.detach(run)
+            } else {
+                run()
+            }
+            .map_err(to_py)
+        })?;
+        let Some(n) = written else {
+            return Ok(false);
+        };
+        out.copy_from_slice(py, &record[..n])?;
+        Ok(true)
     }
 
     /// The frame object of an applied message (None for a dropped one).
@@ -211,33 +232,29 @@ impl PyPlanEngine {
     }
 
     /// Apply one message and write its FPF1 frame into `out` (writable, exactly `frame_size`
-    /// bytes); 1 when written, 0 when the message was dropped.
-    fn process_into(&mut self, py: Python<'_>, message: &[u8], out: PyBuffer<u8>) -> PyResult<i32> {
-        let size = frame_size(self.engine.dtypes().len());
-        if out.readonly() || out.item_count() != size {
-            return Err(PyValueError::new_err(format!(
-                "out must be a writable buffer of exactly {size} bytes"
-            )));
-        }
-        let mut record = [0u8; frame_size(MAX_OUTPUTS)];
-        let written = self.guard(|engine| {
-            let mut run = || {
-                rows_from_bytes(message).and_then(|rows| engine.process_into(&rows, &mut record))
-            };
-            if message.len() > DETACH_ROWS * ROW_SIZE {
-                py.detach(run)
-            } else {
-                run()
+    /// bytes); True when written, False when the message was dropped. See
+    /// `Engine.process_into`.
+    fn process_into<'py>(
+        slf: &Bound<'py, Self>,
+        message: &Bound<'py, PyAny>,
+        out: &Bound<'py, PyAny>,
+    ) -> PyResult<bool> {
+        let py = slf.py();
+        let size = frame_size(slf.borrow().engine.dtypes().len());
+        let buffer = record_buffer(out, size)?;
+        let input = {
+            let mut this = slf.borrow_mut();
+            if let Ok(bytes) = message.cast::<PyBytes>() {
+                return this.write_into(py, bytes.as_bytes(), &buffer);
             }
-            .map_err(to_py)
-        })?;
-        match written {
-            Some(n) => {
-                out.copy_from_slice(py, &record[..n])?;
-                Ok(1)
+            let input = this.frames.input(py)?;
+            match input.with_rows(message, |rows| this.write_into(py, rows, &buffer)) {
+                Some(Ok(written)) => return Ok(written),
+                Some(Err(e)) if !e.is_instance_of::<InvalidMessageError>(py) => return Err(e),
+                _ => input,
             }
-            None => Ok(0),
-        }
+        };
+        input.fall_back_into(message, out)
     }
 
     /// Make `process_frame`'s frames of class `cls`; see `Engine.frame_type`.
@@ -271,8 +288,10 @@ impl PyPlanEngine {
         &mut self,
         dtype: Bound<'_, PyArrayDescr>,
         fallback: Bound<'_, PyAny>,
+        fallback_into: Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        self.frames.set_input(MessageInput::new(dtype, fallback)?);
+        let input = MessageInput::new(dtype, fallback, fallback_into)?;
+        self.frames.set_input(input);
         Ok(())
     }
 

@@ -3,6 +3,8 @@
 - **From Python**: `FeatureEngine.process(message)` on the capture's normalized messages, one
   call each, timed call by call with `time.perf_counter_ns` (its own cost, about 70 ns here, is
   in the figures); the frame object is built.
+- **From Python, into a record**: `FeatureEngine.process_into(message, out)`, the same calls
+  writing each frame as an FPF1 typed frame into one reused buffer: no Python object per call.
 - **Rust only**: one venue message (the recorder line `<local_ts_ns> <json>` the live feed hands
   its chain) in, its FPF1 typed frame out: the research chain's parse, the engine, the frame
   write, timed message by message inside Rust (`_core.live_path_ns`, `Instant` around each).
@@ -14,8 +16,9 @@ same way (`extra`: p50_ns, p99_ns, p999_ns). The goal of the per-message path is
 most 1 µs for book and trade messages, and a p99 under 3 µs.
 
 Checks: the Python calls give as many frames as `process_batch` and the same frames (every 97th
-and the last, the ones a run keeps); the Rust-only path writes as many frames as the research
-replay of the capture gives, and its last frame equals the replay's last, value for value.
+and the last, the ones a run keeps; for `process_into`, the records of `process_batch`'s frames,
+byte for byte); the Rust-only path writes as many frames as the research replay of the capture
+gives, and its last frame equals the replay's last, value for value.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import gzip
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,10 +36,13 @@ from featureplane.bench.datasets import Dataset
 from featureplane.bench.timing import Row
 from featureplane.engine.facade import FeatureEngine
 from featureplane.events import TRADE, iter_messages
-from featureplane.frames.frame import FeatureUpdateFrameV1, FrameBatch, same_frame
+from featureplane.frames.frame import FrameBatch, same_frame
+from featureplane.frames.wire import batch_to_records
 
 PY_BOOK = "per message from Python: book"
 PY_TRADE = "per message from Python: trade"
+PY_INTO_BOOK = "per message from Python into a record: book"
+PY_INTO_TRADE = "per message from Python into a record: trade"
 RUST_BOOK = "Rust only, venue message -> frame: book"
 RUST_TRADE = "Rust only, venue message -> frame: trade"
 GOAL_P50_NS = 1_000
@@ -59,21 +66,57 @@ def _row(name: str, per_run: list[np.ndarray], correct: bool, what: str) -> Row:
 
 
 def from_python(ds: Dataset, runs: int) -> list[Row]:
-    """The two rows of `FeatureEngine.process` (book, trade).
+    """The four rows of `FeatureEngine.process` and `process_into` (book, trade).
 
     A run keeps every 97th frame and the last, as a consumer that drops what it has read: a
-    run holding all of its frames would time the garbage collector walking them too."""
+    run holding all of its frames would time the garbage collector walking them too. The two
+    calls take turns, run by run."""
     messages = list(iter_messages(ds.events))
     trade = np.array([m["kind"][0] == TRADE for m in messages])
-    timed: list[np.ndarray] = []
-    kept: dict[int, FeatureUpdateFrameV1] = {}
+    batch = FeatureEngine(ds.symbols, backend="rust").process_batch(ds.events)
+    records = batch_to_records(batch)
+    timed: dict[str, list[np.ndarray]] = {"process": [], "process_into": []}
+    ok = {"process": True, "process_into": True}
+    for _ in range(runs):
+        for call in timed:
+            ns, kept = _one_run(ds, messages, call)
+            timed[call].append(ns)
+            applied = max(kept, default=-1) + 1
+            ok[call] &= applied == len(batch) and all(
+                same_frame(got, batch.frame(i))
+                if call == "process"
+                else got == records[i : i + 1].tobytes()
+                for i, got in kept.items()
+            )
+    return [
+        _row(PY_BOOK, [ns[~trade] for ns in timed["process"]], ok["process"], "book messages"),
+        _row(PY_TRADE, [ns[trade] for ns in timed["process"]], ok["process"], "trades"),
+        _row(
+            PY_INTO_BOOK,
+            [ns[~trade] for ns in timed["process_into"]],
+            ok["process_into"],
+            "book messages",
+        ),
+        _row(
+            PY_INTO_TRADE, [ns[trade] for ns in timed["process_into"]], ok["process_into"], "trades"
+        ),
+    ]
+
+
+def _one_run(
+    ds: Dataset, messages: list[np.ndarray], call: str
+) -> tuple[np.ndarray, dict[int, Any]]:
+    """One pass of `call` over `messages` from a fresh engine: ns per message, and the frames
+    (or record bytes) kept, by frame index."""
+    engine = FeatureEngine(ds.symbols, backend="rust")
+    ns = np.empty(len(messages), np.int64)
+    kept: dict[int, Any] = {}
     applied = 0
     clock = time.perf_counter_ns
-    for _ in range(runs):
-        process = FeatureEngine(ds.symbols, backend="rust").process
-        ns = np.empty(len(messages), np.int64)
-        kept, applied = {}, 0
-        gc.collect()
+    gc.collect()
+    if call == "process":
+        process = engine.process
+        last: Any = None
         for i, message in enumerate(messages):
             t0 = clock()
             frame = process(message)
@@ -83,14 +126,22 @@ def from_python(ds: Dataset, runs: int) -> list[Row]:
                     kept[applied] = frame
                 applied += 1
                 last = frame
+    else:
+        process_into = engine.process_into
+        out = bytearray(engine.frame_size)
+        last = None
+        for i, message in enumerate(messages):
+            t0 = clock()
+            written = process_into(message, out)
+            ns[i] = clock() - t0
+            if written:
+                if applied % 97 == 0:
+                    kept[applied] = bytes(out)
+                applied += 1
+        last = bytes(out) if applied else None
+    if applied:
         kept[applied - 1] = last
-        timed.append(ns)
-    batch = FeatureEngine(ds.symbols, backend="rust").process_batch(ds.events)
-    ok = applied == len(batch) and all(same_frame(f, batch.frame(i)) for i, f in kept.items())
-    return [
-        _row(PY_BOOK, [ns[~trade] for ns in timed], ok, "book messages"),
-        _row(PY_TRADE, [ns[trade] for ns in timed], ok, "trades"),
-    ]
+    return ns, kept
 
 
 def rust_only(ds: Dataset, capture: Path, runs: int) -> list[Row]:

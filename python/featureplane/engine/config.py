@@ -85,6 +85,12 @@ class Kernel(Protocol):
         the ordering rules dropped it. Raises `InvalidMessageError` before any state change."""
         ...
 
+    def process_into(self, message: np.ndarray, out: Any) -> bool:
+        """`process`, the frame written into `out` (a writable byte buffer of exactly
+        `frame_size` bytes, checked first: `frames.wire.record_buffer`) as an FPF1 typed
+        frame; False when the message was dropped."""
+        ...
+
     def process_batch(self, events: np.ndarray) -> FrameBatch:
         """Validate a whole event array, then apply its messages; one frame per applied
         message. Raises `InvalidMessageError` before any state change."""

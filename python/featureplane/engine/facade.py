@@ -22,6 +22,7 @@ from featureplane.engine.state import EngineState
 from featureplane.features.declare import FeatureSetDecl
 from featureplane.features.plan import kernel_feature_set, resolve_feature_set
 from featureplane.frames.frame import FeatureUpdateFrameV1, FeatureView, FrameBatch
+from featureplane.frames.wire import codec_for, record_buffer
 from featureplane.instruments import InstrumentSpec, SymbolTable
 from featureplane.schema import DEFAULT_FEATURE_SET_ID, FeatureSet
 
@@ -83,16 +84,24 @@ class FeatureEngine:
         self.backend = resolve_backend(backend, self._kernel_set)
         self._kernel = make_kernel(self.backend, self.symbols, self._kernel_set, self.config)
         self._subscribers: list[Subscription] = []
+        self._codec = codec_for(self.feature_set)
+        self.frame_size: int = self._codec.size
+        """Bytes of one FPF1 typed frame of this set (`process_into`'s buffer)."""
+        self.frame_record_dtype: np.dtype = self._codec.dtype
+        """The numpy structured dtype of that frame (docs/frame-abi.md)."""
         self._route()
 
     def _route(self) -> None:
-        """With no research-only features and no subscribers, `process` is the kernel's own:
-        a per-message call then pays no step through this class (about a tenth of a trade's
-        cost). Called whenever the kernel, the research stage or the subscribers change."""
+        """With no research-only features and no subscribers, `process` and `process_into`
+        are the kernel's own: a per-message call then pays no step through this class (about
+        a tenth of a trade's cost). Called whenever the kernel, the research stage or the
+        subscribers change."""
         if self._research is None and not self._subscribers:
             self.process = self._kernel.process  # type: ignore[method-assign]
+            self.process_into = self._kernel.process_into  # type: ignore[method-assign]
         else:
             self.__dict__.pop("process", None)
+            self.__dict__.pop("process_into", None)
 
     def __repr__(self) -> str:
         names = [spec.symbol for spec in self.symbols.specs[:_REPR_SYMBOLS]]
@@ -120,6 +129,25 @@ class FeatureEngine:
         if frame is not None and self._subscribers:
             self._deliver(frame, int(message[-1]["symbol_id"]))
         return frame
+
+    def process_into(self, message: np.ndarray, out: bytearray | np.ndarray) -> bool:
+        """Apply one message and write its frame into `out` as an FPF1 typed frame
+        (docs/frame-abi.md), making no Python object: the per-message path for a consumer
+        that reads the frame in place or passes its bytes on.
+
+        `out` is a writable, C-contiguous byte buffer of exactly `frame_size` bytes (a
+        `bytearray`, or a uint8 numpy array), checked before the message is applied;
+        `np.frombuffer(out, engine.frame_record_dtype)` reads it as one structured record, and
+        stays valid across calls. Returns True when the frame was written, False when the
+        message was dropped (`out` keeps the last frame). Subscribers get the frame object as
+        with `process`.
+        """
+        view = record_buffer(out, self.frame_size)
+        frame = self.process(message)
+        if frame is None:
+            return False
+        view[:] = self._codec.pack(frame, int(message[-1]["symbol_id"]))
+        return True
 
     def process_batch(self, events: np.ndarray) -> FrameBatch:
         """Apply every message of an event array; one frame per applied message, as columns."""

@@ -41,6 +41,7 @@ from featureplane.features.lob_shared_v1 import (
 from featureplane.features.plan import FeaturePlan, plan_of
 from featureplane.features.rolling import DecayedSum, Ema, IntWindow
 from featureplane.frames.frame import FeatureUpdateFrameV1, FrameBatch, QualityFlag
+from featureplane.frames.wire import codec_for, record_buffer
 from featureplane.instruments import SymbolTable
 from featureplane.schema import FeatureSet
 
@@ -112,6 +113,9 @@ class ReferenceKernel:
         self.config = config
         self.lob = LOBEngine(symbols)
         self._features: list[SymbolFeatures] = []
+        self._codec = codec_for(feature_set)
+        self.frame_size = self._codec.size
+        """Bytes of this set's FPF1 typed frame (`process_into`'s buffer)."""
 
     def _limit(self, depth: int | None) -> int:
         return ready_limit(depth) if self.plan is None else plan_ready_limit(self.plan, depth)
@@ -138,6 +142,16 @@ class ReferenceKernel:
         if len(message_bounds(message)) != 1:
             raise InvalidMessageError("process() takes exactly one message; use process_batch()")
         return self._apply(message)
+
+    def process_into(self, message: np.ndarray, out: Any) -> bool:
+        """`process`, its frame written into `out` as an FPF1 typed frame (`out` is checked
+        first, as `frames.wire.record_buffer` says); False when the message was dropped."""
+        view = record_buffer(out, self.frame_size)
+        frame = self.process(message)
+        if frame is None:
+            return False
+        view[:] = self._codec.pack(frame, int(message[-1]["symbol_id"]))
+        return True
 
     def _apply(self, message: np.ndarray) -> FeatureUpdateFrameV1 | None:
         result = self.lob.apply(message)

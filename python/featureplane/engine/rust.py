@@ -10,12 +10,13 @@ the same calls.
 - `process_batch` passes the event rows as a uint8 view (no copy) and receives one numpy array
   per column, moved out of Rust.
 - `process` is the extension's own method: it reads a message array of `EVENT_DTYPE` in
-  place (its type, shape and dtype object tested in Rust, no bytes made; anything unusual
-  takes the checked Python path) and gives the `FeatureUpdateFrameV1` back, made in Rust (the extension fills
-  the frozen dataclass's slots through their own setters, after checking once that this gives
-  what the constructor gives; `fills_frame_slots`). For consumers that read frames in
-  place without any allocation, `_core.Engine.process_into` writes an FPF1 typed frame
-  (`FRAME_RECORD_DTYPE`, the layout of `featureplane.frames.wire`) into a buffer they own.
+  place (type, shape and dtype object tested in Rust, no bytes made; anything unusual takes
+  the checked Python path) and gives the `FeatureUpdateFrameV1` back, made in Rust (the
+  extension fills the frozen dataclass's slots through their own setters, after checking
+  once that this gives what the constructor gives; `fills_frame_slots`).
+- `process_into`, for consumers that read frames in place without any allocation, is the
+  extension's too: the same input, an FPF1 typed frame (`FRAME_RECORD_DTYPE`, the layout of
+  `featureplane.frames.wire`) written into a buffer they own.
 
 Importing this module raises ImportError when the extension lacks the engine (a build without
 Rust, or a stale one), which is how `backends.rust_available()` decides.
@@ -112,9 +113,11 @@ class RustKernel:
         # `process` is the extension's own method: it reads a message array of this dtype
         # object in place and hands anything else (and any message it refuses) to the checked
         # path below; a Python method between the two would cost a tenth of a trade's time.
-        self._fallback = self._process_checked
-        self._engine.message_input(EVENT_DTYPE, self._fallback)
+        self._fallbacks = (self._process_checked, self._process_into_checked)
+        self._engine.message_input(EVENT_DTYPE, *self._fallbacks)
         self.process = self._engine.process
+        self.process_into = self._engine.process_into
+        self.frame_size: int = self.frame_record_dtype.itemsize
         self._names: list[str] = []
         self._sync_symbols()
         self.lob = RustLob(self)
@@ -141,7 +144,7 @@ class RustKernel:
         assert isinstance(message, np.ndarray)
         if message.dtype is not self._event_dtype:
             self._event_dtype = message.dtype
-            self._engine.message_input(message.dtype, self._fallback)
+            self._engine.message_input(message.dtype, *self._fallbacks)
 
     def _sid(self, sid: int) -> int:
         self._sync_symbols()
@@ -174,6 +177,27 @@ class RustKernel:
             if not self._sync_symbols():
                 raise
             return self._process_frame(rows)
+
+    process_into: Callable[[np.ndarray, Any], bool]
+    """Apply one message and write its FPF1 frame into `out`; False when it was dropped (set
+    per instance: the extension's `process_into`, falling back to `_process_into_checked`)."""
+
+    def _process_into_checked(self, message: np.ndarray, out: Any) -> bool:
+        """`process_into` of a message the extension does not read in place, or refuses;
+        `_process_checked`'s rules (`out` has been checked)."""
+        try:
+            usual = message.dtype is self._event_dtype and message.ndim == 1
+        except AttributeError:
+            usual = False
+        if not usual:
+            self._check_message(message)
+        rows = message.tobytes()
+        try:
+            return self._engine.process_into(rows, out)
+        except InvalidMessageError:
+            if not self._sync_symbols():
+                raise
+            return self._engine.process_into(rows, out)
 
     def process_batch(self, events: np.ndarray) -> FrameBatch:
         """Apply every message of an event array; frames as columns (moved out of Rust)."""

@@ -374,6 +374,19 @@ class TypedFeatureFrameV1:
 _CODECS: dict[str, TypedFeatureFrameV1] = {}
 
 
+def record_buffer(out: object, size: int) -> memoryview:
+    """`out` as the writable byte buffer of one `size`-byte typed frame (`process_into`),
+    with the errors the Rust kernel gives: TypeError for an object without the buffer
+    protocol, BufferError for items that are not bytes, ValueError for a read-only, strided or
+    wrongly sized buffer."""
+    view = memoryview(out)  # type: ignore[arg-type]
+    if view.format.lstrip("@=<>!") not in ("B", "c"):
+        raise BufferError("buffer contents are not compatible with u8")
+    if view.readonly or view.nbytes != size or not view.c_contiguous:
+        raise ValueError(f"out must be a writable, C-contiguous buffer of exactly {size} bytes")
+    return view.cast("B")
+
+
 def codec_for(feature_set: FeatureSet) -> TypedFeatureFrameV1:
     """The (cached) `TypedFeatureFrameV1` codec of a feature set."""
     codec = _CODECS.get(feature_set.schema_hash)
