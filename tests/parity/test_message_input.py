@@ -78,6 +78,14 @@ def _strided(m: np.ndarray) -> np.ndarray:
     return view
 
 
+def _misaligned(m: np.ndarray) -> np.ndarray:
+    """The rows one byte past an 8-byte boundary, read-only: read in place, copied to align."""
+    raw = b"\x00" + m.tobytes()
+    out = np.frombuffer(raw, m.dtype, offset=1)
+    assert out.dtype is EVENT_DTYPE and out.ctypes.data % 8 and not out.flags.writeable
+    return out
+
+
 @pytest.mark.parametrize("feature_set", SETS, ids=["specialised", "plan"])
 @pytest.mark.parametrize(
     "form",
@@ -85,6 +93,7 @@ def _strided(m: np.ndarray) -> np.ndarray:
         pytest.param(lambda m: m, id="in-place"),
         pytest.param(_other_dtype_object, id="equal-dtype-other-object"),
         pytest.param(_strided, id="strided"),
+        pytest.param(_misaligned, id="misaligned-read-only"),
         pytest.param(lambda m: m.view(np.recarray), id="recarray"),
     ],
 )
@@ -213,6 +222,7 @@ def test_process_needs_message_input_first() -> None:
 FORMS = [
     pytest.param(lambda m: m, id="in-place"),
     pytest.param(lambda m: m.tobytes(), id="bytes"),
+    pytest.param(_misaligned, id="misaligned-read-only"),
     pytest.param(_other_dtype_object, id="equal-dtype-other-object"),
     pytest.param(_strided, id="strided"),
 ]
