@@ -525,7 +525,7 @@ mod tests {
                         };
                         let rows = [row];
                         assert_eq!(
-                            scan(&rows, 1, &mut Vec::new()),
+                            scan(&rows, 1, |_| {}),
                             first_problem(&rows, 1).is_some(),
                             "{row:?}"
                         );
@@ -533,6 +533,34 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn validate_one_gives_index_verdict_for_one_message_and_refuses_any_other_count() {
+        let one = MessageBuilder::new(0, 1).level(BID, 10, 1).trade(1, 11, 2).build();
+        let kinds = validate_one(&one, 1).unwrap();
+        assert_eq!(kinds, index(&one, 1).unwrap()[0].kinds);
+        assert!(kinds.has_book() && kinds.has_trades() && !kinds.is_snapshot());
+        let two = [one.clone(), one.clone()].concat();
+        assert!(matches!(
+            validate_one(&two, 1),
+            Err(Error::NotOneMessage { messages: 2 })
+        ));
+        assert!(matches!(
+            validate_one(&[], 1),
+            Err(Error::NotOneMessage { messages: 0 })
+        ));
+        let unclosed = &one[..1];
+        assert_eq!(
+            validate_one(unclosed, 1).unwrap_err().to_string(),
+            index(unclosed, 1).unwrap_err().to_string()
+        );
+        let mut bad = two.clone();
+        bad[3].qty = -1; // a bad row is reported before the message count
+        assert_eq!(
+            validate_one(&bad, 1).unwrap_err().to_string(),
+            index(&bad, 1).unwrap_err().to_string()
+        );
     }
 
     #[test]
