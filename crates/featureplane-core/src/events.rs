@@ -537,7 +537,10 @@ mod tests {
 
     #[test]
     fn validate_one_gives_index_verdict_for_one_message_and_refuses_any_other_count() {
-        let one = MessageBuilder::new(0, 1).level(BID, 10, 1).trade(1, 11, 2).build();
+        let one = MessageBuilder::new(0, 1)
+            .level(BID, 10, 1)
+            .trade(1, 11, 2)
+            .build();
         let kinds = validate_one(&one, 1).unwrap();
         assert_eq!(kinds, index(&one, 1).unwrap()[0].kinds);
         assert!(kinds.has_book() && kinds.has_trades() && !kinds.is_snapshot());
