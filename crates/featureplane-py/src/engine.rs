@@ -19,8 +19,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString, PyTuple, PyType};
 use pyo3::{PyTraverseError, PyVisit};
 
-use crate::errors::InvalidMessageError;
-use crate::errors::{from_panic, poisoned, to_py};
+use crate::errors::{from_panic, poisoned, to_py, InvalidMessageError};
 use crate::frame_object::Frames;
 use crate::frames::{columns_to_py, values_to_py, ValuesCache};
 use crate::message_rows::{record_buffer, MessageInput, DETACH_ROWS};

@@ -260,8 +260,9 @@ fn slots_of(cls: &Bound<'_, PyType>) -> PyResult<Option<Slots>> {
     Ok(Some(Slots { alloc, setters }))
 }
 
-/// An engine's frame maker, once its `frame_type` is set: the state behind the `frame_type`,
-/// `frame_names` and `process_frame` methods both engines share.
+/// An engine's per-message state both engines share: its frame maker, once `frame_type` is
+/// set (behind `frame_type`, `frame_names` and `process_frame`), and its message input, once
+/// `message_input` is set (behind `process` and `process_into` on numpy arrays).
 #[derive(Default)]
 pub struct Frames {
     maker: Option<FrameMaker>,
@@ -310,7 +311,7 @@ impl Frames {
             .ok_or_else(|| PyTypeError::new_err("process needs message_input(...) first"))
     }
 
-    /// The engine's `__traverse__`: the fallback of the message input.
+    /// The engine's `__traverse__`: the fallbacks of the message input.
     pub fn traverse(&self, visit: &PyVisit<'_>) -> Result<(), PyTraverseError> {
         self.input
             .as_ref()

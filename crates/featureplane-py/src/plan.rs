@@ -18,8 +18,7 @@ use pyo3::types::{PyBytes, PyDict, PyString, PyTuple, PyType};
 use pyo3::{PyTraverseError, PyVisit};
 
 use crate::engine::{counters_dict, l1_of, levels_of, stats_of, Side, Stats, L1};
-use crate::errors::InvalidMessageError;
-use crate::errors::{from_panic, poisoned, to_py};
+use crate::errors::{from_panic, poisoned, to_py, InvalidMessageError};
 use crate::frame_object::Frames;
 use crate::frames::columns_to_py;
 use crate::message_rows::{record_buffer, MessageInput, DETACH_ROWS};
