@@ -19,7 +19,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString, PyTuple, PyType};
 use pyo3::{PyTraverseError, PyVisit};
 
-use crate::errors::{from_panic, poisoned, to_py, InvalidMessageError};
+use crate::errors::{from_panic, poisoned, to_py};
 use crate::frame_object::Frames;
 use crate::frames::{columns_to_py, values_to_py, ValuesCache};
 use crate::message_rows::{record_buffer, MessageInput, DETACH_ROWS};
@@ -306,10 +306,9 @@ impl PyEngine {
                 return this.write_into(py, bytes.as_bytes(), &buffer);
             }
             let input = this.frames.input(py)?;
-            match input.with_rows(message, |rows| this.write_into(py, rows, &buffer)) {
-                Some(Ok(written)) => return Ok(written),
-                Some(Err(e)) if !e.is_instance_of::<InvalidMessageError>(py) => return Err(e),
-                _ => input,
+            match input.run(message, |rows| this.write_into(py, rows, &buffer)) {
+                Some(written) => return written,
+                None => input,
             }
         };
         input.fall_back_into(message, out)
@@ -372,10 +371,9 @@ impl PyEngine {
             let mut this = slf.borrow_mut();
             this.frames.maker()?; // refused before any state change
             let input = this.frames.input(py)?;
-            match input.with_rows(message, |rows| this.process_one(py, rows)) {
-                Some(Ok(frame)) => return this.frame_object(py, frame),
-                Some(Err(e)) if !e.is_instance_of::<InvalidMessageError>(py) => return Err(e),
-                _ => input,
+            match input.run(message, |rows| this.process_one(py, rows)) {
+                Some(frame) => return this.frame_object(py, frame?),
+                None => input,
             }
         };
         input.fall_back(message)

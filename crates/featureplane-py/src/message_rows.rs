@@ -25,6 +25,8 @@ use pyo3::PyVisit;
 
 use featureplane_core::events::ROW_SIZE;
 
+use crate::errors::InvalidMessageError;
+
 /// Rows above which a message is applied without the GIL (worth a release and a reacquire).
 pub const DETACH_ROWS: usize = 256;
 
@@ -90,6 +92,21 @@ impl MessageInput {
             .bind(message.py())
             .call1((message, out))?
             .is_truthy()
+    }
+
+    /// `apply` of the rows of `message` read in place, or None when the message goes to the
+    /// fallback instead: it is not readable here, or the kernel refused it as invalid (the
+    /// fallback then checks it as the reference does, and may register new symbols and try
+    /// again).
+    pub fn run<R>(
+        &self,
+        message: &Bound<'_, PyAny>,
+        apply: impl FnOnce(&[u8]) -> PyResult<R>,
+    ) -> Option<PyResult<R>> {
+        match self.with_rows(message, apply)? {
+            Err(e) if e.is_instance_of::<InvalidMessageError>(message.py()) => None,
+            result => Some(result),
+        }
     }
 
     /// `f` of the rows of `message` as bytes when it is a 1-d C-contiguous array of exactly
