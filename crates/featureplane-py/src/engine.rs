@@ -291,7 +291,7 @@ impl PyEngine {
     ///
     /// Returns True when the frame was written, False when the message was dropped (duplicate,
     /// out of order, stale; `out` untouched). `out` is checked before anything is applied.
-    /// Nothing is allocated per call: the live path for consumers that read the record in
+    /// No Python object is made per call: the live path for consumers that read the record in
     /// place (e.g. through a numpy structured view of `out`) or pass it on as is.
     fn process_into<'py>(
         slf: &Bound<'py, Self>,
