@@ -8,7 +8,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use featureplane_core::book::lob::{BookStats, Counters};
 use featureplane_core::book::{BookSide, L2Book, Level};
-use featureplane_core::events::{rows_from_bytes, ROW_SIZE};
+use featureplane_core::events::rows_from_bytes;
 use featureplane_core::frames::wire::{write_fpf1, FRAME_SIZE};
 use featureplane_core::frames::Frame;
 use featureplane_core::{Config, Engine, Grid};
@@ -16,13 +16,14 @@ use numpy::{IntoPyArray, PyArray1, PyArrayDescr, PyReadonlyArray1};
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyString, PyTuple, PyType};
+use pyo3::types::{PyDict, PyString, PyTuple, PyType};
 use pyo3::{PyTraverseError, PyVisit};
 
 use crate::errors::{from_panic, poisoned, to_py};
 use crate::frame_object::Frames;
 use crate::frames::{columns_to_py, values_to_py, ValuesCache};
-use crate::message_rows::{record_buffer, MessageInput, DETACH_ROWS};
+use crate::message_rows::{detached_if_long, MessageInput};
+use crate::per_message::{self, PerMessage};
 use crate::state::{state_from_py, state_to_py};
 
 pub(crate) type Side = Vec<(i64, i64)>;
@@ -35,24 +36,34 @@ pub struct PyEngine {
     frames: Frames,
 }
 
-impl PyEngine {
-    /// One message through the guarded core; the GIL is released for a long one.
-    fn process_one(&mut self, py: Python<'_>, message: &[u8]) -> PyResult<Option<Frame>> {
+impl PerMessage for PyEngine {
+    type Applied = Frame;
+
+    fn frames(&mut self) -> &mut Frames {
+        &mut self.frames
+    }
+
+    fn record_size(&self) -> usize {
+        FRAME_SIZE
+    }
+
+    fn apply(&mut self, py: Python<'_>, rows: &[u8]) -> PyResult<Option<Frame>> {
         self.guard(|engine| {
-            let mut run =
-                || rows_from_bytes(message).and_then(|rows| engine.process_message(&rows));
-            if message.len() > DETACH_ROWS * ROW_SIZE {
-                py.detach(run)
-            } else {
-                run()
-            }
+            detached_if_long(py, rows, || {
+                rows_from_bytes(rows).and_then(|rows| engine.process_message(&rows))
+            })
             .map_err(to_py)
         })
     }
 
-    /// One message (its rows as bytes) through the kernel, its FPF1 frame into `out`.
-    fn write_into(&mut self, py: Python<'_>, message: &[u8], out: &PyBuffer<u8>) -> PyResult<bool> {
-        let Some(frame) = self.process_one(py, message)? else {
+    fn frame_object<'py>(&mut self, py: Python<'py>, frame: Frame) -> PyResult<Bound<'py, PyAny>> {
+        let Frame { header: h, values } = frame;
+        let values = self.values_cache.tuple(py, h.symbol_id, &values)?;
+        self.frames.maker()?.make(py, &h, values)
+    }
+
+    fn write_into(&mut self, py: Python<'_>, rows: &[u8], out: &PyBuffer<u8>) -> PyResult<bool> {
+        let Some(frame) = self.apply(py, rows)? else {
             return Ok(false);
         };
         let mut record = [0u8; FRAME_SIZE];
@@ -60,20 +71,9 @@ impl PyEngine {
         out.copy_from_slice(py, &record)?;
         Ok(true)
     }
+}
 
-    /// The frame object of an applied message (None for a dropped one).
-    fn frame_object<'py>(
-        &mut self,
-        py: Python<'py>,
-        frame: Option<Frame>,
-    ) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let Some(Frame { header: h, values }) = frame else {
-            return Ok(None);
-        };
-        let values = self.values_cache.tuple(py, h.symbol_id, &values)?;
-        self.frames.maker()?.make(py, &h, values).map(Some)
-    }
-
+impl PyEngine {
     /// Run `f` on the engine; a panic becomes `PanicException` and poisons the engine.
     fn guard<T>(&mut self, f: impl FnOnce(&mut Engine) -> PyResult<T>) -> PyResult<T> {
         if self.poisoned {
@@ -298,20 +298,7 @@ impl PyEngine {
         message: &Bound<'py, PyAny>,
         out: &Bound<'py, PyAny>,
     ) -> PyResult<bool> {
-        let py = slf.py();
-        let buffer = record_buffer(out, FRAME_SIZE)?;
-        let input = {
-            let mut this = slf.borrow_mut();
-            if let Ok(bytes) = message.cast::<PyBytes>() {
-                return this.write_into(py, bytes.as_bytes(), &buffer);
-            }
-            let input = this.frames.input(py)?;
-            match input.run(message, |rows| this.write_into(py, rows, &buffer)) {
-                Some(written) => return written,
-                None => input,
-            }
-        };
-        input.fall_back_into(message, out)
+        per_message::process_into(slf, message, out)
     }
 
     /// Make `process_frame`'s frames of class `cls` (`FeatureUpdateFrameV1`), with this
@@ -338,9 +325,7 @@ impl PyEngine {
         py: Python<'py>,
         message: &[u8],
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
-        self.frames.maker()?; // refused before any state change
-        let frame = self.process_one(py, message)?;
-        self.frame_object(py, frame)
+        per_message::process_frame(self, py, message)
     }
 
     /// Take per-message input as numpy arrays of `dtype` (EVENT_DTYPE) from now on: `process`
@@ -365,18 +350,7 @@ impl PyEngine {
         slf: &Bound<'py, Self>,
         message: &Bound<'py, PyAny>,
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let py = slf.py();
-        // The engine is borrowed only until the fallback is called: the fallback calls it.
-        let input = {
-            let mut this = slf.borrow_mut();
-            this.frames.maker()?; // refused before any state change
-            let input = this.frames.input(py)?;
-            match input.run(message, |rows| this.process_one(py, rows)) {
-                Some(frame) => return this.frame_object(py, frame?),
-                None => input,
-            }
-        };
-        input.fall_back(message)
+        per_message::process(slf, message)
     }
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {

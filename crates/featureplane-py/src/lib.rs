@@ -4,6 +4,8 @@
 //! `state` (saved engine state), `ring` (the shared-memory frame ring), `sources::binance`
 //! (the recorder-file parser), `synthetic`
 //! (the benchmark feed); `errors` maps core errors and panics to Python exceptions.
+//! The per-message calls both engines share live in `per_message`, over `frame_object` (the
+//! frame made here) and `message_rows` (a message array read in place).
 
 mod engine;
 mod errors;
@@ -11,6 +13,7 @@ mod frame_object;
 mod frames;
 mod live_path;
 mod message_rows;
+mod per_message;
 mod plan;
 mod plan_state;
 mod ring;

@@ -19,6 +19,7 @@ use numpy::npyffi::_PyArray_GET_ITEM_DATA;
 use numpy::{PyArrayDescr, PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyValueError;
+use pyo3::marker::Ungil;
 use pyo3::prelude::*;
 use pyo3::PyTraverseError;
 use pyo3::PyVisit;
@@ -27,8 +28,22 @@ use featureplane_core::events::ROW_SIZE;
 
 use crate::errors::InvalidMessageError;
 
-/// Rows above which a message is applied without the GIL (worth a release and a reacquire).
-pub const DETACH_ROWS: usize = 256;
+/// Rows above which a message is applied without the GIL (a snapshot): below it, releasing
+/// and retaking the GIL costs more than the work.
+const DETACH_ROWS: usize = 256;
+
+/// `run()` on a message of `rows`, without the GIL when it is a long one.
+pub fn detached_if_long<T: Ungil>(
+    py: Python<'_>,
+    rows: &[u8],
+    run: impl Ungil + FnOnce() -> T,
+) -> T {
+    if rows.len() > DETACH_ROWS * ROW_SIZE {
+        py.detach(run)
+    } else {
+        run()
+    }
+}
 
 /// The dtype object a message array must have to be read in place, and the Python calls
 /// (`process`, `process_into`) that take every other message (and every message the kernel

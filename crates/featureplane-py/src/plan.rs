@@ -4,7 +4,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use featureplane_core::events::{rows_from_bytes, ROW_SIZE};
+use featureplane_core::events::rows_from_bytes;
 use featureplane_core::features::schema::Dtype;
 use featureplane_core::frames::wire::frame_size;
 use featureplane_core::frames::FrameHeader;
@@ -14,14 +14,15 @@ use numpy::{PyArrayDescr, PyReadonlyArray1};
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyString, PyTuple, PyType};
+use pyo3::types::{PyDict, PyString, PyTuple, PyType};
 use pyo3::{PyTraverseError, PyVisit};
 
 use crate::engine::{counters_dict, l1_of, levels_of, stats_of, Side, Stats, L1};
 use crate::errors::{from_panic, poisoned, to_py};
 use crate::frame_object::Frames;
 use crate::frames::columns_to_py;
-use crate::message_rows::{record_buffer, MessageInput, DETACH_ROWS};
+use crate::message_rows::{detached_if_long, MessageInput};
+use crate::per_message::{self, PerMessage};
 use crate::plan_state::{saved_from_py, saved_to_py};
 
 #[pyclass(name = "PlanEngine", module = "featureplane._core")]
@@ -77,38 +78,43 @@ impl PyPlanEngine {
             }
         }
     }
+}
 
-    /// One message through the guarded core: its header and value words, or None when it was
-    /// dropped. The GIL is released for a long one.
-    fn process_one(
-        &mut self,
-        py: Python<'_>,
-        message: &[u8],
-    ) -> PyResult<Option<(FrameHeader, Vec<u64>)>> {
+impl PerMessage for PyPlanEngine {
+    type Applied = (FrameHeader, Vec<u64>);
+
+    fn frames(&mut self) -> &mut Frames {
+        &mut self.frames
+    }
+
+    fn record_size(&self) -> usize {
+        frame_size(self.engine.dtypes().len())
+    }
+
+    fn apply(&mut self, py: Python<'_>, rows: &[u8]) -> PyResult<Option<Self::Applied>> {
         self.guard(|engine| {
-            let mut run =
-                || rows_from_bytes(message).and_then(|rows| engine.process_message(&rows));
-            if message.len() > DETACH_ROWS * ROW_SIZE {
-                py.detach(run)
-            } else {
-                run()
-            }
+            detached_if_long(py, rows, || {
+                rows_from_bytes(rows).and_then(|rows| engine.process_message(&rows))
+            })
             .map_err(to_py)
         })
     }
 
-    /// One message (its rows as bytes) through the kernel, its FPF1 frame into `out`.
-    fn write_into(&mut self, py: Python<'_>, message: &[u8], out: &PyBuffer<u8>) -> PyResult<bool> {
+    fn frame_object<'py>(
+        &mut self,
+        py: Python<'py>,
+        (h, words): Self::Applied,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let values = words_to_py(py, &words, self.engine.dtypes())?;
+        self.frames.maker()?.make(py, &h, values)
+    }
+
+    fn write_into(&mut self, py: Python<'_>, rows: &[u8], out: &PyBuffer<u8>) -> PyResult<bool> {
         let mut record = [0u8; frame_size(MAX_OUTPUTS)];
         let written = self.guard(|engine| {
-            let mut run = || {
-                rows_from_bytes(message).and_then(|rows| engine.process_into(&rows, &mut record))
-            };
-            if message.len() > DETACH_ROWS * ROW_SIZE {
-                py.detach(run)
-            } else {
-                run()
-            }
+            detached_if_long(py, rows, || {
+                rows_from_bytes(rows).and_then(|rows| engine.process_into(&rows, &mut record))
+            })
             .map_err(to_py)
         })?;
         let Some(n) = written else {
@@ -116,19 +122,6 @@ impl PyPlanEngine {
         };
         out.copy_from_slice(py, &record[..n])?;
         Ok(true)
-    }
-
-    /// The frame object of an applied message (None for a dropped one).
-    fn frame_object<'py>(
-        &mut self,
-        py: Python<'py>,
-        frame: Option<(FrameHeader, Vec<u64>)>,
-    ) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let Some((h, words)) = frame else {
-            return Ok(None);
-        };
-        let values = words_to_py(py, &words, self.engine.dtypes())?;
-        self.frames.maker()?.make(py, &h, values).map(Some)
     }
 }
 
@@ -238,21 +231,7 @@ impl PyPlanEngine {
         message: &Bound<'py, PyAny>,
         out: &Bound<'py, PyAny>,
     ) -> PyResult<bool> {
-        let py = slf.py();
-        let size = frame_size(slf.borrow().engine.dtypes().len());
-        let buffer = record_buffer(out, size)?;
-        let input = {
-            let mut this = slf.borrow_mut();
-            if let Ok(bytes) = message.cast::<PyBytes>() {
-                return this.write_into(py, bytes.as_bytes(), &buffer);
-            }
-            let input = this.frames.input(py)?;
-            match input.run(message, |rows| this.write_into(py, rows, &buffer)) {
-                Some(written) => return written,
-                None => input,
-            }
-        };
-        input.fall_back_into(message, out)
+        per_message::process_into(slf, message, out)
     }
 
     /// Make `process_frame`'s frames of class `cls`; see `Engine.frame_type`.
@@ -276,9 +255,7 @@ impl PyPlanEngine {
         py: Python<'py>,
         message: &[u8],
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
-        self.frames.maker()?; // refused before any state change
-        let frame = self.process_one(py, message)?;
-        self.frame_object(py, frame)
+        per_message::process_frame(self, py, message)
     }
 
     /// Per-message input as numpy arrays; see `Engine.message_input`.
@@ -298,18 +275,7 @@ impl PyPlanEngine {
         slf: &Bound<'py, Self>,
         message: &Bound<'py, PyAny>,
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let py = slf.py();
-        // The engine is borrowed only until the fallback is called: the fallback calls it.
-        let input = {
-            let mut this = slf.borrow_mut();
-            this.frames.maker()?; // refused before any state change
-            let input = this.frames.input(py)?;
-            match input.run(message, |rows| this.process_one(py, rows)) {
-                Some(frame) => return this.frame_object(py, frame?),
-                None => input,
-            }
-        };
-        input.fall_back(message)
+        per_message::process(slf, message)
     }
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
