@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -25,6 +26,7 @@ from featureplane.frames.frame import QualityFlag
 from featureplane.frames.parquet import FeatureFileWriter, jsonable
 from featureplane.instruments import SymbolTable
 from featureplane.schema import DEFAULT_FEATURE_SET_ID, FeatureSet
+from featureplane.sources._read_ahead import ReadAhead
 
 # ----- replay ---------------------------------------------------------------------------------
 
@@ -107,6 +109,7 @@ def replay_events(
     source_stats: Any | None = None,
     total_messages: int | None = None,
     on_messages: Callable[[int], None] | None = None,
+    read_ahead: bool = True,
 ) -> ReplaySummary:
     """Run event chunks through a `FeatureEngine` into a feature file.
 
@@ -119,43 +122,55 @@ def replay_events(
     `source_stats` may be a zero-argument callable, called once the chunks are exhausted (a
     streaming source's stats are final only then). `on_messages(n)` is told of every chunk's
     messages as they are written (a many-chain replay's progress bar).
+
+    With `read_ahead` (the default) the next chunk is drawn from `chunks` in a background
+    thread while this one goes through the engine and the writer, so a source that parses with
+    the GIL released (the Rust line parser) works on the second core. `chunks` is then advanced
+    in that one thread: pass `read_ahead=False` for an iterator bound to the calling thread.
+    At most two chunks are held beyond the one being written.
     """
-    engine = FeatureEngine(symbols, feature_set, backend=backend, config=config)
+    start = time.perf_counter()
+    # Started before the engine and the writer (which hashes the input files), so the first
+    # chunk is being read while they are set up.
+    feed: AbstractContextManager[Iterator[np.ndarray]] = (
+        ReadAhead(iter(chunks), name="replay-source") if read_ahead else nullcontext(iter(chunks))
+    )
     counts = dict.fromkeys((f.name or str(int(f)) for f in QualityFlag), 0)
     messages = events = frames = 0
     out_path = Path(out)
-    start = time.perf_counter()
-    with (
-        FeatureFileWriter(
-            out_path, engine.feature_set, symbols, units=units, sources=sources
-        ) as writer,
-        _progress(progress, total_messages) as bar,
-    ):
-        for chunk in chunks:
-            n_msg = int(np.count_nonzero(chunk["flags"] & END_OF_MESSAGE))
-            batch = engine.process_batch(chunk)
-            writer.write(batch)
-            for k, v in batch.flag_counts().items():
-                counts[k] += v
-            messages += n_msg
-            events += len(chunk)
-            frames += len(batch)
-            bar.update(n_msg)
-            if on_messages is not None:
-                on_messages(n_msg)
-        stats = source_stats() if callable(source_stats) else source_stats
-        if stats is not None:
-            writer.set_source_stats(stats)
-        writer.set_replay_info(
-            {
-                "backend": engine.backend,
-                "messages": messages,
-                "events": events,
-                "frames": frames,
-                "quality_flag_counts": counts,
-                "engine_counters": engine.counters,
-            }
-        )
+    with feed as ahead:
+        engine = FeatureEngine(symbols, feature_set, backend=backend, config=config)
+        with (
+            FeatureFileWriter(
+                out_path, engine.feature_set, symbols, units=units, sources=sources
+            ) as writer,
+            _progress(progress, total_messages) as bar,
+        ):
+            for chunk in ahead:
+                n_msg = int(np.count_nonzero(chunk["flags"] & END_OF_MESSAGE))
+                batch = engine.process_batch(chunk)
+                writer.write(batch)
+                for k, v in batch.flag_counts().items():
+                    counts[k] += v
+                messages += n_msg
+                events += len(chunk)
+                frames += len(batch)
+                bar.update(n_msg)
+                if on_messages is not None:
+                    on_messages(n_msg)
+            stats = source_stats() if callable(source_stats) else source_stats
+            if stats is not None:
+                writer.set_source_stats(stats)
+            writer.set_replay_info(
+                {
+                    "backend": engine.backend,
+                    "messages": messages,
+                    "events": events,
+                    "frames": frames,
+                    "quality_flag_counts": counts,
+                    "engine_counters": engine.counters,
+                }
+            )
     seconds = time.perf_counter() - start
     summary_fn = getattr(stats, "summary", None)
     return ReplaySummary(

@@ -27,6 +27,7 @@ from featureplane import (
     __version__,
 )
 from featureplane.engine.facade import FeatureEngine
+from featureplane.errors import StreamDamageError
 from featureplane.features.lob_shared_v1 import LOB_SHARED_V1 as FS
 from featureplane.frames.frame import FrameBatch, QualityFlag
 from featureplane.frames.parquet import (
@@ -364,6 +365,33 @@ def test_replay_events_in_chunks(batch: FrameBatch, tmp_path: Path) -> None:
     text = summary.format()
     assert "frames" in text and "events/s" in text
     assert summary.to_dict()["frames"] == len(batch)
+
+
+def test_replay_with_and_without_read_ahead_is_the_same_file(tmp_path: Path) -> None:
+    events = session()
+    ends = np.flatnonzero(events["flags"] & 1) + 1
+    chunks = [events[a:b] for a, b in itertools.pairwise([0, int(ends[40]), len(events)])]
+    files = {}
+    for ahead in (True, False):
+        out = tmp_path / f"ahead-{ahead}.parquet"
+        replay_events(iter(chunks), SYMBOLS, out, progress=False, read_ahead=ahead)
+        files[ahead] = out.read_bytes()
+    assert files[True] == files[False]
+
+
+@pytest.mark.parametrize("ahead", [True, False])
+def test_a_source_failing_mid_replay_leaves_no_file(tmp_path: Path, ahead: bool) -> None:
+    events = session()
+    cut = int(np.flatnonzero(events["flags"] & 1)[40]) + 1
+
+    def chunks() -> Iterator[np.ndarray]:
+        yield events[:cut]
+        raise StreamDamageError("truncated", "the capture ends mid-line")
+
+    out = tmp_path / "replay.parquet"
+    with pytest.raises(StreamDamageError, match="mid-line"):
+        replay_events(chunks(), SYMBOLS, out, progress=False, read_ahead=ahead)
+    assert not out.exists()
 
 
 # ----- Binance captures -------------------------------------------------------------------

@@ -13,8 +13,6 @@ disagree.
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -29,6 +27,7 @@ from featureplane.instruments import Grid, InstrumentSpec
 from featureplane.sources._chunks import BOOK_TICKER_DTYPE, Chunk
 from featureplane.sources._common import MAX_EXAMPLES, Reporter
 from featureplane.sources._lines import iter_text_blocks
+from featureplane.sources._read_ahead import ReadAhead
 from featureplane.sources.binance.parse import GridCache
 from featureplane.sources.binance.stats import (
     BinanceStats,
@@ -195,15 +194,19 @@ class RustSymbolChain:
             core.start_file(pos, info.local_ts_scale)
             self._ts_scale = info.local_ts_scale
             try:
-                for block in _read_ahead(iter_text_blocks(info.path, TEXT_BLOCK_BYTES)):
-                    start = 0
-                    while start < len(block):
-                        try:
-                            start, status = core.feed(block, start)
-                        finally:  # skips counted before a failure stay counted
-                            self._notes(block, info.path)
-                        if status == _CHUNK_FULL:
-                            yield from self._flush()
+                # The next block inflates in a thread while this one is parsed (zlib, ISA-L
+                # and the Rust parser all release the GIL).
+                texts = iter_text_blocks(info.path, TEXT_BLOCK_BYTES)
+                with ReadAhead(texts, name="inflate") as blocks:
+                    for block in blocks:
+                        start = 0
+                        while start < len(block):
+                            try:
+                                start, status = core.feed(block, start)
+                            finally:  # skips counted before a failure stay counted
+                                self._notes(block, info.path)
+                            if status == _CHUNK_FULL:
+                                yield from self._flush()
             except StreamDamageError as damage:
                 info.truncated = True
                 stats.truncated_files.append(info.path)
@@ -305,54 +308,6 @@ class RustSymbolChain:
                 chunk_rows=1 << 30,
             )
         return self._reference
-
-
-_END = object()
-
-
-def _read_ahead(blocks: Iterator[bytes]) -> Iterator[bytes]:
-    """`blocks`, with the next one decompressed in a thread while the caller parses this one
-    (zlib and the Rust parser both release the GIL). Exceptions arrive in order, after the
-    blocks before them; a caller that stops early stops the thread."""
-    slots: queue.Queue[tuple[object, BaseException | None]] = queue.Queue(maxsize=1)
-    stop = threading.Event()
-
-    def put(item: object, exc: BaseException | None = None) -> bool:
-        while not stop.is_set():
-            try:
-                slots.put((item, exc), timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def run() -> None:
-        try:
-            for block in blocks:
-                if not put(block):
-                    return
-            put(_END)
-        except BaseException as exc:  # handed to the caller's thread, raised there
-            put(None, exc)
-        finally:
-            close = getattr(blocks, "close", None)
-            if close is not None:
-                close()  # the file, if the caller stopped early
-
-    thread = threading.Thread(target=run, name="featureplane-read-ahead", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item, exc = slots.get()
-            if exc is not None:
-                raise exc
-            if item is _END:
-                return
-            assert isinstance(item, bytes)
-            yield item
-    finally:
-        stop.set()
-        thread.join()
 
 
 __all__ = [
