@@ -16,6 +16,7 @@ mod message_rows;
 mod per_message;
 mod plan;
 mod plan_state;
+mod recycled;
 mod ring;
 mod sources;
 mod state;

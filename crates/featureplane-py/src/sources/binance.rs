@@ -8,7 +8,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use featureplane_core::sources::binance::{
-    Chain, ChainConfig, Fed, Field, Grid, Note, Reason, Resolve,
+    rows_buffer, Chain, ChainConfig, Fed, Field, Grid, Note, Reason, Resolve,
 };
 use numpy::{IntoPyArray, PyArray1};
 use pyo3::prelude::*;
@@ -16,6 +16,7 @@ use pyo3::types::{PyBytes, PyDict, PyList};
 use pyo3::{import_exception, PyErr};
 
 use crate::errors::{from_panic, poisoned};
+use crate::recycled::Pool;
 
 import_exception!(featureplane.errors, OffGridError);
 import_exception!(featureplane.errors, InvalidMessageError);
@@ -61,6 +62,8 @@ pub struct PyBinanceChain {
     px_cache: Py<PyAny>,
     qty_cache: Py<PyAny>,
     poisoned: bool,
+    /// The event buffers of chunks numpy has let go, for the next chunks.
+    pool: Pool,
 }
 
 impl PyBinanceChain {
@@ -111,6 +114,7 @@ impl PyBinanceChain {
             px_cache,
             qty_cache,
             poisoned: false,
+            pool: Pool::default(),
         }
     }
 
@@ -165,7 +169,8 @@ impl PyBinanceChain {
     }
 
     /// The chunk built so far as (event row words i8, message ends, keys, book-ticker bytes,
-    /// book-ticker keys); numpy takes the vectors over without a copy.
+    /// book-ticker keys); numpy takes the vectors over without a copy. The event words are
+    /// lent (`recycled`): once numpy lets them go, a later chunk is filled in them.
     #[allow(clippy::type_complexity)]
     fn take_chunk<'py>(
         &mut self,
@@ -177,9 +182,15 @@ impl PyBinanceChain {
         Bound<'py, PyArray1<u8>>,
         Bound<'py, PyArray1<i64>>,
     )> {
-        let mut chunk = self.guard(|c| c.take_chunk())?;
+        let spare = self.pool.take().and_then(rows_buffer);
+        let mut chunk = self.guard(|c| {
+            if let Some(rows) = spare {
+                c.recycle(rows);
+            }
+            c.take_chunk()
+        })?;
         Ok((
-            chunk.event_words().into_pyarray(py),
+            self.pool.lend(py, chunk.event_words())?,
             chunk.ends.into_pyarray(py),
             chunk.key.into_pyarray(py),
             chunk.bbo.into_pyarray(py),

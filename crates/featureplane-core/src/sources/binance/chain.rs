@@ -97,6 +97,13 @@ impl Chunk {
     }
 }
 
+/// A buffer of [`Chunk::event_words`] back as room for event rows (emptied), when its
+/// capacity is a whole number of rows: the reverse move, no copy.
+pub fn rows_buffer(mut words: Vec<i64>) -> Option<Vec<EventRow>> {
+    words.clear();
+    bytemuck::allocation::try_cast_vec(words).ok()
+}
+
 /// Diffs that never met a snapshot: how many, and where the first one stood.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Unsynced {
@@ -120,6 +127,8 @@ struct Diff {
 pub struct Chain {
     cfg: ChainConfig,
     chunk: Chunk,
+    /// Room for the next chunk's event rows, given back by the consumer of an earlier one.
+    spare: Option<Vec<EventRow>>,
     notes: Vec<Note>,
     counters: Counters,
     streams: Vec<(Vec<u8>, StreamKind)>,
@@ -146,6 +155,7 @@ impl Chain {
         Self {
             cfg,
             chunk: Chunk::default(),
+            spare: None,
             notes: Vec::new(),
             counters: Counters::default(),
             streams: Vec::new(),
@@ -199,11 +209,28 @@ impl Chain {
         std::mem::take(&mut self.chunk)
     }
 
+    /// Room for a later chunk's event rows: an empty buffer the consumer of an earlier chunk
+    /// is done with (the larger one is kept). A fresh buffer costs a page fault per 4 KB on
+    /// first touch, about a thousand a chunk; a used one has its pages already.
+    pub fn recycle(&mut self, mut rows: Vec<EventRow>) {
+        rows.clear();
+        if self
+            .spare
+            .as_ref()
+            .is_none_or(|s| s.capacity() < rows.capacity())
+        {
+            self.spare = Some(rows);
+        }
+    }
+
     /// Read the lines of `text` from byte `start`: whole lines ending in `\n`, the last one
     /// possibly without. Returns where to go on and why it returned.
     pub fn feed(&mut self, text: &[u8], start: usize, resolver: &mut dyn Resolve) -> (usize, Fed) {
         let mut pos = start.min(text.len());
         if self.chunk.events.capacity() == 0 {
+            if let Some(spare) = self.spare.take() {
+                self.chunk.events = spare;
+            }
             // A new chunk: room for its rows at once, rather than growing by copies. No more
             // than the text can hold (a level takes at least 16 bytes of it): a live feed
             // hands one message at a time, and megabytes reserved per message would cost more
@@ -685,6 +712,47 @@ mod tests {
             (field(0), field(1), field(2), field(4), field(5), field(6)),
             (7, 618002, 1000, 500, 4_000_000, 9)
         );
+    }
+
+    #[test]
+    fn a_recycled_buffer_takes_the_next_chunks_rows() {
+        let level = r#"[["61800.2","3.000"]]"#;
+        let lines: Vec<String> = (0..6)
+            .map(|i| {
+                diff(
+                    6 + i,
+                    101 + 5 * i as i64,
+                    105 + 5 * i as i64,
+                    100 + 5 * i as i64,
+                    level,
+                )
+            })
+            .collect();
+        let text = [SNAPSHOT_LINE.to_string(), lines.concat()].concat();
+        let chunks_of = |recycle: bool| {
+            let mut c = chain(3, false);
+            let (mut pos, mut out) = (0, Vec::new());
+            while pos < text.len() {
+                (pos, _) = c.feed(text.as_bytes(), pos, &mut PlainOnly);
+                let mut chunk = c.take_chunk();
+                let at = chunk.events.as_ptr();
+                let words = chunk.event_words();
+                out.push((at, words.clone()));
+                if recycle {
+                    c.recycle(rows_buffer(words).expect("whole rows"));
+                }
+            }
+            out
+        };
+        let (fresh, reused) = (chunks_of(false), chunks_of(true));
+        // The same rows either way, and every chunk after the first filled the first's buffer.
+        let rows =
+            |v: &[(*const EventRow, Vec<i64>)]| v.iter().map(|c| c.1.clone()).collect::<Vec<_>>();
+        assert_eq!(rows(&fresh), rows(&reused));
+        assert!(reused.len() > 2);
+        assert!(reused[1..].iter().all(|c| c.0 == reused[0].0));
+        // A buffer whose size is not a whole number of rows is refused, not reinterpreted.
+        assert!(rows_buffer(vec![0i64; 7]).is_none());
     }
 
     #[test]

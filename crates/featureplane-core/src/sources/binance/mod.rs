@@ -19,7 +19,7 @@ pub mod json;
 pub mod live;
 pub mod message;
 
-pub use chain::{Chain, ChainConfig, Chunk, Counters, Fed, Unsynced, BOOK_TICKER_ROW};
+pub use chain::{rows_buffer, Chain, ChainConfig, Chunk, Counters, Fed, Unsynced, BOOK_TICKER_ROW};
 pub use decimal::{Field, Grid, PlainOnly, Resolve};
 
 /// Why a line is skipped: the keys of the reference's `stats.skipped`.
