@@ -666,7 +666,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 def _resolve_set(arg: str) -> FeatureSet:
     """`--feature-set FILE|ID`: a registered id, else a declaration file."""
-    from featureplane.features.plan import resolve_feature_set
+    from featureplane.features.resolve import resolve_feature_set
 
     return resolve_feature_set(arg)
 

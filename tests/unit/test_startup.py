@@ -32,7 +32,8 @@ NOT_FOR_THE_PARSER = (
 
 # Loaded by a replay only once its inputs are planned (their heads read): numpy, the engine,
 # the reference kernel (never, on Rust), the Parquet writer, and the readers and file rules of
-# other venues; the process pool only by a replay on several processes.
+# other venues; the process pool only by a replay on several processes; the feature-set
+# compiler only for a declared set (the default set is a lookup).
 NOT_BEFORE_THE_FIRST_READ = (
     "numpy",
     "pyarrow",
@@ -45,6 +46,8 @@ NOT_BEFORE_THE_FIRST_READ = (
     "featureplane.frames.parquet",
     "featureplane.sources.lobster.reader",
     "featureplane.sources.tardis.parse",
+    "featureplane.features.plan",
+    "featureplane.features.declare",
 )
 
 

@@ -20,7 +20,6 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from featureplane.errors import (
@@ -32,6 +31,7 @@ from featureplane.features.builtin import BUILTIN_DECLARATION
 from featureplane.features.catalogue import CATALOGUE, NodeMeta, ParamValue
 from featureplane.features.declare import FeatureDecl, FeatureSetDecl
 from featureplane.features.research import ResearchDecl, load_function, research_json
+from featureplane.features.resolve import resolve_feature_set
 from featureplane.schema import FeatureSet, FeatureSpec
 
 __all__ = [
@@ -434,33 +434,6 @@ def feature_set_from_json(obj: dict[str, Any]) -> FeatureSet:
 def _shape(f: FeatureSpec) -> tuple[object, ...]:
     """A spec without its description (a declaration may word that freely)."""
     return (f.feature_id, f.name, f.dtype, f.scale, f.unit, f.warmup_min_events, f.flags)
-
-
-def resolve_feature_set(arg: str | Path | FeatureSet | FeatureSetDecl) -> FeatureSet:
-    """The feature set an option names: a `FeatureSet`, a declaration, a TOML file, or the id
-    of a registered set (`--feature-set FILE|ID`).
-
-    Raises
-    ------
-    FeatureSetDeclarationError
-        A file that cannot be read or does not compile.
-    SchemaMismatchError
-        An id that no registered set has (and no such file exists).
-    """
-    from featureplane.features.declare import load_declaration
-    from featureplane.schema import get_feature_set, registered_feature_sets
-
-    if isinstance(arg, FeatureSet):
-        return arg
-    if isinstance(arg, FeatureSetDecl):
-        return compile_set(arg)
-    text = str(arg)
-    if isinstance(arg, str) and text in registered_feature_sets():
-        return get_feature_set(text)
-    path = Path(text)
-    if isinstance(arg, Path) or path.suffix == ".toml" or path.exists():
-        return compile_set(load_declaration(path), str(path))
-    return get_feature_set(text)
 
 
 def plan_of(fs: FeatureSet) -> FeaturePlan:

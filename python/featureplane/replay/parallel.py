@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from featureplane import _lazy
 from featureplane.engine.backends import resolve_backend
 from featureplane.errors import ChainReplayError
-from featureplane.features.plan import resolve_feature_set
+from featureplane.features.resolve import resolve_feature_set
 from featureplane.frames import DEFAULT_UNITS
 from featureplane.replay.chains import expand_inputs, output_paths, plan_chains
 from featureplane.schema import DEFAULT_FEATURE_SET_ID, FeatureSet
