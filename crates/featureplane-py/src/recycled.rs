@@ -2,7 +2,7 @@
 //!
 //! A replay parses a capture into chunks of event rows, 4 MB each. A fresh buffer per chunk
 //! is fresh memory, and the first touch of each of its 4 KB pages is a page fault: about a
-//! thousand per chunk, which slowed the parser in a replay by a third (docs/performance.md).
+//! thousand per chunk, a third more parse time (docs/sources/binance.md, Speed).
 //! Here a chunk's array is a view of a buffer held by a [`RowBuffer`] object (the array's
 //! base), and when the last array or view of it goes, the buffer returns to the pool of the
 //! parser that filled it, which fills its next chunk with it. A consumer that keeps its
