@@ -257,6 +257,29 @@ def test_process_into_writes_the_references_records(feature_set: object, form) -
     )
 
 
+class _ByteArray(bytearray):
+    """A bytearray subclass: written through the buffer protocol, not the bytearray fast path."""
+
+
+@pytest.mark.parametrize("feature_set", SETS, ids=["specialised", "plan"])
+@pytest.mark.parametrize(
+    "make_out",
+    [
+        pytest.param(bytearray, id="bytearray"),
+        pytest.param(_ByteArray, id="bytearray-subclass"),
+        pytest.param(lambda n: memoryview(bytearray(n)), id="memoryview"),
+        pytest.param(lambda n: np.zeros(n, np.uint8), id="numpy"),
+    ],
+)
+def test_every_kind_of_record_buffer_gets_the_same_bytes(feature_set: object, make_out) -> None:  # type: ignore[no-untyped-def]
+    messages = _stream()
+    python = FeatureEngine([SPEC], feature_set, backend="python")  # type: ignore[arg-type]
+    rust = FeatureEngine([SPEC], feature_set, backend="rust")  # type: ignore[arg-type]
+    want = _records(python, messages, lambda m: m, bytearray(python.frame_size))
+    got = _records(rust, messages, lambda m: m, make_out(rust.frame_size))
+    assert got == want and all(r is not None for r in want)
+
+
 def test_process_into_of_a_set_with_research_features_writes_the_whole_set() -> None:
     """Research-only features are computed in Python after the kernel: the record holds them."""
     fs = FEATURE_SETS / "research_only_v1.toml"
@@ -289,6 +312,7 @@ def test_subscribers_get_the_frames_of_process_into(backend: str) -> None:
     "out",
     [
         pytest.param(lambda n: bytearray(n - 1), id="short"),
+        pytest.param(lambda n: bytearray(n + 1), id="long"),
         pytest.param(lambda n: bytes(n), id="read-only"),
         pytest.param(lambda n: np.zeros(n // 8), id="float64-items"),
         pytest.param(lambda n: memoryview(bytearray(2 * n))[::2], id="strided"),

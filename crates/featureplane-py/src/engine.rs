@@ -13,7 +13,6 @@ use featureplane_core::frames::wire::{write_fpf1, FRAME_SIZE};
 use featureplane_core::frames::Frame;
 use featureplane_core::{Config, Engine, Grid};
 use numpy::{IntoPyArray, PyArray1, PyArrayDescr, PyReadonlyArray1};
-use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple, PyType};
@@ -22,7 +21,7 @@ use pyo3::{PyTraverseError, PyVisit};
 use crate::errors::{from_panic, poisoned, to_py};
 use crate::frame_object::Frames;
 use crate::frames::{columns_to_py, values_to_py, ValuesCache};
-use crate::message_rows::{detached_if_long, MessageInput};
+use crate::message_rows::{detached_if_long, MessageInput, RecordOut};
 use crate::per_message::{self, PerMessage};
 use crate::state::{state_from_py, state_to_py};
 
@@ -62,13 +61,18 @@ impl PerMessage for PyEngine {
         self.frames.maker()?.make(py, &h, values)
     }
 
-    fn write_into(&mut self, py: Python<'_>, rows: &[u8], out: &PyBuffer<u8>) -> PyResult<bool> {
+    fn write_into(
+        &mut self,
+        py: Python<'_>,
+        rows: &[u8],
+        out: &RecordOut<'_, '_>,
+    ) -> PyResult<bool> {
         let Some(frame) = self.apply(py, rows)? else {
             return Ok(false);
         };
         let mut record = [0u8; FRAME_SIZE];
         write_fpf1(&frame, self.engine.config().schema_hash64, &mut record).map_err(to_py)?;
-        out.copy_from_slice(py, &record)?;
+        out.write(py, &record)?;
         Ok(true)
     }
 }

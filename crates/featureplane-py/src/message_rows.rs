@@ -21,6 +21,7 @@ use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyValueError;
 use pyo3::marker::Ungil;
 use pyo3::prelude::*;
+use pyo3::types::PyByteArray;
 use pyo3::PyTraverseError;
 use pyo3::PyVisit;
 
@@ -162,13 +163,57 @@ impl MessageInput {
     }
 }
 
-/// `out` as the writable byte buffer of one `size`-byte frame record (`process_into`).
-pub fn record_buffer(out: &Bound<'_, PyAny>, size: usize) -> PyResult<PyBuffer<u8>> {
-    let buffer = PyBuffer::<u8>::get(out)?;
-    if buffer.readonly() || buffer.item_count() != size || !buffer.is_c_contiguous() {
-        return Err(PyValueError::new_err(format!(
-            "out must be a writable, C-contiguous buffer of exactly {size} bytes"
-        )));
+/// Where `process_into` writes one frame record: a `bytearray` (the usual caller's buffer) is
+/// written directly, anything else through the buffer protocol. A buffer request costs a call
+/// more than the FPF1 write itself (a heap `Py_buffer`, the format string checked, a release).
+pub enum RecordOut<'a, 'py> {
+    ByteArray(&'a Bound<'py, PyByteArray>),
+    Buffer(PyBuffer<u8>),
+}
+
+impl<'a, 'py> RecordOut<'a, 'py> {
+    /// `out` as the writable byte buffer of one `size`-byte frame record.
+    pub fn new(out: &'a Bound<'py, PyAny>, size: usize) -> PyResult<Self> {
+        let refused = || {
+            PyValueError::new_err(format!(
+                "out must be a writable, C-contiguous buffer of exactly {size} bytes"
+            ))
+        };
+        // Exactly a bytearray: a subclass may change how its buffer is exported.
+        if let Ok(bytes) = out.cast_exact::<PyByteArray>() {
+            return if bytes.len() == size {
+                Ok(Self::ByteArray(bytes))
+            } else {
+                Err(refused())
+            };
+        }
+        let buffer = PyBuffer::<u8>::get(out)?;
+        if buffer.readonly() || buffer.item_count() != size || !buffer.is_c_contiguous() {
+            return Err(refused());
+        }
+        Ok(Self::Buffer(buffer))
     }
-    Ok(buffer)
+
+    /// Write `record` (its length checked against the buffer's).
+    pub fn write(&self, py: Python<'_>, record: &[u8]) -> PyResult<()> {
+        match self {
+            Self::ByteArray(bytes) => {
+                // SAFETY: the GIL is held from here to the end of the copy and no Python code
+                // runs in between, so nothing can resize or free the bytearray's storage while
+                // the slice lives. Its length is tested again here: a long message is applied
+                // without the GIL, when another thread may have resized it.
+                let target = unsafe { bytes.as_bytes_mut() };
+                if target.len() != record.len() {
+                    return Err(PyValueError::new_err(format!(
+                        "out changed size while the message was applied ({} bytes, not {})",
+                        target.len(),
+                        record.len()
+                    )));
+                }
+                target.copy_from_slice(record);
+                Ok(())
+            }
+            Self::Buffer(buffer) => buffer.copy_from_slice(py, record),
+        }
+    }
 }

@@ -6,14 +6,13 @@
 //! as invalid, goes to the Python fallback, which checks it as the reference does. The engine
 //! is borrowed only until the fallback is called: the fallback calls the engine.
 
-use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use pyo3::pyclass::boolean_struct::False;
 use pyo3::types::PyBytes;
 use pyo3::PyClass;
 
 use crate::frame_object::Frames;
-use crate::message_rows::record_buffer;
+use crate::message_rows::RecordOut;
 
 /// What the shared calls need of an engine class.
 pub trait PerMessage: PyClass<Frozen = False> {
@@ -37,7 +36,12 @@ pub trait PerMessage: PyClass<Frozen = False> {
 
     /// One message (its rows as bytes) through the guarded kernel, its FPF1 frame into `out`;
     /// false when it was dropped.
-    fn write_into(&mut self, py: Python<'_>, rows: &[u8], out: &PyBuffer<u8>) -> PyResult<bool>;
+    fn write_into(
+        &mut self,
+        py: Python<'_>,
+        rows: &[u8],
+        out: &RecordOut<'_, '_>,
+    ) -> PyResult<bool>;
 }
 
 /// `process_frame`: one message as bytes, its frame object or None.
@@ -88,7 +92,7 @@ pub fn process_into<'py, E: PerMessage>(
     out: &Bound<'py, PyAny>,
 ) -> PyResult<bool> {
     let py = slf.py();
-    let buffer = record_buffer(out, slf.borrow().record_size())?;
+    let buffer = RecordOut::new(out, slf.borrow().record_size())?;
     let input = {
         let mut engine = slf.borrow_mut();
         if let Ok(bytes) = message.cast::<PyBytes>() {

@@ -11,7 +11,6 @@ use featureplane_core::frames::FrameHeader;
 use featureplane_core::plan::{PlanEngine, MAX_OUTPUTS};
 use featureplane_core::{Config, Grid};
 use numpy::{PyArrayDescr, PyReadonlyArray1};
-use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple, PyType};
@@ -21,7 +20,7 @@ use crate::engine::{counters_dict, l1_of, levels_of, stats_of, Side, Stats, L1};
 use crate::errors::{from_panic, poisoned, to_py};
 use crate::frame_object::Frames;
 use crate::frames::columns_to_py;
-use crate::message_rows::{detached_if_long, MessageInput};
+use crate::message_rows::{detached_if_long, MessageInput, RecordOut};
 use crate::per_message::{self, PerMessage};
 use crate::plan_state::{saved_from_py, saved_to_py};
 
@@ -109,7 +108,12 @@ impl PerMessage for PyPlanEngine {
         self.frames.maker()?.make(py, &h, values)
     }
 
-    fn write_into(&mut self, py: Python<'_>, rows: &[u8], out: &PyBuffer<u8>) -> PyResult<bool> {
+    fn write_into(
+        &mut self,
+        py: Python<'_>,
+        rows: &[u8],
+        out: &RecordOut<'_, '_>,
+    ) -> PyResult<bool> {
         let mut record = [0u8; frame_size(MAX_OUTPUTS)];
         let written = self.guard(|engine| {
             detached_if_long(py, rows, || {
@@ -120,7 +124,7 @@ impl PerMessage for PyPlanEngine {
         let Some(n) = written else {
             return Ok(false);
         };
-        out.copy_from_slice(py, &record[..n])?;
+        out.write(py, &record[..n])?;
         Ok(true)
     }
 }
