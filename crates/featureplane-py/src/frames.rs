@@ -77,13 +77,19 @@ impl ValuesCache {
         let tuple = match &self.last[sid] {
             Some((old, cached)) => {
                 let cached = cached.bind(py);
-                // Straight from the iterator: no Vec per frame. Reading the cached tuple
-                // cannot fail (it has N_FEATURES items); if it did, the value is made anew.
+                // Straight from the iterator: no Vec per frame. The cached tuple is read only
+                // where the bits are equal (a changed value never needs its old object);
+                // reading it cannot fail (it has N_FEATURES items), and if it did, the value
+                // is made anew.
                 PyTuple::new(
                     py,
-                    (0..N_FEATURES).map(|i| match cached.get_item(i) {
-                        Ok(item) if old.0[i] == values.0[i] => item,
-                        _ => value_to_py(py, values, i),
+                    (0..N_FEATURES).map(|i| {
+                        if old.0[i] == values.0[i] {
+                            if let Ok(item) = cached.get_item(i) {
+                                return item;
+                            }
+                        }
+                        value_to_py(py, values, i)
                     }),
                 )?
             }
