@@ -9,8 +9,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use featureplane_core::book::lob::{BookStats, Counters};
 use featureplane_core::book::{BookSide, L2Book, Level};
 use featureplane_core::events::rows_from_bytes;
+use featureplane_core::features::schema::Values;
 use featureplane_core::frames::wire::{write_fpf1, FRAME_SIZE};
-use featureplane_core::frames::Frame;
+use featureplane_core::frames::{Frame, FrameHeader};
 use featureplane_core::{Config, Engine, Grid};
 use numpy::{IntoPyArray, PyArray1, PyArrayDescr, PyReadonlyArray1};
 use pyo3::exceptions::PyValueError;
@@ -36,7 +37,8 @@ pub struct PyEngine {
 }
 
 impl PerMessage for PyEngine {
-    type Applied = Frame;
+    /// The header alone: the values stay in the engine until they are read, once.
+    type Applied = FrameHeader;
 
     fn frames(&mut self) -> &mut Frames {
         &mut self.frames
@@ -46,18 +48,22 @@ impl PerMessage for PyEngine {
         FRAME_SIZE
     }
 
-    fn apply(&mut self, py: Python<'_>, rows: &[u8]) -> PyResult<Option<Frame>> {
+    fn apply(&mut self, py: Python<'_>, rows: &[u8]) -> PyResult<Option<FrameHeader>> {
         self.guard(|engine| {
             detached_if_long(py, rows, || {
-                rows_from_bytes(rows).and_then(|rows| engine.process_message(&rows))
+                rows_from_bytes(rows).and_then(|rows| engine.process_message_header(&rows))
             })
             .map_err(to_py)
         })
     }
 
-    fn frame_object<'py>(&mut self, py: Python<'py>, frame: Frame) -> PyResult<Bound<'py, PyAny>> {
-        let Frame { header: h, values } = frame;
-        let values = self.values_cache.tuple(py, h.symbol_id, &values)?;
+    fn frame_object<'py>(
+        &mut self,
+        py: Python<'py>,
+        h: FrameHeader,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let values = values_of(&self.engine, &h)?;
+        let values = self.values_cache.tuple(py, h.symbol_id, values)?;
         self.frames.maker()?.make(py, &h, values)
     }
 
@@ -67,14 +73,25 @@ impl PerMessage for PyEngine {
         rows: &[u8],
         out: &RecordOut<'_, '_>,
     ) -> PyResult<bool> {
-        let Some(frame) = self.apply(py, rows)? else {
+        let Some(header) = self.apply(py, rows)? else {
             return Ok(false);
+        };
+        let frame = Frame {
+            header,
+            values: *values_of(&self.engine, &header)?,
         };
         let mut record = [0u8; FRAME_SIZE];
         write_fpf1(&frame, self.engine.config().schema_hash64, &mut record).map_err(to_py)?;
         out.write(py, &record)?;
         Ok(true)
     }
+}
+
+/// The values of the frame `h` heads (its symbol's, until the symbol's next message).
+fn values_of<'a>(engine: &'a Engine, h: &FrameHeader) -> PyResult<&'a Values> {
+    engine
+        .values_of(h.symbol_id)
+        .ok_or_else(|| PyValueError::new_err(format!("no symbol {}", h.symbol_id)))
 }
 
 impl PyEngine {
