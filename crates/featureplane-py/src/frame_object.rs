@@ -11,9 +11,9 @@
 //! a class that is not exactly a slotted dataclass of these fields, or a check that fails, makes
 //! the maker call the class like any caller would.
 //!
-//! The one module of this crate with `unsafe` (the workspace denies it elsewhere): calling a
-//! type's own slot functions is a C-API call that nothing safe in pyo3 offers. Each block says
-//! what makes it sound.
+//! One of the three modules of this crate with `unsafe`, beside `message_rows` and `recycled`
+//! (the workspace denies it elsewhere): calling a type's own slot functions is a C-API call
+//! that nothing safe in pyo3 offers. Each block says what makes it sound.
 
 #![allow(unsafe_code)]
 

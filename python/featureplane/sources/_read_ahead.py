@@ -9,7 +9,9 @@ The iterator is advanced in one other thread only, so anything a plain generator
 do here, except what is bound to the thread that made it (an `sqlite3` connection, an asyncio
 loop). Items arrive in order, and an exception raised by the iterator arrives after the items
 before it, with its own traceback. `close()` (or leaving the `with` block) stops the thread
-and closes the iterator, also when the caller stopped early or failed.
+and closes the iterator, also when the caller stopped early or failed; it waits for the item
+being produced, so it suits sources that produce in bounded time (files, not a socket that
+may block for ever).
 """
 
 from __future__ import annotations
