@@ -122,7 +122,8 @@ def build(data: Path) -> dict[str, dict[str, bytes]]:
     for name, seed in seeds["engine"].items():
         seeds["plan"][name] = seed[:2] + b"\x00" + seed[2:]
     # The plan_json target: compiled plans as their canonical text.
-    from featureplane.features.plan import builtin_plan_text, plan_of, resolve_feature_set
+    from featureplane.features.plan import builtin_plan_text, plan_of
+    from featureplane.features.resolve import resolve_feature_set
 
     examples = Path(__file__).resolve().parents[1] / "examples" / "feature-sets"
     research = resolve_feature_set(examples / "research_v1.toml")

@@ -439,7 +439,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
-    from featureplane.features.plan import plan_of, resolve_feature_set
+    from featureplane.features.plan import plan_of
+    from featureplane.features.resolve import resolve_feature_set
 
     fs = resolve_feature_set(Path(args.set)) if args.set else get_feature_set(args.feature_set)
     if args.json:

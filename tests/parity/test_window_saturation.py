@@ -38,7 +38,7 @@ from featureplane.events import (
     make_message,
 )
 from featureplane.features.declare import FeatureSetDecl
-from featureplane.features.plan import resolve_feature_set
+from featureplane.features.resolve import resolve_feature_set
 from featureplane.frames.frame import FeatureUpdateFrameV1, QualityFlag
 from featureplane.schema import FeatureSet
 from tests.parity.test_backend_parity import Msg, Stream, assert_frames_equal

@@ -22,7 +22,7 @@ from featureplane.cli import main
 from featureplane.engine.facade import FeatureEngine
 from featureplane.events import TRADE
 from featureplane.features import lob_shared_v1 as v1
-from featureplane.features.plan import resolve_feature_set
+from featureplane.features.resolve import resolve_feature_set
 from featureplane.frames.frame import FrameBatch, QualityFlag
 from featureplane.frames.parquet import read_feature_file
 from featureplane.sources import BinanceReplay, read_binance

@@ -15,7 +15,7 @@ import pytest
 from featureplane.engine.facade import FeatureEngine
 from featureplane.engine.plan_state import PlanEngineState
 from featureplane.events import message_bounds
-from featureplane.features.plan import resolve_feature_set
+from featureplane.features.resolve import resolve_feature_set
 from featureplane.frames.frame import FrameBatch
 from featureplane.instruments import SymbolTable
 from featureplane.sources import read_binance

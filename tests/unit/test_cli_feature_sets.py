@@ -13,7 +13,7 @@ from featureplane import _rust
 from featureplane.cli import main
 from featureplane.errors import ConfigError
 from featureplane.features.lob_shared_v1 import LOB_SHARED_V1
-from featureplane.features.plan import resolve_feature_set
+from featureplane.features.resolve import resolve_feature_set
 from featureplane.frames.parquet import read_feature_file
 from featureplane.live.config import parse_config
 from tests.support.datapaths import shared_data

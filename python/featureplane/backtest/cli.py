@@ -226,7 +226,7 @@ def main(args: argparse.Namespace) -> int:
         args.order_lots,
         args.max_position_lots,
     )
-    from featureplane.features.plan import resolve_feature_set
+    from featureplane.features.resolve import resolve_feature_set
 
     fs = resolve_feature_set(args.feature_set)
     lead = getattr(args, "lead", None)

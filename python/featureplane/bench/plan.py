@@ -23,7 +23,8 @@ from featureplane.bench.datasets import Dataset
 from featureplane.bench.timing import Measured, Row, measure
 from featureplane.engine.facade import FeatureEngine
 from featureplane.events import message_bounds
-from featureplane.features.plan import builtin_plan, compile_plan, resolve_feature_set
+from featureplane.features.plan import builtin_plan, compile_plan
+from featureplane.features.resolve import resolve_feature_set
 from featureplane.frames.frame import FrameBatch
 from featureplane.schema import FeatureSet
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from featureplane.engine.config import EngineConfig
 from featureplane.engine.facade import FeatureEngine
-from featureplane.features.plan import resolve_feature_set
+from featureplane.features.resolve import resolve_feature_set
 from featureplane.frames.frame import HEADER_COLUMNS, FrameBatch
 from featureplane.instruments import SymbolTable
 from featureplane.schema import DEFAULT_FEATURE_SET_ID, FeatureSet

@@ -20,7 +20,8 @@ from featureplane.engine.plan_state import PlanEngineState
 from featureplane.engine.research import ResearchStage
 from featureplane.engine.state import EngineState
 from featureplane.features.declare import FeatureSetDecl
-from featureplane.features.plan import kernel_feature_set, resolve_feature_set
+from featureplane.features.plan import kernel_feature_set
+from featureplane.features.resolve import resolve_feature_set
 from featureplane.frames.frame import FeatureUpdateFrameV1, FeatureView, FrameBatch
 from featureplane.frames.wire import codec_for, record_buffer
 from featureplane.instruments import InstrumentSpec, SymbolTable

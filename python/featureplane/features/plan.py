@@ -31,7 +31,6 @@ from featureplane.features.builtin import BUILTIN_DECLARATION
 from featureplane.features.catalogue import CATALOGUE, NodeMeta, ParamValue
 from featureplane.features.declare import FeatureDecl, FeatureSetDecl
 from featureplane.features.research import ResearchDecl, load_function, research_json
-from featureplane.features.resolve import resolve_feature_set
 from featureplane.schema import FeatureSet, FeatureSpec
 
 __all__ = [
@@ -44,7 +43,6 @@ __all__ = [
     "plan_of",
     "refuse_research_only",
     "research_of",
-    "resolve_feature_set",
 ]
 
 MAX_OUTPUTS = 64

@@ -69,7 +69,7 @@ def _core() -> Any:
 
 def _feature_set(feature_set: str | FeatureSet) -> FeatureSet:
     # A registered id, a declaration file (featureplane.features.plan) or a FeatureSet.
-    from featureplane.features.plan import resolve_feature_set
+    from featureplane.features.resolve import resolve_feature_set
 
     return resolve_feature_set(feature_set)
 

@@ -155,7 +155,8 @@ class FeatureEngineConfig:
             ResearchOnlyError,
             SchemaMismatchError,
         )
-        from featureplane.features.plan import refuse_research_only, resolve_feature_set
+        from featureplane.features.plan import refuse_research_only
+        from featureplane.features.resolve import resolve_feature_set
 
         try:
             fs = resolve_feature_set(self.feature_set)

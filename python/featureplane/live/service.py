@@ -33,7 +33,8 @@ from featureplane.book.lob import LOBEngine
 from featureplane.engine.config import EngineConfig
 from featureplane.engine.facade import FeatureEngine
 from featureplane.events import CLEAR, END_OF_MESSAGE
-from featureplane.features.plan import refuse_research_only, resolve_feature_set
+from featureplane.features.plan import refuse_research_only
+from featureplane.features.resolve import resolve_feature_set
 from featureplane.frames.frame import FeatureUpdateFrameV1, QualityFlag
 from featureplane.instruments import SymbolTable
 from featureplane.live.feed.client import FeedData

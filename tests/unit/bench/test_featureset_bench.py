@@ -7,7 +7,7 @@ from pathlib import Path
 
 from featureplane.bench.datasets import Dataset
 from featureplane.bench.featureset import PY_GENERIC, PY_SPECIAL, run_dataset
-from featureplane.features.plan import resolve_feature_set
+from featureplane.features.resolve import resolve_feature_set
 from tests.support.sessions import SYMBOLS, session
 
 RESEARCH = Path(__file__).resolve().parents[3] / "examples" / "feature-sets" / "research_v1.toml"

@@ -18,7 +18,7 @@ from featureplane.engine.facade import FeatureEngine
 from featureplane.engine.plan_state import PLAN_STATE_FORMAT, PlanEngineState
 from featureplane.errors import InvalidStateError, SchemaMismatchError
 from featureplane.events import message_bounds
-from featureplane.features.plan import resolve_feature_set
+from featureplane.features.resolve import resolve_feature_set
 from tests.support.rust import require_rust
 from tests.support.sessions import SYMBOLS, session
 

@@ -22,8 +22,8 @@ from featureplane.features.plan import (
     compile_plan,
     feature_set_from_json,
     plan_of,
-    resolve_feature_set,
 )
+from featureplane.features.resolve import resolve_feature_set
 from featureplane.schema import FeatureSet
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "feature-sets"

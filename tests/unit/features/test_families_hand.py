@@ -18,7 +18,7 @@ from featureplane.engine.facade import FeatureEngine
 from featureplane.errors import BackendUnavailableError, RustBackendWarning
 from featureplane.events import ASK, BID, BUY, SELL, make_message
 from featureplane.features.declare import FeatureSetDecl
-from featureplane.features.plan import resolve_feature_set
+from featureplane.features.resolve import resolve_feature_set
 from featureplane.frames.frame import FeatureUpdateFrameV1, QualityFlag
 from featureplane.schema import FeatureSet
 from tests.support.rust import require_rust

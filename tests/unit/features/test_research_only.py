@@ -14,7 +14,8 @@ from featureplane.errors import ConfigError, FeatureSetDeclarationError, Researc
 from featureplane.features.builtin import BUILTIN_DECLARATION
 from featureplane.features.declare import FeatureSetDecl
 from featureplane.features.lob_shared_v1 import LOB_SHARED_V1
-from featureplane.features.plan import kernel_feature_set, resolve_feature_set
+from featureplane.features.plan import kernel_feature_set
+from featureplane.features.resolve import resolve_feature_set
 from featureplane.frames.parquet import read_feature_file, write_feature_file
 from featureplane.live.config import parse_config
 from featureplane.live.service import MarketDataService

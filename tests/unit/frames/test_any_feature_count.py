@@ -13,7 +13,7 @@ import pytest
 from featureplane.engine.facade import FeatureEngine
 from featureplane.errors import SchemaMismatchError
 from featureplane.features.declare import FeatureSetDecl
-from featureplane.features.plan import resolve_feature_set
+from featureplane.features.resolve import resolve_feature_set
 from featureplane.frames.frame import FrameBatch
 from featureplane.frames.parquet import read_feature_file, write_feature_file
 from featureplane.frames.wire import (

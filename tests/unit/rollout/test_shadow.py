@@ -174,7 +174,7 @@ def test_a_slice_of_a_declared_set_replays_from_the_plan_it_carries(
     carries, on the reference and on Rust, from a Rust checkpoint."""
     require_rust("plan")
     from featureplane.events import concat
-    from featureplane.features.plan import resolve_feature_set
+    from featureplane.features.resolve import resolve_feature_set
     from featureplane.rollout.slice import save_slice
 
     root = Path(__file__).resolve().parents[3]
